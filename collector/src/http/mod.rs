@@ -1,0 +1,126 @@
+//! The actix-web application: shared state, routes, authentication and request metrics.
+//! Handlers live one concern per file; this file only wires them.
+
+mod admin;
+pub mod error;
+mod health;
+mod sql;
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use actix_web::dev::{Service, ServiceResponse};
+use actix_web::http::header;
+use actix_web::{web, HttpRequest};
+
+use crate::auth::{Principal, Scope, Tokens};
+use crate::config::Config;
+use crate::metrics::Metrics;
+use crate::sites::Sites;
+use crate::store::Store;
+pub use error::ApiError;
+
+/// Everything handlers share. Cheap to clone (all `Arc`).
+#[derive(Clone)]
+pub struct AppState {
+    pub config: Arc<Config>,
+    pub store: Arc<dyn Store>,
+    pub tokens: Arc<Tokens>,
+    pub sites: Arc<Sites>,
+    pub metrics: Arc<Metrics>,
+}
+
+impl AppState {
+    /// The caller's principal, if it holds `scope` (401 without a valid token, 403 without
+    /// the scope).
+    pub fn authorize(&self, req: &HttpRequest, scope: Scope) -> Result<Principal, ApiError> {
+        let token = req
+            .headers()
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| {
+                v.strip_prefix("Bearer ")
+                    .or_else(|| v.strip_prefix("bearer "))
+            })
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .ok_or_else(ApiError::unauthorized)?;
+        let principal = self
+            .tokens
+            .authenticate(token)
+            .ok_or_else(ApiError::unauthorized)?;
+        if !principal.has_scope(scope) {
+            return Err(ApiError::forbidden(format!(
+                "this token lacks the {scope} scope"
+            )));
+        }
+        Ok(principal)
+    }
+}
+
+/// Registers every route on an actix `App`.
+pub fn configure(state: AppState) -> impl FnOnce(&mut web::ServiceConfig) {
+    move |cfg: &mut web::ServiceConfig| {
+        cfg.app_data(web::Data::new(state.clone()))
+            .app_data(error::json_config(64 * 1024))
+            .app_data(error::query_config())
+            .app_data(error::path_config())
+            .route("/healthz", web::get().to(health::healthz))
+            .route("/readyz", web::get().to(health::readyz))
+            .route("/metrics", web::get().to(health::metrics))
+            .service(
+                web::scope("/api/v1")
+                    .route("/sites", web::get().to(admin::list_sites))
+                    .route("/sites", web::post().to(admin::upsert_site))
+                    .route("/tokens", web::get().to(admin::list_tokens))
+                    .route("/tokens", web::post().to(admin::create_token))
+                    .route("/tokens/{id}", web::delete().to(admin::revoke_token))
+                    .route("/sql", web::post().to(sql::run)),
+            )
+            .default_service(web::to(not_found));
+    }
+}
+
+async fn not_found(req: HttpRequest) -> Result<actix_web::HttpResponse, ApiError> {
+    Err(ApiError::not_found(format!(
+        "no route for {} {}",
+        req.method(),
+        req.path()
+    )))
+}
+
+/// Counts and times every request by its route pattern (wrap with `App::wrap_fn`).
+pub fn record_metrics<S, B>(
+    req: actix_web::dev::ServiceRequest,
+    srv: &S,
+) -> impl std::future::Future<Output = Result<ServiceResponse<B>, actix_web::Error>>
+where
+    S: Service<
+        actix_web::dev::ServiceRequest,
+        Response = ServiceResponse<B>,
+        Error = actix_web::Error,
+    >,
+{
+    let started = Instant::now();
+    let method = req.method().to_string();
+    let metrics = req
+        .app_data::<web::Data<AppState>>()
+        .map(|s| s.metrics.clone());
+    let fut = srv.call(req);
+    async move {
+        let res = fut.await?;
+        if let Some(m) = metrics {
+            let route = res
+                .request()
+                .match_pattern()
+                .unwrap_or_else(|| "unmatched".into());
+            m.http_requests
+                .with_label_values(&[route.as_str(), method.as_str(), res.status().as_str()])
+                .inc();
+            m.http_duration
+                .with_label_values(&[route.as_str()])
+                .observe(started.elapsed().as_secs_f64());
+        }
+        Ok(res)
+    }
+}

@@ -1,0 +1,14 @@
+//! Candor: a privacy-first visitor-capture analytics collector.
+//!
+//! Data flows one way: HTTP → ingest → pipeline → store; reports and leads read from the store.
+
+pub mod auth;
+pub mod cli;
+pub mod client;
+pub mod clock;
+pub mod config;
+pub mod http;
+pub mod metrics;
+pub mod serve;
+pub mod sites;
+pub mod store;

@@ -1,0 +1,347 @@
+//! Sites: the domains Candor collects for, each with its time zone, retention and allowed
+//! origins. Kept in the store (shared by every collector) and cached in memory, refreshed in
+//! the background, so the ingest path never waits on the store to look a site up.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::{Arc, RwLock};
+
+use serde::{Deserialize, Serialize};
+
+use crate::clock;
+use crate::store::{fetch, insert_rows, InsertOptions, Params, Store, StoreError};
+
+/// A site's domain: a lowercase host name without scheme, port or path.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(transparent)]
+pub struct SiteDomain(String);
+
+#[derive(Debug, thiserror::Error, PartialEq)]
+#[error(
+    "invalid site domain \"{0}\": expected a host name like example.com (no scheme, port or path)"
+)]
+pub struct InvalidDomain(pub String);
+
+impl SiteDomain {
+    pub fn parse(raw: &str) -> Result<SiteDomain, InvalidDomain> {
+        let d = raw.trim().trim_end_matches('.').to_ascii_lowercase();
+        let labels_ok = d.split('.').all(|l| {
+            !l.is_empty()
+                && l.len() <= 63
+                && !l.starts_with('-')
+                && !l.ends_with('-')
+                && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        });
+        if d.is_empty() || d.len() > 253 || !labels_ok {
+            return Err(InvalidDomain(raw.chars().take(100).collect()));
+        }
+        Ok(SiteDomain(d))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for SiteDomain {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for SiteDomain {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        SiteDomain::parse(&s).map_err(serde::de::Error::custom)
+    }
+}
+
+/// Default retention of a site's events, in days.
+pub const DEFAULT_RETENTION_DAYS: u16 = 400;
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct Site {
+    pub domain: SiteDomain,
+    /// IANA time zone reports use for days and hours. Default `UTC`.
+    pub timezone: String,
+    /// Events older than this are deleted by TTL. Default 400.
+    pub retention_days: u16,
+    /// Origins allowed to send beacons besides the domain and its subdomains.
+    pub allowed_origins: Vec<String>,
+    /// Unix seconds.
+    pub created_at: u32,
+}
+
+/// What an admin sends to create or update a site.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SiteRequest {
+    pub domain: SiteDomain,
+    pub timezone: Option<String>,
+    pub retention_days: Option<u16>,
+    pub allowed_origins: Option<Vec<String>>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SiteError {
+    #[error("{message}")]
+    Invalid {
+        field: &'static str,
+        message: String,
+    },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+#[derive(Serialize, Deserialize)]
+struct SiteRow {
+    domain: String,
+    timezone: String,
+    retention_days: u16,
+    allowed_origins: Vec<String>,
+    created_at: u32,
+    deleted: u8,
+    version: u64,
+}
+
+pub struct Sites {
+    store: Arc<dyn Store>,
+    cache: RwLock<BTreeMap<SiteDomain, Site>>,
+}
+
+impl Sites {
+    pub async fn load(store: Arc<dyn Store>) -> Result<Sites, StoreError> {
+        let sites = Sites {
+            store,
+            cache: RwLock::new(BTreeMap::new()),
+        };
+        sites.refresh().await?;
+        Ok(sites)
+    }
+
+    /// Reloads the cache from the store (sites added through another collector appear here).
+    pub async fn refresh(&self) -> Result<(), StoreError> {
+        let rows: Vec<SiteRow> = fetch(
+            self.store.as_ref(),
+            "SELECT domain, timezone, retention_days, allowed_origins, toUnixTimestamp(created_at) AS created_at, deleted, version
+             FROM sites FINAL WHERE deleted = 0 ORDER BY domain",
+            &Params::new(),
+        )
+        .await?;
+        let map = rows
+            .into_iter()
+            .filter_map(|r| {
+                let domain = SiteDomain::parse(&r.domain).ok()?;
+                Some((
+                    domain.clone(),
+                    Site {
+                        domain,
+                        timezone: r.timezone,
+                        retention_days: r.retention_days,
+                        allowed_origins: r.allowed_origins,
+                        created_at: r.created_at,
+                    },
+                ))
+            })
+            .collect();
+        *self.cache.write().unwrap_or_else(|e| e.into_inner()) = map;
+        Ok(())
+    }
+
+    pub fn get(&self, domain: &str) -> Option<Site> {
+        let domain = SiteDomain::parse(domain).ok()?;
+        self.cache
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&domain)
+            .cloned()
+    }
+
+    pub fn list(&self) -> Vec<Site> {
+        self.cache
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
+            .cloned()
+            .collect()
+    }
+
+    /// Creates the site, or updates the fields given. Returns the site and whether it is new.
+    pub async fn upsert(&self, req: SiteRequest) -> Result<(Site, bool), SiteError> {
+        let existing = self.get(req.domain.as_str());
+        let timezone = match req.timezone {
+            Some(tz) => self.checked_timezone(tz).await?,
+            None => existing
+                .as_ref()
+                .map(|s| s.timezone.clone())
+                .unwrap_or_else(|| "UTC".into()),
+        };
+        let retention_days = match req.retention_days {
+            Some(0) => {
+                return Err(SiteError::Invalid {
+                    field: "retention_days",
+                    message: "retention_days must be at least 1".into(),
+                })
+            }
+            Some(d) => d,
+            None => existing
+                .as_ref()
+                .map(|s| s.retention_days)
+                .unwrap_or(DEFAULT_RETENTION_DAYS),
+        };
+        let allowed_origins = match req.allowed_origins {
+            Some(list) => checked_origins(list)?,
+            None => existing
+                .as_ref()
+                .map(|s| s.allowed_origins.clone())
+                .unwrap_or_default(),
+        };
+        let site = Site {
+            domain: req.domain,
+            timezone,
+            retention_days,
+            allowed_origins,
+            created_at: existing
+                .as_ref()
+                .map(|s| s.created_at)
+                .unwrap_or_else(clock::unix_seconds),
+        };
+        let row = SiteRow {
+            domain: site.domain.to_string(),
+            timezone: site.timezone.clone(),
+            retention_days: site.retention_days,
+            allowed_origins: site.allowed_origins.clone(),
+            created_at: site.created_at,
+            deleted: 0,
+            version: clock::version(),
+        };
+        insert_rows(
+            self.store.as_ref(),
+            "sites",
+            &[row],
+            &InsertOptions::default(),
+        )
+        .await?;
+        self.cache
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(site.domain.clone(), site.clone());
+        Ok((site, existing.is_none()))
+    }
+
+    /// Registers domains from `CANDOR_SITES` that are not registered yet.
+    pub async fn register_missing(&self, domains: &[SiteDomain]) -> Result<(), SiteError> {
+        for d in domains {
+            if self.get(d.as_str()).is_none() {
+                self.upsert(SiteRequest {
+                    domain: d.clone(),
+                    timezone: None,
+                    retention_days: None,
+                    allowed_origins: None,
+                })
+                .await?;
+                tracing::info!(site = %d, "registered site from configuration");
+            }
+        }
+        Ok(())
+    }
+
+    /// Asks the engine whether it knows the time zone, so reports never meet one it doesn't.
+    async fn checked_timezone(&self, tz: String) -> Result<String, SiteError> {
+        let invalid = || SiteError::Invalid {
+            field: "timezone",
+            message: format!(
+                "unknown time zone \"{}\"",
+                tz.chars().take(64).collect::<String>()
+            ),
+        };
+        if tz.is_empty() || tz.len() > 64 {
+            return Err(invalid());
+        }
+        match self
+            .store
+            .query(
+                "SELECT toTimeZone(now(), {tz:String})",
+                &Params::new().with("tz", &tz),
+                "TabSeparated",
+            )
+            .await
+        {
+            Ok(_) => Ok(tz),
+            Err(StoreError::Query { .. }) => Err(invalid()),
+            Err(e) => Err(e.into()),
+        }
+    }
+}
+
+/// Allowed origins are `scheme://host[:port]`, or `*.domain` for any subdomain.
+fn checked_origins(list: Vec<String>) -> Result<Vec<String>, SiteError> {
+    if list.len() > 50 {
+        return Err(SiteError::Invalid {
+            field: "allowed_origins",
+            message: "at most 50 allowed origins".into(),
+        });
+    }
+    list.into_iter()
+        .map(|o| {
+            let o = o.trim().trim_end_matches('/').to_ascii_lowercase();
+            let host = o
+                .strip_prefix("https://")
+                .or_else(|| o.strip_prefix("http://"))
+                .map(|rest| rest.split(':').next().unwrap_or(""))
+                .or_else(|| o.strip_prefix("*."));
+            match host {
+                Some(h) if SiteDomain::parse(h).is_ok() => Ok(o),
+                _ => Err(SiteError::Invalid {
+                    field: "allowed_origins",
+                    message: format!(
+                        "invalid origin \"{}\": expected https://host[:port] or *.domain",
+                        o.chars().take(100).collect::<String>()
+                    ),
+                }),
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn domains_are_normalised_and_validated() {
+        assert_eq!(
+            SiteDomain::parse(" Example.COM. ").unwrap().as_str(),
+            "example.com"
+        );
+        assert_eq!(
+            SiteDomain::parse("localhost").unwrap().as_str(),
+            "localhost"
+        );
+        for bad in [
+            "",
+            "http://x.com",
+            "x.com/path",
+            "x.com:80",
+            "-a.com",
+            "a..b",
+            "a b.com",
+        ] {
+            assert!(SiteDomain::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn origins_accept_urls_and_wildcards_only() {
+        assert_eq!(
+            checked_origins(vec![
+                "https://Shop.example.com:8443/".into(),
+                "*.example.org".into()
+            ])
+            .unwrap(),
+            vec!["https://shop.example.com:8443", "*.example.org"]
+        );
+        assert!(checked_origins(vec!["javascript:alert(1)".into()]).is_err());
+        assert!(checked_origins(vec!["*".into()]).is_err());
+    }
+}

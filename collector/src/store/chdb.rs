@@ -1,0 +1,448 @@
+//! The embedded engine: libchdb (ClickHouse as a shared library) loaded at run time, so the
+//! binary needs it only when no ClickHouse server is configured. A chDB connection runs one
+//! statement at a time, so each connection lives on a dedicated thread that executes jobs in
+//! order; async callers wait on a oneshot channel and never block the runtime.
+//!
+//! chDB allows one storage path per process. We enforce that here with a clear error rather
+//! than let the library fail obscurely (tests get one engine per process: cargo-nextest).
+
+use std::ffi::{c_char, c_int, c_void, CStr, CString};
+use std::path::{Path, PathBuf};
+use std::sync::{mpsc, Mutex, OnceLock};
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use tokio::sync::oneshot;
+
+use super::{
+    checked_table, checked_token, readonly_settings, Engine, InsertOptions, Params, Store,
+    StoreError, SESSION_SETTINGS,
+};
+use crate::config::SqlLimits;
+
+type ConnHandle = *mut c_void; // chdb_connection
+type ResultHandle = *mut c_void; // chdb_result *
+type InsertHandle = *mut c_void; // chdb_insert_stream
+
+/// The few C functions of chdb.h that Candor uses, resolved once per process.
+struct Lib {
+    _lib: libloading::Library,
+    set_signal_handlers_enabled: unsafe extern "C" fn(c_int),
+    connect: unsafe extern "C" fn(c_int, *mut *mut c_char) -> *mut ConnHandle,
+    close_conn: unsafe extern "C" fn(*mut ConnHandle),
+    query_with_params_n: unsafe extern "C" fn(
+        ConnHandle,
+        *const c_char,
+        usize,
+        *const c_char,
+        usize,
+        *const *const c_char,
+        *const usize,
+        *const *const c_char,
+        *const usize,
+        usize,
+    ) -> ResultHandle,
+    result_buffer: unsafe extern "C" fn(ResultHandle) -> *mut c_char,
+    result_length: unsafe extern "C" fn(ResultHandle) -> usize,
+    result_error: unsafe extern "C" fn(ResultHandle) -> *const c_char,
+    destroy_query_result: unsafe extern "C" fn(ResultHandle),
+    stream_insert_n: unsafe extern "C" fn(
+        ConnHandle,
+        *const c_char,
+        usize,
+        *const c_char,
+        usize,
+    ) -> InsertHandle,
+    stream_append: unsafe extern "C" fn(InsertHandle, *const c_void, usize) -> c_int,
+    stream_done: unsafe extern "C" fn(InsertHandle) -> ResultHandle,
+    stream_insert_error: unsafe extern "C" fn(InsertHandle) -> *const c_char,
+    destroy_insert_stream: unsafe extern "C" fn(InsertHandle),
+}
+
+// The function pointers are plain C entry points; chDB documents them as thread-safe given
+// one statement per connection at a time, which the worker threads guarantee.
+unsafe impl Send for Lib {}
+unsafe impl Sync for Lib {}
+
+static LIB: OnceLock<Result<Lib, String>> = OnceLock::new();
+/// The storage path this process opened, if any (chDB allows one per process).
+static OPEN_PATH: Mutex<Option<PathBuf>> = Mutex::new(None);
+
+fn load(path: &Path) -> Result<&'static Lib, StoreError> {
+    if !path.is_file() {
+        return Err(StoreError::LibraryMissing {
+            path: path.display().to_string(),
+        });
+    }
+    let loaded = LIB.get_or_init(|| unsafe { Lib::load(path) }.map_err(|e| e.to_string()));
+    loaded.as_ref().map_err(|e| StoreError::Library(e.clone()))
+}
+
+impl Lib {
+    unsafe fn load(path: &Path) -> Result<Lib, libloading::Error> {
+        let lib = libloading::Library::new(path)?;
+        macro_rules! sym {
+            ($name:literal) => {
+                *lib.get(concat!($name, "\0").as_bytes())?
+            };
+        }
+        Ok(Lib {
+            set_signal_handlers_enabled: sym!("chdb_set_signal_handlers_enabled"),
+            connect: sym!("chdb_connect"),
+            close_conn: sym!("chdb_close_conn"),
+            query_with_params_n: sym!("chdb_query_with_params_n"),
+            result_buffer: sym!("chdb_result_buffer"),
+            result_length: sym!("chdb_result_length"),
+            result_error: sym!("chdb_result_error"),
+            destroy_query_result: sym!("chdb_destroy_query_result"),
+            stream_insert_n: sym!("chdb_stream_insert_n"),
+            stream_append: sym!("chdb_stream_append"),
+            stream_done: sym!("chdb_stream_done"),
+            stream_insert_error: sym!("chdb_stream_insert_error"),
+            destroy_insert_stream: sym!("chdb_destroy_insert_stream"),
+            _lib: lib,
+        })
+    }
+}
+
+/// A chDB connection. Only ever used from its worker thread.
+struct Connection {
+    lib: &'static Lib,
+    handle: *mut ConnHandle,
+}
+
+impl Connection {
+    fn open(lib: &'static Lib, args: &[String]) -> Result<Connection, StoreError> {
+        let cstrings: Vec<CString> = std::iter::once("candor".to_string())
+            .chain(args.iter().cloned())
+            .map(|a| CString::new(a).map_err(|e| StoreError::Library(e.to_string())))
+            .collect::<Result<_, _>>()?;
+        let mut argv: Vec<*mut c_char> =
+            cstrings.iter().map(|c| c.as_ptr() as *mut c_char).collect();
+        // Candor (actix, tokio) owns SIGTERM/SIGINT for graceful shutdown; keep chDB out of it.
+        let handle = unsafe {
+            (lib.set_signal_handlers_enabled)(0);
+            (lib.connect)(argv.len() as c_int, argv.as_mut_ptr())
+        };
+        if handle.is_null() || unsafe { (*handle).is_null() } {
+            return Err(StoreError::Library(format!(
+                "chdb_connect failed (arguments: {})",
+                args.join(" ")
+            )));
+        }
+        Ok(Connection { lib, handle })
+    }
+
+    fn query(&self, sql: &str, params: &Params, format: &str) -> Result<Bytes, StoreError> {
+        let names: Vec<&str> = params.iter().map(|(n, _)| n).collect();
+        let values: Vec<&str> = params.iter().map(|(_, v)| v).collect();
+        let name_ptrs: Vec<*const c_char> =
+            names.iter().map(|n| n.as_ptr() as *const c_char).collect();
+        let name_lens: Vec<usize> = names.iter().map(|n| n.len()).collect();
+        let value_ptrs: Vec<*const c_char> =
+            values.iter().map(|v| v.as_ptr() as *const c_char).collect();
+        let value_lens: Vec<usize> = values.iter().map(|v| v.len()).collect();
+        unsafe {
+            let result = (self.lib.query_with_params_n)(
+                *self.handle,
+                sql.as_ptr() as *const c_char,
+                sql.len(),
+                format.as_ptr() as *const c_char,
+                format.len(),
+                name_ptrs.as_ptr(),
+                name_lens.as_ptr(),
+                value_ptrs.as_ptr(),
+                value_lens.as_ptr(),
+                names.len(),
+            );
+            self.take_result(result)
+        }
+    }
+
+    fn insert(&self, statement: &str, format: &str, data: &[u8]) -> Result<(), StoreError> {
+        unsafe {
+            let stream = (self.lib.stream_insert_n)(
+                *self.handle,
+                statement.as_ptr() as *const c_char,
+                statement.len(),
+                format.as_ptr() as *const c_char,
+                format.len(),
+            );
+            if stream.is_null() {
+                return Err(StoreError::Library(
+                    "chdb_stream_insert returned null".into(),
+                ));
+            }
+            let outcome = (|| {
+                if let Some(err) = c_message((self.lib.stream_insert_error)(stream)) {
+                    return Err(StoreError::from_engine_message(&err));
+                }
+                if (self.lib.stream_append)(stream, data.as_ptr() as *const c_void, data.len()) != 0
+                {
+                    let err = c_message((self.lib.stream_insert_error)(stream))
+                        .unwrap_or_else(|| "chdb_stream_append failed".into());
+                    return Err(StoreError::from_engine_message(&err));
+                }
+                let done = (self.lib.stream_done)(stream);
+                self.take_result(done).map(|_| ())
+            })();
+            (self.lib.destroy_insert_stream)(stream);
+            outcome
+        }
+    }
+
+    /// Copies a result out and frees it.
+    unsafe fn take_result(&self, result: ResultHandle) -> Result<Bytes, StoreError> {
+        if result.is_null() {
+            return Err(StoreError::Library("chDB returned no result".into()));
+        }
+        let outcome = match c_message((self.lib.result_error)(result)) {
+            Some(err) => Err(StoreError::from_engine_message(&err)),
+            None => {
+                let len = (self.lib.result_length)(result);
+                let buf = (self.lib.result_buffer)(result);
+                if len == 0 || buf.is_null() {
+                    Ok(Bytes::new())
+                } else {
+                    Ok(Bytes::copy_from_slice(std::slice::from_raw_parts(
+                        buf as *const u8,
+                        len,
+                    )))
+                }
+            }
+        };
+        (self.lib.destroy_query_result)(result);
+        outcome
+    }
+}
+
+impl Drop for Connection {
+    fn drop(&mut self) {
+        unsafe { (self.lib.close_conn)(self.handle) };
+    }
+}
+
+unsafe fn c_message(ptr: *const c_char) -> Option<String> {
+    if ptr.is_null() {
+        return None;
+    }
+    let s = CStr::from_ptr(ptr).to_string_lossy().into_owned();
+    (!s.is_empty()).then_some(s)
+}
+
+enum Job {
+    Query {
+        sql: String,
+        params: Params,
+        format: String,
+        reply: oneshot::Sender<Result<Bytes, StoreError>>,
+    },
+    Insert {
+        statement: String,
+        format: String,
+        data: Bytes,
+        reply: oneshot::Sender<Result<(), StoreError>>,
+    },
+}
+
+/// One connection on its own thread, fed through a channel.
+struct Worker {
+    jobs: Mutex<Option<mpsc::Sender<Job>>>,
+    thread: Mutex<Option<std::thread::JoinHandle<()>>>,
+}
+
+impl Worker {
+    fn spawn(lib: &'static Lib, name: &str, args: Vec<String>) -> Result<Worker, StoreError> {
+        let (tx, rx) = mpsc::channel::<Job>();
+        let (ready_tx, ready_rx) = mpsc::channel();
+        let thread = std::thread::Builder::new()
+            .name(name.to_string())
+            .spawn(move || {
+                let conn = match Connection::open(lib, &args) {
+                    Ok(c) => {
+                        let _ = ready_tx.send(Ok(()));
+                        c
+                    }
+                    Err(e) => {
+                        let _ = ready_tx.send(Err(e));
+                        return;
+                    }
+                };
+                for job in rx {
+                    match job {
+                        Job::Query {
+                            sql,
+                            params,
+                            format,
+                            reply,
+                        } => {
+                            let _ = reply.send(conn.query(&sql, &params, &format));
+                        }
+                        Job::Insert {
+                            statement,
+                            format,
+                            data,
+                            reply,
+                        } => {
+                            let _ = reply.send(conn.insert(&statement, &format, &data));
+                        }
+                    }
+                }
+                drop(conn);
+            })
+            .map_err(|e| StoreError::Library(e.to_string()))?;
+        ready_rx
+            .recv()
+            .map_err(|_| StoreError::Library("chDB worker thread died".into()))??;
+        Ok(Worker {
+            jobs: Mutex::new(Some(tx)),
+            thread: Mutex::new(Some(thread)),
+        })
+    }
+
+    fn send(&self, job: Job) -> Result<(), StoreError> {
+        let guard = self.jobs.lock().unwrap_or_else(|e| e.into_inner());
+        match guard.as_ref() {
+            Some(tx) => tx
+                .send(job)
+                .map_err(|_| StoreError::Unavailable("embedded store is closed".into())),
+            None => Err(StoreError::Unavailable("embedded store is closed".into())),
+        }
+    }
+
+    /// Finishes queued jobs, closes the connection and joins the thread.
+    fn close(&self) {
+        self.jobs.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some(t) = self.thread.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Embedded ClickHouse. One read-write connection for Candor's own statements and one
+/// read-only connection (engine `readonly=1`, row and time limits) for analysts' SQL, each on
+/// its own thread so a slow analyst query never holds up ingestion.
+pub struct ChdbStore {
+    main: Worker,
+    readonly: Worker,
+    path: PathBuf,
+}
+
+impl ChdbStore {
+    pub fn open(libchdb: &Path, path: &Path, limits: SqlLimits) -> Result<ChdbStore, StoreError> {
+        let lib = load(libchdb)?;
+        let path = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+        {
+            let mut open = OPEN_PATH.lock().unwrap_or_else(|e| e.into_inner());
+            match open.as_ref() {
+                Some(p) if p != &path => {
+                    return Err(StoreError::Library(format!(
+                        "chDB allows one storage path per process: {} is open, cannot open {}",
+                        p.display(),
+                        path.display()
+                    )))
+                }
+                _ => *open = Some(path.clone()),
+            }
+        }
+        let path_arg = format!("--path={}", path.display());
+        let session: Vec<String> = SESSION_SETTINGS
+            .iter()
+            .map(|(k, v)| format!("--{k}={v}"))
+            .collect();
+        let mut main_args = vec![path_arg.clone()];
+        main_args.extend(session.iter().cloned());
+        let main = Worker::spawn(lib, "chdb-main", main_args)?;
+        let mut ro_args = vec![path_arg];
+        ro_args.extend(
+            readonly_settings(limits)
+                .into_iter()
+                .map(|(k, v)| format!("--{k}={v}")),
+        );
+        let readonly = Worker::spawn(lib, "chdb-readonly", ro_args)?;
+        Ok(ChdbStore {
+            main,
+            readonly,
+            path,
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    async fn run_query(
+        worker: &Worker,
+        sql: &str,
+        params: &Params,
+        format: &str,
+    ) -> Result<Bytes, StoreError> {
+        let (reply, rx) = oneshot::channel();
+        worker.send(Job::Query {
+            sql: sql.to_string(),
+            params: params.clone(),
+            format: format.to_string(),
+            reply,
+        })?;
+        rx.await
+            .map_err(|_| StoreError::Unavailable("embedded store worker stopped".into()))?
+    }
+}
+
+impl Drop for ChdbStore {
+    fn drop(&mut self) {
+        self.readonly.close();
+        self.main.close();
+    }
+}
+
+#[async_trait]
+impl Store for ChdbStore {
+    fn engine(&self) -> Engine {
+        Engine::Embedded
+    }
+
+    async fn execute(&self, sql: &str, params: &Params) -> Result<(), StoreError> {
+        Self::run_query(&self.main, sql, params, "TabSeparated")
+            .await
+            .map(|_| ())
+    }
+
+    async fn query(&self, sql: &str, params: &Params, format: &str) -> Result<Bytes, StoreError> {
+        Self::run_query(&self.main, sql, params, format).await
+    }
+
+    async fn insert(
+        &self,
+        table: &str,
+        format: &str,
+        data: Bytes,
+        options: &InsertOptions,
+    ) -> Result<(), StoreError> {
+        let mut statement = format!("INSERT INTO {}", checked_table(table)?);
+        if let Some(token) = &options.dedup_token {
+            statement.push_str(&format!(
+                " SETTINGS insert_deduplication_token = '{}'",
+                checked_token(token)?
+            ));
+        }
+        let (reply, rx) = oneshot::channel();
+        self.main.send(Job::Insert {
+            statement,
+            format: format.to_string(),
+            data,
+            reply,
+        })?;
+        rx.await
+            .map_err(|_| StoreError::Unavailable("embedded store worker stopped".into()))?
+    }
+
+    async fn query_readonly(
+        &self,
+        sql: &str,
+        params: &Params,
+        format: &str,
+    ) -> Result<Bytes, StoreError> {
+        Self::run_query(&self.readonly, sql, params, format).await
+    }
+}

@@ -1,0 +1,307 @@
+//! Versioned, idempotent schema migrations, recorded in `schema_migrations` and applied at
+//! start. Every statement is `IF NOT EXISTS`, so a half-applied migration (or two collectors
+//! starting together) re-runs harmlessly. With `clickhouse.cluster` set the same definitions
+//! render as `ON CLUSTER` DDL with Replicated engines: big tables are sharded behind a
+//! Distributed table, small ones are replicated to every node.
+
+use serde::Deserialize;
+
+use super::{fetch, Params, Store, StoreError};
+
+/// Single node (embedded chDB or one server) or a named cluster.
+#[derive(Clone, Debug, Default)]
+pub struct Topology {
+    pub cluster: Option<String>,
+}
+
+/// The engine family of a table; rendered as plain or Replicated.
+#[derive(Clone, Copy)]
+enum Family {
+    MergeTree,
+    /// `ReplacingMergeTree(version_column)`: rows with the same ORDER BY key collapse to the
+    /// newest version; readers use `FINAL` or `argMax`.
+    Replacing(&'static str),
+}
+
+/// How a table is laid out in a cluster.
+#[derive(Clone, Copy)]
+enum Placement {
+    /// Sharded by this key behind a Distributed table of the table's name.
+    Sharded(&'static str),
+    /// Small reference data: a full replica on every node.
+    Everywhere,
+}
+
+struct Table {
+    name: &'static str,
+    columns: &'static str,
+    family: Family,
+    partition_by: Option<&'static str>,
+    order_by: &'static str,
+    ttl: Option<&'static str>,
+    settings: Option<&'static str>,
+    placement: Placement,
+}
+
+impl Table {
+    fn create(&self, topology: &Topology) -> Vec<String> {
+        let tail = {
+            let mut t = String::new();
+            if let Some(p) = self.partition_by {
+                t.push_str(&format!("\nPARTITION BY {p}"));
+            }
+            t.push_str(&format!("\nORDER BY {}", self.order_by));
+            if let Some(ttl) = self.ttl {
+                t.push_str(&format!("\nTTL {ttl}"));
+            }
+            if let Some(s) = self.settings {
+                t.push_str(&format!("\nSETTINGS {s}"));
+            }
+            t
+        };
+        let args = |replicated: Option<String>| {
+            let mut a: Vec<String> = replicated.into_iter().collect();
+            if let Family::Replacing(v) = self.family {
+                a.push(v.to_string());
+            }
+            a.join(", ")
+        };
+        let family = match self.family {
+            Family::MergeTree => "MergeTree",
+            Family::Replacing(_) => "ReplacingMergeTree",
+        };
+        match &topology.cluster {
+            None => vec![format!(
+                "CREATE TABLE IF NOT EXISTS {} (\n{}\n) ENGINE = {family}({}){tail}",
+                self.name,
+                self.columns,
+                args(None)
+            )],
+            Some(cluster) => match self.placement {
+                Placement::Everywhere => vec![format!(
+                    "CREATE TABLE IF NOT EXISTS {name} ON CLUSTER {cluster} (\n{cols}\n) ENGINE = Replicated{family}({}){tail}",
+                    args(Some(format!("'/clickhouse/tables/all/{{database}}/{name}', '{{replica}}'", name = self.name))),
+                    name = self.name,
+                    cols = self.columns,
+                )],
+                Placement::Sharded(key) => vec![
+                    format!(
+                        "CREATE TABLE IF NOT EXISTS {name}_local ON CLUSTER {cluster} (\n{cols}\n) ENGINE = Replicated{family}({}){tail}",
+                        args(Some(format!("'/clickhouse/tables/{{shard}}/{{database}}/{name}_local', '{{replica}}'", name = self.name))),
+                        name = self.name,
+                        cols = self.columns,
+                    ),
+                    format!(
+                        "CREATE TABLE IF NOT EXISTS {name} ON CLUSTER {cluster} AS {name}_local ENGINE = Distributed({cluster}, currentDatabase(), {name}_local, {key})",
+                        name = self.name,
+                    ),
+                ],
+            },
+        }
+    }
+}
+
+const MIGRATIONS_TABLE: Table = Table {
+    name: "schema_migrations",
+    columns: "    version UInt32,\n    name String,\n    applied_at DateTime('UTC') DEFAULT now()",
+    family: Family::Replacing("applied_at"),
+    partition_by: None,
+    order_by: "version",
+    ttl: None,
+    settings: None,
+    placement: Placement::Everywhere,
+};
+
+/// Registered sites. Newest `version` wins.
+const SITES: Table = Table {
+    name: "sites",
+    columns: "    domain String,
+    timezone String DEFAULT 'UTC',
+    retention_days UInt16 DEFAULT 400,
+    allowed_origins Array(String),
+    created_at DateTime('UTC'),
+    deleted UInt8 DEFAULT 0,
+    version UInt64",
+    family: Family::Replacing("version"),
+    partition_by: None,
+    order_by: "domain",
+    ttl: None,
+    settings: None,
+    placement: Placement::Everywhere,
+};
+
+/// API tokens: only the SHA-256 of the token is stored. Revocation writes a newer version.
+const API_TOKENS: Table = Table {
+    name: "api_tokens",
+    columns: "    id String,
+    name String,
+    token_hash FixedString(64),
+    scopes Array(LowCardinality(String)),
+    sites Array(String),
+    created_at DateTime('UTC'),
+    revoked UInt8 DEFAULT 0,
+    version UInt64",
+    family: Family::Replacing("version"),
+    partition_by: None,
+    order_by: "id",
+    ttl: None,
+    settings: None,
+    placement: Placement::Everywhere,
+};
+
+/// Daily visitor-id salts, shared by every collector through the store and destroyed after
+/// two days so yesterday's ids can never be recomputed. Several collectors may race to
+/// create a day's salt; readers take the earliest row (`argMin(salt, (created_at, salt))`).
+const SALTS: Table = Table {
+    name: "salts",
+    columns: "    day Date,
+    salt String,
+    created_at DateTime64(3, 'UTC')",
+    family: Family::MergeTree,
+    partition_by: None,
+    order_by: "(day, created_at)",
+    ttl: Some("day + INTERVAL 2 DAY"),
+    settings: Some("merge_with_ttl_timeout = 3600"),
+    placement: Placement::Everywhere,
+};
+
+/// One row per accepted event. Sorted by site and day, then visitor and time, so a site's
+/// date range is a contiguous scan and a visitor's events sit together for session queries.
+/// Each row carries its site's retention, so the TTL is per site. Re-sent batches are
+/// dropped by insert deduplication (`insert_deduplication_token` per spool batch).
+const EVENTS: Table = Table {
+    name: "events",
+    columns: "    event_id UUID,
+    timestamp DateTime('UTC'),
+    site LowCardinality(String),
+    name LowCardinality(String),
+    hostname LowCardinality(String),
+    pathname String,
+    referrer String,
+    referrer_source LowCardinality(String),
+    channel LowCardinality(String),
+    utm_source String,
+    utm_medium String,
+    utm_campaign String,
+    utm_content String,
+    utm_term String,
+    country_code LowCardinality(String),
+    region LowCardinality(String),
+    city String,
+    org String,
+    browser LowCardinality(String),
+    browser_version LowCardinality(String),
+    os LowCardinality(String),
+    os_version LowCardinality(String),
+    device LowCardinality(String),
+    screen_width UInt16,
+    visitor_id UInt64,
+    session_id UInt64,
+    visitor_key String,
+    consent LowCardinality(String),
+    engaged_ms UInt32,
+    props Map(String, String),
+    retention_days UInt16 DEFAULT 400",
+    family: Family::MergeTree,
+    partition_by: Some("toYYYYMM(timestamp)"),
+    order_by: "(site, toDate(timestamp), visitor_id, timestamp)",
+    ttl: Some("timestamp + toIntervalDay(retention_days)"),
+    settings: Some("non_replicated_deduplication_window = 10000"),
+    placement: Placement::Sharded("sipHash64(site, visitor_id)"),
+};
+
+pub struct Migration {
+    pub version: u32,
+    pub name: &'static str,
+    statements: fn(&Topology) -> Vec<String>,
+}
+
+impl Migration {
+    pub fn statements(&self, topology: &Topology) -> Vec<String> {
+        (self.statements)(topology)
+    }
+}
+
+/// Every migration, in order. Append only: never edit one that has shipped.
+pub const MIGRATIONS: &[Migration] = &[Migration {
+    version: 1,
+    name: "sites, api_tokens, salts, events",
+    statements: |t| {
+        [SITES, API_TOKENS, SALTS, EVENTS]
+            .iter()
+            .flat_map(|table| table.create(t))
+            .collect()
+    },
+}];
+
+/// Every statement `migrate` may run, the bookkeeping table first (for DDL checks).
+pub fn all_statements(topology: &Topology) -> Vec<String> {
+    let mut out = MIGRATIONS_TABLE.create(topology);
+    for m in MIGRATIONS {
+        out.extend(m.statements(topology));
+    }
+    out
+}
+
+/// Applies every migration not yet recorded. Returns the versions applied now.
+pub async fn migrate(store: &dyn Store, topology: &Topology) -> Result<Vec<u32>, StoreError> {
+    for sql in MIGRATIONS_TABLE.create(topology) {
+        store.execute(&sql, &Params::new()).await?;
+    }
+    #[derive(Deserialize)]
+    struct Applied {
+        version: u32,
+    }
+    let applied: Vec<u32> = fetch::<Applied>(
+        store,
+        "SELECT DISTINCT version FROM schema_migrations",
+        &Params::new(),
+    )
+    .await?
+    .into_iter()
+    .map(|a| a.version)
+    .collect();
+    let mut now_applied = Vec::new();
+    for m in MIGRATIONS {
+        if applied.contains(&m.version) {
+            continue;
+        }
+        for sql in m.statements(topology) {
+            store.execute(&sql, &Params::new()).await?;
+        }
+        store
+            .execute(
+                "INSERT INTO schema_migrations (version, name) VALUES ({version:UInt32}, {name:String})",
+                &Params::new().with("version", m.version).with("name", m.name),
+            )
+            .await?;
+        tracing::info!(version = m.version, name = m.name, "applied migration");
+        now_applied.push(m.version);
+    }
+    Ok(now_applied)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn single_node_ddl_has_no_cluster_clause() {
+        let all = all_statements(&Topology::default()).join("\n");
+        assert!(!all.contains("ON CLUSTER"));
+        assert!(!all.contains("Replicated"));
+        assert!(all.contains("TTL timestamp + toIntervalDay(retention_days)"));
+    }
+
+    #[test]
+    fn cluster_ddl_is_replicated_and_distributed() {
+        let t = Topology {
+            cluster: Some("analytics".into()),
+        };
+        let all = all_statements(&t);
+        assert!(all.iter().all(|s| s.contains("ON CLUSTER analytics")));
+        assert!(all.iter().any(|s| s.contains("CREATE TABLE IF NOT EXISTS events_local") && s.contains("ReplicatedMergeTree('/clickhouse/tables/{shard}/{database}/events_local', '{replica}')")));
+        assert!(all.iter().any(|s| s.contains("ENGINE = Distributed(analytics, currentDatabase(), events_local, sipHash64(site, visitor_id))")));
+        assert!(all.iter().any(|s| s.contains("ReplicatedReplacingMergeTree('/clickhouse/tables/all/{database}/sites', '{replica}', version)")));
+    }
+}

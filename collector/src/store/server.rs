@@ -1,0 +1,116 @@
+//! The server engine: a ClickHouse server or cluster over HTTP through the official
+//! `clickhouse` crate, with its default LZ4 compression. Same SQL, same `{name:Type}`
+//! parameters (sent as `param_*`), same formats as the embedded engine.
+
+use async_trait::async_trait;
+use bytes::Bytes;
+
+use super::{
+    checked_table, checked_token, readonly_settings, Engine, InsertOptions, Params, Store,
+    StoreError, SESSION_SETTINGS,
+};
+use crate::config::{ClickHouseConfig, SqlLimits};
+
+pub struct ServerStore {
+    client: clickhouse::Client,
+    limits: SqlLimits,
+}
+
+impl ServerStore {
+    pub fn new(config: &ClickHouseConfig, limits: SqlLimits) -> ServerStore {
+        let mut client = clickhouse::Client::default()
+            .with_url(config.url.clone().unwrap_or_default())
+            .with_user(config.user.clone())
+            .with_database(config.database.clone());
+        if !config.password.is_empty() {
+            client = client.with_password(config.password.clone());
+        }
+        for (k, v) in SESSION_SETTINGS {
+            client = client.with_setting(*k, *v);
+        }
+        ServerStore { client, limits }
+    }
+
+    fn prepared(&self, sql: &str, params: &Params) -> clickhouse::query::Query {
+        let mut q = self.client.query_raw(sql);
+        for (name, value) in params.iter() {
+            // `with_setting("param_x", ..)` passes our already-encoded value unchanged.
+            q = q.with_setting(format!("param_{name}"), value);
+        }
+        q
+    }
+}
+
+fn map_error(e: clickhouse::error::Error) -> StoreError {
+    use clickhouse::error::Error as E;
+    match e {
+        E::BadResponse(msg) => StoreError::from_engine_message(&msg),
+        E::Network(err) => StoreError::Unavailable(err.to_string()),
+        E::TimedOut => StoreError::Unavailable("timed out".into()),
+        other => {
+            let text = other.to_string();
+            if text.contains("Code: ") {
+                let at = text.find("Code: ").unwrap_or(0);
+                StoreError::from_engine_message(&text[at..])
+            } else {
+                StoreError::Unavailable(text)
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl Store for ServerStore {
+    fn engine(&self) -> Engine {
+        Engine::Server
+    }
+
+    async fn execute(&self, sql: &str, params: &Params) -> Result<(), StoreError> {
+        self.prepared(sql, params)
+            .execute()
+            .await
+            .map_err(map_error)
+    }
+
+    async fn query(&self, sql: &str, params: &Params, format: &str) -> Result<Bytes, StoreError> {
+        let mut cursor = self
+            .prepared(sql, params)
+            .fetch_bytes(format)
+            .map_err(map_error)?;
+        cursor.collect().await.map_err(map_error)
+    }
+
+    async fn insert(
+        &self,
+        table: &str,
+        format: &str,
+        data: Bytes,
+        options: &InsertOptions,
+    ) -> Result<(), StoreError> {
+        let sql = format!(
+            "INSERT INTO {} FORMAT {}",
+            checked_table(table)?,
+            checked_table(format)?
+        );
+        let mut insert = self.client.insert_formatted_with(sql);
+        if let Some(token) = &options.dedup_token {
+            insert = insert.with_setting("insert_deduplication_token", checked_token(token)?);
+        }
+        insert.send(data).await.map_err(map_error)?;
+        insert.end().await.map_err(map_error)
+    }
+
+    async fn query_readonly(
+        &self,
+        sql: &str,
+        params: &Params,
+        format: &str,
+    ) -> Result<Bytes, StoreError> {
+        let mut q = self.prepared(sql, params);
+        for (k, v) in readonly_settings(self.limits) {
+            q = q.with_setting(k, v);
+        }
+        let mut cursor = q.fetch_bytes(format).map_err(map_error)?;
+        cursor.collect().await.map_err(map_error)
+    }
+}
