@@ -245,14 +245,35 @@ enum Job {
     },
 }
 
-/// One connection on its own thread, fed through a channel.
-struct Worker {
+/// One chDB connection on its own thread, fed through a channel: statements run one at a
+/// time, in order, and async callers never block. Public so the test-only ClickHouse HTTP
+/// front under `tests/` can execute on the same engine code.
+pub struct ChdbConnection {
     jobs: Mutex<Option<mpsc::Sender<Job>>>,
     thread: Mutex<Option<std::thread::JoinHandle<()>>>,
 }
 
-impl Worker {
-    fn spawn(lib: &'static Lib, name: &str, args: Vec<String>) -> Result<Worker, StoreError> {
+impl ChdbConnection {
+    /// Connects to the storage at `path` with extra `--setting=value` arguments (query-level
+    /// settings apply to this connection only).
+    pub fn open(
+        libchdb: &Path,
+        path: &Path,
+        name: &str,
+        settings: &[(String, String)],
+    ) -> Result<ChdbConnection, StoreError> {
+        let lib = load(libchdb)?;
+        let path = claim_path(path)?;
+        let mut args = vec![format!("--path={}", path.display())];
+        args.extend(settings.iter().map(|(k, v)| format!("--{k}={v}")));
+        ChdbConnection::spawn(lib, name, args)
+    }
+
+    fn spawn(
+        lib: &'static Lib,
+        name: &str,
+        args: Vec<String>,
+    ) -> Result<ChdbConnection, StoreError> {
         let (tx, rx) = mpsc::channel::<Job>();
         let (ready_tx, ready_rx) = mpsc::channel();
         let thread = std::thread::Builder::new()
@@ -294,7 +315,7 @@ impl Worker {
         ready_rx
             .recv()
             .map_err(|_| StoreError::Library("chDB worker thread died".into()))??;
-        Ok(Worker {
+        Ok(ChdbConnection {
             jobs: Mutex::new(Some(tx)),
             thread: Mutex::new(Some(thread)),
         })
@@ -310,6 +331,43 @@ impl Worker {
         }
     }
 
+    /// Runs one statement, returning its output in `format`.
+    pub async fn query(
+        &self,
+        sql: &str,
+        params: &Params,
+        format: &str,
+    ) -> Result<Bytes, StoreError> {
+        let (reply, rx) = oneshot::channel();
+        self.send(Job::Query {
+            sql: sql.to_string(),
+            params: params.clone(),
+            format: format.to_string(),
+            reply,
+        })?;
+        rx.await
+            .map_err(|_| StoreError::Unavailable("embedded store worker stopped".into()))?
+    }
+
+    /// Streams `data` in `format` into `statement` (an `INSERT INTO t [(cols)] [SETTINGS ..]`
+    /// without a FORMAT clause).
+    pub async fn insert(
+        &self,
+        statement: String,
+        format: &str,
+        data: Bytes,
+    ) -> Result<(), StoreError> {
+        let (reply, rx) = oneshot::channel();
+        self.send(Job::Insert {
+            statement,
+            format: format.to_string(),
+            data,
+            reply,
+        })?;
+        rx.await
+            .map_err(|_| StoreError::Unavailable("embedded store worker stopped".into()))?
+    }
+
     /// Finishes queued jobs, closes the connection and joins the thread.
     fn close(&self) {
         self.jobs.lock().unwrap_or_else(|e| e.into_inner()).take();
@@ -323,76 +381,43 @@ impl Worker {
 /// read-only connection (engine `readonly=1`, row and time limits) for analysts' SQL, each on
 /// its own thread so a slow analyst query never holds up ingestion.
 pub struct ChdbStore {
-    main: Worker,
-    readonly: Worker,
-    path: PathBuf,
+    main: ChdbConnection,
+    readonly: ChdbConnection,
+}
+
+impl Drop for ChdbConnection {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
+/// Records the storage path this process uses; a second, different path is refused.
+fn claim_path(path: &Path) -> Result<PathBuf, StoreError> {
+    let path = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+    let mut open = OPEN_PATH.lock().unwrap_or_else(|e| e.into_inner());
+    match open.as_ref() {
+        Some(p) if p != &path => Err(StoreError::Library(format!(
+            "chDB allows one storage path per process: {} is open, cannot open {}",
+            p.display(),
+            path.display()
+        ))),
+        _ => {
+            *open = Some(path.clone());
+            Ok(path)
+        }
+    }
 }
 
 impl ChdbStore {
     pub fn open(libchdb: &Path, path: &Path, limits: SqlLimits) -> Result<ChdbStore, StoreError> {
-        let lib = load(libchdb)?;
-        let path = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
-        {
-            let mut open = OPEN_PATH.lock().unwrap_or_else(|e| e.into_inner());
-            match open.as_ref() {
-                Some(p) if p != &path => {
-                    return Err(StoreError::Library(format!(
-                        "chDB allows one storage path per process: {} is open, cannot open {}",
-                        p.display(),
-                        path.display()
-                    )))
-                }
-                _ => *open = Some(path.clone()),
-            }
-        }
-        let path_arg = format!("--path={}", path.display());
-        let session: Vec<String> = SESSION_SETTINGS
+        let session: Vec<(String, String)> = SESSION_SETTINGS
             .iter()
-            .map(|(k, v)| format!("--{k}={v}"))
+            .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
-        let mut main_args = vec![path_arg.clone()];
-        main_args.extend(session.iter().cloned());
-        let main = Worker::spawn(lib, "chdb-main", main_args)?;
-        let mut ro_args = vec![path_arg];
-        ro_args.extend(
-            readonly_settings(limits)
-                .into_iter()
-                .map(|(k, v)| format!("--{k}={v}")),
-        );
-        let readonly = Worker::spawn(lib, "chdb-readonly", ro_args)?;
-        Ok(ChdbStore {
-            main,
-            readonly,
-            path,
-        })
-    }
-
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
-    async fn run_query(
-        worker: &Worker,
-        sql: &str,
-        params: &Params,
-        format: &str,
-    ) -> Result<Bytes, StoreError> {
-        let (reply, rx) = oneshot::channel();
-        worker.send(Job::Query {
-            sql: sql.to_string(),
-            params: params.clone(),
-            format: format.to_string(),
-            reply,
-        })?;
-        rx.await
-            .map_err(|_| StoreError::Unavailable("embedded store worker stopped".into()))?
-    }
-}
-
-impl Drop for ChdbStore {
-    fn drop(&mut self) {
-        self.readonly.close();
-        self.main.close();
+        let main = ChdbConnection::open(libchdb, path, "chdb-main", &session)?;
+        let readonly =
+            ChdbConnection::open(libchdb, path, "chdb-readonly", &readonly_settings(limits))?;
+        Ok(ChdbStore { main, readonly })
     }
 }
 
@@ -403,13 +428,14 @@ impl Store for ChdbStore {
     }
 
     async fn execute(&self, sql: &str, params: &Params) -> Result<(), StoreError> {
-        Self::run_query(&self.main, sql, params, "TabSeparated")
+        self.main
+            .query(sql, params, "TabSeparated")
             .await
             .map(|_| ())
     }
 
     async fn query(&self, sql: &str, params: &Params, format: &str) -> Result<Bytes, StoreError> {
-        Self::run_query(&self.main, sql, params, format).await
+        self.main.query(sql, params, format).await
     }
 
     async fn insert(
@@ -426,15 +452,7 @@ impl Store for ChdbStore {
                 checked_token(token)?
             ));
         }
-        let (reply, rx) = oneshot::channel();
-        self.main.send(Job::Insert {
-            statement,
-            format: format.to_string(),
-            data,
-            reply,
-        })?;
-        rx.await
-            .map_err(|_| StoreError::Unavailable("embedded store worker stopped".into()))?
+        self.main.insert(statement, format, data).await
     }
 
     async fn query_readonly(
@@ -443,6 +461,6 @@ impl Store for ChdbStore {
         params: &Params,
         format: &str,
     ) -> Result<Bytes, StoreError> {
-        Self::run_query(&self.readonly, sql, params, format).await
+        self.readonly.query(sql, params, format).await
     }
 }

@@ -16,7 +16,7 @@ use serde::Serialize;
 
 use crate::config::{Config, SqlLimits};
 
-pub use chdb::ChdbStore;
+pub use chdb::{ChdbConnection, ChdbStore};
 pub use params::{is_valid_name, ParamValue, Params};
 pub use server::ServerStore;
 

@@ -1,0 +1,60 @@
+// Builds the tracker into dist/: the core `candor.js` and one variant per combination of
+// extras, named like Plausible's script extensions with the extras in alphabetical order
+// (`candor.engagement.forms.js`), plus `candor.full.js` with every extra. The collector
+// embeds dist/*.js and serves each at /js/<file>.
+//
+// Fails (exit 1) when the core is over 1024 bytes gzipped or any variant over 2048.
+
+import { build } from 'esbuild'
+import { mkdirSync, readdirSync, rmSync, statSync } from 'node:fs'
+import { readFileSync } from 'node:fs'
+import { dirname, join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { gzipSync } from 'node:zlib'
+
+const here = dirname(fileURLToPath(import.meta.url))
+const dist = join(here, 'dist')
+export const EXTRAS = ['downloads', 'engagement', 'forms', 'hash', 'outbound']
+export const CORE_LIMIT = 1024
+export const FULL_LIMIT = 2048
+
+const combos = (list) => list.reduce((acc, x) => acc.concat(acc.map((c) => [...c, x])), [[]])
+
+export const fileName = (extras) =>
+  extras.length == EXTRAS.length ? 'candor.full.js' : ['candor', ...extras, 'js'].join('.')
+
+export const gzipSize = (buf) => gzipSync(buf, { level: 9 }).length
+
+rmSync(dist, { recursive: true, force: true })
+mkdirSync(dist, { recursive: true })
+
+const rows = []
+for (const extras of combos(EXTRAS)) {
+  const file = fileName(extras)
+  const define = Object.fromEntries(EXTRAS.map((x) => [x.toUpperCase(), String(extras.includes(x))]))
+  await build({
+    entryPoints: [join(here, 'src/candor.js')],
+    outfile: join(dist, file),
+    bundle: true,
+    minify: true,
+    format: 'iife',
+    target: ['es2019'],
+    legalComments: 'none',
+    define,
+    logLevel: 'warning',
+  })
+  const code = readFileSync(join(dist, file))
+  const limit = extras.length ? FULL_LIMIT : CORE_LIMIT
+  rows.push({ file, bytes: code.length, gzip: gzipSize(code), limit })
+}
+
+let failed = false
+for (const r of rows) {
+  const over = r.gzip > r.limit
+  failed ||= over
+  console.log(`${r.file.padEnd(52)} ${String(r.bytes).padStart(5)} B  ${String(r.gzip).padStart(5)} B gzip  (limit ${r.limit})${over ? '  OVER LIMIT' : ''}`)
+}
+if (failed) {
+  console.error('snippet build: a script is over its gzipped size limit')
+  process.exit(1)
+}
