@@ -343,7 +343,7 @@ impl Config {
             pii_key: p.value(&PII_KEY, parse_pii_key)?,
             sql: SqlLimits {
                 max_rows: p
-                    .value(&SQL_MAX_ROWS, |s| positive::<u64>(s))?
+                    .value(&SQL_MAX_ROWS, positive::<u64>)?
                     .unwrap_or(SqlLimits::default().max_rows),
                 timeout: p
                     .value(&SQL_TIMEOUT, |s| {
@@ -352,7 +352,7 @@ impl Config {
                     .unwrap_or(SqlLimits::default().timeout),
             },
             max_event_bytes: p
-                .value(&MAX_EVENT_BYTES, |s| positive::<usize>(s))?
+                .value(&MAX_EVENT_BYTES, positive::<usize>)?
                 .unwrap_or(8 * 1024),
             data_dir,
             clickhouse,

@@ -2,9 +2,11 @@
 // inputs marked data-candor-field="email|name|company" to identify(), which sends them only
 // with marketing consent. Unmarked, password and hidden inputs are never read.
 
+import { safe } from './safe.js'
+
 const FIELD = /^(email|name|company)$/
 
-export const forms = (identify, safe) =>
+export const forms = (identify) =>
   addEventListener(
     'submit',
     safe((e) => {
@@ -14,8 +16,11 @@ export const forms = (identify, safe) =>
       let any
       for (const el of f.querySelectorAll('[data-candor-field]')) {
         const k = el.getAttribute('data-candor-field')
-        const v = (el.value || '').trim()
-        if (FIELD.test(k) && !/^(password|hidden)$/i.test(el.type) && v) contact[k] = any = v
+        // The type is checked before the value is ever read.
+        if (FIELD.test(k) && !/^(password|hidden)$/i.test(el.type)) {
+          const v = (el.value || '').trim()
+          if (v) contact[k] = any = v
+        }
       }
       any && identify(contact)
     }),

@@ -4,6 +4,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 use serde_json::json;
 
+use super::json::Json;
 use super::{ApiError, AppState};
 use crate::auth::{Scope, TokenError};
 use crate::sites::{SiteDomain, SiteError, SiteRequest};
@@ -37,7 +38,7 @@ pub async fn list_sites(
 pub async fn upsert_site(
     state: web::Data<AppState>,
     req: HttpRequest,
-    body: web::Json<SiteRequest>,
+    body: Json<SiteRequest>,
 ) -> Result<HttpResponse, ApiError> {
     state.authorize(&req, Scope::Admin)?;
     let (site, created) = state.sites.upsert(body.into_inner()).await?;
@@ -69,7 +70,7 @@ pub async fn list_tokens(
 pub async fn create_token(
     state: web::Data<AppState>,
     req: HttpRequest,
-    body: web::Json<CreateToken>,
+    body: Json<CreateToken>,
 ) -> Result<HttpResponse, ApiError> {
     state.authorize(&req, Scope::Admin)?;
     let body = body.into_inner();

@@ -107,33 +107,7 @@ impl From<StoreError> for ApiError {
     }
 }
 
-/// actix's own extractor failures (bad JSON, bad query string, bad path) as contract errors.
-pub fn json_config(limit: usize) -> actix_web::web::JsonConfig {
-    actix_web::web::JsonConfig::default()
-        .limit(limit)
-        .error_handler(|err, _req| {
-            use actix_web::error::JsonPayloadError as J;
-            let api = match &err {
-                J::OverflowKnownLength { .. } | J::Overflow { .. } => {
-                    ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "request body too large")
-                }
-                J::ContentType => ApiError::new(
-                    StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                    "expected Content-Type: application/json",
-                ),
-                J::Deserialize(e) => {
-                    let api = ApiError::bad_request(format!("invalid JSON body: {e}"));
-                    match field_of(&e.to_string()) {
-                        Some(f) => api.field(f),
-                        None => api,
-                    }
-                }
-                other => ApiError::bad_request(format!("invalid JSON body: {other}")),
-            };
-            api.into()
-        })
-}
-
+/// actix's own extractor failures (bad query string, bad path) as contract errors.
 pub fn query_config() -> actix_web::web::QueryConfig {
     actix_web::web::QueryConfig::default().error_handler(|err, _req| {
         ApiError::bad_request(format!("invalid query string: {err}")).into()

@@ -4,6 +4,7 @@
 mod admin;
 pub mod error;
 mod health;
+pub mod json;
 mod sql;
 
 use std::sync::Arc;
@@ -62,7 +63,6 @@ impl AppState {
 pub fn configure(state: AppState) -> impl FnOnce(&mut web::ServiceConfig) {
     move |cfg: &mut web::ServiceConfig| {
         cfg.app_data(web::Data::new(state.clone()))
-            .app_data(error::json_config(64 * 1024))
             .app_data(error::query_config())
             .app_data(error::path_config())
             .route("/healthz", web::get().to(health::healthz))

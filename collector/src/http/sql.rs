@@ -6,6 +6,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
+use super::json::Json;
 use super::{ApiError, AppState};
 use crate::auth::Scope;
 use crate::store::{Params, StoreError};
@@ -22,7 +23,7 @@ pub struct SqlRequest {
 pub async fn run(
     state: web::Data<AppState>,
     req: HttpRequest,
-    body: web::Json<SqlRequest>,
+    body: Json<SqlRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let principal = state.authorize(&req, Scope::SqlRead)?;
     // Ad-hoc SQL can read any site's rows, so only tokens valid for every site may use it.

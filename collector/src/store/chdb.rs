@@ -262,27 +262,47 @@ impl ChdbConnection {
         name: &str,
         settings: &[(String, String)],
     ) -> Result<ChdbConnection, StoreError> {
+        ChdbConnection::open_with_init(libchdb, path, name, settings, Vec::new())
+    }
+
+    /// Like `open`, running `init` statements (e.g. `USE db`) after every (re)connect.
+    pub fn open_with_init(
+        libchdb: &Path,
+        path: &Path,
+        name: &str,
+        settings: &[(String, String)],
+        init: Vec<(String, Params)>,
+    ) -> Result<ChdbConnection, StoreError> {
         let lib = load(libchdb)?;
         let path = claim_path(path)?;
         let mut args = vec![format!("--path={}", path.display())];
         args.extend(settings.iter().map(|(k, v)| format!("--{k}={v}")));
-        ChdbConnection::spawn(lib, name, args)
+        ChdbConnection::spawn(lib, name, args, init)
     }
 
     fn spawn(
         lib: &'static Lib,
         name: &str,
         args: Vec<String>,
+        init: Vec<(String, Params)>,
     ) -> Result<ChdbConnection, StoreError> {
         let (tx, rx) = mpsc::channel::<Job>();
         let (ready_tx, ready_rx) = mpsc::channel();
         let thread = std::thread::Builder::new()
             .name(name.to_string())
             .spawn(move || {
-                let conn = match Connection::open(lib, &args) {
+                // Opens the connection and runs its init statements (e.g. `USE db`).
+                let connect = || -> Result<Connection, StoreError> {
+                    let c = Connection::open(lib, &args)?;
+                    for (sql, params) in &init {
+                        c.query(sql, params, "TabSeparated")?;
+                    }
+                    Ok(c)
+                };
+                let mut conn = match connect() {
                     Ok(c) => {
                         let _ = ready_tx.send(Ok(()));
-                        c
+                        Some(c)
                     }
                     Err(e) => {
                         let _ = ready_tx.send(Err(e));
@@ -290,23 +310,55 @@ impl ChdbConnection {
                     }
                 };
                 for job in rx {
-                    match job {
-                        Job::Query {
-                            sql,
-                            params,
-                            format,
-                            reply,
-                        } => {
-                            let _ = reply.send(conn.query(&sql, &params, &format));
+                    // chDB can leave part of a failed statement's output in the connection
+                    // (seen after a result-limit error mid-stream), which would then prefix
+                    // the next result. After any error the connection is replaced.
+                    let live = match conn.take() {
+                        Some(c) => Ok(c),
+                        None => connect(),
+                    };
+                    let failed = match (job, live) {
+                        (
+                            Job::Query {
+                                sql,
+                                params,
+                                format,
+                                reply,
+                            },
+                            Ok(c),
+                        ) => {
+                            let r = c.query(&sql, &params, &format);
+                            let failed = r.is_err();
+                            let _ = reply.send(r);
+                            conn = Some(c);
+                            failed
                         }
-                        Job::Insert {
-                            statement,
-                            format,
-                            data,
-                            reply,
-                        } => {
-                            let _ = reply.send(conn.insert(&statement, &format, &data));
+                        (
+                            Job::Insert {
+                                statement,
+                                format,
+                                data,
+                                reply,
+                            },
+                            Ok(c),
+                        ) => {
+                            let r = c.insert(&statement, &format, &data);
+                            let failed = r.is_err();
+                            let _ = reply.send(r);
+                            conn = Some(c);
+                            failed
                         }
+                        (Job::Query { reply, .. }, Err(e)) => {
+                            let _ = reply.send(Err(e));
+                            false
+                        }
+                        (Job::Insert { reply, .. }, Err(e)) => {
+                            let _ = reply.send(Err(e));
+                            false
+                        }
+                    };
+                    if failed {
+                        drop(conn.take());
                     }
                 }
                 drop(conn);

@@ -10,6 +10,7 @@ const CHECKSUM: usize = 16;
 const HEADER: usize = 9;
 const LZ4: u8 = 0x82;
 const NONE: u8 = 0x02;
+#[cfg(test)]
 const BLOCK: usize = 1 << 20;
 
 fn checksum(header_and_data: &[u8]) -> u128 {

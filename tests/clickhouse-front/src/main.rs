@@ -73,15 +73,15 @@ impl Front {
             .iter()
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
-        let conn = ChdbConnection::open(&self.libchdb, &self.data, "front", &args)?;
-        if database != "default" {
-            conn.query(
-                "USE {db:Identifier}",
-                &Params::new().with("db", database),
-                "TabSeparated",
-            )
-            .await?;
-        }
+        let init = if database == "default" {
+            Vec::new()
+        } else {
+            vec![(
+                "USE {db:Identifier}".to_string(),
+                Params::new().with("db", database),
+            )]
+        };
+        let conn = ChdbConnection::open_with_init(&self.libchdb, &self.data, "front", &args, init)?;
         let conn = Arc::new(conn);
         conns.insert(key, conn.clone());
         Ok(conn)
@@ -175,7 +175,7 @@ async fn parse(req: &HttpRequest, body: web::Bytes) -> Result<Request, String> {
     let body = if decompress {
         framing::decode(&body)?
     } else {
-        Bytes::from(body)
+        body
     };
     if content_type.starts_with("multipart/form-data") {
         let boundary = multer::parse_boundary(&content_type).map_err(|e| e.to_string())?;

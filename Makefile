@@ -1,0 +1,59 @@
+# Candor — `make run` starts a collector on the embedded store; `make test` runs everything.
+SHELL := /bin/bash
+CHDB_VERSION := 26.7.3-stable.1
+LIBCHDB := $(CURDIR)/.cache/libchdb/$(CHDB_VERSION)/libchdb.so
+export CANDOR_LIBCHDB ?= $(LIBCHDB)
+CARGO ?= cargo
+
+.PHONY: run test libchdb snippet dashboard build release fmt-check clippy test-rust test-browser tools chromium bench clean
+
+## Fetch libchdb (pinned, integrity-checked) from the npm registry into .cache/ (once).
+libchdb: $(LIBCHDB)
+$(LIBCHDB):
+	CHDB_VERSION=$(CHDB_VERSION) bash deploy/fetch-libchdb.sh
+
+## Build the tracker snippet (embedded into the binary at build time).
+snippet:
+	@if [ -f snippet/package.json ]; then \
+	  cd snippet && { [ -d node_modules ] || npm ci --no-audit --no-fund; } && npm run --silent build; \
+	fi
+
+release: libchdb snippet
+	$(CARGO) build --release --bin candor
+
+## Start the collector on the embedded store in ./data, listening on 127.0.0.1:8080.
+run: release
+	CANDOR_SITES="$${CANDOR_SITES:-localhost}" ./target/release/candor serve
+
+## Everything a fresh machine needs, then the whole suite.
+test: tools libchdb snippet fmt-check clippy test-rust test-browser
+
+tools:
+	@command -v cargo-nextest >/dev/null || $(CARGO) install cargo-nextest --locked
+	@rustup component list --installed 2>/dev/null | grep -q '^clippy' || rustup component add clippy rustfmt
+
+chromium:
+	@if [ ! -x /usr/bin/chromium ]; then \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  else echo "chromium missing: install Debian's chromium package (needs root)"; exit 1; fi; \
+	fi
+
+fmt-check:
+	$(CARGO) fmt --all -- --check
+
+clippy:
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+test-rust: libchdb snippet
+	$(CARGO) nextest run --workspace --no-fail-fast
+
+test-browser: chromium snippet
+	@if [ -f snippet/package.json ]; then \
+	  $(CARGO) build --bin candor && cd snippet && npm test; \
+	fi
+
+bench:
+	@echo "see docs/benchmarks.md"
+
+clean:
+	rm -rf target snippet/dist snippet/node_modules
