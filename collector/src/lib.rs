@@ -7,6 +7,7 @@ pub mod cli;
 pub mod client;
 pub mod clock;
 pub mod config;
+pub mod enrich;
 pub mod http;
 pub mod metrics;
 pub mod serve;

@@ -16,16 +16,18 @@ impl Drop for Server {
 }
 
 fn serve(data: &std::path::Path, port: u16) -> Server {
-    let server = Server(Command::new(BIN)
-        .arg("serve")
-        .env("CANDOR_LISTEN", format!("127.0.0.1:{port}"))
-        .env("CANDOR_DATA_DIR", data)
-        .env("CANDOR_LIBCHDB", common::libchdb())
-        .env("CANDOR_ADMIN_TOKEN", common::ADMIN)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap());
+    let server = Server(
+        Command::new(BIN)
+            .arg("serve")
+            .env("CANDOR_LISTEN", format!("127.0.0.1:{port}"))
+            .env("CANDOR_DATA_DIR", data)
+            .env("CANDOR_LIBCHDB", common::libchdb())
+            .env("CANDOR_ADMIN_TOKEN", common::ADMIN)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
     let deadline = Instant::now() + Duration::from_secs(60);
     while Instant::now() < deadline {
         if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {

@@ -98,7 +98,7 @@ try {
   const page = () => {
     const key = HASH && on('hash') ? l.href : l.href.split('#')[0]
     if (key != last) {
-      ENGAGEMENT && leave()
+      ENGAGEMENT && last && leave()
       last = key
       send('pageview')
     }
