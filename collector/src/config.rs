@@ -43,6 +43,30 @@ pub struct Config {
     pub sql: SqlLimits,
     /// Largest accepted beacon body in bytes. Default 8 KiB.
     pub max_event_bytes: usize,
+    /// Beacons per minute per site; 0 turns the site limit off. Default 60,000.
+    pub site_rate_limit: u32,
+    /// The write-ahead spool and the batcher that drains it.
+    pub spool: SpoolSettings,
+}
+
+#[derive(Clone, Copy, Debug)]
+pub struct SpoolSettings {
+    /// Beacons get 503 once the spool holds this many bytes (store down). Default 1 GiB.
+    pub max_bytes: u64,
+    /// Rows per insert. Default 10,000.
+    pub batch_rows: usize,
+    /// How long events wait in the spool before a batch is cut. Default 1 s.
+    pub batch_interval: Duration,
+}
+
+impl Default for SpoolSettings {
+    fn default() -> Self {
+        SpoolSettings {
+            max_bytes: 1 << 30,
+            batch_rows: 10_000,
+            batch_interval: Duration::from_secs(1),
+        }
+    }
 }
 
 #[derive(Clone, Debug, Default)]
@@ -156,6 +180,10 @@ settings! {
     SQL_MAX_ROWS => "sql.max_rows", "CANDOR_SQL_MAX_ROWS", "sql-max-rows";
     SQL_TIMEOUT => "sql.timeout_seconds", "CANDOR_SQL_TIMEOUT_SECONDS", "sql-timeout-seconds";
     MAX_EVENT_BYTES => "max_event_bytes", "CANDOR_MAX_EVENT_BYTES", "max-event-bytes";
+    SITE_RATE_LIMIT => "site_rate_limit", "CANDOR_SITE_RATE_LIMIT", "site-rate-limit";
+    SPOOL_MAX_BYTES => "spool.max_bytes", "CANDOR_SPOOL_MAX_BYTES", "spool-max-bytes";
+    BATCH_ROWS => "spool.batch_rows", "CANDOR_BATCH_ROWS", "batch-rows";
+    BATCH_INTERVAL => "spool.batch_interval_ms", "CANDOR_BATCH_INTERVAL_MS", "batch-interval-ms";
 }
 
 /// Raw values from the three layers, before validation.
@@ -354,6 +382,26 @@ impl Config {
             max_event_bytes: p
                 .value(&MAX_EVENT_BYTES, positive::<usize>)?
                 .unwrap_or(8 * 1024),
+            site_rate_limit: p
+                .value(&SITE_RATE_LIMIT, |s| {
+                    s.parse::<u32>().map_err(|_| {
+                        format!("expected beacons per minute (0 disables), got \"{s}\"")
+                    })
+                })?
+                .unwrap_or(60_000),
+            spool: SpoolSettings {
+                max_bytes: p
+                    .value(&SPOOL_MAX_BYTES, positive::<u64>)?
+                    .unwrap_or(SpoolSettings::default().max_bytes),
+                batch_rows: p
+                    .value(&BATCH_ROWS, positive::<usize>)?
+                    .unwrap_or(SpoolSettings::default().batch_rows),
+                batch_interval: p
+                    .value(&BATCH_INTERVAL, |s| {
+                        positive::<u64>(s).map(Duration::from_millis)
+                    })?
+                    .unwrap_or(SpoolSettings::default().batch_interval),
+            },
             data_dir,
             clickhouse,
         })

@@ -6,10 +6,20 @@ use std::time::Duration;
 
 use actix_web::{App, HttpServer};
 
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use prometheus::{IntCounter, IntGauge};
+
 use crate::auth::Tokens;
 use crate::config::Config;
+use crate::enrich::Geo;
 use crate::http::{self, AppState};
 use crate::metrics::Metrics;
+use crate::pipeline::batcher::{Batcher, BatcherMetrics};
+use crate::pipeline::spool::{Spool, SpoolConfig};
+use crate::pipeline::{Pipeline, PipelineConfig};
+use crate::privacy::keys::Keys;
+use crate::privacy::salts::{self, Salts};
 use crate::sites::Sites;
 use crate::store::{self, migrations};
 
@@ -27,13 +37,154 @@ pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
     let sites = Arc::new(Sites::load(store.clone()).await?);
     sites.register_missing(&config.sites).await?;
     let tokens = Arc::new(Tokens::load(store.clone(), config.admin_token.as_deref()).await?);
+    let metrics = Arc::new(Metrics::new());
+    let keys = Arc::new(Keys::load(config.pii_key.as_deref(), &config.data_dir)?);
+    let salts = Arc::new(Salts::new(store.clone()));
+    salts.rotate(salts::today()).await?;
+    let geo = Geo::open(config.geoip_db.as_deref(), config.org_db.as_deref())?;
+    let spool = Spool::open(SpoolConfig {
+        dir: config.data_dir.join("spool"),
+        max_bytes: config.spool.max_bytes,
+        segment_bytes: 64 << 20,
+        rotate_every: config.spool.batch_interval,
+    })?;
+    let pipeline = Pipeline::new(
+        spool,
+        salts,
+        keys,
+        geo,
+        PipelineConfig {
+            rate_limit_per_minute: config.rate_limit,
+            site_rate_limit_per_minute: config.site_rate_limit,
+        },
+        &metrics,
+    );
+    match pipeline
+        .tracker
+        .warm_up(store.as_ref(), crate::clock::unix_seconds())
+        .await
+    {
+        Ok(n) if n > 0 => tracing::info!(sessions = n, "restored live sessions"),
+        Ok(_) => {}
+        Err(e) => tracing::warn!(error = %e, "could not restore live sessions"),
+    }
     Ok(AppState {
         config: Arc::new(config),
         store,
         tokens,
         sites,
-        metrics: Arc::new(Metrics::new()),
+        metrics,
+        pipeline: Arc::new(pipeline),
     })
+}
+
+/// The collector's background work: the batcher (spool → store), salt rotation, cache
+/// refreshes and the session sweep.
+pub struct Background {
+    stop: Arc<AtomicBool>,
+    batcher: tokio::task::JoinHandle<()>,
+    periodic: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Background {
+    pub fn start(state: &AppState) -> Background {
+        let stop = Arc::new(AtomicBool::new(false));
+        let m = BatcherMetrics {
+            rows: IntCounter::new(
+                "store_rows_inserted_total",
+                "event rows confirmed by the store",
+            )
+            .expect("static metric"),
+            batches: IntCounter::new(
+                "store_batches_inserted_total",
+                "batches confirmed by the store",
+            )
+            .expect("static metric"),
+            failures: IntCounter::new(
+                "store_insert_failures_total",
+                "failed batch inserts (retried)",
+            )
+            .expect("static metric"),
+            torn: IntCounter::new("spool_torn_tails_total", "spool segments with a torn tail")
+                .expect("static metric"),
+            spool_bytes: IntGauge::new("spool_bytes", "bytes in the write-ahead spool")
+                .expect("static metric"),
+            spool_segments: IntGauge::new(
+                "spool_sealed_segments",
+                "sealed spool segments waiting for the store",
+            )
+            .expect("static metric"),
+        };
+        for c in [
+            Box::new(m.rows.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(m.batches.clone()),
+            Box::new(m.failures.clone()),
+            Box::new(m.torn.clone()),
+            Box::new(m.spool_bytes.clone()),
+            Box::new(m.spool_segments.clone()),
+        ] {
+            state.metrics.register(c);
+        }
+        let batcher = tokio::spawn(
+            Batcher {
+                store: state.store.clone(),
+                spool: state.pipeline.spool.clone(),
+                batch_rows: state.config.spool.batch_rows,
+                metrics: Arc::new(m),
+                stop: stop.clone(),
+            }
+            .run(),
+        );
+        let refresher = tokio::spawn({
+            let state = state.clone();
+            async move {
+                let mut tick = tokio::time::interval(REFRESH_EVERY);
+                loop {
+                    tick.tick().await;
+                    if let Err(e) = state.sites.refresh().await {
+                        tracing::warn!(error = %e, "refreshing sites failed");
+                    }
+                    if let Err(e) = state.tokens.refresh().await {
+                        tracing::warn!(error = %e, "refreshing tokens failed");
+                    }
+                    state.pipeline.tracker.sweep(crate::clock::unix_seconds());
+                }
+            }
+        });
+        let salt_rotation = tokio::spawn({
+            let state = state.clone();
+            async move {
+                let mut tick = tokio::time::interval(Duration::from_secs(300));
+                tick.tick().await;
+                loop {
+                    tick.tick().await;
+                    if let Err(e) = state.pipeline.salts().rotate(salts::today()).await {
+                        tracing::warn!(error = %e, "salt rotation failed; retrying");
+                    }
+                }
+            }
+        });
+        Background {
+            stop,
+            batcher,
+            periodic: vec![refresher, salt_rotation],
+        }
+    }
+
+    /// Stops taking events, seals the spool and waits (up to `timeout`) for the batcher to
+    /// hand everything to the store. Whatever is left stays in the spool for the next start.
+    pub async fn shutdown(self, state: &AppState, timeout: Duration) {
+        for t in &self.periodic {
+            t.abort();
+        }
+        state.pipeline.spool.close().await;
+        self.stop.store(true, Ordering::Release);
+        if tokio::time::timeout(timeout, self.batcher).await.is_err() {
+            tracing::warn!(
+                "spool not drained before the shutdown timeout; it is replayed at next start"
+            );
+        }
+    }
 }
 
 pub async fn run(config: Config) -> anyhow::Result<()> {
@@ -58,25 +209,12 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     print_banner(&state, listen, admin_token.as_deref());
     tracing::info!(%listen, engine = state.store.engine().as_str(), "serving");
 
-    let refresher = tokio::spawn({
-        let state = state.clone();
-        async move {
-            let mut tick = tokio::time::interval(REFRESH_EVERY);
-            loop {
-                tick.tick().await;
-                if let Err(e) = state.sites.refresh().await {
-                    tracing::warn!(error = %e, "refreshing sites failed");
-                }
-                if let Err(e) = state.tokens.refresh().await {
-                    tracing::warn!(error = %e, "refreshing tokens failed");
-                }
-            }
-        }
-    });
+    let background = Background::start(&state);
 
     // actix handles SIGTERM and SIGINT: stop accepting, finish in-flight requests, return.
     server.await?;
-    refresher.abort();
+    tracing::info!("HTTP stopped; draining the spool");
+    background.shutdown(&state, Duration::from_secs(30)).await;
     tracing::info!("stopped");
     Ok(())
 }

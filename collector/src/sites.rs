@@ -68,6 +68,12 @@ pub struct Site {
     pub retention_days: u16,
     /// Origins allowed to send beacons besides the domain and its subdomains.
     pub allowed_origins: Vec<String>,
+    /// Path patterns (`*` wildcard) whose page views are not stored.
+    #[serde(default)]
+    pub exclude_paths: Vec<String>,
+    /// Client networks (CIDR) whose visits are not stored, e.g. the office.
+    #[serde(default)]
+    pub exclude_ips: Vec<String>,
     /// Unix seconds.
     pub created_at: u32,
 }
@@ -80,6 +86,8 @@ pub struct SiteRequest {
     pub timezone: Option<String>,
     pub retention_days: Option<u16>,
     pub allowed_origins: Option<Vec<String>>,
+    pub exclude_paths: Option<Vec<String>>,
+    pub exclude_ips: Option<Vec<String>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -99,6 +107,8 @@ struct SiteRow {
     timezone: String,
     retention_days: u16,
     allowed_origins: Vec<String>,
+    exclude_paths: Vec<String>,
+    exclude_ips: Vec<String>,
     created_at: u32,
     deleted: u8,
     version: u64,
@@ -123,7 +133,7 @@ impl Sites {
     pub async fn refresh(&self) -> Result<(), StoreError> {
         let rows: Vec<SiteRow> = fetch(
             self.store.as_ref(),
-            "SELECT domain, timezone, retention_days, allowed_origins, toUnixTimestamp(created_at) AS created_at, deleted, version
+            "SELECT domain, timezone, retention_days, allowed_origins, exclude_paths, exclude_ips, toUnixTimestamp(created_at) AS created_at, deleted, version
              FROM sites FINAL WHERE deleted = 0 ORDER BY domain",
             &Params::new(),
         )
@@ -139,6 +149,8 @@ impl Sites {
                         timezone: r.timezone,
                         retention_days: r.retention_days,
                         allowed_origins: r.allowed_origins,
+                        exclude_paths: r.exclude_paths,
+                        exclude_ips: r.exclude_ips,
                         created_at: r.created_at,
                     },
                 ))
@@ -196,11 +208,27 @@ impl Sites {
                 .map(|s| s.allowed_origins.clone())
                 .unwrap_or_default(),
         };
+        let exclude_paths = match req.exclude_paths {
+            Some(list) => checked_paths(list)?,
+            None => existing
+                .as_ref()
+                .map(|s| s.exclude_paths.clone())
+                .unwrap_or_default(),
+        };
+        let exclude_ips = match req.exclude_ips {
+            Some(list) => checked_networks(list)?,
+            None => existing
+                .as_ref()
+                .map(|s| s.exclude_ips.clone())
+                .unwrap_or_default(),
+        };
         let site = Site {
             domain: req.domain,
             timezone,
             retention_days,
             allowed_origins,
+            exclude_paths,
+            exclude_ips,
             created_at: existing
                 .as_ref()
                 .map(|s| s.created_at)
@@ -211,6 +239,8 @@ impl Sites {
             timezone: site.timezone.clone(),
             retention_days: site.retention_days,
             allowed_origins: site.allowed_origins.clone(),
+            exclude_paths: site.exclude_paths.clone(),
+            exclude_ips: site.exclude_ips.clone(),
             created_at: site.created_at,
             deleted: 0,
             version: clock::version(),
@@ -238,6 +268,8 @@ impl Sites {
                     timezone: None,
                     retention_days: None,
                     allowed_origins: None,
+                    exclude_paths: None,
+                    exclude_ips: None,
                 })
                 .await?;
                 tracing::info!(site = %d, "registered site from configuration");
@@ -272,6 +304,55 @@ impl Sites {
             Err(e) => Err(e.into()),
         }
     }
+}
+
+fn checked_paths(list: Vec<String>) -> Result<Vec<String>, SiteError> {
+    if list.len() > 100 {
+        return Err(SiteError::Invalid {
+            field: "exclude_paths",
+            message: "at most 100 path patterns".into(),
+        });
+    }
+    list.into_iter()
+        .map(|p| {
+            let p = p.trim().to_string();
+            if (p.starts_with('/') || p.starts_with('*')) && p.len() <= 512 {
+                Ok(p)
+            } else {
+                Err(SiteError::Invalid {
+                    field: "exclude_paths",
+                    message: format!(
+                        "invalid path pattern \"{}\": start with / or *",
+                        p.chars().take(100).collect::<String>()
+                    ),
+                })
+            }
+        })
+        .collect()
+}
+
+fn checked_networks(list: Vec<String>) -> Result<Vec<String>, SiteError> {
+    if list.len() > 100 {
+        return Err(SiteError::Invalid {
+            field: "exclude_ips",
+            message: "at most 100 networks".into(),
+        });
+    }
+    list.into_iter()
+        .map(|n| {
+            let n = n.trim();
+            n.parse::<ipnet::IpNet>()
+                .or_else(|_| n.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                .map(|net| net.to_string())
+                .map_err(|_| SiteError::Invalid {
+                    field: "exclude_ips",
+                    message: format!(
+                        "invalid network \"{}\"",
+                        n.chars().take(100).collect::<String>()
+                    ),
+                })
+        })
+        .collect()
 }
 
 /// Allowed origins are `scheme://host[:port]`, or `*.domain` for any subdomain.

@@ -38,9 +38,10 @@ try {
   const exclude = data.exclude
   // localhost, 127.x.x.x, [::1], and the empty hostname of a file: page.
   const local = data.allowLocal == null && /^(localhost$|127\.|\[::1]|$)/.test(l.hostname)
-  // The visitor's signals: any of them means not one request leaves the page. (`== 1` is
-  // `=== true` for the booleans these are, and matches doNotTrack's string "1".)
-  const refused = n.doNotTrack == 1 || n.globalPrivacyControl == 1 || n.webdriver == 1
+  // The visitor's signals: any of them means not one request leaves the page. (The two
+  // booleans are tested for truth, which is `=== true` for a boolean and errs on the side of
+  // the visitor for anything else; `== 1` matches doNotTrack's string "1".)
+  const refused = n.doNotTrack == 1 || n.globalPrivacyControl || n.webdriver
 
   // Every request goes through here. An opt-out still goes out under DNT/GPC or after
   // candor.optOut() (it only ever erases), but never from a local host.
@@ -60,8 +61,8 @@ try {
   // candor.consent(). Values: marketing|all -> marketing, analytics|statistics -> analytics,
   // anything else -> none (an inherited key such as "constructor" yields a function, which
   // compares unequal and which JSON leaves out: none as well). Only marketing holds an id
-  // (128 random bits); any other level deletes it and tells the collector, which tombstones
-  // the lead.
+  // (128 random bits), and never for a visitor sending DNT/GPC; any other level deletes it and
+  // tells the collector, which tombstones the lead.
   const current = () => {
     let v = ls.candor_consent
     const c = cookie && ('; ' + d.cookie).split('; ' + cookie + '=')[1]
@@ -69,7 +70,7 @@ try {
     v = { marketing: MARKETING, all: MARKETING, analytics: 'analytics', statistics: 'analytics' }[v] || NONE
     const vid = ls.candor_vid
     v == MARKETING
-      ? vid || (ls.candor_vid = crypto.getRandomValues(new Uint32Array(4)).join(''))
+      ? vid || refused || (ls.candor_vid = crypto.getRandomValues(new Uint32Array(4)).join(''))
       : vid && (post('/api/optout', { vid }, 1), delete ls.candor_vid)
     return v
   }
@@ -89,6 +90,8 @@ try {
         // current() (just above) left an id only under marketing consent.
         vid: ls.candor_vid,
         ...(ENGAGEMENT && o && { engaged_ms: o.engaged_ms }),
+        // Hash routing: the collector then keeps the fragment as part of the stored path.
+        ...(HASH && on('hash') && { hash: true }),
       })
     } catch (e) {}
   }
@@ -108,8 +111,10 @@ try {
   const queue = (w.candor && w.candor.q) || []
   const candor = (w.candor = send)
   candor.consent = (v) => {
-    ls.candor_consent = v
-    current()
+    try {
+      ls.candor_consent = v
+      current()
+    } catch (e) {}
   }
   candor.identify = (c) => {
     try {

@@ -39,7 +39,7 @@ describe('extras', () => {
            <a id="pdf" href="/files/report.pdf?token=secret">report</a>
            <a id="attr" href="/export" download>export</a>
            <a id="inner" href="/links/other">inner</a>
-           <script>document.addEventListener('click', (e) => e.preventDefault())</script>`,
+           <script>for (const t of ['click', 'auxclick']) document.addEventListener(t, (e) => e.preventDefault())</script>`,
         ),
       '/core-links/*': () =>
         html(

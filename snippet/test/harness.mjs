@@ -89,7 +89,9 @@ export const startCollector = async () => {
   const logTail = () => readFileSync(logPath, 'utf8').split('\n').slice(-40).join('\n')
   if (ready !== true) {
     child.kill('SIGKILL')
-    throw new Error(`collector did not become ready (${JSON.stringify(exited)}):\n${logTail()}`)
+    const tail = logTail()
+    rmSync(dataDir, { recursive: true, force: true })
+    throw new Error(`collector did not become ready (${JSON.stringify(exited)}):\n${tail}`)
   }
 
   const sql = async (query, params = {}) => {
@@ -235,7 +237,9 @@ export const launch = async () => {
       '--disable-component-update',
       '--disable-sync',
       '--disable-blink-features=AutomationControlled',
-      `--host-resolver-rules=MAP ${SITE} 127.0.0.1, MAP collector.test 127.0.0.1`,
+      // Realistic hostnames on loopback; every other name fails to resolve, so no test can
+      // reach past this machine (localhost and 127.0.0.1 stay as they are).
+      `--host-resolver-rules=MAP ${SITE} 127.0.0.1, MAP collector.test 127.0.0.1, MAP * ~NOTFOUND, EXCLUDE localhost, EXCLUDE 127.0.0.1`,
     ],
   })
   const major = browser.version().split('.')[0]

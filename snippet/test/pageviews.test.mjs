@@ -93,7 +93,7 @@ describe('page views', () => {
     await page.waitForTimeout(300)
     const paths = sent('/app/').map((b) => new URL(b.url).pathname)
     assert.deepEqual(paths, ['/app/', '/app/one', '/app/two', '/app/three'])
-    assert.ok(sent('/app/').every((b) => b.name === 'pageview'))
+    assert.ok(sent('/app/').every((b) => b.name === 'pageview' && b.hash === undefined))
 
     const rows = await collector.waitEvents('/app/', (r) => r.length >= 4)
     assert.deepEqual(rows.map((r) => r.pathname).sort(), ['/app/', '/app/one', '/app/three', '/app/two'])
@@ -129,6 +129,11 @@ describe('page views', () => {
       sent('/hash/').map((b) => new URL(b.url).hash),
       ['#/home', '#/products', '#/cart'],
     )
+    // The flag that tells the collector to keep the fragment in the stored path.
+    assert.ok(sent('/hash/').every((b) => b.hash === true))
+
+    const rows = await collector.waitEvents('/hash/', (r) => r.length >= 3)
+    assert.deepEqual(rows.map((r) => r.pathname).sort(), ['/hash/#/cart', '/hash/#/home', '/hash/#/products'])
     await ctx.close()
   })
 

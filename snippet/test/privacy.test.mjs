@@ -101,6 +101,12 @@ describe('privacy signals', () => {
       assert.deepEqual(r.to(rec.port).map((x) => x.url), [], 'requests to the collector')
       assert.deepEqual(sentUnder(`/private/${signal}/`), [])
       assert.deepEqual(r.errors, [])
+      // Even consent('marketing') stores no id for such a visitor.
+      const check = await ctx.newPage()
+      await check.goto(site.url(`/private/${signal}/again`))
+      await check.evaluate(() => window.candor.consent('marketing'))
+      assert.equal(await check.evaluate(() => localStorage.getItem('candor_vid')), null)
+      assert.deepEqual(r.to(rec.port).map((x) => x.url), [])
       await ctx.close()
 
       await barrier()

@@ -24,11 +24,14 @@ impl<T> Json<T> {
 }
 
 /// Reads a whole body, refusing more than `limit` bytes (413).
-pub async fn read_body(
-    payload: &mut Payload,
+pub async fn read_body<S>(
+    payload: &mut S,
     declared: Option<usize>,
     limit: usize,
-) -> Result<web::BytesMut, ApiError> {
+) -> Result<web::BytesMut, ApiError>
+where
+    S: futures_util::Stream<Item = Result<web::Bytes, actix_web::error::PayloadError>> + Unpin,
+{
     let too_large = || {
         ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,

@@ -4,6 +4,7 @@
 mod admin;
 pub mod error;
 mod health;
+pub mod ingest;
 pub mod json;
 mod sql;
 
@@ -17,6 +18,7 @@ use actix_web::{web, HttpRequest};
 use crate::auth::{Principal, Scope, Tokens};
 use crate::config::Config;
 use crate::metrics::Metrics;
+use crate::pipeline::Pipeline;
 use crate::sites::Sites;
 use crate::store::Store;
 pub use error::ApiError;
@@ -29,6 +31,7 @@ pub struct AppState {
     pub tokens: Arc<Tokens>,
     pub sites: Arc<Sites>,
     pub metrics: Arc<Metrics>,
+    pub pipeline: Arc<Pipeline>,
 }
 
 impl AppState {
@@ -68,6 +71,11 @@ pub fn configure(state: AppState) -> impl FnOnce(&mut web::ServiceConfig) {
             .route("/healthz", web::get().to(health::healthz))
             .route("/readyz", web::get().to(health::readyz))
             .route("/metrics", web::get().to(health::metrics))
+            .route("/api/event", web::post().to(ingest::event))
+            .route(
+                "/api/event",
+                web::method(actix_web::http::Method::OPTIONS).to(ingest::preflight),
+            )
             .service(
                 web::scope("/api/v1")
                     .route("/sites", web::get().to(admin::list_sites))

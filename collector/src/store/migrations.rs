@@ -21,6 +21,8 @@ enum Family {
     /// `ReplacingMergeTree(version_column)`: rows with the same ORDER BY key collapse to the
     /// newest version; readers use `FINAL` or `argMax`.
     Replacing(&'static str),
+    /// `AggregatingMergeTree`: rows with the same key fold their aggregate columns.
+    Aggregating,
 }
 
 /// How a table is laid out in a cluster.
@@ -69,6 +71,7 @@ impl Table {
         let family = match self.family {
             Family::MergeTree => "MergeTree",
             Family::Replacing(_) => "ReplacingMergeTree",
+            Family::Aggregating => "AggregatingMergeTree",
         };
         match &topology.cluster {
             None => vec![format!(
@@ -210,6 +213,68 @@ const EVENTS: Table = Table {
     placement: Placement::Sharded("sipHash64(site, visitor_id)"),
 };
 
+/// Per-session aggregates written as one delta row per event (see `pipeline::sessions`):
+/// ClickHouse folds the deltas; reports fold the remainder with GROUP BY session.
+const SESSIONS: Table = Table {
+    name: "sessions",
+    columns: "    site LowCardinality(String),
+    day Date,
+    session_id UInt64,
+    visitor_id SimpleAggregateFunction(any, UInt64),
+    start SimpleAggregateFunction(min, DateTime('UTC')),
+    end SimpleAggregateFunction(max, DateTime('UTC')),
+    pageviews SimpleAggregateFunction(sum, UInt64),
+    events SimpleAggregateFunction(sum, UInt64),
+    engaged_ms SimpleAggregateFunction(sum, UInt64),
+    entry_page SimpleAggregateFunction(max, String),
+    exit SimpleAggregateFunction(max, Tuple(UInt32, String)),
+    visitor_key SimpleAggregateFunction(max, String),
+    hostname SimpleAggregateFunction(any, String),
+    referrer SimpleAggregateFunction(any, String),
+    referrer_source SimpleAggregateFunction(any, String),
+    channel SimpleAggregateFunction(any, String),
+    utm_source SimpleAggregateFunction(any, String),
+    utm_medium SimpleAggregateFunction(any, String),
+    utm_campaign SimpleAggregateFunction(any, String),
+    utm_content SimpleAggregateFunction(any, String),
+    utm_term SimpleAggregateFunction(any, String),
+    country_code SimpleAggregateFunction(any, String),
+    region SimpleAggregateFunction(any, String),
+    city SimpleAggregateFunction(any, String),
+    org SimpleAggregateFunction(any, String),
+    browser SimpleAggregateFunction(any, String),
+    browser_version SimpleAggregateFunction(any, String),
+    os SimpleAggregateFunction(any, String),
+    os_version SimpleAggregateFunction(any, String),
+    device SimpleAggregateFunction(any, String),
+    retention_days SimpleAggregateFunction(max, UInt16)",
+    family: Family::Aggregating,
+    partition_by: Some("toYYYYMM(day)"),
+    order_by: "(site, day, session_id)",
+    ttl: Some("day + toIntervalDay(retention_days)"),
+    settings: Some("non_replicated_deduplication_window = 10000"),
+    placement: Placement::Sharded("sipHash64(site, session_id)"),
+};
+
+/// `ALTER TABLE .. ADD COLUMN IF NOT EXISTS` for a table, on every node in a cluster.
+fn add_columns(table: &Table, columns: &[&str], topology: &Topology) -> Vec<String> {
+    let adds = columns
+        .iter()
+        .map(|c| format!("ADD COLUMN IF NOT EXISTS {c}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    match (&topology.cluster, table.placement) {
+        (None, _) => vec![format!("ALTER TABLE {} {adds}", table.name)],
+        (Some(c), Placement::Everywhere) => {
+            vec![format!("ALTER TABLE {} ON CLUSTER {c} {adds}", table.name)]
+        }
+        (Some(c), Placement::Sharded(_)) => vec![
+            format!("ALTER TABLE {}_local ON CLUSTER {c} {adds}", table.name),
+            format!("ALTER TABLE {} ON CLUSTER {c} {adds}", table.name),
+        ],
+    }
+}
+
 pub struct Migration {
     pub version: u32,
     pub name: &'static str,
@@ -223,16 +288,31 @@ impl Migration {
 }
 
 /// Every migration, in order. Append only: never edit one that has shipped.
-pub const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "sites, api_tokens, salts, events",
-    statements: |t| {
-        [SITES, API_TOKENS, SALTS, EVENTS]
-            .iter()
-            .flat_map(|table| table.create(t))
-            .collect()
+pub const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "sites, api_tokens, salts, events",
+        statements: |t| {
+            [SITES, API_TOKENS, SALTS, EVENTS]
+                .iter()
+                .flat_map(|table| table.create(t))
+                .collect()
+        },
     },
-}];
+    Migration {
+        version: 2,
+        name: "sessions; site exclusions",
+        statements: |t| {
+            let mut s = SESSIONS.create(t);
+            s.extend(add_columns(
+                &SITES,
+                &["exclude_paths Array(String)", "exclude_ips Array(String)"],
+                t,
+            ));
+            s
+        },
+    },
+];
 
 /// Every statement `migrate` may run, the bookkeeping table first (for DDL checks).
 pub fn all_statements(topology: &Topology) -> Vec<String> {

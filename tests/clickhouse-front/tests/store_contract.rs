@@ -164,7 +164,7 @@ async fn migrations_are_idempotent_across_restarts(e: Engine) {
     .unwrap();
     assert_eq!(
         recorded.iter().map(|v| v.version).collect::<Vec<_>>(),
-        vec![1]
+        MIGRATIONS.iter().map(|m| m.version).collect::<Vec<_>>()
     );
     #[derive(Deserialize)]
     struct T {

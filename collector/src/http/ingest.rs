@@ -1,0 +1,225 @@
+//! `POST /api/event`: transport checks (content type, size), validation, site and Origin,
+//! rate limits, then the pipeline. Status codes per the contract: 202 stored durably, 204
+//! deliberately not stored (`X-Candor-Drop`), 400/403/413/415/429/503, never 500 for input.
+
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpRequest, HttpResponse, HttpResponseBuilder};
+use serde_json::json;
+
+use super::json::read_body;
+use super::{ApiError, AppState};
+use crate::ingest;
+use crate::pipeline::{IngestError, Visit};
+use crate::privacy;
+use crate::sites::Site;
+
+/// Whether a browser Origin may send beacons for a site: the site's domain and its
+/// subdomains on any scheme and port, plus the site's configured origins.
+pub fn origin_allowed(origin: &str, site: &Site) -> bool {
+    let Ok(url) = url::Url::parse(origin) else {
+        return false;
+    };
+    let Some(host) = url.host_str().map(|h| h.to_ascii_lowercase()) else {
+        return false;
+    };
+    let domain = site.domain.as_str();
+    if host == domain || host.ends_with(&format!(".{domain}")) {
+        return true;
+    }
+    let normalised = origin.trim_end_matches('/').to_ascii_lowercase();
+    site.allowed_origins
+        .iter()
+        .any(|allowed| match allowed.strip_prefix("*.") {
+            Some(parent) => host == parent || host.ends_with(&format!(".{parent}")),
+            None => *allowed == normalised,
+        })
+}
+
+fn with_cors(mut builder: HttpResponseBuilder, origin: Option<&str>) -> HttpResponseBuilder {
+    if let Some(o) = origin.and_then(|o| HeaderValue::from_str(o).ok()) {
+        builder.insert_header((header::ACCESS_CONTROL_ALLOW_ORIGIN, o));
+        builder.insert_header((header::VARY, "Origin"));
+    }
+    builder
+}
+
+fn error(e: ApiError, origin: Option<&str>) -> HttpResponse {
+    let mut b = with_cors(HttpResponse::build(e.status), origin);
+    if let Some(secs) = e.retry_after {
+        b.insert_header((header::RETRY_AFTER, secs.to_string()));
+    }
+    b.json(json!({"error": e.message, "field": e.field}))
+}
+
+/// CORS preflight. The real check happens on the POST, when the site is known.
+pub async fn preflight(req: HttpRequest) -> HttpResponse {
+    let origin = req
+        .headers()
+        .get(header::ORIGIN)
+        .and_then(|v| v.to_str().ok());
+    with_cors(HttpResponse::NoContent(), origin)
+        .insert_header((header::ACCESS_CONTROL_ALLOW_METHODS, "POST, OPTIONS"))
+        .insert_header((header::ACCESS_CONTROL_ALLOW_HEADERS, "Content-Type"))
+        .insert_header((header::ACCESS_CONTROL_MAX_AGE, "86400"))
+        .finish()
+}
+
+pub async fn event(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    mut payload: web::Payload,
+) -> HttpResponse {
+    let origin_header = req
+        .headers()
+        .get(header::ORIGIN)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let origin = origin_header.as_deref();
+    // Transport: JSON or text/plain (sendBeacon); nothing else.
+    let content_type = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let mime = content_type
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    if !(mime.is_empty() || mime == "application/json" || mime == "text/plain") {
+        return error(
+            ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "Content-Type must be application/json or text/plain",
+            ),
+            origin,
+        );
+    }
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok());
+    let body = match read_body(&mut payload, declared, state.config.max_event_bytes).await {
+        Ok(b) => b,
+        Err(e) => return error(e, origin),
+    };
+    let beacon = match ingest::parse(&body) {
+        Ok(b) => b,
+        Err(inv) => return error(ApiError::bad_request(inv.message).field(inv.field), origin),
+    };
+    let Some(site) = state.sites.get(beacon.site.as_str()) else {
+        return error(
+            ApiError::forbidden(format!("unknown site \"{}\"", beacon.site)).field("site"),
+            origin,
+        );
+    };
+    if let Some(o) = origin {
+        if !origin_allowed(o, &site) {
+            return error(
+                ApiError::forbidden("this Origin may not send events for this site"),
+                None,
+            );
+        }
+    }
+    let Some(ip) = privacy::client::client_ip(&req, &state.config.trusted_proxies) else {
+        return error(ApiError::bad_request("no client address"), origin);
+    };
+    let user_agent = req
+        .headers()
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let pipeline = &state.pipeline;
+    if let Err(IngestError::RateLimited { retry_after_secs }) =
+        pipeline.check_rate(site.domain.as_str(), ip)
+    {
+        let mut e = ApiError::new(StatusCode::TOO_MANY_REQUESTS, "rate limited; retry later");
+        e.retry_after = Some(retry_after_secs);
+        return error(e, origin);
+    }
+    let visit = Visit {
+        ip,
+        user_agent,
+        dnt: privacy::do_not_track(req.headers()),
+        gpc: privacy::global_privacy_control(req.headers()),
+        now_ms: crate::clock::unix_millis(),
+    };
+    match pipeline.ingest(beacon, &site, &visit).await {
+        Ok(None) => with_cors(HttpResponse::Accepted(), origin).json(json!({"status": "accepted"})),
+        Ok(Some(reason)) => with_cors(HttpResponse::NoContent(), origin)
+            .insert_header(("X-Candor-Drop", reason.as_str()))
+            .finish(),
+        Err(IngestError::Spool(crate::pipeline::spool::SpoolError::Full(_))) => error(
+            ApiError::unavailable(
+                "the spool is full (the store is unreachable); retry later",
+                30,
+            ),
+            origin,
+        ),
+        Err(IngestError::Spool(crate::pipeline::spool::SpoolError::Closed)) => error(
+            ApiError::unavailable("shutting down; retry shortly", 5),
+            origin,
+        ),
+        Err(IngestError::Spool(e)) => {
+            tracing::error!(error = %e, "spool append failed");
+            error(
+                ApiError::unavailable("cannot store the event right now; retry shortly", 5),
+                origin,
+            )
+        }
+        Err(IngestError::NoSalt) => error(
+            ApiError::unavailable("not ready: visitor-id salt not loaded", 5),
+            origin,
+        ),
+        Err(IngestError::RateLimited { retry_after_secs }) => {
+            let mut e = ApiError::new(StatusCode::TOO_MANY_REQUESTS, "rate limited; retry later");
+            e.retry_after = Some(retry_after_secs);
+            error(e, origin)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sites::SiteDomain;
+
+    fn site(origins: &[&str]) -> Site {
+        Site {
+            domain: SiteDomain::parse("example.com").unwrap(),
+            timezone: "UTC".into(),
+            retention_days: 400,
+            allowed_origins: origins.iter().map(|s| s.to_string()).collect(),
+            exclude_paths: vec![],
+            exclude_ips: vec![],
+            created_at: 0,
+        }
+    }
+
+    #[test]
+    fn origins_default_to_the_domain_and_subdomains() {
+        let s = site(&[]);
+        for ok in [
+            "https://example.com",
+            "http://example.com:8080",
+            "https://shop.example.com",
+        ] {
+            assert!(origin_allowed(ok, &s), "{ok}");
+        }
+        for bad in [
+            "https://evil.com",
+            "https://example.com.evil.com",
+            "https://notexample.com",
+            "null",
+        ] {
+            assert!(!origin_allowed(bad, &s), "{bad}");
+        }
+        let s = site(&["https://checkout.partner.net", "*.cdn.net"]);
+        assert!(origin_allowed("https://checkout.partner.net", &s));
+        assert!(!origin_allowed("http://checkout.partner.net", &s));
+        assert!(origin_allowed("https://a.cdn.net", &s));
+    }
+}

@@ -1,0 +1,435 @@
+//! The ingestion pipeline: a beacon passes named steps — drop rules, enrich, hash, session,
+//! spool — each a small function that returns the event or a `DropReason`, each counted and
+//! timed in `/metrics`. Read `Pipeline::ingest` to see the whole path in one screen.
+
+pub mod batcher;
+pub mod sessions;
+pub mod spool;
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+use std::num::NonZeroU32;
+use std::sync::Arc;
+use std::time::Instant;
+
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use prometheus::{HistogramOpts, HistogramVec, IntCounter, IntCounterVec, Opts};
+use ring::hmac;
+use serde::{Deserialize, Serialize};
+
+use crate::enrich::{self, AgentCache, Geo};
+use crate::ingest::{self, Beacon};
+use crate::metrics::Metrics;
+use crate::privacy::keys::Keys;
+use crate::privacy::salts::Salts;
+use crate::sites::Site;
+use sessions::{Attribution, SessionDelta, Touch, Tracker};
+use spool::{Spool, SpoolError};
+
+/// Why an event was deliberately not stored (`X-Candor-Drop`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DropReason {
+    Dnt,
+    Gpc,
+    Bot,
+    OptedOut,
+    Excluded,
+}
+
+impl DropReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DropReason::Dnt => "dnt",
+            DropReason::Gpc => "gpc",
+            DropReason::Bot => "bot",
+            DropReason::OptedOut => "opted-out",
+            DropReason::Excluded => "excluded",
+        }
+    }
+}
+
+/// One row of `events`, as spooled and inserted.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct EventRow {
+    pub event_id: String,
+    pub timestamp: u32,
+    pub site: String,
+    pub name: String,
+    pub hostname: String,
+    pub pathname: String,
+    pub referrer: String,
+    pub referrer_source: String,
+    pub channel: String,
+    pub utm_source: String,
+    pub utm_medium: String,
+    pub utm_campaign: String,
+    pub utm_content: String,
+    pub utm_term: String,
+    pub country_code: String,
+    pub region: String,
+    pub city: String,
+    pub org: String,
+    pub browser: String,
+    pub browser_version: String,
+    pub os: String,
+    pub os_version: String,
+    pub device: String,
+    pub screen_width: u16,
+    pub visitor_id: u64,
+    pub session_id: u64,
+    pub visitor_key: String,
+    pub consent: String,
+    pub engaged_ms: u32,
+    pub props: BTreeMap<String, String>,
+    pub retention_days: u16,
+}
+
+/// What the spool holds per accepted event: its row and its session delta.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Record {
+    pub event: EventRow,
+    pub session: SessionDelta,
+}
+
+/// The request facts the pipeline may use. The IP and user agent live only here, in memory.
+pub struct Visit<'a> {
+    pub ip: IpAddr,
+    pub user_agent: &'a str,
+    pub dnt: bool,
+    pub gpc: bool,
+    pub now_ms: u64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    #[error(transparent)]
+    Spool(#[from] SpoolError),
+    #[error("today's visitor-id salt is not loaded yet")]
+    NoSalt,
+    #[error("rate limited")]
+    RateLimited { retry_after_secs: u64 },
+}
+
+struct StepMetrics {
+    seconds: HistogramVec,
+    dropped: IntCounterVec,
+    accepted: IntCounter,
+}
+
+pub struct Pipeline {
+    pub spool: Spool,
+    pub tracker: Tracker,
+    salts: Arc<Salts>,
+    keys: Arc<Keys>,
+    geo: Geo,
+    agents: AgentCache,
+    client_limit: Option<DefaultKeyedRateLimiter<u64>>,
+    site_limit: Option<DefaultKeyedRateLimiter<String>>,
+    /// Per-process key for rate-limit buckets: clients are keyed by a hash, never the raw IP.
+    limiter_key: hmac::Key,
+    metrics: StepMetrics,
+}
+
+pub struct PipelineConfig {
+    pub rate_limit_per_minute: u32,
+    pub site_rate_limit_per_minute: u32,
+}
+
+impl Pipeline {
+    pub fn new(
+        spool: Spool,
+        salts: Arc<Salts>,
+        keys: Arc<Keys>,
+        geo: Geo,
+        config: PipelineConfig,
+        metrics: &Metrics,
+    ) -> Pipeline {
+        enrich::warm_up();
+        let limiter = |per_minute: u32| {
+            NonZeroU32::new(per_minute).map(|n| Quota::per_minute(n).allow_burst(n))
+        };
+        let step = StepMetrics {
+            seconds: HistogramVec::new(
+                HistogramOpts::new("ingest_step_seconds", "time spent in each ingestion step")
+                    .buckets(vec![
+                        0.000_005, 0.000_01, 0.000_025, 0.000_05, 0.000_1, 0.000_25, 0.000_5,
+                        0.001, 0.005, 0.025, 0.1, 0.5,
+                    ]),
+                &["step"],
+            )
+            .expect("static metric"),
+            dropped: IntCounterVec::new(
+                Opts::new(
+                    "ingest_dropped_total",
+                    "events deliberately not stored, by reason",
+                ),
+                &["reason"],
+            )
+            .expect("static metric"),
+            accepted: IntCounter::new("ingest_accepted_total", "events written to the spool")
+                .expect("static metric"),
+        };
+        metrics.register(Box::new(step.seconds.clone()));
+        metrics.register(Box::new(step.dropped.clone()));
+        metrics.register(Box::new(step.accepted.clone()));
+        let mut key = [0u8; 32];
+        let _ = ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut key);
+        Pipeline {
+            spool,
+            tracker: Tracker::new(),
+            salts,
+            keys,
+            geo,
+            agents: AgentCache::new(20_000),
+            client_limit: limiter(config.rate_limit_per_minute).map(RateLimiter::keyed),
+            site_limit: limiter(config.site_rate_limit_per_minute).map(RateLimiter::keyed),
+            limiter_key: hmac::Key::new(hmac::HMAC_SHA256, &key),
+            metrics: step,
+        }
+    }
+
+    pub fn salts(&self) -> &Salts {
+        &self.salts
+    }
+
+    fn timed<T>(&self, step: &str, f: impl FnOnce() -> T) -> T {
+        let started = Instant::now();
+        let out = f();
+        self.metrics
+            .seconds
+            .with_label_values(&[step])
+            .observe(started.elapsed().as_secs_f64());
+        out
+    }
+
+    /// Per-client and per-site limits. Clients are keyed by a keyed hash of their address.
+    pub fn check_rate(&self, site: &str, ip: IpAddr) -> Result<(), IngestError> {
+        use governor::clock::{Clock, DefaultClock};
+        let retry = |not_until: governor::NotUntil<governor::clock::QuantaInstant>| {
+            IngestError::RateLimited {
+                retry_after_secs: not_until
+                    .wait_time_from(DefaultClock::default().now())
+                    .as_secs()
+                    .max(1),
+            }
+        };
+        if let Some(l) = &self.client_limit {
+            let tag = match ip {
+                IpAddr::V4(v) => hmac::sign(&self.limiter_key, &v.octets()),
+                IpAddr::V6(v) => hmac::sign(&self.limiter_key, &v.octets()),
+            };
+            let key = u64::from_be_bytes(tag.as_ref()[..8].try_into().expect("8 bytes"));
+            l.check_key(&key).map_err(retry)?;
+        }
+        if let Some(l) = &self.site_limit {
+            l.check_key(&site.to_string()).map_err(retry)?;
+        }
+        Ok(())
+    }
+
+    /// The whole ingestion path. `Ok(None)` means stored; `Ok(Some(reason))` deliberately not.
+    pub async fn ingest(
+        &self,
+        beacon: Beacon,
+        site: &Site,
+        visit: &Visit<'_>,
+    ) -> Result<Option<DropReason>, IngestError> {
+        let agent = self.agents.get(visit.user_agent);
+        if let Some(reason) = self.timed("drop_rules", || {
+            drop_rules(&beacon, site, visit, agent.is_bot)
+        }) {
+            self.metrics
+                .dropped
+                .with_label_values(&[reason.as_str()])
+                .inc();
+            return Ok(Some(reason));
+        }
+        let mut row = self.timed("enrich", || enrich(&beacon, site, visit, &agent, &self.geo));
+        self.timed("hash", || self.hash(&mut row, &beacon, visit))?;
+        let record = self.timed("session", || self.session(row, &beacon));
+        let payload = self
+            .timed("encode", || serde_json::to_vec(&record))
+            .map_err(|e| SpoolError::Io(e.to_string()))?;
+        let started = Instant::now();
+        self.spool.append(payload).await?;
+        self.metrics
+            .seconds
+            .with_label_values(&["spool"])
+            .observe(started.elapsed().as_secs_f64());
+        self.metrics.accepted.inc();
+        Ok(None)
+    }
+
+    fn hash(
+        &self,
+        row: &mut EventRow,
+        beacon: &Beacon,
+        visit: &Visit<'_>,
+    ) -> Result<(), IngestError> {
+        let day = (visit.now_ms / 86_400_000) as i64;
+        row.visitor_id = self
+            .salts
+            .visitor_id(day, &row.site, visit.ip, visit.user_agent)
+            .ok_or(IngestError::NoSalt)?;
+        if let Some(vid) = &beacon.vid {
+            row.visitor_key = self.keys.visitor_key(&row.site, vid);
+        }
+        Ok(())
+    }
+
+    fn session(&self, mut row: EventRow, beacon: &Beacon) -> Record {
+        let mut delta = self.tracker.touch(Touch {
+            site: &row.site,
+            visitor_id: row.visitor_id,
+            at: row.timestamp,
+            is_pageview: row.name == "pageview",
+            pathname: &row.pathname,
+            attribution: Attribution {
+                hostname: row.hostname.clone(),
+                referrer: row.referrer.clone(),
+                referrer_source: row.referrer_source.clone(),
+                channel: row.channel.clone(),
+                utm_source: row.utm_source.clone(),
+                utm_medium: row.utm_medium.clone(),
+                utm_campaign: row.utm_campaign.clone(),
+                utm_content: row.utm_content.clone(),
+                utm_term: row.utm_term.clone(),
+                country_code: row.country_code.clone(),
+                region: row.region.clone(),
+                city: row.city.clone(),
+                org: row.org.clone(),
+                browser: row.browser.clone(),
+                browser_version: row.browser_version.clone(),
+                os: row.os.clone(),
+                os_version: row.os_version.clone(),
+                device: row.device.clone(),
+            },
+        });
+        row.session_id = delta.session_id;
+        delta.engaged_ms = u64::from(beacon.engaged_ms.unwrap_or(0));
+        delta.visitor_key = row.visitor_key.clone();
+        delta.retention_days = row.retention_days;
+        Record {
+            event: row,
+            session: delta,
+        }
+    }
+}
+
+/// Step: DNT, GPC, bots, the site's exclusions.
+fn drop_rules(beacon: &Beacon, site: &Site, visit: &Visit<'_>, is_bot: bool) -> Option<DropReason> {
+    if visit.dnt {
+        return Some(DropReason::Dnt);
+    }
+    if visit.gpc {
+        return Some(DropReason::Gpc);
+    }
+    if is_bot {
+        return Some(DropReason::Bot);
+    }
+    let path = ingest::pathname(&beacon.url, beacon.hash_mode);
+    if site.exclude_paths.iter().any(|p| glob_match(p, &path)) {
+        return Some(DropReason::Excluded);
+    }
+    if site.exclude_ips.iter().any(|net| {
+        net.parse::<ipnet::IpNet>()
+            .is_ok_and(|n| n.contains(&visit.ip))
+    }) {
+        return Some(DropReason::Excluded);
+    }
+    None
+}
+
+/// `*` matches any run of characters; everything else literally.
+pub fn glob_match(pattern: &str, text: &str) -> bool {
+    let parts: Vec<&str> = pattern.split('*').collect();
+    if parts.len() == 1 {
+        return pattern == text;
+    }
+    let (first, last) = (parts[0], parts[parts.len() - 1]);
+    if !text.starts_with(first)
+        || !text[first.len()..].ends_with(last)
+        || text.len() < first.len() + last.len()
+    {
+        return false;
+    }
+    let mut rest = &text[first.len()..text.len() - last.len()];
+    for mid in &parts[1..parts.len() - 1] {
+        match rest.find(mid) {
+            Some(i) => rest = &rest[i + mid.len()..],
+            None => return false,
+        }
+    }
+    true
+}
+
+/// Step: user agent, referrer source and channel, UTM, geo and organisation.
+fn enrich(
+    beacon: &Beacon,
+    site: &Site,
+    visit: &Visit<'_>,
+    agent: &enrich::Agent,
+    geo: &Geo,
+) -> EventRow {
+    let hostname = ingest::hostname(&beacon.url);
+    let utm = enrich::referrer::utm(&beacon.url);
+    let source = enrich::referrer::classify(beacon.referrer.as_deref(), &hostname, &utm);
+    let location = geo.locate(visit.ip);
+    let device = match beacon.screen_width {
+        // Screen width is what the visitor actually sees; Plausible's breakpoints.
+        Some(w) if w > 0 && w < 576 => "mobile",
+        Some(w) if (576..992).contains(&w) => "tablet",
+        Some(w) if w >= 992 => "desktop",
+        _ => agent.device,
+    };
+    EventRow {
+        event_id: uuid::Uuid::new_v4().to_string(),
+        timestamp: (visit.now_ms / 1000) as u32,
+        site: beacon.site.to_string(),
+        name: beacon.name.clone(),
+        pathname: ingest::pathname(&beacon.url, beacon.hash_mode),
+        hostname,
+        referrer: source.referrer,
+        referrer_source: source.name,
+        channel: source.channel.to_string(),
+        utm_source: utm.source,
+        utm_medium: utm.medium,
+        utm_campaign: utm.campaign,
+        utm_content: utm.content,
+        utm_term: utm.term,
+        country_code: location.country_code,
+        region: location.region,
+        city: location.city,
+        org: geo.organisation(visit.ip),
+        browser: agent.browser.clone(),
+        browser_version: agent.browser_version.clone(),
+        os: agent.os.clone(),
+        os_version: agent.os_version.clone(),
+        device: device.to_string(),
+        screen_width: beacon.screen_width.unwrap_or(0),
+        visitor_id: 0,
+        session_id: 0,
+        visitor_key: String::new(),
+        consent: beacon.consent.as_str().to_string(),
+        engaged_ms: beacon.engaged_ms.unwrap_or(0),
+        props: beacon.props.clone(),
+        retention_days: site.retention_days,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::glob_match;
+
+    #[test]
+    fn globs_match_paths() {
+        assert!(glob_match("/admin/*", "/admin/users"));
+        assert!(glob_match("/admin*", "/admin"));
+        assert!(!glob_match("/admin/*", "/blog/admin/x"));
+        assert!(glob_match("*/preview", "/posts/1/preview"));
+        assert!(glob_match("/a/*/c", "/a/b/c"));
+        assert!(!glob_match("/a/*/c", "/a/b/d"));
+        assert!(glob_match("/exact", "/exact"));
+        assert!(!glob_match("/exact", "/exact/more"));
+    }
+}

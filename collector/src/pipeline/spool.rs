@@ -1,0 +1,443 @@
+//! The write-ahead spool. A 202 means the event is here, on disk, fsynced: records are appended
+//! to the active segment file as `[length u32 LE][crc32c u32 LE][payload]` by one writer thread
+//! that commits in groups (every request waiting at that moment shares one `fdatasync`). The
+//! active segment is sealed after `rotate_every` or `segment_bytes`; the batcher moves sealed
+//! segments into the store and deletes each one only after the store confirmed it. A torn tail
+//! (a crash mid-write) fails its checksum and is skipped with a log line.
+
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{mpsc, Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use tokio::sync::{oneshot, Notify};
+
+const EXT: &str = "spool";
+const FRAME_HEADER: usize = 8;
+/// Largest record accepted (a beacon is ≤ 8 KiB; enriched it stays far below this).
+const MAX_RECORD: usize = 1 << 20;
+
+#[derive(Clone, Debug)]
+pub struct SpoolConfig {
+    pub dir: PathBuf,
+    /// Refuse new events (503) once sealed + active segments reach this many bytes.
+    pub max_bytes: u64,
+    /// Seal the active segment at this size.
+    pub segment_bytes: u64,
+    /// Seal a non-empty active segment this often, so events reach the store promptly.
+    pub rotate_every: Duration,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SpoolError {
+    #[error("spool full ({0} bytes)")]
+    Full(u64),
+    #[error("spool closed")]
+    Closed,
+    #[error("spool I/O error: {0}")]
+    Io(String),
+}
+
+enum Request {
+    Append {
+        payload: Vec<u8>,
+        reply: oneshot::Sender<Result<(), SpoolError>>,
+    },
+    Seal {
+        reply: oneshot::Sender<()>,
+    },
+}
+
+struct Shared {
+    dir: PathBuf,
+    max_bytes: u64,
+    /// Bytes in every segment file (sealed and active).
+    bytes: AtomicU64,
+    /// Sequence number of the active segment; everything below it is sealed.
+    active: AtomicU64,
+    closed: AtomicBool,
+    sealed: Notify,
+}
+
+/// Handle to the spool, cheap to clone.
+#[derive(Clone)]
+pub struct Spool {
+    tx: Arc<Mutex<Option<mpsc::Sender<Request>>>>,
+    shared: Arc<Shared>,
+    writer: Arc<Mutex<Option<std::thread::JoinHandle<()>>>>,
+}
+
+pub fn segment_path(dir: &Path, seq: u64) -> PathBuf {
+    dir.join(format!("{seq:020}.{EXT}"))
+}
+
+/// Sealed-or-not segment files, oldest first.
+pub fn list_segments(dir: &Path) -> std::io::Result<Vec<(u64, PathBuf)>> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir)? {
+        let path = entry?.path();
+        if path.extension().and_then(|e| e.to_str()) != Some(EXT) {
+            continue;
+        }
+        if let Some(seq) = path
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .and_then(|s| s.parse::<u64>().ok())
+        {
+            out.push((seq, path));
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+impl Spool {
+    pub fn open(config: SpoolConfig) -> Result<Spool, SpoolError> {
+        std::fs::create_dir_all(&config.dir)
+            .map_err(|e| SpoolError::Io(format!("{}: {e}", config.dir.display())))?;
+        let existing = list_segments(&config.dir).map_err(|e| SpoolError::Io(e.to_string()))?;
+        let bytes: u64 = existing
+            .iter()
+            .filter_map(|(_, p)| std::fs::metadata(p).ok())
+            .map(|m| m.len())
+            .sum();
+        // Segments left by a previous run are all sealed; writing resumes in a new one.
+        let next = existing.last().map(|(s, _)| s + 1).unwrap_or(1);
+        if !existing.is_empty() {
+            tracing::info!(
+                segments = existing.len(),
+                bytes,
+                "replaying spool segments left by the previous run"
+            );
+        }
+        let shared = Arc::new(Shared {
+            dir: config.dir.clone(),
+            max_bytes: config.max_bytes,
+            bytes: AtomicU64::new(bytes),
+            active: AtomicU64::new(next),
+            closed: AtomicBool::new(false),
+            sealed: Notify::new(),
+        });
+        let (tx, rx) = mpsc::channel();
+        let writer = {
+            let shared = shared.clone();
+            let config = config.clone();
+            std::thread::Builder::new()
+                .name("spool-writer".into())
+                .spawn(move || writer_loop(rx, shared, config))
+                .map_err(|e| SpoolError::Io(e.to_string()))?
+        };
+        Ok(Spool {
+            tx: Arc::new(Mutex::new(Some(tx))),
+            shared,
+            writer: Arc::new(Mutex::new(Some(writer))),
+        })
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.shared.dir
+    }
+
+    /// Bytes on disk (sealed and active segments).
+    pub fn bytes(&self) -> u64 {
+        self.shared.bytes.load(Ordering::Relaxed)
+    }
+
+    pub fn is_full(&self) -> bool {
+        self.bytes() >= self.shared.max_bytes
+    }
+
+    /// Appends one record; resolves once it is durable on disk.
+    pub async fn append(&self, payload: Vec<u8>) -> Result<(), SpoolError> {
+        if self.shared.closed.load(Ordering::Acquire) {
+            return Err(SpoolError::Closed);
+        }
+        if self.is_full() {
+            return Err(SpoolError::Full(self.bytes()));
+        }
+        let (reply, rx) = oneshot::channel();
+        self.send(Request::Append { payload, reply })?;
+        rx.await.map_err(|_| SpoolError::Closed)?
+    }
+
+    /// Seals the active segment now (used at shutdown and by tests).
+    pub async fn seal(&self) {
+        let (reply, rx) = oneshot::channel();
+        if self.send(Request::Seal { reply }).is_ok() {
+            let _ = rx.await;
+        }
+    }
+
+    fn send(&self, r: Request) -> Result<(), SpoolError> {
+        match self.tx.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {
+            Some(tx) => tx.send(r).map_err(|_| SpoolError::Closed),
+            None => Err(SpoolError::Closed),
+        }
+    }
+
+    /// Stops accepting, seals the active segment and stops the writer thread.
+    pub async fn close(&self) {
+        self.shared.closed.store(true, Ordering::Release);
+        self.seal().await;
+        self.tx.lock().unwrap_or_else(|e| e.into_inner()).take();
+        let handle = self.writer.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some(h) = handle {
+            let _ = tokio::task::spawn_blocking(move || h.join()).await;
+        }
+    }
+
+    /// Segments the batcher may take (sealed), oldest first.
+    pub fn sealed_segments(&self) -> Vec<(u64, PathBuf)> {
+        let active = self.shared.active.load(Ordering::Acquire);
+        list_segments(&self.shared.dir)
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|(seq, _)| *seq < active)
+            .collect()
+    }
+
+    /// Waits until a segment is sealed or `timeout` passes.
+    pub async fn wait_sealed(&self, timeout: Duration) {
+        let _ = tokio::time::timeout(timeout, self.shared.sealed.notified()).await;
+    }
+
+    /// Deletes a segment the store has confirmed.
+    pub fn remove(&self, path: &Path) -> std::io::Result<()> {
+        let len = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+        std::fs::remove_file(path)?;
+        self.shared
+            .bytes
+            .fetch_sub(len.min(self.bytes()), Ordering::Relaxed);
+        Ok(())
+    }
+}
+
+struct Active {
+    seq: u64,
+    file: File,
+    len: u64,
+    opened: Instant,
+}
+
+fn open_segment(dir: &Path, seq: u64) -> std::io::Result<Active> {
+    let file = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(segment_path(dir, seq))?;
+    // Make the new file's directory entry durable, so a sealed segment is never lost.
+    if let Ok(d) = File::open(dir) {
+        let _ = d.sync_all();
+    }
+    Ok(Active {
+        seq,
+        file,
+        len: 0,
+        opened: Instant::now(),
+    })
+}
+
+fn writer_loop(rx: mpsc::Receiver<Request>, shared: Arc<Shared>, config: SpoolConfig) {
+    let mut active: Option<Active> = None;
+    let mut buf = Vec::with_capacity(256 * 1024);
+    loop {
+        let first = match rx.recv_timeout(config.rotate_every) {
+            Ok(r) => Some(r),
+            Err(mpsc::RecvTimeoutError::Timeout) => None,
+            Err(mpsc::RecvTimeoutError::Disconnected) => break,
+        };
+        // Group commit: take everything already waiting, write it, sync once.
+        let mut batch: Vec<Request> = first.into_iter().collect();
+        while batch.len() < 4096 {
+            match rx.try_recv() {
+                Ok(r) => batch.push(r),
+                Err(_) => break,
+            }
+        }
+        let mut waiting = Vec::new();
+        let mut seal_replies = Vec::new();
+        buf.clear();
+        for r in batch {
+            match r {
+                Request::Append { payload, reply } => {
+                    if payload.len() > MAX_RECORD {
+                        let _ = reply.send(Err(SpoolError::Io("record too large".into())));
+                        continue;
+                    }
+                    buf.extend_from_slice(&(payload.len() as u32).to_le_bytes());
+                    buf.extend_from_slice(&crc32c::crc32c(&payload).to_le_bytes());
+                    buf.extend_from_slice(&payload);
+                    waiting.push(reply);
+                }
+                Request::Seal { reply } => seal_replies.push(reply),
+            }
+        }
+        if !waiting.is_empty() {
+            let result = (|| -> std::io::Result<()> {
+                if active.is_none() {
+                    active = Some(open_segment(
+                        &shared.dir,
+                        shared.active.load(Ordering::Acquire),
+                    )?);
+                }
+                let a = active.as_mut().expect("opened above");
+                a.file.write_all(&buf)?;
+                a.file.sync_data()?;
+                a.len += buf.len() as u64;
+                Ok(())
+            })();
+            match result {
+                Ok(()) => {
+                    shared.bytes.fetch_add(buf.len() as u64, Ordering::Relaxed);
+                    for w in waiting {
+                        let _ = w.send(Ok(()));
+                    }
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "spool write failed");
+                    // The segment may now hold a partial frame: seal it (its tail fails the
+                    // checksum on read) and write the next records to a fresh segment.
+                    if let Some(a) = active.take() {
+                        shared.active.store(a.seq + 1, Ordering::Release);
+                        shared.sealed.notify_one();
+                    }
+                    for w in waiting {
+                        let _ = w.send(Err(SpoolError::Io(e.to_string())));
+                    }
+                }
+            }
+        }
+        let due = active.as_ref().is_some_and(|a| {
+            a.len > 0
+                && (a.len >= config.segment_bytes || a.opened.elapsed() >= config.rotate_every)
+        });
+        if due || !seal_replies.is_empty() {
+            if let Some(a) = active.take() {
+                shared.active.store(a.seq + 1, Ordering::Release);
+                shared.sealed.notify_one();
+            }
+        }
+        for r in seal_replies {
+            let _ = r.send(());
+        }
+    }
+    if let Some(a) = active.take() {
+        shared.active.store(a.seq + 1, Ordering::Release);
+        shared.sealed.notify_one();
+    }
+}
+
+/// Reads a segment's records, stopping at the first frame that is incomplete or fails its
+/// checksum (a torn tail). Returns the records and whether a tail was skipped.
+pub fn read_segment(path: &Path) -> std::io::Result<(Vec<Vec<u8>>, bool)> {
+    let mut data = Vec::new();
+    File::open(path)?.read_to_end(&mut data)?;
+    let mut records = Vec::new();
+    let mut at = 0;
+    while at < data.len() {
+        if data.len() - at < FRAME_HEADER {
+            return Ok((records, true));
+        }
+        let len = u32::from_le_bytes(data[at..at + 4].try_into().expect("4 bytes")) as usize;
+        let crc = u32::from_le_bytes(data[at + 4..at + 8].try_into().expect("4 bytes"));
+        let start = at + FRAME_HEADER;
+        if len > MAX_RECORD
+            || data.len() - start < len
+            || crc32c::crc32c(&data[start..start + len]) != crc
+        {
+            return Ok((records, true));
+        }
+        records.push(data[start..start + len].to_vec());
+        at = start + len;
+    }
+    Ok((records, false))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(dir: &Path) -> SpoolConfig {
+        SpoolConfig {
+            dir: dir.to_path_buf(),
+            max_bytes: 1 << 20,
+            segment_bytes: 1 << 20,
+            rotate_every: Duration::from_millis(50),
+        }
+    }
+
+    #[tokio::test]
+    async fn appended_records_are_read_back_in_order_after_sealing() {
+        let dir = tempfile::tempdir().unwrap();
+        let spool = Spool::open(config(dir.path())).unwrap();
+        let mut tasks = Vec::new();
+        for i in 0..100 {
+            let s = spool.clone();
+            tasks.push(tokio::spawn(async move {
+                s.append(format!("record {i}").into_bytes()).await
+            }));
+        }
+        for t in tasks {
+            t.await.unwrap().unwrap();
+        }
+        spool.seal().await;
+        let segs = spool.sealed_segments();
+        let mut all = Vec::new();
+        for (_, p) in &segs {
+            let (records, torn) = read_segment(p).unwrap();
+            assert!(!torn);
+            all.extend(records);
+        }
+        assert_eq!(all.len(), 100);
+        assert!(spool.bytes() > 0);
+        for (_, p) in segs {
+            spool.remove(&p).unwrap();
+        }
+        assert_eq!(spool.bytes(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_torn_tail_is_skipped_and_earlier_records_survive() {
+        let dir = tempfile::tempdir().unwrap();
+        let spool = Spool::open(config(dir.path())).unwrap();
+        spool.append(b"one".to_vec()).await.unwrap();
+        spool.append(b"two".to_vec()).await.unwrap();
+        spool.close().await;
+        let (_, path) = list_segments(dir.path()).unwrap().pop().unwrap();
+        // A crash mid-write: half a frame at the end.
+        let mut f = OpenOptions::new().append(true).open(&path).unwrap();
+        f.write_all(&[9, 0, 0, 0, 1, 2]).unwrap();
+        let (records, torn) = read_segment(&path).unwrap();
+        assert!(torn);
+        assert_eq!(records, vec![b"one".to_vec(), b"two".to_vec()]);
+        // And a corrupted byte inside a frame is caught by the checksum.
+        let mut data = std::fs::read(&path).unwrap();
+        data[FRAME_HEADER + 1] ^= 0xff;
+        std::fs::write(&path, data).unwrap();
+        let (records, torn) = read_segment(&path).unwrap();
+        assert!(torn);
+        assert!(records.is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_full_spool_refuses_and_a_reopened_spool_finds_old_segments() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut c = config(dir.path());
+        c.max_bytes = 64;
+        let spool = Spool::open(c.clone()).unwrap();
+        spool.append(vec![7u8; 60]).await.unwrap();
+        assert!(matches!(
+            spool.append(vec![7u8; 10]).await,
+            Err(SpoolError::Full(_))
+        ));
+        spool.close().await;
+        let reopened = Spool::open(c).unwrap();
+        assert_eq!(
+            reopened.sealed_segments().len(),
+            1,
+            "the previous run's segment is sealed"
+        );
+        assert!(reopened.is_full());
+    }
+}
