@@ -140,7 +140,7 @@ describe('extras', () => {
 
     const rows = await collector.waitEvents('/engaged/', (x) => x.filter((e) => e.name === 'pageleave').length >= 2)
     const stored = rows.filter((e) => e.name === 'pageleave')
-    assert.equal(stored.length, 2, JSON.stringify(rows))
+    assert.equal(stored.length, 2, JSON.stringify(rows) + JSON.stringify(rec.log.filter((e) => e.body.includes('pageleave')).map((e) => [e.status, e.drop, e.body])))
     assert.ok(Number(stored.find((e) => e.pathname === '/engaged/first').engaged_ms) >= 1000)
     await ctx.close()
   })

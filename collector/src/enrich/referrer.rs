@@ -2,7 +2,7 @@
 //! UTM parameters from the page URL. Only the referrer's host and path are kept: its query
 //! string never reaches storage.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::LazyLock;
 
 use serde::Deserialize;
@@ -48,19 +48,19 @@ struct KnownSource {
 }
 
 static SOURCES: LazyLock<HashMap<String, KnownSource>> = LazyLock::new(|| {
-    let db: HashMap<String, HashMap<String, Entry>> =
+    // Ordered maps: when two entries list the same domain, the first by medium and then by
+    // name wins, the same on every start.
+    let db: BTreeMap<String, BTreeMap<String, Entry>> =
         serde_json::from_str(REFERERS_JSON).expect("embedded referer database is valid JSON");
     let mut map = HashMap::new();
     for (medium, sources) in db {
         for (name, entry) in sources {
             for domain in entry.domains {
-                map.insert(
-                    domain.to_ascii_lowercase(),
-                    KnownSource {
+                map.entry(domain.to_ascii_lowercase())
+                    .or_insert_with(|| KnownSource {
                         name: name.clone(),
                         medium: medium.clone(),
-                    },
-                );
+                    });
             }
         }
     }

@@ -1,0 +1,455 @@
+//! `POST /api/event` on a real embedded store: every status of the contract, the privacy gate,
+//! Plausible payloads, and daily visitor-id salts.
+
+mod common;
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use actix_web::http::StatusCode;
+use actix_web::{test, App};
+use candor::http::{self, AppState};
+use candor::serve::{build_state, Background};
+use candor::store::{fetch, Params};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+const CHROME: &str = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36";
+const FIREFOX: &str = "Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0";
+
+async fn setup(dir: &std::path::Path, extra: &[(&str, &str)]) -> (AppState, Background) {
+    let mut pairs = vec![("CANDOR_BATCH_INTERVAL_MS", "100")];
+    pairs.extend_from_slice(extra);
+    let state = build_state(common::config(dir, &pairs)).await.unwrap();
+    let bg = Background::start(&state);
+    (state, bg)
+}
+
+fn beacon(body: Value) -> test::TestRequest {
+    test::TestRequest::post()
+        .uri("/api/event")
+        .peer_addr("198.51.100.7:40000".parse::<SocketAddr>().unwrap())
+        .insert_header(("User-Agent", CHROME))
+        .insert_header(("Content-Type", "text/plain"))
+        .set_payload(body.to_string())
+}
+
+fn page(path: &str) -> Value {
+    json!({"site": "example.com", "url": format!("https://example.com{path}")})
+}
+
+#[derive(Deserialize)]
+struct Count {
+    c: u64,
+}
+
+async fn count(state: &AppState, sql: &str) -> u64 {
+    fetch::<Count>(state.store.as_ref(), sql, &Params::new())
+        .await
+        .unwrap()[0]
+        .c
+}
+
+/// Waits until `sql` counts `want` rows (the batcher delivers within about a second).
+async fn wait_for(state: &AppState, sql: &str, want: u64) -> u64 {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let n = count(state, sql).await;
+        if n >= want || Instant::now() > deadline {
+            return n;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+macro_rules! app {
+    ($state:expr) => {
+        test::init_service(App::new().configure(http::configure($state.clone()))).await
+    };
+}
+
+#[actix_rt::test]
+async fn every_status_of_the_contract() {
+    let dir = tempfile::tempdir().unwrap();
+    let (state, _bg) = setup(dir.path(), &[("CANDOR_RATE_LIMIT", "0")]).await;
+    let app = app!(state);
+    let status = |r: actix_web::dev::ServiceResponse| r.status();
+    let call = |req: test::TestRequest| {
+        let app = &app;
+        async move { test::call_service(app, req.to_request()).await }
+    };
+
+    let r = call(beacon(page("/")).insert_header(("Origin", "https://www.example.com"))).await;
+    assert_eq!(r.status(), StatusCode::ACCEPTED);
+    assert_eq!(
+        r.headers().get("access-control-allow-origin").unwrap(),
+        "https://www.example.com"
+    );
+
+    let r = call(beacon(page("/")).insert_header(("DNT", "1"))).await;
+    assert_eq!(
+        (
+            r.status(),
+            r.headers().get("x-candor-drop").unwrap().to_str().unwrap()
+        ),
+        (StatusCode::NO_CONTENT, "dnt")
+    );
+    let r = call(beacon(page("/")).insert_header(("Sec-GPC", "1"))).await;
+    assert_eq!(
+        (
+            r.status(),
+            r.headers().get("x-candor-drop").unwrap().to_str().unwrap()
+        ),
+        (StatusCode::NO_CONTENT, "gpc")
+    );
+    let r = call(beacon(page("/")).insert_header((
+        "User-Agent",
+        "Mozilla/5.0 (compatible; bingbot/2.0; +http://www.bing.com/bingbot.htm)",
+    )))
+    .await;
+    assert_eq!(
+        (
+            r.status(),
+            r.headers().get("x-candor-drop").unwrap().to_str().unwrap()
+        ),
+        (StatusCode::NO_CONTENT, "bot")
+    );
+
+    let r = call(beacon(
+        json!({"site": "unknown.org", "url": "https://unknown.org/"}),
+    ))
+    .await;
+    assert_eq!(status(r), StatusCode::FORBIDDEN);
+    let r = call(beacon(page("/")).insert_header(("Origin", "https://evil.example.net"))).await;
+    assert_eq!(status(r), StatusCode::FORBIDDEN);
+
+    let r = call(
+        test::TestRequest::post()
+            .uri("/api/event")
+            .peer_addr("198.51.100.7:1".parse::<SocketAddr>().unwrap())
+            .insert_header(("Content-Type", "text/plain"))
+            .set_payload("{\"site\": "),
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    let body: Value = test::read_body_json(r).await;
+    assert_eq!(body["field"], "body", "{body}");
+    for (payload, field) in [
+        (json!({"site": "example.com"}), "url"),
+        (
+            json!({"site": "example.com", "url": "javascript:alert(1)"}),
+            "url",
+        ),
+        (
+            json!({"site": "example.com", "url": "https://example.com/", "screen_width": "wide"}),
+            "screen_width",
+        ),
+    ] {
+        let r = call(beacon(payload.clone())).await;
+        assert_eq!(r.status(), StatusCode::BAD_REQUEST, "{payload}");
+        let body: Value = test::read_body_json(r).await;
+        assert_eq!(body["field"], field, "{payload} → {body}");
+    }
+    let big = json!({"site": "example.com", "url": "https://example.com/", "props": {"x": "y".repeat(9 * 1024)}});
+    assert_eq!(
+        status(call(beacon(big)).await),
+        StatusCode::PAYLOAD_TOO_LARGE
+    );
+    let xml = test::TestRequest::post()
+        .uri("/api/event")
+        .peer_addr("198.51.100.7:1".parse::<SocketAddr>().unwrap())
+        .insert_header(("Content-Type", "application/xml"))
+        .set_payload("<event/>");
+    assert_eq!(status(call(xml).await), StatusCode::UNSUPPORTED_MEDIA_TYPE);
+
+    let pre = test::TestRequest::default()
+        .method(actix_web::http::Method::OPTIONS)
+        .uri("/api/event")
+        .insert_header(("Origin", "https://example.com"));
+    let r = call(pre).await;
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    assert!(r
+        .headers()
+        .get("access-control-allow-methods")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .contains("POST"));
+
+    // Only the one valid, non-dropped beacon is stored.
+    assert_eq!(
+        wait_for(&state, "SELECT count() AS c FROM events", 1).await,
+        1
+    );
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        count(&state, "SELECT count() AS c FROM events").await,
+        1,
+        "DNT, GPC and bot requests left no row"
+    );
+    assert_eq!(count(&state, "SELECT count() AS c FROM sessions").await, 1);
+}
+
+#[actix_rt::test]
+async fn rate_limit_answers_429_with_retry_after() {
+    let dir = tempfile::tempdir().unwrap();
+    let (state, _bg) = setup(dir.path(), &[("CANDOR_RATE_LIMIT", "3")]).await;
+    let app = app!(state);
+    for _ in 0..3 {
+        assert_eq!(
+            test::call_service(&app, beacon(page("/")).to_request())
+                .await
+                .status(),
+            StatusCode::ACCEPTED
+        );
+    }
+    let r = test::call_service(&app, beacon(page("/")).to_request()).await;
+    assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(
+        r.headers()
+            .get("retry-after")
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .parse::<u64>()
+            .unwrap()
+            >= 1
+    );
+    // Another client is not affected.
+    let other = beacon(page("/")).peer_addr("198.51.100.8:1".parse::<SocketAddr>().unwrap());
+    assert_eq!(
+        test::call_service(&app, other.to_request()).await.status(),
+        StatusCode::ACCEPTED
+    );
+}
+
+#[actix_rt::test]
+async fn a_full_spool_answers_503_and_readyz_says_not_ready() {
+    let dir = tempfile::tempdir().unwrap();
+    // A spool that holds about one event, and a batch interval long enough that it stays full.
+    let (state, _bg) = setup(
+        dir.path(),
+        &[
+            ("CANDOR_SPOOL_MAX_BYTES", "300"),
+            ("CANDOR_BATCH_INTERVAL_MS", "60000"),
+            ("CANDOR_RATE_LIMIT", "0"),
+        ],
+    )
+    .await;
+    let app = app!(state);
+    assert_eq!(
+        test::call_service(&app, beacon(page("/")).to_request())
+            .await
+            .status(),
+        StatusCode::ACCEPTED
+    );
+    let r = test::call_service(&app, beacon(page("/")).to_request()).await;
+    assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert!(r.headers().get("retry-after").is_some());
+    let r = test::call_service(&app, test::TestRequest::get().uri("/readyz").to_request()).await;
+    assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+}
+
+#[actix_rt::test]
+async fn plausible_payload_is_stored_as_a_page_view_with_its_utm_source() {
+    let dir = tempfile::tempdir().unwrap();
+    let (state, _bg) = setup(dir.path(), &[]).await;
+    let app = app!(state);
+    let plausible = json!({"n": "pageview", "u": "https://www.example.com/blog/post?utm_source=newsletter&utm_medium=email&utm_campaign=nov&secret=1", "d": "example.com", "r": "https://www.google.de/search?q=private", "w": 390, "p": "{\"author\":\"ann\"}"});
+    let r = test::call_service(
+        &app,
+        beacon(plausible)
+            .insert_header(("User-Agent", FIREFOX))
+            .to_request(),
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::ACCEPTED);
+    assert_eq!(
+        wait_for(&state, "SELECT count() AS c FROM events", 1).await,
+        1
+    );
+    #[derive(Deserialize, Debug)]
+    struct Row {
+        name: String,
+        hostname: String,
+        pathname: String,
+        referrer: String,
+        referrer_source: String,
+        channel: String,
+        utm_source: String,
+        utm_medium: String,
+        utm_campaign: String,
+        browser: String,
+        os: String,
+        device: String,
+        screen_width: u16,
+        props: std::collections::BTreeMap<String, String>,
+        consent: String,
+    }
+    let rows: Vec<Row> = fetch(state.store.as_ref(), "SELECT name, hostname, pathname, referrer, referrer_source, channel, utm_source, utm_medium, utm_campaign, browser, os, device, screen_width, props, consent FROM events", &Params::new()).await.unwrap();
+    let r = &rows[0];
+    assert_eq!(
+        (r.name.as_str(), r.hostname.as_str(), r.pathname.as_str()),
+        ("pageview", "example.com", "/blog/post")
+    );
+    assert_eq!(
+        (
+            r.utm_source.as_str(),
+            r.utm_medium.as_str(),
+            r.utm_campaign.as_str()
+        ),
+        ("newsletter", "email", "nov")
+    );
+    assert_eq!(
+        (
+            r.referrer.as_str(),
+            r.referrer_source.as_str(),
+            r.channel.as_str()
+        ),
+        ("google.de/search", "Google", "email")
+    );
+    assert_eq!(
+        (
+            r.browser.as_str(),
+            r.os.as_str(),
+            r.device.as_str(),
+            r.screen_width
+        ),
+        ("Firefox", "Linux", "mobile", 390)
+    );
+    assert_eq!(r.props.get("author").map(String::as_str), Some("ann"));
+    assert_eq!(r.consent, "none");
+}
+
+#[actix_rt::test]
+async fn site_exclusions_drop_paths_and_networks() {
+    let dir = tempfile::tempdir().unwrap();
+    let (state, _bg) = setup(dir.path(), &[]).await;
+    state
+        .sites
+        .upsert(serde_json::from_value(json!({"domain": "example.com", "exclude_paths": ["/admin/*"], "exclude_ips": ["198.51.100.0/24"]})).unwrap())
+        .await
+        .unwrap();
+    let app = app!(state);
+    let r = test::call_service(&app, beacon(page("/pricing")).to_request()).await;
+    assert_eq!(
+        r.headers().get("x-candor-drop").unwrap(),
+        "excluded",
+        "office network"
+    );
+    let elsewhere =
+        beacon(page("/admin/users")).peer_addr("192.0.2.10:1".parse::<SocketAddr>().unwrap());
+    let r = test::call_service(&app, elsewhere.to_request()).await;
+    assert_eq!(
+        r.headers().get("x-candor-drop").unwrap(),
+        "excluded",
+        "admin path"
+    );
+    let ok = beacon(page("/pricing")).peer_addr("192.0.2.10:1".parse::<SocketAddr>().unwrap());
+    assert_eq!(
+        test::call_service(&app, ok.to_request()).await.status(),
+        StatusCode::ACCEPTED
+    );
+}
+
+#[actix_rt::test]
+async fn visitor_ids_follow_the_daily_salt_and_old_salts_are_destroyed() {
+    let dir = tempfile::tempdir().unwrap();
+    let (state, _bg) = setup(dir.path(), &[]).await;
+    let salts = state.pipeline.salts();
+    let ip_a = "203.0.113.1".parse().unwrap();
+    let ip_b = "203.0.113.2".parse().unwrap();
+    // A day in the future: salt rows of past days would already be past their TTL.
+    let day = candor::privacy::salts::today() + 10;
+    salts.rotate(day).await.unwrap();
+    let a1 = salts.visitor_id(day, "example.com", ip_a, CHROME).unwrap();
+    let a2 = salts.visitor_id(day, "example.com", ip_a, CHROME).unwrap();
+    let b = salts.visitor_id(day, "example.com", ip_b, CHROME).unwrap();
+    let other_site = salts.visitor_id(day, "other.org", ip_a, CHROME).unwrap();
+    assert_eq!(a1, a2, "same visitor, same day → one id");
+    assert_ne!(a1, b, "two visitors → two ids");
+    assert_ne!(a1, other_site, "ids do not link across sites");
+    // The next day's salt exists ahead of time.
+    let next = salts
+        .visitor_id(day + 1, "example.com", ip_a, CHROME)
+        .expect("tomorrow's salt created ahead");
+    assert_ne!(a1, next, "a day later → a different id");
+    salts.rotate(day + 1).await.unwrap();
+    assert_eq!(
+        salts.visitor_id(day + 1, "example.com", ip_a, CHROME),
+        Some(next),
+        "the pre-created salt is the one used"
+    );
+    // Two days on, day's salt is gone from memory and from the store.
+    salts.rotate(day + 2).await.unwrap();
+    assert_eq!(salts.visitor_id(day, "example.com", ip_a, CHROME), None);
+    let left = count(
+        &state,
+        &format!(
+            "SELECT count() AS c FROM salts WHERE day = toDate('{}')",
+            candor::privacy::date_string(day)
+        ),
+    )
+    .await;
+    assert_eq!(left, 0, "the old salt is deleted from the store");
+    // A second collector sharing the store derives the same ids.
+    let twin = candor::privacy::salts::Salts::new(state.store.clone());
+    twin.rotate(day + 2).await.unwrap();
+    assert_eq!(
+        twin.visitor_id(day + 2, "example.com", ip_a, CHROME),
+        salts.visitor_id(day + 2, "example.com", ip_a, CHROME)
+    );
+}
+
+#[actix_rt::test]
+async fn marketing_consent_stores_a_keyed_hash_of_the_vid_and_nothing_else_does() {
+    let dir = tempfile::tempdir().unwrap();
+    let (state, _bg) = setup(dir.path(), &[]).await;
+    let app = app!(state);
+    let mut with = page("/");
+    with["consent"] = json!("marketing");
+    with["vid"] = json!("first-party-id-123");
+    let mut without = page("/");
+    without["consent"] = json!("analytics");
+    without["vid"] = json!("first-party-id-456");
+    for b in [with, without] {
+        assert_eq!(
+            test::call_service(&app, beacon(b).to_request())
+                .await
+                .status(),
+            StatusCode::ACCEPTED
+        );
+    }
+    assert_eq!(
+        wait_for(&state, "SELECT count() AS c FROM events", 2).await,
+        2
+    );
+    #[derive(Deserialize)]
+    struct K {
+        consent: String,
+        visitor_key: String,
+    }
+    let rows: Vec<K> = fetch(
+        state.store.as_ref(),
+        "SELECT consent, visitor_key FROM events ORDER BY consent",
+        &Params::new(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(rows[0].consent, "analytics");
+    assert_eq!(
+        rows[0].visitor_key, "",
+        "no vid kept without marketing consent"
+    );
+    assert_eq!(rows[1].visitor_key.len(), 32);
+    let dump = state
+        .store
+        .query("SELECT * FROM events", &Params::new(), "TabSeparated")
+        .await
+        .unwrap();
+    let text = String::from_utf8_lossy(&dump);
+    assert!(
+        !text.contains("first-party-id"),
+        "raw vids are never stored"
+    );
+}
