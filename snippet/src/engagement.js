@@ -18,15 +18,18 @@ export const engagement = (send) => {
     if (since) ms += t - since
     since = d.visibilityState == 'visible' && d.hasFocus() ? t : 0
   }
-  leave = () => {
+  // `gone`: the page is being hidden or unloaded, so stop counting until it is shown again
+  // (pagehide comes before visibilitychange, while the page still reads as visible).
+  leave = (gone) => {
     tick()
     ms && send('pageleave', { engaged_ms: ms }, url)
     ms = 0
     url = l.href
+    if (gone) since = 0
   }
   tick()
   addEventListener('focus', tick)
   addEventListener('blur', tick)
-  addEventListener('pagehide', leave)
-  d.addEventListener('visibilitychange', () => (d.visibilityState == 'hidden' ? leave() : tick()))
+  addEventListener('pagehide', () => leave(1))
+  d.addEventListener('visibilitychange', () => (d.visibilityState == 'hidden' ? leave(1) : tick()))
 }

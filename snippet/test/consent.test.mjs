@@ -135,6 +135,20 @@ describe('consent', () => {
     await ctx.close()
   })
 
+  it('withdrawal_opt_out_is_accepted_by_the_collector', async () => {
+    const ctx = await newContext()
+    const page = await ctx.newPage()
+    await page.goto(site.url('/consent/withdraw'))
+    await page.evaluate(() => window.candor.consent('marketing'))
+    const vid = await vidOf(page)
+    await page.evaluate(() => window.candor.optOut())
+    assert.equal(await vidOf(page), null)
+    const entry = await until(() => rec.log.find((e) => e.path === '/api/optout' && e.body.includes(vid) && e.status !== null))
+    assert.ok(entry, 'the opt-out was sent')
+    assert.ok(entry.status < 300, `the collector answered /api/optout with ${entry.status}`)
+    await ctx.close()
+  })
+
   it('consent_manager_cookie_sets_the_level_and_its_withdrawal_removes_the_id', async () => {
     const ctx = await newContext()
     await ctx.addCookies([{ name: 'cmp_consent', value: 'marketing', url: site.url('/') }])

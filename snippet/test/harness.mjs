@@ -226,6 +226,12 @@ export const html = (head, body = '') =>
 
 // Real Chromium, headless, with loopback mapped to realistic hostnames.
 export const launch = async () => {
+  const version = spawnSync(CHROMIUM, ['--version'], { encoding: 'utf8' }).stdout || ''
+  const major = (version.match(/(\d+)\.\d+\.\d+/) || [, '130'])[1]
+  // What a visitor's desktop Chrome sends (not HeadlessChrome), so the bot filter lets it in.
+  // Set on the command line as well as on each context: a beacon sent while a page unloads
+  // leaves from the browser process, which does not know the context's override.
+  const userAgent = `Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/${major}.0.0.0 Safari/537.36`
   const browser = await chromium.launch({
     executablePath: CHROMIUM,
     headless: true,
@@ -237,14 +243,12 @@ export const launch = async () => {
       '--disable-component-update',
       '--disable-sync',
       '--disable-blink-features=AutomationControlled',
+      `--user-agent=${userAgent}`,
       // Realistic hostnames on loopback; every other name fails to resolve, so no test can
       // reach past this machine (localhost and 127.0.0.1 stay as they are).
       `--host-resolver-rules=MAP ${SITE} 127.0.0.1, MAP collector.test 127.0.0.1, MAP * ~NOTFOUND, EXCLUDE localhost, EXCLUDE 127.0.0.1`,
     ],
   })
-  const major = browser.version().split('.')[0]
-  // What a visitor's desktop Chrome sends (not HeadlessChrome), so the bot filter lets it in.
-  const userAgent = `Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/${major}.0.0.0 Safari/537.36`
   return { browser, newContext: (opts = {}) => browser.newContext({ userAgent, ...opts }) }
 }
 

@@ -1,0 +1,272 @@
+//! The collector as a process: what a trusted proxy's client leaves behind (nothing raw), and
+//! SIGKILL under load (every acknowledged event is stored exactly once after a restart).
+
+mod common;
+
+use std::collections::HashSet;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+const BIN: &str = env!("CARGO_BIN_EXE_candor");
+const CHROME: &str = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36";
+
+struct Collector {
+    child: Child,
+    base: String,
+}
+
+impl Drop for Collector {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start(
+    data: &std::path::Path,
+    port: u16,
+    extra: &[(&str, &str)],
+    log: Option<&std::path::Path>,
+) -> Collector {
+    let mut cmd = Command::new(BIN);
+    cmd.arg("serve")
+        .env("CANDOR_LISTEN", format!("127.0.0.1:{port}"))
+        .env("CANDOR_DATA_DIR", data)
+        .env("CANDOR_LIBCHDB", common::libchdb())
+        .env("CANDOR_ADMIN_TOKEN", common::ADMIN)
+        .env("CANDOR_SITES", "example.com")
+        .env("CANDOR_BATCH_INTERVAL_MS", "200")
+        .env("CANDOR_RATE_LIMIT", "0")
+        .stdout(Stdio::null());
+    for (k, v) in extra {
+        cmd.env(k, v);
+    }
+    match log {
+        Some(path) => cmd.stderr(std::fs::File::create(path).unwrap()),
+        None => cmd.stderr(Stdio::null()),
+    };
+    let c = Collector {
+        child: cmd.spawn().unwrap(),
+        base: format!("http://127.0.0.1:{port}"),
+    };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while Instant::now() < deadline {
+        if let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) {
+            use std::io::{Read, Write};
+            let _ = s.write_all(b"GET /readyz HTTP/1.0\r\n\r\n");
+            let mut out = String::new();
+            let _ = s.read_to_string(&mut out);
+            if out.starts_with("HTTP/1.0 200") || out.starts_with("HTTP/1.1 200") {
+                return c;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!("collector did not become ready");
+}
+
+async fn sql(http: &reqwest::Client, base: &str, query: &str) -> Value {
+    http.post(format!("{base}/api/v1/sql"))
+        .bearer_auth(common::ADMIN)
+        .json(&json!({"query": query}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+async fn wait_count(http: &reqwest::Client, base: &str, query: &str, want: u64) -> u64 {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let v = sql(http, base, query).await;
+        let n = v["rows"][0][0].as_u64().unwrap_or(0);
+        if n >= want || Instant::now() > deadline {
+            return n;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test]
+async fn raw_ip_and_user_agent_reach_neither_tables_nor_logs() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("candor.log");
+    let port = common::free_port();
+    let c = start(
+        &dir.path().join("data"),
+        port,
+        &[
+            ("CANDOR_TRUSTED_PROXIES", "127.0.0.1/32"),
+            ("CANDOR_LOG", "debug"),
+        ],
+        Some(&log),
+    );
+    let http = reqwest::Client::new();
+    let ua = format!("{CHROME} Zqxjkv/42");
+    for i in 0..5 {
+        let r = http
+            .post(format!("{}/api/event", c.base))
+            .header("Content-Type", "text/plain")
+            .header("User-Agent", &ua)
+            .header("X-Forwarded-For", "203.0.113.77")
+            .body(json!({"site": "example.com", "url": format!("https://example.com/p{i}"), "referrer": "https://search.example.net/?q=Zqxjkv"}).to_string())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 202);
+    }
+    assert_eq!(
+        wait_count(&http, &c.base, "SELECT count() FROM events", 5).await,
+        5
+    );
+    let v = sql(&http, &c.base, "SELECT uniqExact(visitor_id) FROM events").await;
+    assert_eq!(
+        v["rows"][0][0], 1,
+        "one visitor behind the proxy, identified by the forwarded address"
+    );
+
+    let needles = [
+        "203.0.113.77",
+        "3405803853",
+        "Zqxjkv",
+        "Windows NT 10.0; Win64",
+    ];
+    let tables = sql(
+        &http,
+        &c.base,
+        "SELECT name FROM system.tables WHERE database = currentDatabase()",
+    )
+    .await;
+    let names: Vec<String> = tables["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r[0].as_str().unwrap().to_string())
+        .collect();
+    assert!(names.contains(&"events".to_string()) && names.contains(&"sessions".to_string()));
+    for t in &names {
+        let body = http
+            .post(format!("{}/api/v1/sql", c.base))
+            .bearer_auth(common::ADMIN)
+            .json(&json!({"query": "SELECT * FROM {t:Identifier}", "params": {"t": t}}))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        for n in needles {
+            assert!(!body.contains(n), "table {t} holds {n:?}");
+        }
+    }
+    // Whatever is still in the spool, and the log.
+    for entry in std::fs::read_dir(dir.path().join("data/spool")).unwrap() {
+        let bytes = std::fs::read(entry.unwrap().path()).unwrap();
+        let text = String::from_utf8_lossy(&bytes);
+        for n in needles {
+            assert!(!text.contains(n), "spool holds {n:?}");
+        }
+    }
+    drop(c);
+    let logged = std::fs::read_to_string(&log).unwrap();
+    assert!(logged.contains("serving"), "the log was captured");
+    for n in needles {
+        assert!(!logged.contains(n), "log holds {n:?}");
+    }
+}
+
+#[tokio::test]
+async fn sigkill_under_load_loses_no_acknowledged_event_and_duplicates_none() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let port = common::free_port();
+    let c = start(&data, port, &[], None);
+    let acked = Arc::new(Mutex::new(HashSet::new()));
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut workers = Vec::new();
+    for w in 0..8 {
+        let (acked, stop, base) = (acked.clone(), stop.clone(), c.base.clone());
+        workers.push(tokio::spawn(async move {
+            let http = reqwest::Client::new();
+            let mut i = 0;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let seq = format!("{w}-{i}");
+                i += 1;
+                let sent = http
+                    .post(format!("{base}/api/event"))
+                    .header("Content-Type", "text/plain")
+                    .header("User-Agent", CHROME)
+                    .body(json!({"site": "example.com", "name": "load", "url": "https://example.com/", "props": {"seq": seq}}).to_string())
+                    .timeout(Duration::from_secs(5))
+                    .send()
+                    .await;
+                match sent {
+                    Ok(r) if r.status() == 202 => {
+                        acked.lock().unwrap().insert(seq);
+                    }
+                    Ok(r) => panic!("unexpected status {}", r.status()),
+                    Err(_) => break, // the collector is gone
+                }
+            }
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let mut c = c;
+    c.child.kill().unwrap(); // SIGKILL, mid-load
+    let _ = c.child.wait();
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    for w in workers {
+        let _ = w.await;
+    }
+    let acked: HashSet<String> = acked.lock().unwrap().clone();
+    assert!(
+        acked.len() > 100,
+        "the load test acknowledged only {} events",
+        acked.len()
+    );
+
+    let c = start(&data, port, &[], None);
+    let http = reqwest::Client::new();
+    let stored = wait_count(
+        &http,
+        &c.base,
+        "SELECT count() FROM events WHERE name = 'load'",
+        acked.len() as u64,
+    )
+    .await;
+    assert!(
+        stored >= acked.len() as u64,
+        "stored {stored} < acknowledged {}",
+        acked.len()
+    );
+    let dupes = sql(&http, &c.base, "SELECT count() FROM (SELECT props['seq'] AS s FROM events WHERE name = 'load' GROUP BY s HAVING count() > 1)").await;
+    assert_eq!(dupes["rows"][0][0], 0, "no event stored twice");
+    let seqs = sql(
+        &http,
+        &c.base,
+        "SELECT groupArray(props['seq']) FROM events WHERE name = 'load'",
+    )
+    .await;
+    let stored: HashSet<String> = seqs["rows"][0][0]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s.as_str().unwrap().to_string())
+        .collect();
+    let missing: Vec<&String> = acked.difference(&stored).collect();
+    assert!(
+        missing.is_empty(),
+        "{} acknowledged events lost, e.g. {:?}",
+        missing.len(),
+        missing.iter().take(5).collect::<Vec<_>>()
+    );
+    println!(
+        "acknowledged {} events before SIGKILL; all stored once after restart",
+        acked.len()
+    );
+}
