@@ -6,6 +6,7 @@ pub mod error;
 mod health;
 pub mod ingest;
 pub mod json;
+pub mod snippet;
 mod sql;
 
 use std::sync::Arc;
@@ -71,6 +72,11 @@ pub fn configure(state: AppState) -> impl FnOnce(&mut web::ServiceConfig) {
             .route("/healthz", web::get().to(health::healthz))
             .route("/readyz", web::get().to(health::readyz))
             .route("/metrics", web::get().to(health::metrics))
+            .service(
+                web::scope("/js")
+                    .wrap(actix_web::middleware::Compress::default())
+                    .route("/{file}", web::get().to(snippet::script)),
+            )
             .route("/api/event", web::post().to(ingest::event))
             .route(
                 "/api/event",
