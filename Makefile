@@ -5,12 +5,24 @@ LIBCHDB := $(CURDIR)/.cache/libchdb/$(CHDB_VERSION)/libchdb.so
 export CANDOR_LIBCHDB ?= $(LIBCHDB)
 CARGO ?= cargo
 
-.PHONY: run test libchdb snippet dashboard build release fmt-check clippy test-rust test-browser tools chromium bench clean
+.PHONY: run test libchdb data fixtures snippet dashboard build release fmt-check clippy test-rust test-browser tools chromium bench clean
 
 ## Fetch libchdb (pinned, integrity-checked) from the npm registry into .cache/ (once).
 libchdb: $(LIBCHDB)
 $(LIBCHDB):
 	CHDB_VERSION=$(CHDB_VERSION) bash deploy/fetch-libchdb.sh
+
+## Enrichment rule sets from the npm registry (uap-core, referer-parser, isbot), embedded at build time.
+DATA := collector/data/generated/uap.json
+data: $(DATA)
+$(DATA): collector/data/package.json collector/data/package-lock.json collector/data/prepare.mjs
+	cd collector/data && npm ci --no-audit --no-fund && node prepare.mjs
+
+## GeoIP/ASN test databases, generated with PyPI's mmdb-writer.
+fixtures: target/fixtures/geo-city.mmdb
+target/fixtures/geo-city.mmdb: tests/fixtures/make_mmdb.py
+	@python3 -c 'import mmdb_writer' 2>/dev/null || python3 -m pip install --quiet --disable-pip-version-check mmdb-writer
+	python3 tests/fixtures/make_mmdb.py target/fixtures
 
 ## Build the tracker snippet (embedded into the binary at build time).
 snippet:
@@ -18,7 +30,7 @@ snippet:
 	  cd snippet && { [ -d node_modules ] || npm ci --no-audit --no-fund; } && npm run --silent build; \
 	fi
 
-release: libchdb snippet
+release: libchdb data snippet
 	$(CARGO) build --release --bin candor
 
 ## Start the collector on the embedded store in ./data, listening on 127.0.0.1:8080.
@@ -26,7 +38,7 @@ run: release
 	CANDOR_SITES="$${CANDOR_SITES:-localhost}" ./target/release/candor serve
 
 ## Everything a fresh machine needs, then the whole suite.
-test: tools libchdb snippet fmt-check clippy test-rust test-browser
+test: tools libchdb data fixtures snippet fmt-check clippy test-rust test-browser
 
 tools:
 	@command -v cargo-nextest >/dev/null || $(CARGO) install cargo-nextest --locked
@@ -41,13 +53,13 @@ chromium:
 fmt-check:
 	$(CARGO) fmt --all -- --check
 
-clippy:
+clippy: data snippet
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
-test-rust: libchdb snippet
+test-rust: libchdb data fixtures snippet
 	$(CARGO) nextest run --workspace --no-fail-fast
 
-test-browser: chromium snippet
+test-browser: chromium libchdb data snippet
 	@if [ -f snippet/package.json ]; then \
 	  $(CARGO) build --bin candor && cd snippet && npm test; \
 	fi
@@ -56,4 +68,4 @@ bench:
 	@echo "see docs/benchmarks.md"
 
 clean:
-	rm -rf target snippet/dist snippet/node_modules
+	rm -rf target snippet/dist snippet/node_modules collector/data/node_modules collector/data/generated
