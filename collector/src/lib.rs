@@ -10,6 +10,7 @@ pub mod config;
 pub mod enrich;
 pub mod http;
 pub mod ingest;
+pub mod leads;
 pub mod metrics;
 pub mod pipeline;
 pub mod privacy;

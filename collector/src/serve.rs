@@ -48,6 +48,7 @@ pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
         segment_bytes: 64 << 20,
         rotate_every: config.spool.batch_interval,
     })?;
+    let leads = Arc::new(crate::leads::Leads::new(store.clone(), keys.clone()));
     let pipeline = Pipeline::new(
         spool,
         salts,
@@ -75,6 +76,7 @@ pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
         sites,
         metrics,
         pipeline: Arc::new(pipeline),
+        leads,
     })
 }
 

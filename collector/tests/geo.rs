@@ -14,7 +14,9 @@ use serde::Deserialize;
 use serde_json::json;
 
 fn fixture(name: &str) -> PathBuf {
-    let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/fixtures").join(name);
+    let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../target/fixtures")
+        .join(name);
     assert!(p.is_file(), "{} missing: run make fixtures", p.display());
     p
 }
@@ -23,11 +25,25 @@ fn fixture(name: &str) -> PathBuf {
 fn fixture_databases_resolve_country_region_city_and_organisation() {
     let geo = Geo::open(Some(&fixture("geo-city.mmdb")), Some(&fixture("asn.mmdb"))).unwrap();
     let l = geo.locate("203.0.113.9".parse().unwrap());
-    assert_eq!((l.country_code.as_str(), l.region.as_str(), l.city.as_str()), ("DE", "Berlin", "Berlin"));
-    assert_eq!(geo.organisation("203.0.113.9".parse().unwrap()), "Example Industries GmbH");
+    assert_eq!(
+        (l.country_code.as_str(), l.region.as_str(), l.city.as_str()),
+        ("DE", "Berlin", "Berlin")
+    );
+    assert_eq!(
+        geo.organisation("203.0.113.9".parse().unwrap()),
+        "Example Industries GmbH"
+    );
     let unknown = geo.locate("192.0.2.1".parse().unwrap());
-    assert_eq!(unknown.country_code, "", "an address not in the database stays empty");
-    assert_eq!(Geo::none().locate("203.0.113.9".parse().unwrap()).country_code, "");
+    assert_eq!(
+        unknown.country_code, "",
+        "an address not in the database stays empty"
+    );
+    assert_eq!(
+        Geo::none()
+            .locate("203.0.113.9".parse().unwrap())
+            .country_code,
+        ""
+    );
 }
 
 #[test]
@@ -46,19 +62,29 @@ async fn events_are_stored_with_location_and_organisation() {
     let asn = fixture("asn.mmdb").display().to_string();
     let state = candor::serve::build_state(common::config(
         dir.path(),
-        &[("CANDOR_GEOIP_DB", &city), ("CANDOR_ORG_DB", &asn), ("CANDOR_BATCH_INTERVAL_MS", "100")],
+        &[
+            ("CANDOR_GEOIP_DB", &city),
+            ("CANDOR_ORG_DB", &asn),
+            ("CANDOR_BATCH_INTERVAL_MS", "100"),
+        ],
     ))
     .await
     .unwrap();
     let _bg = candor::serve::Background::start(&state);
-    let app = web_test::init_service(App::new().configure(candor::http::configure(state.clone()))).await;
+    let app =
+        web_test::init_service(App::new().configure(candor::http::configure(state.clone()))).await;
     let req = web_test::TestRequest::post()
         .uri("/api/event")
         .peer_addr("198.51.100.20:1".parse::<SocketAddr>().unwrap())
         .insert_header(("User-Agent", "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_5) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Safari/605.1.15"))
         .insert_header(("Content-Type", "application/json"))
         .set_payload(json!({"site": "example.com", "url": "https://example.com/"}).to_string());
-    assert_eq!(web_test::call_service(&app, req.to_request()).await.status(), 202);
+    assert_eq!(
+        web_test::call_service(&app, req.to_request())
+            .await
+            .status(),
+        202
+    );
     #[derive(Deserialize, Debug, PartialEq)]
     struct Row {
         country_code: String,
@@ -70,7 +96,13 @@ async fn events_are_stored_with_location_and_organisation() {
     }
     let deadline = Instant::now() + Duration::from_secs(20);
     let rows = loop {
-        let rows: Vec<Row> = fetch(state.store.as_ref(), "SELECT country_code, region, city, org, browser, os FROM events", &Params::new()).await.unwrap();
+        let rows: Vec<Row> = fetch(
+            state.store.as_ref(),
+            "SELECT country_code, region, city, org, browser, os FROM events",
+            &Params::new(),
+        )
+        .await
+        .unwrap();
         if !rows.is_empty() || Instant::now() > deadline {
             break rows;
         }
@@ -78,6 +110,13 @@ async fn events_are_stored_with_location_and_organisation() {
     };
     assert_eq!(
         rows,
-        vec![Row { country_code: "JP".into(), region: "Tokyo".into(), city: "Tokyo".into(), org: "Sample Telecom".into(), browser: "Safari".into(), os: "Mac OS X".into() }]
+        vec![Row {
+            country_code: "JP".into(),
+            region: "Tokyo".into(),
+            city: "Tokyo".into(),
+            org: "Sample Telecom".into(),
+            browser: "Safari".into(),
+            os: "Mac OS X".into()
+        }]
     );
 }

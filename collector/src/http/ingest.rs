@@ -36,7 +36,7 @@ pub fn origin_allowed(origin: &str, site: &Site) -> bool {
         })
 }
 
-fn with_cors(mut builder: HttpResponseBuilder, origin: Option<&str>) -> HttpResponseBuilder {
+pub fn with_cors(mut builder: HttpResponseBuilder, origin: Option<&str>) -> HttpResponseBuilder {
     if let Some(o) = origin.and_then(|o| HeaderValue::from_str(o).ok()) {
         builder.insert_header((header::ACCESS_CONTROL_ALLOW_ORIGIN, o));
         builder.insert_header((header::VARY, "Origin"));
@@ -44,7 +44,7 @@ fn with_cors(mut builder: HttpResponseBuilder, origin: Option<&str>) -> HttpResp
     builder
 }
 
-fn error(e: ApiError, origin: Option<&str>) -> HttpResponse {
+pub fn cors_error(e: ApiError, origin: Option<&str>) -> HttpResponse {
     let mut b = with_cors(HttpResponse::build(e.status), origin);
     if let Some(secs) = e.retry_after {
         b.insert_header((header::RETRY_AFTER, secs.to_string()));
@@ -89,7 +89,7 @@ pub async fn event(
         .trim()
         .to_ascii_lowercase();
     if !(mime.is_empty() || mime == "application/json" || mime == "text/plain") {
-        return error(
+        return cors_error(
             ApiError::new(
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
                 "Content-Type must be application/json or text/plain",
@@ -104,28 +104,28 @@ pub async fn event(
         .and_then(|v| v.parse().ok());
     let body = match read_body(&mut payload, declared, state.config.max_event_bytes).await {
         Ok(b) => b,
-        Err(e) => return error(e, origin),
+        Err(e) => return cors_error(e, origin),
     };
     let beacon = match ingest::parse(&body) {
         Ok(b) => b,
-        Err(inv) => return error(ApiError::bad_request(inv.message).field(inv.field), origin),
+        Err(inv) => return cors_error(ApiError::bad_request(inv.message).field(inv.field), origin),
     };
     let Some(site) = state.sites.get(beacon.site.as_str()) else {
-        return error(
+        return cors_error(
             ApiError::forbidden(format!("unknown site \"{}\"", beacon.site)).field("site"),
             origin,
         );
     };
     if let Some(o) = origin {
         if !origin_allowed(o, &site) {
-            return error(
+            return cors_error(
                 ApiError::forbidden("this Origin may not send events for this site"),
                 None,
             );
         }
     }
     let Some(ip) = privacy::client::client_ip(&req, &state.config.trusted_proxies) else {
-        return error(ApiError::bad_request("no client address"), origin);
+        return cors_error(ApiError::bad_request("no client address"), origin);
     };
     let user_agent = req
         .headers()
@@ -138,7 +138,7 @@ pub async fn event(
     {
         let mut e = ApiError::new(StatusCode::TOO_MANY_REQUESTS, "rate limited; retry later");
         e.retry_after = Some(retry_after_secs);
-        return error(e, origin);
+        return cors_error(e, origin);
     }
     let visit = Visit {
         ip,
@@ -152,32 +152,32 @@ pub async fn event(
         Ok(Some(reason)) => with_cors(HttpResponse::NoContent(), origin)
             .insert_header(("X-Candor-Drop", reason.as_str()))
             .finish(),
-        Err(IngestError::Spool(crate::pipeline::spool::SpoolError::Full(_))) => error(
+        Err(IngestError::Spool(crate::pipeline::spool::SpoolError::Full(_))) => cors_error(
             ApiError::unavailable(
                 "the spool is full (the store is unreachable); retry later",
                 30,
             ),
             origin,
         ),
-        Err(IngestError::Spool(crate::pipeline::spool::SpoolError::Closed)) => error(
+        Err(IngestError::Spool(crate::pipeline::spool::SpoolError::Closed)) => cors_error(
             ApiError::unavailable("shutting down; retry shortly", 5),
             origin,
         ),
         Err(IngestError::Spool(e)) => {
             tracing::error!(error = %e, "spool append failed");
-            error(
+            cors_error(
                 ApiError::unavailable("cannot store the event right now; retry shortly", 5),
                 origin,
             )
         }
-        Err(IngestError::NoSalt) => error(
+        Err(IngestError::NoSalt) => cors_error(
             ApiError::unavailable("not ready: visitor-id salt not loaded", 5),
             origin,
         ),
         Err(IngestError::RateLimited { retry_after_secs }) => {
             let mut e = ApiError::new(StatusCode::TOO_MANY_REQUESTS, "rate limited; retry later");
             e.retry_after = Some(retry_after_secs);
-            error(e, origin)
+            cors_error(e, origin)
         }
     }
 }

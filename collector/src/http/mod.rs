@@ -6,6 +6,7 @@ pub mod error;
 mod health;
 pub mod ingest;
 pub mod json;
+mod leads;
 pub mod snippet;
 mod sql;
 
@@ -18,6 +19,7 @@ use actix_web::{web, HttpRequest};
 
 use crate::auth::{Principal, Scope, Tokens};
 use crate::config::Config;
+use crate::leads::Leads;
 use crate::metrics::Metrics;
 use crate::pipeline::Pipeline;
 use crate::sites::Sites;
@@ -33,6 +35,7 @@ pub struct AppState {
     pub sites: Arc<Sites>,
     pub metrics: Arc<Metrics>,
     pub pipeline: Arc<Pipeline>,
+    pub leads: Arc<Leads>,
 }
 
 impl AppState {
@@ -78,6 +81,16 @@ pub fn configure(state: AppState) -> impl FnOnce(&mut web::ServiceConfig) {
                     .route("/{file}", web::get().to(snippet::script)),
             )
             .route("/api/event", web::post().to(ingest::event))
+            .route("/api/identify", web::post().to(leads::identify))
+            .route("/api/optout", web::post().to(leads::opt_out))
+            .route(
+                "/api/identify",
+                web::method(actix_web::http::Method::OPTIONS).to(ingest::preflight),
+            )
+            .route(
+                "/api/optout",
+                web::method(actix_web::http::Method::OPTIONS).to(ingest::preflight),
+            )
             .route(
                 "/api/event",
                 web::method(actix_web::http::Method::OPTIONS).to(ingest::preflight),

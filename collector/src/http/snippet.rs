@@ -21,7 +21,13 @@ static ASSETS: LazyLock<HashMap<&'static str, Asset>> = LazyLock::new(|| {
         .iter()
         .map(|(name, body)| {
             let digest = ring::digest::digest(&ring::digest::SHA256, body);
-            (*name, Asset { body, etag: format!("\"{}\"", hex::encode(&digest.as_ref()[..12])) })
+            (
+                *name,
+                Asset {
+                    body,
+                    etag: format!("\"{}\"", hex::encode(&digest.as_ref()[..12])),
+                },
+            )
         })
         .collect()
 });
@@ -29,9 +35,14 @@ static ASSETS: LazyLock<HashMap<&'static str, Asset>> = LazyLock::new(|| {
 pub async fn script(req: HttpRequest, file: web::Path<String>) -> Result<HttpResponse, ApiError> {
     let Some(asset) = ASSETS.get(file.as_str()) else {
         return Err(if SNIPPET_FILES.is_empty() {
-            ApiError::not_found("the snippet was not built into this binary; run make snippet and rebuild")
+            ApiError::not_found(
+                "the snippet was not built into this binary; run make snippet and rebuild",
+            )
         } else {
-            ApiError::not_found(format!("no script named {}", file.chars().take(80).collect::<String>()))
+            ApiError::not_found(format!(
+                "no script named {}",
+                file.chars().take(80).collect::<String>()
+            ))
         });
     };
     let cached = req
@@ -39,14 +50,20 @@ pub async fn script(req: HttpRequest, file: web::Path<String>) -> Result<HttpRes
         .get(header::IF_NONE_MATCH)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.split(',').any(|t| t.trim() == asset.etag));
-    let mut resp = if cached { HttpResponse::NotModified() } else { HttpResponse::Ok() };
+    let mut resp = if cached {
+        HttpResponse::NotModified()
+    } else {
+        HttpResponse::Ok()
+    };
     resp.insert_header((header::CACHE_CONTROL, "public, max-age=3600"))
         .insert_header((header::ETAG, asset.etag.clone()))
         .insert_header((header::ACCESS_CONTROL_ALLOW_ORIGIN, "*"));
     if cached {
         return Ok(resp.finish());
     }
-    Ok(resp.content_type("application/javascript; charset=utf-8").body(asset.body))
+    Ok(resp
+        .content_type("application/javascript; charset=utf-8")
+        .body(asset.body))
 }
 
 /// Names of the embedded scripts (for the start-up banner and tests).

@@ -256,6 +256,47 @@ const SESSIONS: Table = Table {
     placement: Placement::Sharded("sipHash64(site, session_id)"),
 };
 
+/// Leads: contact details only encrypted (`*_enc`), the email also as a keyed hash for lookup
+/// and erasure. Each change writes a new version; `FINAL` reads the current state.
+const LEADS: Table = Table {
+    name: "leads",
+    columns: "    id String,
+    site LowCardinality(String),
+    email_hash String,
+    email_enc String,
+    name_enc String,
+    company_enc String,
+    status LowCardinality(String),
+    consent_at DateTime('UTC'),
+    consent_page String,
+    created_at DateTime('UTC'),
+    updated_at DateTime64(3, 'UTC') DEFAULT now64(3),
+    version UInt64",
+    family: Family::Replacing("version"),
+    partition_by: None,
+    order_by: "(site, id)",
+    ttl: None,
+    settings: None,
+    placement: Placement::Everywhere,
+};
+
+/// Which visitor keys (hashed first-party ids) belong to which lead.
+const LEAD_VISITORS: Table = Table {
+    name: "lead_visitors",
+    columns: "    site LowCardinality(String),
+    visitor_key String,
+    lead_id String,
+    linked_at DateTime('UTC'),
+    unlinked UInt8,
+    version UInt64",
+    family: Family::Replacing("version"),
+    partition_by: None,
+    order_by: "(site, visitor_key, lead_id)",
+    ttl: None,
+    settings: None,
+    placement: Placement::Everywhere,
+};
+
 /// `ALTER TABLE .. ADD COLUMN IF NOT EXISTS` for a table, on every node in a cluster.
 fn add_columns(table: &Table, columns: &[&str], topology: &Topology) -> Vec<String> {
     let adds = columns
@@ -310,6 +351,16 @@ pub const MIGRATIONS: &[Migration] = &[
                 t,
             ));
             s
+        },
+    },
+    Migration {
+        version: 3,
+        name: "leads, lead_visitors",
+        statements: |t| {
+            [LEADS, LEAD_VISITORS]
+                .iter()
+                .flat_map(|table| table.create(t))
+                .collect()
         },
     },
 ];

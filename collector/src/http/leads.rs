@@ -1,0 +1,182 @@
+//! `POST /api/identify` and `POST /api/optout`: the snippet's consented lead capture and
+//! consent withdrawal. Identify requires `consent: "marketing"` and a `vid` (403 otherwise,
+//! nothing stored); only email, name and company are read.
+
+use actix_web::http::header;
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::ingest::{cors_error, origin_allowed, with_cors};
+use super::json::{parse, read_body};
+use super::{ApiError, AppState};
+use crate::leads::{Email, Identification};
+use crate::sites::Site;
+
+#[derive(Deserialize)]
+struct IdentifyBody {
+    site: String,
+    vid: Option<String>,
+    consent: Option<String>,
+    email: Option<String>,
+    name: Option<String>,
+    company: Option<String>,
+    url: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct OptOutBody {
+    site: String,
+    vid: String,
+}
+
+/// Shared checks: content type, size, site, Origin. Returns the body and the site.
+async fn beacon_body(
+    state: &AppState,
+    req: &HttpRequest,
+    payload: &mut web::Payload,
+) -> Result<(web::BytesMut, Option<String>), ApiError> {
+    let content_type = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let mime = content_type
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    if !(mime.is_empty() || mime == "application/json" || mime == "text/plain") {
+        return Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "Content-Type must be application/json or text/plain",
+        ));
+    }
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok());
+    let body = read_body(payload, declared, state.config.max_event_bytes).await?;
+    let origin = req
+        .headers()
+        .get(header::ORIGIN)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    Ok((body, origin))
+}
+
+fn site_for(state: &AppState, domain: &str, origin: Option<&str>) -> Result<Site, ApiError> {
+    let site = state.sites.get(domain).ok_or_else(|| {
+        ApiError::forbidden(format!(
+            "unknown site \"{}\"",
+            domain.chars().take(100).collect::<String>()
+        ))
+        .field("site")
+    })?;
+    if let Some(o) = origin {
+        if !origin_allowed(o, &site) {
+            return Err(ApiError::forbidden(
+                "this Origin may not send data for this site",
+            ));
+        }
+    }
+    Ok(site)
+}
+
+pub async fn identify(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    mut payload: web::Payload,
+) -> HttpResponse {
+    let (body, origin) = match beacon_body(&state, &req, &mut payload).await {
+        Ok(b) => b,
+        Err(e) => return cors_error(e, None),
+    };
+    let origin = origin.as_deref();
+    let result = async {
+        let b: IdentifyBody = parse(&body)?;
+        let site = site_for(&state, &b.site, origin)?;
+        if b.consent.as_deref() != Some("marketing") {
+            return Err(
+                ApiError::forbidden("identification requires consent \"marketing\"")
+                    .field("consent"),
+            );
+        }
+        let vid = match b.vid.as_deref() {
+            Some(v) if !v.is_empty() && v.len() <= 64 => v,
+            _ => {
+                return Err(ApiError::forbidden(
+                    "identification requires the visitor's first-party id",
+                )
+                .field("vid"))
+            }
+        };
+        let email = b.email.as_deref().and_then(Email::parse).ok_or_else(|| {
+            ApiError::bad_request("a valid email address is required").field("email")
+        })?;
+        for (field, v) in [("name", &b.name), ("company", &b.company)] {
+            if v.as_ref().is_some_and(|s| s.chars().count() > 200) {
+                return Err(ApiError::bad_request(format!(
+                    "{field} is longer than 200 characters"
+                ))
+                .field(field));
+            }
+        }
+        let page = b
+            .url
+            .as_deref()
+            .and_then(|u| url::Url::parse(u).ok())
+            .map(|u| crate::ingest::pathname(&u, false))
+            .unwrap_or_default();
+        let id = state
+            .leads
+            .identify(Identification {
+                site: site.domain.as_str(),
+                vid,
+                email,
+                name: b.name,
+                company: b.company,
+                page,
+            })
+            .await?;
+        tracing::info!(site = %site.domain, lead = %id, "lead identified");
+        Ok(())
+    }
+    .await;
+    match result {
+        Ok(()) => with_cors(HttpResponse::Accepted(), origin).json(json!({"status": "accepted"})),
+        Err(e) => cors_error(e, origin),
+    }
+}
+
+pub async fn opt_out(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    mut payload: web::Payload,
+) -> HttpResponse {
+    let (body, origin) = match beacon_body(&state, &req, &mut payload).await {
+        Ok(b) => b,
+        Err(e) => return cors_error(e, None),
+    };
+    let origin = origin.as_deref();
+    let result = async {
+        let b: OptOutBody = parse(&body)?;
+        let site = site_for(&state, &b.site, origin)?;
+        if b.vid.is_empty() || b.vid.len() > 64 {
+            return Err(ApiError::bad_request("vid must be 1 to 64 characters").field("vid"));
+        }
+        let changed = state.leads.opt_out(site.domain.as_str(), &b.vid).await?;
+        if changed > 0 {
+            tracing::info!(site = %site.domain, leads = changed, "lead opted out");
+        }
+        Ok(())
+    }
+    .await;
+    match result {
+        Ok(()) => with_cors(HttpResponse::Accepted(), origin).json(json!({"status": "accepted"})),
+        Err(e) => cors_error(e, origin),
+    }
+}

@@ -1,0 +1,192 @@
+//! `POST /api/identify` and `POST /api/optout` on a real store: consent is required, contact
+//! details are only stored encrypted, and withdrawal marks the lead opted out.
+
+mod common;
+
+use std::net::SocketAddr;
+
+use actix_web::http::StatusCode;
+use actix_web::{test, App};
+use candor::store::{fetch, Params};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+fn post(path: &str, body: Value) -> test::TestRequest {
+    test::TestRequest::post()
+        .uri(path)
+        .peer_addr("198.51.100.7:1".parse::<SocketAddr>().unwrap())
+        .insert_header(("Content-Type", "text/plain"))
+        .insert_header(("Origin", "https://example.com"))
+        .set_payload(body.to_string())
+}
+
+#[derive(Deserialize, Debug)]
+struct Lead {
+    id: String,
+    email_enc: String,
+    name_enc: String,
+    status: String,
+}
+
+async fn leads(state: &candor::http::AppState) -> Vec<Lead> {
+    fetch(
+        state.store.as_ref(),
+        "SELECT id, email_enc, name_enc, status FROM leads FINAL ORDER BY id",
+        &Params::new(),
+    )
+    .await
+    .unwrap()
+}
+
+#[actix_rt::test]
+async fn identify_needs_marketing_consent_and_stores_contact_details_encrypted() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = candor::serve::build_state(common::config(dir.path(), &[]))
+        .await
+        .unwrap();
+    let app =
+        test::init_service(App::new().configure(candor::http::configure(state.clone()))).await;
+    let contact = json!({"site": "example.com", "vid": "v-123", "email": "Ada.Lovelace@Example.com", "name": "Ada Lovelace", "company": "Analytical Engines", "url": "https://example.com/contact?x=1"});
+
+    for (consent, vid) in [
+        (json!(null), json!("v-123")),
+        (json!("analytics"), json!("v-123")),
+        (json!("marketing"), json!(null)),
+    ] {
+        let mut b = contact.clone();
+        b["consent"] = consent;
+        b["vid"] = vid;
+        let r = test::call_service(&app, post("/api/identify", b).to_request()).await;
+        assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    }
+    assert!(
+        leads(&state).await.is_empty(),
+        "nothing stored without marketing consent and an id"
+    );
+
+    let mut bad = contact.clone();
+    bad["consent"] = json!("marketing");
+    bad["email"] = json!("not-an-email");
+    let r = test::call_service(&app, post("/api/identify", bad).to_request()).await;
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    let v: Value = test::read_body_json(r).await;
+    assert_eq!(v["field"], "email");
+
+    let mut ok = contact.clone();
+    ok["consent"] = json!("marketing");
+    let r = test::call_service(&app, post("/api/identify", ok.clone()).to_request()).await;
+    assert_eq!(r.status(), StatusCode::ACCEPTED);
+    assert_eq!(
+        r.headers().get("access-control-allow-origin").unwrap(),
+        "https://example.com"
+    );
+    // The same person again (other case, other device) is the same lead.
+    ok["email"] = json!("ada.lovelace@example.com");
+    ok["vid"] = json!("v-456");
+    assert_eq!(
+        test::call_service(&app, post("/api/identify", ok).to_request())
+            .await
+            .status(),
+        StatusCode::ACCEPTED
+    );
+    let rows = leads(&state).await;
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert_eq!(
+        state.leads.open(&rows[0].email_enc).as_deref(),
+        Some("ada.lovelace@example.com")
+    );
+    assert_eq!(
+        state.leads.open(&rows[0].name_enc).as_deref(),
+        Some("Ada Lovelace")
+    );
+    assert_eq!(rows[0].status, "active");
+
+    // No table holds the plaintext email, name or company, or the raw vids.
+    #[derive(Deserialize)]
+    struct T {
+        name: String,
+    }
+    let tables: Vec<T> = fetch(
+        state.store.as_ref(),
+        "SELECT name FROM system.tables WHERE database = currentDatabase()",
+        &Params::new(),
+    )
+    .await
+    .unwrap();
+    for t in tables {
+        let dump = state
+            .store
+            .query(
+                "SELECT * FROM {t:Identifier}",
+                &Params::new().with("t", &t.name),
+                "TabSeparated",
+            )
+            .await
+            .unwrap();
+        let text = String::from_utf8_lossy(&dump).to_lowercase();
+        for needle in [
+            "ada.lovelace",
+            "lovelace",
+            "analytical engines",
+            "v-123",
+            "v-456",
+        ] {
+            assert!(!text.contains(needle), "table {} holds {needle:?}", t.name);
+        }
+    }
+
+    // Withdrawal from one device: the lead is opted out and that device unlinked.
+    let r = test::call_service(
+        &app,
+        post(
+            "/api/optout",
+            json!({"site": "example.com", "vid": "v-123"}),
+        )
+        .to_request(),
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::ACCEPTED);
+    let rows = leads(&state).await;
+    assert_eq!((rows.len(), rows[0].status.as_str()), (1, "opted_out"));
+    assert_eq!(
+        state.leads.open(&rows[0].email_enc).as_deref(),
+        Some("ada.lovelace@example.com"),
+        "contact details kept, only the status changed"
+    );
+    #[derive(Deserialize)]
+    struct L {
+        unlinked: u8,
+    }
+    let links: Vec<L> = fetch(
+        state.store.as_ref(),
+        "SELECT unlinked FROM lead_visitors FINAL ORDER BY visitor_key",
+        &Params::new(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(links.iter().filter(|l| l.unlinked == 1).count(), 1);
+    // An unknown vid is fine (nothing to withdraw); an unknown site is not.
+    assert_eq!(
+        test::call_service(
+            &app,
+            post(
+                "/api/optout",
+                json!({"site": "example.com", "vid": "never-seen"})
+            )
+            .to_request()
+        )
+        .await
+        .status(),
+        StatusCode::ACCEPTED
+    );
+    assert_eq!(
+        test::call_service(
+            &app,
+            post("/api/optout", json!({"site": "nope.org", "vid": "x"})).to_request()
+        )
+        .await
+        .status(),
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(rows[0].id.len(), 16, "lead ids are random 64-bit hex");
+}
