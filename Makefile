@@ -64,8 +64,11 @@ test-browser: chromium libchdb data snippet
 	  $(CARGO) build --bin candor && cd snippet && npm test; \
 	fi
 
-bench:
-	@echo "see docs/benchmarks.md"
+## Ingest throughput vs a bare actix-web ceiling (wrk, 256 connections), chDB insert rate, and
+## throughput again with 10 million events stored. Not part of `make test`. Figures: docs/benchmarks.md.
+bench: libchdb data snippet
+	@command -v wrk >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; }
+	bash tests/bench/run.sh
 
 clean:
 	rm -rf target snippet/dist snippet/node_modules collector/data/node_modules collector/data/generated

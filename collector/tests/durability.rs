@@ -270,3 +270,55 @@ async fn sigkill_under_load_loses_no_acknowledged_event_and_duplicates_none() {
         acked.len()
     );
 }
+
+#[tokio::test]
+async fn sigterm_drains_the_spool_before_exit() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let port = common::free_port();
+    // A long batch interval: without the drain, these events would still sit in the spool.
+    let mut c = start(&data, port, &[("CANDOR_BATCH_INTERVAL_MS", "60000")], None);
+    let http = reqwest::Client::new();
+    for i in 0..50 {
+        let r = http
+            .post(format!("{}/api/event", c.base))
+            .header("Content-Type", "text/plain")
+            .header("User-Agent", CHROME)
+            .body(
+                json!({"site": "example.com", "url": format!("https://example.com/{i}")})
+                    .to_string(),
+            )
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 202);
+    }
+    let pid = c.child.id().to_string();
+    assert!(Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap()
+        .success());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(s) = c.child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "collector did not exit after SIGTERM"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(status.success(), "clean exit: {status:?}");
+    let left: Vec<_> = std::fs::read_dir(data.join("spool")).unwrap().collect();
+    assert!(
+        left.is_empty(),
+        "spool drained before exit, {} segment(s) left",
+        left.len()
+    );
+    drop(c);
+    let c = start(&data, port, &[], None);
+    let v = sql(&http, &c.base, "SELECT count() FROM events").await;
+    assert_eq!(v["rows"][0][0], 50);
+}

@@ -7,6 +7,7 @@ mod health;
 pub mod ingest;
 pub mod json;
 mod leads;
+mod privacy;
 pub mod snippet;
 mod sql;
 
@@ -80,6 +81,8 @@ pub fn configure(state: AppState) -> impl FnOnce(&mut web::ServiceConfig) {
                     .wrap(actix_web::middleware::Compress::default())
                     .route("/{file}", web::get().to(snippet::script)),
             )
+            .route("/privacy.json", web::get().to(privacy::json_statement))
+            .route("/privacy", web::get().to(privacy::html_statement))
             .route("/api/event", web::post().to(ingest::event))
             .route("/api/identify", web::post().to(leads::identify))
             .route("/api/optout", web::post().to(leads::opt_out))

@@ -1,0 +1,120 @@
+//! Store benchmarks on embedded chDB:
+//!   store-bench insert <data-dir> <rows>   batch insert rate through the Store API (JSONEachRow,
+//!                                          10,000-row batches, as the batcher inserts)
+//!   store-bench seed <data-dir> <rows>     fills `events` and `sessions` with <rows> events over
+//!                                          the last 30 days from 50,000 visitors (SQL-generated)
+
+use std::time::Instant;
+
+use candor::config::SqlLimits;
+use candor::store::migrations::{migrate, Topology};
+use candor::store::{insert_rows, ChdbStore, InsertOptions, Params, Store};
+
+fn libchdb() -> std::path::PathBuf {
+    std::env::var_os("CANDOR_LIBCHDB")
+        .map(Into::into)
+        .unwrap_or_else(candor::config::default_libchdb_path)
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args: Vec<String> = std::env::args().collect();
+    let (cmd, dir, rows) = match args.as_slice() {
+        [_, cmd, dir, rows] => (cmd.as_str(), dir.clone(), rows.parse::<u64>()?),
+        _ => anyhow::bail!("usage: store-bench insert|seed <data-dir> <rows>"),
+    };
+    let path = std::path::Path::new(&dir).join("clickhouse");
+    std::fs::create_dir_all(&path)?;
+    let store = ChdbStore::open(&libchdb(), &path, SqlLimits::default())?;
+    migrate(&store, &Topology::default()).await?;
+    match cmd {
+        "insert" => insert(&store, rows).await,
+        "seed" => seed(&store, rows).await,
+        other => anyhow::bail!("unknown command {other}"),
+    }
+}
+
+async fn insert(store: &ChdbStore, rows: u64) -> anyhow::Result<()> {
+    let now = candor::clock::unix_seconds();
+    let batch = 10_000u64;
+    let started = Instant::now();
+    let mut done = 0u64;
+    while done < rows {
+        let n = batch.min(rows - done);
+        let events: Vec<serde_json::Value> = (done..done + n)
+            .map(|i| {
+                serde_json::json!({
+                    "event_id": uuid_from(i), "timestamp": now - (i % 86_400) as u32, "site": "bench.example",
+                    "name": "pageview", "hostname": "bench.example", "pathname": format!("/page/{}", i % 500),
+                    "referrer": "google.com/search", "referrer_source": "Google", "channel": "search",
+                    "utm_source": "", "utm_medium": "", "utm_campaign": "", "utm_content": "", "utm_term": "",
+                    "country_code": "DE", "region": "Berlin", "city": "Berlin", "org": "",
+                    "browser": "Chrome", "browser_version": "131.0", "os": "Windows", "os_version": "10",
+                    "device": "desktop", "screen_width": 1920, "visitor_id": i % 50_000, "session_id": i % 200_000,
+                    "visitor_key": "", "consent": "none", "engaged_ms": 0, "props": {}, "retention_days": 400
+                })
+            })
+            .collect();
+        let token = format!("{:016x}", done);
+        insert_rows(
+            store,
+            "events",
+            &events,
+            &InsertOptions {
+                dedup_token: Some(token),
+            },
+        )
+        .await?;
+        done += n;
+    }
+    let secs = started.elapsed().as_secs_f64();
+    println!(
+        "inserted {rows} rows in {secs:.2} s: {:.0} rows/s (10,000-row JSONEachRow batches)",
+        rows as f64 / secs
+    );
+    Ok(())
+}
+
+fn uuid_from(i: u64) -> String {
+    format!("00000000-0000-4000-8000-{:012x}", i)
+}
+
+async fn seed(store: &ChdbStore, rows: u64) -> anyhow::Result<()> {
+    let started = Instant::now();
+    // Events spread over 30 days, 50,000 visitors, ~4 events per session.
+    store
+        .execute(
+            "INSERT INTO events (event_id, timestamp, site, name, hostname, pathname, referrer, referrer_source, channel,
+                                 utm_source, country_code, browser, os, device, visitor_id, session_id, consent, retention_days)
+             SELECT generateUUIDv4(number), now() - toIntervalSecond(number % (30 * 86400)), 'bench.example',
+                    if(number % 10 = 0, 'signup', 'pageview'), 'bench.example', concat('/page/', toString(number % 500)),
+                    ['', 'google.com/search', 'news.ycombinator.com/item', 't.co/x'][1 + number % 4],
+                    ['', 'Google', 'Hacker News', 'Twitter'][1 + number % 4],
+                    ['direct', 'search', 'social', 'social'][1 + number % 4],
+                    if(number % 7 = 0, 'newsletter', ''), ['DE', 'US', 'FR', 'JP', 'BR'][1 + number % 5],
+                    ['Chrome', 'Firefox', 'Safari', 'Edge'][1 + number % 4], ['Windows', 'Mac OS X', 'iOS', 'Android'][1 + number % 4],
+                    ['desktop', 'mobile', 'tablet'][1 + number % 3], number % 50000, intDiv(number, 4), 'none', 400
+             FROM numbers({rows:UInt64})",
+            &Params::new().with("rows", rows),
+        )
+        .await?;
+    store
+        .execute(
+            "INSERT INTO sessions (site, day, session_id, visitor_id, start, end, pageviews, events, engaged_ms, entry_page, exit,
+                                   visitor_key, hostname, referrer, referrer_source, channel, utm_source, utm_medium, utm_campaign,
+                                   utm_content, utm_term, country_code, region, city, org, browser, browser_version, os, os_version,
+                                   device, retention_days)
+             SELECT site, toDate(min(timestamp)), session_id, any(visitor_id), min(timestamp), max(timestamp), countIf(name = 'pageview'),
+                    count(), 0, argMin(pathname, timestamp), (toUInt32(countIf(name = 'pageview')), argMax(pathname, timestamp)),
+                    '', any(hostname), any(referrer), any(referrer_source), any(channel), any(utm_source), '', '', '', '',
+                    any(country_code), '', '', '', any(browser), '', any(os), '', any(device), 400
+             FROM events WHERE site = 'bench.example' GROUP BY site, session_id",
+            &Params::new(),
+        )
+        .await?;
+    println!(
+        "seeded {rows} events in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
