@@ -236,7 +236,13 @@ fn print_banner(state: &AppState, listen: std::net::SocketAddr, admin_token: Opt
     );
     println!();
     println!("  Script tag for your site:");
-    println!("    <script defer src=\"{base}/js/candor.js\" data-site=\"{site}\"></script>");
+    // On a local test page the snippet sends nothing unless told to.
+    let local = if site == "localhost" {
+        " data-allow-local"
+    } else {
+        ""
+    };
+    println!("    <script defer src=\"{base}/js/candor.js\" data-site=\"{site}\"{local}></script>");
     println!("  Dashboard: {base}/dashboard/");
     match admin_token {
         Some(token) => {

@@ -52,6 +52,54 @@ pub fn cors_error(e: ApiError, origin: Option<&str>) -> HttpResponse {
     b.json(json!({"error": e.message, "field": e.field}))
 }
 
+/// The request's Origin header, if any.
+pub fn origin_of(req: &HttpRequest) -> Option<String> {
+    req.headers()
+        .get(header::ORIGIN)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
+}
+
+/// Transport checks shared by every beacon endpoint: JSON or text/plain (sendBeacon) only, and
+/// at most `max_event_bytes`.
+pub async fn read_beacon(
+    state: &AppState,
+    req: &HttpRequest,
+    payload: &mut web::Payload,
+) -> Result<web::BytesMut, ApiError> {
+    let content_type = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let mime = content_type
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    if !(mime.is_empty() || mime == "application/json" || mime == "text/plain") {
+        return Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "Content-Type must be application/json or text/plain",
+        ));
+    }
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok());
+    read_body(payload, declared, state.config.max_event_bytes).await
+}
+
+/// 202 on success, or the error with CORS headers for the Origin.
+pub fn accepted_or(result: Result<(), ApiError>, origin: Option<&str>) -> HttpResponse {
+    match result {
+        Ok(()) => with_cors(HttpResponse::Accepted(), origin).json(json!({"status": "accepted"})),
+        Err(e) => cors_error(e, origin),
+    }
+}
+
 /// CORS preflight. The real check happens on the POST, when the site is known.
 pub async fn preflight(req: HttpRequest) -> HttpResponse {
     let origin = req
@@ -70,39 +118,9 @@ pub async fn event(
     req: HttpRequest,
     mut payload: web::Payload,
 ) -> HttpResponse {
-    let origin_header = req
-        .headers()
-        .get(header::ORIGIN)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_string);
+    let origin_header = origin_of(&req);
     let origin = origin_header.as_deref();
-    // Transport: JSON or text/plain (sendBeacon); nothing else.
-    let content_type = req
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    let mime = content_type
-        .split(';')
-        .next()
-        .unwrap_or("")
-        .trim()
-        .to_ascii_lowercase();
-    if !(mime.is_empty() || mime == "application/json" || mime == "text/plain") {
-        return cors_error(
-            ApiError::new(
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "Content-Type must be application/json or text/plain",
-            ),
-            origin,
-        );
-    }
-    let declared = req
-        .headers()
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse().ok());
-    let body = match read_body(&mut payload, declared, state.config.max_event_bytes).await {
+    let body = match read_beacon(&state, &req, &mut payload).await {
         Ok(b) => b,
         Err(e) => return cors_error(e, origin),
     };

@@ -2,14 +2,11 @@
 //! consent withdrawal. Identify requires `consent: "marketing"` and a `vid` (403 otherwise,
 //! nothing stored); only email, name and company are read.
 
-use actix_web::http::header;
-use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
-use serde_json::json;
 
-use super::ingest::{cors_error, origin_allowed, with_cors};
-use super::json::{parse, read_body};
+use super::ingest::{accepted_or, cors_error, origin_allowed, origin_of, read_beacon};
+use super::json::parse;
 use super::{ApiError, AppState};
 use crate::leads::{Email, Identification};
 use crate::sites::Site;
@@ -29,43 +26,6 @@ struct IdentifyBody {
 struct OptOutBody {
     site: String,
     vid: String,
-}
-
-/// Shared checks: content type, size, site, Origin. Returns the body and the site.
-async fn beacon_body(
-    state: &AppState,
-    req: &HttpRequest,
-    payload: &mut web::Payload,
-) -> Result<(web::BytesMut, Option<String>), ApiError> {
-    let content_type = req
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    let mime = content_type
-        .split(';')
-        .next()
-        .unwrap_or("")
-        .trim()
-        .to_ascii_lowercase();
-    if !(mime.is_empty() || mime == "application/json" || mime == "text/plain") {
-        return Err(ApiError::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "Content-Type must be application/json or text/plain",
-        ));
-    }
-    let declared = req
-        .headers()
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse().ok());
-    let body = read_body(payload, declared, state.config.max_event_bytes).await?;
-    let origin = req
-        .headers()
-        .get(header::ORIGIN)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_string);
-    Ok((body, origin))
 }
 
 fn site_for(state: &AppState, domain: &str, origin: Option<&str>) -> Result<Site, ApiError> {
@@ -91,11 +51,12 @@ pub async fn identify(
     req: HttpRequest,
     mut payload: web::Payload,
 ) -> HttpResponse {
-    let (body, origin) = match beacon_body(&state, &req, &mut payload).await {
+    let origin_header = origin_of(&req);
+    let origin = origin_header.as_deref();
+    let body = match read_beacon(&state, &req, &mut payload).await {
         Ok(b) => b,
-        Err(e) => return cors_error(e, None),
+        Err(e) => return cors_error(e, origin),
     };
-    let origin = origin.as_deref();
     let result = async {
         let b: IdentifyBody = parse(&body)?;
         let site = site_for(&state, &b.site, origin)?;
@@ -146,10 +107,7 @@ pub async fn identify(
         Ok(())
     }
     .await;
-    match result {
-        Ok(()) => with_cors(HttpResponse::Accepted(), origin).json(json!({"status": "accepted"})),
-        Err(e) => cors_error(e, origin),
-    }
+    accepted_or(result, origin)
 }
 
 pub async fn opt_out(
@@ -157,11 +115,12 @@ pub async fn opt_out(
     req: HttpRequest,
     mut payload: web::Payload,
 ) -> HttpResponse {
-    let (body, origin) = match beacon_body(&state, &req, &mut payload).await {
+    let origin_header = origin_of(&req);
+    let origin = origin_header.as_deref();
+    let body = match read_beacon(&state, &req, &mut payload).await {
         Ok(b) => b,
-        Err(e) => return cors_error(e, None),
+        Err(e) => return cors_error(e, origin),
     };
-    let origin = origin.as_deref();
     let result = async {
         let b: OptOutBody = parse(&body)?;
         let site = site_for(&state, &b.site, origin)?;
@@ -175,8 +134,5 @@ pub async fn opt_out(
         Ok(())
     }
     .await;
-    match result {
-        Ok(()) => with_cors(HttpResponse::Accepted(), origin).json(json!({"status": "accepted"})),
-        Err(e) => cors_error(e, origin),
-    }
+    accepted_or(result, origin)
 }
