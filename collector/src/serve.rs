@@ -45,7 +45,7 @@ pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
     let spool = Spool::open(SpoolConfig {
         dir: config.data_dir.join("spool"),
         max_bytes: config.spool.max_bytes,
-        segment_bytes: 64 << 20,
+        segment_bytes: 8 << 20,
         rotate_every: config.spool.batch_interval,
     })?;
     let leads = Arc::new(crate::leads::Leads::new(store.clone(), keys.clone()));

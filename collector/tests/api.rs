@@ -433,3 +433,65 @@ async fn health_readiness_metrics_and_unknown_routes() {
     );
     assert!(text.contains("candor_store_up 1"));
 }
+
+#[actix_rt::test]
+async fn the_snippet_is_served_cacheable_and_gzipped() {
+    let dir = tempfile::tempdir().unwrap();
+    let st = state(dir.path()).await;
+    let app = app!(st);
+    let names = candor::http::snippet::names();
+    assert!(
+        names.contains(&"candor.js"),
+        "snippet/dist embedded at build time (make snippet): {names:?}"
+    );
+    let resp = test::call_service(
+        &app,
+        test::TestRequest::get().uri("/js/candor.js").to_request(),
+    )
+    .await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert!(resp
+        .headers()
+        .get("content-type")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .starts_with("application/javascript"));
+    assert_eq!(
+        resp.headers().get("cache-control").unwrap(),
+        "public, max-age=3600"
+    );
+    let etag = resp
+        .headers()
+        .get("etag")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_string();
+    let body = test::read_body(resp).await;
+    assert!(
+        body.len() > 500 && body.len() < 4096,
+        "a minified script: {} bytes",
+        body.len()
+    );
+    let again = test::call_service(
+        &app,
+        test::TestRequest::get()
+            .uri("/js/candor.js")
+            .insert_header(("If-None-Match", etag.as_str()))
+            .to_request(),
+    )
+    .await;
+    assert_eq!(again.status(), StatusCode::NOT_MODIFIED);
+    let gz = test::call_service(
+        &app,
+        test::TestRequest::get()
+            .uri("/js/candor.js")
+            .insert_header(("Accept-Encoding", "gzip"))
+            .to_request(),
+    )
+    .await;
+    assert_eq!(gz.headers().get("content-encoding").unwrap(), "gzip");
+    let (status, _) = call(&app, test::TestRequest::get().uri("/js/nope.js")).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}

@@ -11,8 +11,10 @@ use std::time::Duration;
 use prometheus::{IntCounter, IntGauge};
 
 use super::spool::{read_segment, Spool};
-use super::Record;
-use crate::store::{insert_rows, InsertOptions, Store};
+use bytes::Bytes;
+
+use super::split_record;
+use crate::store::{InsertOptions, Store};
 
 pub struct BatcherMetrics {
     pub rows: IntCounter,
@@ -68,28 +70,41 @@ impl Batcher {
             self.metrics.torn.inc();
             tracing::warn!(segment = %path.display(), records = payloads.len(), "spool segment has a torn tail (crash during write); skipped the incomplete record");
         }
-        let records: Vec<Record> = payloads
+        let records: Vec<(&[u8], &[u8])> = payloads
             .iter()
-            .filter_map(|p| match serde_json::from_slice(p) {
-                Ok(r) => Some(r),
-                Err(e) => {
-                    tracing::error!(error = %e, "undecodable spool record skipped");
-                    None
+            .filter_map(|p| {
+                let split = split_record(p);
+                if split.is_none() {
+                    tracing::error!("undecodable spool record skipped");
                 }
+                split
             })
             .collect();
         for (i, chunk) in records.chunks(self.batch_rows.max(1)).enumerate() {
             let token = format!("{seq:016x}-{i:06x}");
-            let events: Vec<_> = chunk.iter().map(|r| &r.event).collect();
-            let sessions: Vec<_> = chunk.iter().map(|r| &r.session).collect();
+            // The spooled lines are already JSONEachRow: concatenate, don't re-encode.
+            let events: Bytes = chunk
+                .iter()
+                .flat_map(|(e, _)| e.iter().copied())
+                .collect::<Vec<u8>>()
+                .into();
+            let sessions: Bytes = chunk
+                .iter()
+                .flat_map(|(_, s)| s.iter().copied())
+                .collect::<Vec<u8>>()
+                .into();
             let mut backoff = Duration::from_millis(100);
             loop {
                 let opts = InsertOptions {
                     dedup_token: Some(token.clone()),
                 };
                 let result = async {
-                    insert_rows(self.store.as_ref(), "events", &events, &opts).await?;
-                    insert_rows(self.store.as_ref(), "sessions", &sessions, &opts).await
+                    self.store
+                        .insert("events", "JSONEachRow", events.clone(), &opts)
+                        .await?;
+                    self.store
+                        .insert("sessions", "JSONEachRow", sessions.clone(), &opts)
+                        .await
                 }
                 .await;
                 match result {

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
-use prometheus::{HistogramOpts, HistogramVec, IntCounter, IntCounterVec, Opts};
+use prometheus::{Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, Opts};
 use ring::hmac;
 use serde::{Deserialize, Serialize};
 
@@ -77,6 +77,26 @@ pub struct Record {
     pub session: SessionDelta,
 }
 
+impl Record {
+    /// The spooled form: the `events` row and the `sessions` row as two JSONEachRow lines,
+    /// so the batcher only concatenates bytes (serde_json never writes a raw newline).
+    pub fn encode(&self) -> serde_json::Result<Vec<u8>> {
+        let mut out = Vec::with_capacity(1536);
+        serde_json::to_writer(&mut out, &self.event)?;
+        out.push(b'\n');
+        serde_json::to_writer(&mut out, &self.session)?;
+        out.push(b'\n');
+        Ok(out)
+    }
+}
+
+/// Splits a spooled record into its events line and sessions line (each ending in `\n`).
+pub fn split_record(payload: &[u8]) -> Option<(&[u8], &[u8])> {
+    let at = payload.iter().position(|b| *b == b'\n')?;
+    let (event, session) = payload.split_at(at + 1);
+    (session.len() > 1 && session.ends_with(b"\n")).then_some((event, session))
+}
+
 /// The request facts the pipeline may use. The IP and user agent live only here, in memory.
 pub struct Visit<'a> {
     pub ip: IpAddr,
@@ -97,9 +117,15 @@ pub enum IngestError {
 }
 
 struct StepMetrics {
-    seconds: HistogramVec,
     dropped: IntCounterVec,
     accepted: IntCounter,
+    // One histogram per step, looked up once here rather than by label on every event.
+    drop_rules: Histogram,
+    enrich: Histogram,
+    hash: Histogram,
+    session: Histogram,
+    encode: Histogram,
+    spool: Histogram,
 }
 
 pub struct Pipeline {
@@ -134,16 +160,23 @@ impl Pipeline {
         let limiter = |per_minute: u32| {
             NonZeroU32::new(per_minute).map(|n| Quota::per_minute(n).allow_burst(n))
         };
+        let seconds = HistogramVec::new(
+            HistogramOpts::new("ingest_step_seconds", "time spent in each ingestion step").buckets(
+                vec![
+                    0.000_005, 0.000_01, 0.000_025, 0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001,
+                    0.005, 0.025, 0.1, 0.5,
+                ],
+            ),
+            &["step"],
+        )
+        .expect("static metric");
         let step = StepMetrics {
-            seconds: HistogramVec::new(
-                HistogramOpts::new("ingest_step_seconds", "time spent in each ingestion step")
-                    .buckets(vec![
-                        0.000_005, 0.000_01, 0.000_025, 0.000_05, 0.000_1, 0.000_25, 0.000_5,
-                        0.001, 0.005, 0.025, 0.1, 0.5,
-                    ]),
-                &["step"],
-            )
-            .expect("static metric"),
+            drop_rules: seconds.with_label_values(&["drop_rules"]),
+            enrich: seconds.with_label_values(&["enrich"]),
+            hash: seconds.with_label_values(&["hash"]),
+            session: seconds.with_label_values(&["session"]),
+            encode: seconds.with_label_values(&["encode"]),
+            spool: seconds.with_label_values(&["spool"]),
             dropped: IntCounterVec::new(
                 Opts::new(
                     "ingest_dropped_total",
@@ -155,7 +188,7 @@ impl Pipeline {
             accepted: IntCounter::new("ingest_accepted_total", "events written to the spool")
                 .expect("static metric"),
         };
-        metrics.register(Box::new(step.seconds.clone()));
+        metrics.register(Box::new(seconds));
         metrics.register(Box::new(step.dropped.clone()));
         metrics.register(Box::new(step.accepted.clone()));
         let mut key = [0u8; 32];
@@ -178,13 +211,10 @@ impl Pipeline {
         &self.salts
     }
 
-    fn timed<T>(&self, step: &str, f: impl FnOnce() -> T) -> T {
+    fn timed<T>(step: &Histogram, f: impl FnOnce() -> T) -> T {
         let started = Instant::now();
         let out = f();
-        self.metrics
-            .seconds
-            .with_label_values(&[step])
-            .observe(started.elapsed().as_secs_f64());
+        step.observe(started.elapsed().as_secs_f64());
         out
     }
 
@@ -221,7 +251,7 @@ impl Pipeline {
         visit: &Visit<'_>,
     ) -> Result<Option<DropReason>, IngestError> {
         let agent = self.agents.get(visit.user_agent);
-        if let Some(reason) = self.timed("drop_rules", || {
+        if let Some(reason) = Self::timed(&self.metrics.drop_rules, || {
             drop_rules(&beacon, site, visit, agent.is_bot)
         }) {
             self.metrics
@@ -230,18 +260,16 @@ impl Pipeline {
                 .inc();
             return Ok(Some(reason));
         }
-        let mut row = self.timed("enrich", || enrich(&beacon, site, visit, &agent, &self.geo));
-        self.timed("hash", || self.hash(&mut row, &beacon, visit))?;
-        let record = self.timed("session", || self.session(row, &beacon));
-        let payload = self
-            .timed("encode", || serde_json::to_vec(&record))
+        let mut row = Self::timed(&self.metrics.enrich, || {
+            enrich(&beacon, site, visit, &agent, &self.geo)
+        });
+        Self::timed(&self.metrics.hash, || self.hash(&mut row, &beacon, visit))?;
+        let record = Self::timed(&self.metrics.session, || self.session(row, &beacon));
+        let payload = Self::timed(&self.metrics.encode, || record.encode())
             .map_err(|e| SpoolError::Io(e.to_string()))?;
         let started = Instant::now();
         self.spool.append(payload).await?;
-        self.metrics
-            .seconds
-            .with_label_values(&["spool"])
-            .observe(started.elapsed().as_secs_f64());
+        self.metrics.spool.observe(started.elapsed().as_secs_f64());
         self.metrics.accepted.inc();
         Ok(None)
     }
