@@ -8,7 +8,7 @@
 // uses both, to build in a temporary directory and to prove the limit check fires.
 
 import { build } from 'esbuild'
-import { mkdirSync, readFileSync, rmSync } from 'node:fs'
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { gzipSync } from 'node:zlib'
@@ -30,16 +30,22 @@ const fileName = (extras) =>
 
 const gzipSize = (buf) => gzipSync(buf, { level: 9 }).length
 
-rmSync(dist, { recursive: true, force: true })
+// Files are rewritten only when their content changes, so an unchanged build leaves their
+// modification times alone and does not make cargo re-embed (and rebuild) the collector.
 mkdirSync(dist, { recursive: true })
+const wanted = new Set(combos(EXTRAS).map(fileName))
+for (const old of readdirSync(dist)) {
+  if (!wanted.has(old)) rmSync(join(dist, old), { force: true })
+}
 
 const rows = []
 for (const extras of combos(EXTRAS)) {
   const file = fileName(extras)
   const define = Object.fromEntries(EXTRAS.map((x) => [x.toUpperCase(), String(extras.includes(x))]))
-  await build({
+  const result = await build({
     entryPoints: [join(here, 'src/candor.js')],
     outfile: join(dist, file),
+    write: false,
     bundle: true,
     minify: true,
     format: 'iife',
@@ -48,7 +54,9 @@ for (const extras of combos(EXTRAS)) {
     define,
     logLevel: 'warning',
   })
-  const code = readFileSync(join(dist, file))
+  const code = Buffer.from(result.outputFiles[0].contents)
+  const target = join(dist, file)
+  if (!existsSync(target) || !readFileSync(target).equals(code)) writeFileSync(target, code)
   const limit = extras.length ? FULL_LIMIT : CORE_LIMIT
   rows.push({ file, bytes: code.length, gzip: gzipSize(code), limit })
 }
