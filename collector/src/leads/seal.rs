@@ -69,8 +69,13 @@ mod tests {
         let a = s.seal(b"ada@example.com");
         let b = s.seal(b"ada@example.com");
         assert_ne!(a, b, "random nonces");
-        let raw = base64::engine::general_purpose::STANDARD.decode(&a).unwrap();
-        assert!(!raw.windows(15).any(|w| w == b"ada@example.com"), "the plaintext is not in the sealed bytes");
+        let raw = base64::engine::general_purpose::STANDARD
+            .decode(&a)
+            .unwrap();
+        assert!(
+            !raw.windows(15).any(|w| w == b"ada@example.com"),
+            "the plaintext is not in the sealed bytes"
+        );
         assert_eq!(s.open(&a).unwrap(), b"ada@example.com");
         assert!(Sealer::new(&[8u8; 32]).open(&a).is_none());
         let mut tampered = base64::engine::general_purpose::STANDARD
