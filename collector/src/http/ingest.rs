@@ -52,6 +52,25 @@ pub fn cors_error(e: ApiError, origin: Option<&str>) -> HttpResponse {
     b.json(json!({"error": e.message, "field": e.field}))
 }
 
+/// The registered site, if the Origin (when the browser sent one) may send data for it.
+pub fn site_for(state: &AppState, domain: &str, origin: Option<&str>) -> Result<Site, ApiError> {
+    let site = state.sites.get(domain).ok_or_else(|| {
+        ApiError::forbidden(format!(
+            "unknown site \"{}\"",
+            domain.chars().take(100).collect::<String>()
+        ))
+        .field("site")
+    })?;
+    if let Some(o) = origin {
+        if !origin_allowed(o, &site) {
+            return Err(ApiError::forbidden(
+                "this Origin may not send data for this site",
+            ));
+        }
+    }
+    Ok(site)
+}
+
 /// The request's Origin header, if any.
 pub fn origin_of(req: &HttpRequest) -> Option<String> {
     req.headers()
@@ -128,20 +147,11 @@ pub async fn event(
         Ok(b) => b,
         Err(inv) => return cors_error(ApiError::bad_request(inv.message).field(inv.field), origin),
     };
-    let Some(site) = state.sites.get(beacon.site.as_str()) else {
-        return cors_error(
-            ApiError::forbidden(format!("unknown site \"{}\"", beacon.site)).field("site"),
-            origin,
-        );
+    // A 403 for the site or the Origin carries no CORS grant.
+    let site = match site_for(&state, beacon.site.as_str(), origin) {
+        Ok(s) => s,
+        Err(e) => return cors_error(e, None),
     };
-    if let Some(o) = origin {
-        if !origin_allowed(o, &site) {
-            return cors_error(
-                ApiError::forbidden("this Origin may not send events for this site"),
-                None,
-            );
-        }
-    }
     let Some(ip) = privacy::client::client_ip(&req, &state.config.trusted_proxies) else {
         return cors_error(ApiError::bad_request("no client address"), origin);
     };

@@ -5,11 +5,10 @@
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 
-use super::ingest::{accepted_or, cors_error, origin_allowed, origin_of, read_beacon};
+use super::ingest::{accepted_or, cors_error, origin_of, read_beacon, site_for};
 use super::json::parse;
 use super::{ApiError, AppState};
 use crate::leads::{Email, Identification};
-use crate::sites::Site;
 
 #[derive(Deserialize)]
 struct IdentifyBody {
@@ -26,24 +25,6 @@ struct IdentifyBody {
 struct OptOutBody {
     site: String,
     vid: String,
-}
-
-fn site_for(state: &AppState, domain: &str, origin: Option<&str>) -> Result<Site, ApiError> {
-    let site = state.sites.get(domain).ok_or_else(|| {
-        ApiError::forbidden(format!(
-            "unknown site \"{}\"",
-            domain.chars().take(100).collect::<String>()
-        ))
-        .field("site")
-    })?;
-    if let Some(o) = origin {
-        if !origin_allowed(o, &site) {
-            return Err(ApiError::forbidden(
-                "this Origin may not send data for this site",
-            ));
-        }
-    }
-    Ok(site)
 }
 
 pub async fn identify(
