@@ -6,6 +6,7 @@ pub mod error;
 mod health;
 pub mod ingest;
 pub mod json;
+mod lead_sync;
 mod leads;
 mod privacy;
 pub mod snippet;
@@ -105,7 +106,8 @@ pub fn configure(state: AppState) -> impl FnOnce(&mut web::ServiceConfig) {
                     .route("/tokens", web::get().to(admin::list_tokens))
                     .route("/tokens", web::post().to(admin::create_token))
                     .route("/tokens/{id}", web::delete().to(admin::revoke_token))
-                    .route("/sql", web::post().to(sql::run)),
+                    .route("/sql", web::post().to(sql::run))
+                    .route("/leads", web::get().to(lead_sync::pull)),
             )
             .default_service(web::to(not_found));
     }

@@ -78,6 +78,57 @@ pub struct Leads {
     store: Arc<dyn Store>,
     keys: Arc<Keys>,
     sealer: Sealer,
+    /// Lead writes are serialised: a version is taken and its row committed before the next
+    /// write takes one, so versions commit in order and the sync cursor never skips a change.
+    writes: tokio::sync::Mutex<()>,
+}
+
+/// How far behind "now" the pull API stays, so a write in flight on another collector (or a
+/// clock a little behind) cannot commit below a cursor a CRM job already holds.
+pub const SETTLE_MS: u64 = 2_000;
+
+/// A position in the change feed: the last (version, id) a job has seen.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Cursor {
+    pub version: u64,
+    pub id: String,
+}
+
+impl Cursor {
+    pub fn encode(&self) -> String {
+        format!("{:016x}.{}", self.version, self.id)
+    }
+
+    pub fn parse(s: &str) -> Option<Cursor> {
+        let (v, id) = s.split_once('.')?;
+        let ok_id = id.len() <= 32 && id.chars().all(|c| c.is_ascii_hexdigit());
+        (v.len() == 16 && ok_id).then(|| {
+            Some(Cursor {
+                version: u64::from_str_radix(v, 16).ok()?,
+                id: id.to_string(),
+            })
+        })?
+    }
+}
+
+/// A lead as the pull API returns it. Opted-out and erased leads are tombstones: no contact.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct LeadView {
+    pub id: String,
+    pub site: String,
+    pub status: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub company: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub consent_at: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub created_at: Option<u32>,
+    /// Milliseconds since the epoch of this change.
+    pub updated_at: u64,
 }
 
 impl Leads {
@@ -87,7 +138,70 @@ impl Leads {
             store,
             keys,
             sealer,
+            writes: tokio::sync::Mutex::new(()),
         }
+    }
+
+    /// Changes after `cursor`, oldest first, at most `limit`, each lead in its current state.
+    pub async fn changes(
+        &self,
+        site: &str,
+        cursor: Option<&Cursor>,
+        limit: u32,
+    ) -> Result<(Vec<LeadView>, Option<Cursor>), StoreError> {
+        // Every version below a fresh one taken under the write lock is committed.
+        let horizon = {
+            let _w = self.writes.lock().await;
+            clock::version()
+        }
+        .min(clock::unix_millis().saturating_sub(SETTLE_MS));
+        let start = cursor.cloned().unwrap_or(Cursor {
+            version: 0,
+            id: String::new(),
+        });
+        let rows: Vec<LeadRow> = fetch(
+            self.store.as_ref(),
+            "SELECT id, site, email_hash, email_enc, name_enc, company_enc, status,
+                    toUnixTimestamp(consent_at) AS consent_at, consent_page, toUnixTimestamp(created_at) AS created_at, version
+             FROM leads FINAL
+             WHERE site = {site:String} AND (version, id) > ({v:UInt64}, {id:String}) AND version <= {horizon:UInt64}
+             ORDER BY version, id LIMIT {limit:UInt32}",
+            &Params::new()
+                .with("site", site)
+                .with("v", start.version)
+                .with("id", &start.id)
+                .with("horizon", horizon)
+                .with("limit", limit),
+        )
+        .await?;
+        let next = rows.last().map(|r| Cursor {
+            version: r.version,
+            id: r.id.clone(),
+        });
+        let views = rows
+            .into_iter()
+            .map(|r| {
+                let active = r.status == "active";
+                LeadView {
+                    email: active.then(|| self.open(&r.email_enc)).flatten(),
+                    name: active
+                        .then(|| self.open(&r.name_enc))
+                        .flatten()
+                        .filter(|s| !s.is_empty()),
+                    company: active
+                        .then(|| self.open(&r.company_enc))
+                        .flatten()
+                        .filter(|s| !s.is_empty()),
+                    consent_at: active.then_some(r.consent_at),
+                    created_at: active.then_some(r.created_at),
+                    id: r.id,
+                    site: r.site,
+                    status: r.status,
+                    updated_at: r.version,
+                }
+            })
+            .collect();
+        Ok((views, next))
     }
 
     fn email_hash(&self, site: &str, email: &Email) -> String {
@@ -109,6 +223,7 @@ impl Leads {
 
     /// Creates or updates the lead and links the visitor. Returns the lead id.
     pub async fn identify(&self, id: Identification<'_>) -> Result<String, StoreError> {
+        let _w = self.writes.lock().await;
         let now = clock::unix_seconds();
         let hash = self.email_hash(id.site, &id.email);
         let existing = self.current(id.site, &hash).await?;
@@ -166,6 +281,7 @@ impl Leads {
     /// Marketing consent withdrawn: the visitor is unlinked and its leads become `opted_out`.
     /// Returns how many leads changed.
     pub async fn opt_out(&self, site: &str, vid: &str) -> Result<usize, StoreError> {
+        let _w = self.writes.lock().await;
         let key = self.keys.visitor_key(site, vid);
         #[derive(Deserialize)]
         struct Linked {
