@@ -486,7 +486,8 @@ fn parse_identifier(s: &str) -> Result<String, String> {
     }
 }
 
-fn parse_cidr(s: &str) -> Result<IpNet, String> {
+/// A network in CIDR notation, or a single address (`/32`, `/128`).
+pub fn parse_cidr(s: &str) -> Result<IpNet, String> {
     s.parse::<IpNet>()
         .or_else(|_| s.parse::<std::net::IpAddr>().map(IpNet::from))
         .map_err(|_| format!("invalid CIDR \"{s}\""))

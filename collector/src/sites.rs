@@ -71,9 +71,9 @@ pub struct Site {
     /// Path patterns (`*` wildcard) whose page views are not stored.
     #[serde(default)]
     pub exclude_paths: Vec<String>,
-    /// Client networks (CIDR) whose visits are not stored, e.g. the office.
+    /// Client networks whose visits are not stored, e.g. the office. Parsed once, here.
     #[serde(default)]
-    pub exclude_ips: Vec<String>,
+    pub exclude_ips: Vec<ipnet::IpNet>,
     /// Unix seconds.
     pub created_at: u32,
 }
@@ -150,7 +150,12 @@ impl Sites {
                         retention_days: r.retention_days,
                         allowed_origins: r.allowed_origins,
                         exclude_paths: r.exclude_paths,
-                        exclude_ips: r.exclude_ips,
+                        // Stored values were validated on the way in.
+                        exclude_ips: r
+                            .exclude_ips
+                            .iter()
+                            .filter_map(|n| n.parse().ok())
+                            .collect(),
                         created_at: r.created_at,
                     },
                 ))
@@ -240,7 +245,7 @@ impl Sites {
             retention_days: site.retention_days,
             allowed_origins: site.allowed_origins.clone(),
             exclude_paths: site.exclude_paths.clone(),
-            exclude_ips: site.exclude_ips.clone(),
+            exclude_ips: site.exclude_ips.iter().map(|n| n.to_string()).collect(),
             created_at: site.created_at,
             deleted: 0,
             version: clock::version(),
@@ -331,7 +336,7 @@ fn checked_paths(list: Vec<String>) -> Result<Vec<String>, SiteError> {
         .collect()
 }
 
-fn checked_networks(list: Vec<String>) -> Result<Vec<String>, SiteError> {
+fn checked_networks(list: Vec<String>) -> Result<Vec<ipnet::IpNet>, SiteError> {
     if list.len() > 100 {
         return Err(SiteError::Invalid {
             field: "exclude_ips",
@@ -340,17 +345,10 @@ fn checked_networks(list: Vec<String>) -> Result<Vec<String>, SiteError> {
     }
     list.into_iter()
         .map(|n| {
-            let n = n.trim();
-            n.parse::<ipnet::IpNet>()
-                .or_else(|_| n.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
-                .map(|net| net.to_string())
-                .map_err(|_| SiteError::Invalid {
-                    field: "exclude_ips",
-                    message: format!(
-                        "invalid network \"{}\"",
-                        n.chars().take(100).collect::<String>()
-                    ),
-                })
+            crate::config::parse_cidr(n.trim()).map_err(|message| SiteError::Invalid {
+                field: "exclude_ips",
+                message: message.chars().take(120).collect(),
+            })
         })
         .collect()
 }

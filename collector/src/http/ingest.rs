@@ -10,6 +10,7 @@ use serde_json::json;
 use super::json::read_body;
 use super::{ApiError, AppState};
 use crate::ingest;
+use crate::pipeline::spool::SpoolError;
 use crate::pipeline::{IngestError, Visit};
 use crate::privacy;
 use crate::sites::Site;
@@ -161,12 +162,8 @@ pub async fn event(
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
     let pipeline = &state.pipeline;
-    if let Err(IngestError::RateLimited { retry_after_secs }) =
-        pipeline.check_rate(site.domain.as_str(), ip)
-    {
-        let mut e = ApiError::new(StatusCode::TOO_MANY_REQUESTS, "rate limited; retry later");
-        e.retry_after = Some(retry_after_secs);
-        return cors_error(e, origin);
+    if let Err(e) = pipeline.check_rate(site.domain.as_str(), ip) {
+        return cors_error(e.into(), origin);
     }
     let visit = Visit {
         ip,
@@ -180,32 +177,33 @@ pub async fn event(
         Ok(Some(reason)) => with_cors(HttpResponse::NoContent(), origin)
             .insert_header(("X-Candor-Drop", reason.as_str()))
             .finish(),
-        Err(IngestError::Spool(crate::pipeline::spool::SpoolError::Full(_))) => cors_error(
-            ApiError::unavailable(
+        Err(e) => cors_error(e.into(), origin),
+    }
+}
+
+/// Ingestion failures as contract statuses: 429 for rate limits, 503 for everything that
+/// clears up on its own (spool full, shutting down, salt not loaded, disk trouble).
+impl From<IngestError> for ApiError {
+    fn from(e: IngestError) -> ApiError {
+        match e {
+            IngestError::RateLimited { retry_after_secs } => ApiError {
+                retry_after: Some(retry_after_secs),
+                ..ApiError::new(StatusCode::TOO_MANY_REQUESTS, "rate limited; retry later")
+            },
+            IngestError::Spool(SpoolError::Full(_)) => ApiError::unavailable(
                 "the spool is full (the store is unreachable); retry later",
                 30,
             ),
-            origin,
-        ),
-        Err(IngestError::Spool(crate::pipeline::spool::SpoolError::Closed)) => cors_error(
-            ApiError::unavailable("shutting down; retry shortly", 5),
-            origin,
-        ),
-        Err(IngestError::Spool(e)) => {
-            tracing::error!(error = %e, "spool append failed");
-            cors_error(
-                ApiError::unavailable("cannot store the event right now; retry shortly", 5),
-                origin,
-            )
-        }
-        Err(IngestError::NoSalt) => cors_error(
-            ApiError::unavailable("not ready: visitor-id salt not loaded", 5),
-            origin,
-        ),
-        Err(IngestError::RateLimited { retry_after_secs }) => {
-            let mut e = ApiError::new(StatusCode::TOO_MANY_REQUESTS, "rate limited; retry later");
-            e.retry_after = Some(retry_after_secs);
-            cors_error(e, origin)
+            IngestError::Spool(SpoolError::Closed) => {
+                ApiError::unavailable("shutting down; retry shortly", 5)
+            }
+            IngestError::Spool(e) => {
+                tracing::error!(error = %e, "spool append failed");
+                ApiError::unavailable("cannot store the event right now; retry shortly", 5)
+            }
+            IngestError::NoSalt => {
+                ApiError::unavailable("not ready: visitor-id salt not loaded", 5)
+            }
         }
     }
 }

@@ -322,14 +322,13 @@ fn drop_rules(beacon: &Beacon, site: &Site, visit: &Visit<'_>, is_bot: bool) -> 
     if is_bot {
         return Some(DropReason::Bot);
     }
-    let path = ingest::pathname(&beacon.url, beacon.hash_mode);
-    if site.exclude_paths.iter().any(|p| glob_match(p, &path)) {
-        return Some(DropReason::Excluded);
+    if !site.exclude_paths.is_empty() {
+        let path = ingest::pathname(&beacon.url, beacon.hash_mode);
+        if site.exclude_paths.iter().any(|p| glob_match(p, &path)) {
+            return Some(DropReason::Excluded);
+        }
     }
-    if site.exclude_ips.iter().any(|net| {
-        net.parse::<ipnet::IpNet>()
-            .is_ok_and(|n| n.contains(&visit.ip))
-    }) {
+    if site.exclude_ips.iter().any(|net| net.contains(&visit.ip)) {
         return Some(DropReason::Excluded);
     }
     None
