@@ -19,26 +19,43 @@ fn main() {
         }
     }
 
-    // The snippet files, as a static table of (name, bytes). Empty when not built yet.
-    let dist = Path::new(&manifest).join("../snippet/dist");
+    let out = std::env::var("OUT_DIR").expect("cargo sets OUT_DIR");
+    // The snippet (`.js` files) and the dashboard (every file), as static tables of
+    // (name, bytes). Empty when not built yet.
+    embed(
+        &Path::new(&manifest).join("../snippet/dist"),
+        Some("js"),
+        "SNIPPET_FILES",
+        &Path::new(&out).join("snippet_files.rs"),
+    );
+    embed(
+        &Path::new(&manifest).join("../dashboard/dist"),
+        None,
+        "DASHBOARD_FILES",
+        &Path::new(&out).join("dashboard_files.rs"),
+    );
+}
+
+fn embed(dist: &Path, extension: Option<&str>, name: &str, out: &Path) {
     println!("cargo:rerun-if-changed={}", dist.display());
-    let mut table = String::from("pub static SNIPPET_FILES: &[(&str, &[u8])] = &[\n");
-    if let Ok(entries) = std::fs::read_dir(&dist) {
+    let mut table = format!("pub static {name}: &[(&str, &[u8])] = &[\n");
+    if let Ok(entries) = std::fs::read_dir(dist) {
         let mut files: Vec<_> = entries
             .flatten()
             .map(|e| e.path())
-            .filter(|p| p.extension().is_some_and(|x| x == "js"))
+            .filter(|p| p.is_file())
+            .filter(|p| extension.is_none_or(|x| p.extension().is_some_and(|e| e == x)))
             .collect();
         files.sort();
         for path in files {
             println!("cargo:rerun-if-changed={}", path.display());
-            let name = path
+            let file = path
                 .file_name()
                 .and_then(|n| n.to_str())
                 .unwrap_or_default();
             let _ = writeln!(
                 table,
-                "    ({name:?}, include_bytes!({:?})),",
+                "    ({file:?}, include_bytes!({:?})),",
                 path.canonicalize()
                     .unwrap_or(path.clone())
                     .display()
@@ -47,6 +64,5 @@ fn main() {
         }
     }
     table.push_str("];\n");
-    let out = std::env::var("OUT_DIR").expect("cargo sets OUT_DIR");
-    std::fs::write(Path::new(&out).join("snippet_files.rs"), table).expect("write snippet table");
+    std::fs::write(out, table).expect("write embedded file table");
 }

@@ -14,6 +14,7 @@ pub mod leads;
 pub mod metrics;
 pub mod pipeline;
 pub mod privacy;
+pub mod reports;
 pub mod serve;
 pub mod sites;
 pub mod store;

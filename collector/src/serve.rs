@@ -39,6 +39,7 @@ pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
     let tokens = Arc::new(Tokens::load(store.clone(), config.admin_token.as_deref()).await?);
     let metrics = Arc::new(Metrics::new());
     let keys = Arc::new(Keys::load(config.pii_key.as_deref(), &config.data_dir)?);
+    let dashboard_key = keys.derive("dashboard-session");
     let salts = Arc::new(Salts::new(store.clone()));
     salts.rotate(salts::today()).await?;
     let geo = Geo::open(config.geoip_db.as_deref(), config.org_db.as_deref())?;
@@ -69,7 +70,12 @@ pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
         Ok(_) => {}
         Err(e) => tracing::warn!(error = %e, "could not restore live sessions"),
     }
+    let goals = Arc::new(crate::reports::goals::Goals::load(store.clone()).await?);
+    let dashboard =
+        Arc::new(crate::auth::dashboard::Dashboard::load(store.clone(), dashboard_key).await?);
     Ok(AppState {
+        goals,
+        dashboard,
         config: Arc::new(config),
         store,
         tokens,
@@ -148,6 +154,12 @@ impl Background {
                     }
                     if let Err(e) = state.tokens.refresh().await {
                         tracing::warn!(error = %e, "refreshing tokens failed");
+                    }
+                    if let Err(e) = state.goals.refresh().await {
+                        tracing::warn!(error = %e, "refreshing goals failed");
+                    }
+                    if let Err(e) = state.dashboard.refresh().await {
+                        tracing::warn!(error = %e, "refreshing dashboard passwords failed");
                     }
                     state.pipeline.tracker.sweep(crate::clock::unix_seconds());
                 }

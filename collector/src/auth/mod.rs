@@ -1,6 +1,8 @@
 //! API tokens and scopes. A token is shown once, when created; only its SHA-256 is stored.
 //! Presented tokens are hashed and compared against every active hash in constant time.
 
+pub mod dashboard;
+
 use std::fmt;
 use std::str::FromStr;
 use std::sync::{Arc, RwLock};
@@ -221,6 +223,27 @@ impl Tokens {
             }
         }
         found
+    }
+
+    /// The principal of an active token by its id (dashboard sessions refer to tokens so).
+    pub fn by_id(&self, id: &str) -> Option<Principal> {
+        if id == STATIC_ADMIN_ID {
+            return self.static_admin.map(|_| Principal {
+                token_id: STATIC_ADMIN_ID.into(),
+                scopes: vec![Scope::Admin],
+                sites: vec![],
+            });
+        }
+        self.active
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .find(|t| t.info.id == id)
+            .map(|t| Principal {
+                token_id: t.info.id.clone(),
+                scopes: t.info.scopes.clone(),
+                sites: t.info.sites.clone(),
+            })
     }
 
     pub fn list(&self) -> Vec<TokenInfo> {

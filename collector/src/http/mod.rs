@@ -2,7 +2,10 @@
 //! Handlers live one concern per file; this file only wires them.
 
 mod admin;
+mod assets;
+mod dashboard;
 pub mod error;
+mod goals;
 mod health;
 pub mod ingest;
 pub mod json;
@@ -11,6 +14,7 @@ mod leads;
 mod privacy;
 pub mod snippet;
 mod sql;
+mod stats;
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -19,11 +23,13 @@ use actix_web::dev::{Service, ServiceResponse};
 use actix_web::http::header;
 use actix_web::{web, HttpRequest};
 
+use crate::auth::dashboard::Dashboard;
 use crate::auth::{Principal, Scope, Tokens};
 use crate::config::Config;
 use crate::leads::Leads;
 use crate::metrics::Metrics;
 use crate::pipeline::Pipeline;
+use crate::reports::goals::Goals;
 use crate::sites::Sites;
 use crate::store::Store;
 pub use error::ApiError;
@@ -38,6 +44,8 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     pub pipeline: Arc<Pipeline>,
     pub leads: Arc<Leads>,
+    pub goals: Arc<Goals>,
+    pub dashboard: Arc<Dashboard>,
 }
 
 impl AppState {
@@ -99,6 +107,20 @@ pub fn configure(state: AppState) -> impl FnOnce(&mut web::ServiceConfig) {
                 "/api/event",
                 web::method(actix_web::http::Method::OPTIONS).to(ingest::preflight),
             )
+            .route("/api/v2/query", web::post().to(stats::query_v2))
+            .route("/api/dashboard/login", web::post().to(dashboard::login))
+            .route("/api/dashboard/session", web::get().to(dashboard::session))
+            .route("/api/dashboard/logout", web::post().to(dashboard::logout))
+            .route("/dashboard", web::get().to(dashboard::redirect))
+            .service(
+                web::scope("/dashboard")
+                    .wrap(actix_web::middleware::Compress::default())
+                    .route("/", web::get().to(|req| dashboard::file(req, None)))
+                    .route(
+                        "/{file}",
+                        web::get().to(|req, p| dashboard::file(req, Some(p))),
+                    ),
+            )
             .service(
                 web::scope("/api/v1")
                     .route("/sites", web::get().to(admin::list_sites))
@@ -107,6 +129,24 @@ pub fn configure(state: AppState) -> impl FnOnce(&mut web::ServiceConfig) {
                     .route("/tokens", web::post().to(admin::create_token))
                     .route("/tokens/{id}", web::delete().to(admin::revoke_token))
                     .route("/sql", web::post().to(sql::run))
+                    .route("/sites/{domain}/goals", web::get().to(goals::list))
+                    .route("/sites/{domain}/goals", web::post().to(goals::create))
+                    .route(
+                        "/sites/{domain}/goals/{id}",
+                        web::delete().to(goals::delete),
+                    )
+                    .route(
+                        "/sites/{domain}/dashboard-password",
+                        web::put().to(dashboard::set_password),
+                    )
+                    .route(
+                        "/sites/{domain}/dashboard-password",
+                        web::delete().to(dashboard::delete_password),
+                    )
+                    .route("/stats/aggregate", web::get().to(stats::aggregate))
+                    .route("/stats/timeseries", web::get().to(stats::timeseries))
+                    .route("/stats/breakdown", web::get().to(stats::breakdown))
+                    .route("/stats/realtime/visitors", web::get().to(stats::realtime))
                     .route("/leads", web::get().to(lead_sync::pull)),
             )
             .default_service(web::to(not_found));

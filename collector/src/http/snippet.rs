@@ -7,30 +7,12 @@ use std::sync::LazyLock;
 use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
 
+use super::assets::{index, respond, Asset};
 use super::ApiError;
 
 include!(concat!(env!("OUT_DIR"), "/snippet_files.rs"));
 
-struct Asset {
-    body: &'static [u8],
-    etag: String,
-}
-
-static ASSETS: LazyLock<HashMap<&'static str, Asset>> = LazyLock::new(|| {
-    SNIPPET_FILES
-        .iter()
-        .map(|(name, body)| {
-            let digest = ring::digest::digest(&ring::digest::SHA256, body);
-            (
-                *name,
-                Asset {
-                    body,
-                    etag: format!("\"{}\"", hex::encode(&digest.as_ref()[..12])),
-                },
-            )
-        })
-        .collect()
-});
+static ASSETS: LazyLock<HashMap<&'static str, Asset>> = LazyLock::new(|| index(SNIPPET_FILES));
 
 pub async fn script(req: HttpRequest, file: web::Path<String>) -> Result<HttpResponse, ApiError> {
     let Some(asset) = ASSETS.get(file.as_str()) else {
@@ -45,25 +27,15 @@ pub async fn script(req: HttpRequest, file: web::Path<String>) -> Result<HttpRes
             ))
         });
     };
-    let cached = req
-        .headers()
-        .get(header::IF_NONE_MATCH)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.split(',').any(|t| t.trim() == asset.etag));
-    let mut resp = if cached {
-        HttpResponse::NotModified()
-    } else {
-        HttpResponse::Ok()
-    };
-    resp.insert_header((header::CACHE_CONTROL, "public, max-age=3600"))
-        .insert_header((header::ETAG, asset.etag.clone()))
-        .insert_header((header::ACCESS_CONTROL_ALLOW_ORIGIN, "*"));
-    if cached {
-        return Ok(resp.finish());
-    }
-    Ok(resp
-        .content_type("application/javascript; charset=utf-8")
-        .body(asset.body))
+    Ok(respond(
+        &req,
+        asset,
+        "application/javascript; charset=utf-8",
+        |r| {
+            r.insert_header((header::CACHE_CONTROL, "public, max-age=3600"))
+                .insert_header((header::ACCESS_CONTROL_ALLOW_ORIGIN, "*"));
+        },
+    ))
 }
 
 /// Names of the embedded scripts (for the start-up banner and tests).

@@ -291,15 +291,22 @@ impl Pipeline {
         Ok(())
     }
 
+    /// Step: assigns the event to its visit. The event then carries the visit's first-touch
+    /// attributes (source, UTM, location, device), as the session row does, so reports
+    /// filter and group events by visit properties without a join. Only the hostname stays
+    /// the event's own.
     fn session(&self, mut row: EventRow, beacon: &Beacon) -> Record {
+        let hostname = row.attribution.hostname.clone();
         let mut delta = self.tracker.touch(Touch {
             site: &row.site,
             visitor_id: row.visitor_id,
             at: row.timestamp,
             is_pageview: row.name == "pageview",
             pathname: &row.pathname,
-            attribution: row.attribution.clone(),
+            attribution: std::mem::take(&mut row.attribution),
         });
+        row.attribution = delta.attribution.clone();
+        row.attribution.hostname = hostname;
         row.session_id = delta.session_id;
         delta.engaged_ms = u64::from(beacon.engaged_ms.unwrap_or(0));
         delta.visitor_key = row.visitor_key.clone();

@@ -106,6 +106,20 @@ impl Salts {
         Some(u64::from_be_bytes(id))
     }
 
+    /// Gives `day` a random salt held in memory only, never stored. Past days cannot have a
+    /// stored salt (the table's TTL drops it on insert), so tests and tools that replay
+    /// history with chosen timestamps use this; the next rotation forgets it.
+    pub fn ephemeral(&self, day: i64) {
+        let mut salt = [0u8; 32];
+        if self.rng.fill(&mut salt).is_ok() {
+            self.by_day
+                .write()
+                .unwrap_or_else(|e| e.into_inner())
+                .entry(day)
+                .or_insert_with(|| hmac::Key::new(hmac::HMAC_SHA256, &salt));
+        }
+    }
+
     /// Days whose salts are loaded (for tests and readiness).
     pub fn loaded_days(&self) -> Vec<i64> {
         self.by_day

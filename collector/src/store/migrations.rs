@@ -297,6 +297,40 @@ const LEAD_VISITORS: Table = Table {
     placement: Placement::Everywhere,
 };
 
+/// Goals per site: an event name or a page path. One version per change.
+const GOALS: Table = Table {
+    name: "goals",
+    columns: "    site LowCardinality(String),
+    id String,
+    event_name String,
+    page_path String,
+    display_name String,
+    created_at DateTime('UTC'),
+    deleted UInt8,
+    version UInt64",
+    family: Family::Replacing("version"),
+    partition_by: None,
+    order_by: "(site, id)",
+    ttl: None,
+    settings: None,
+    placement: Placement::Everywhere,
+};
+
+/// Per-site dashboard passwords, as PBKDF2 hashes only.
+const DASHBOARD_PASSWORDS: Table = Table {
+    name: "dashboard_passwords",
+    columns: "    site LowCardinality(String),
+    password_hash String,
+    deleted UInt8,
+    version UInt64",
+    family: Family::Replacing("version"),
+    partition_by: None,
+    order_by: "site",
+    ttl: None,
+    settings: None,
+    placement: Placement::Everywhere,
+};
+
 /// `ALTER TABLE .. ADD COLUMN IF NOT EXISTS` for a table, on every node in a cluster.
 fn add_columns(table: &Table, columns: &[&str], topology: &Topology) -> Vec<String> {
     let adds = columns
@@ -358,6 +392,16 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "leads, lead_visitors",
         statements: |t| {
             [LEADS, LEAD_VISITORS]
+                .iter()
+                .flat_map(|table| table.create(t))
+                .collect()
+        },
+    },
+    Migration {
+        version: 4,
+        name: "goals, dashboard_passwords",
+        statements: |t| {
+            [GOALS, DASHBOARD_PASSWORDS]
                 .iter()
                 .flat_map(|table| table.create(t))
                 .collect()

@@ -38,3 +38,48 @@ pub fn free_port() -> u16 {
         .unwrap()
         .port()
 }
+
+/// An in-process app on a state (actix test service), with request metrics like `serve`.
+#[macro_export]
+macro_rules! test_app {
+    ($state:expr) => {
+        actix_web::test::init_service(
+            actix_web::App::new()
+                .wrap_fn(candor::http::record_metrics)
+                .configure(candor::http::configure($state.clone())),
+        )
+        .await
+    };
+}
+
+/// Sends a request; returns the status, the `Set-Cookie` values and the body as JSON (a JSON
+/// string when it is not JSON, null when empty).
+pub async fn send(
+    app: &impl actix_web::dev::Service<
+        actix_http::Request,
+        Response = actix_web::dev::ServiceResponse,
+        Error = actix_web::Error,
+    >,
+    req: actix_web::test::TestRequest,
+) -> (actix_web::http::StatusCode, Vec<String>, serde_json::Value) {
+    let resp = actix_web::test::call_service(app, req.to_request()).await;
+    let status = resp.status();
+    let cookies = resp
+        .headers()
+        .get_all(actix_web::http::header::SET_COOKIE)
+        .filter_map(|v| v.to_str().ok().map(str::to_string))
+        .collect();
+    let body = actix_web::test::read_body(resp).await;
+    let value = if body.is_empty() {
+        serde_json::Value::Null
+    } else {
+        serde_json::from_slice(&body).unwrap_or(serde_json::Value::String(
+            String::from_utf8_lossy(&body).into(),
+        ))
+    };
+    (status, cookies, value)
+}
+
+pub fn bearer(token: &str) -> (&'static str, String) {
+    ("Authorization", format!("Bearer {token}"))
+}

@@ -1,0 +1,233 @@
+//! The dashboard: its embedded files at `/dashboard/`, sign-in with an API token or a site's
+//! dashboard password into an HttpOnly, SameSite=Strict session cookie, and the admin routes
+//! that set a site's dashboard password.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::num::NonZeroU32;
+use std::sync::LazyLock;
+
+use actix_web::cookie::{time::Duration as CookieDuration, Cookie, SameSite};
+use actix_web::http::header;
+use actix_web::{web, HttpRequest, HttpResponse};
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::assets::{index, respond, Asset};
+use super::json::Json;
+use super::{ApiError, AppState};
+use crate::auth::dashboard::{COOKIE, MIN_PASSWORD_CHARS, SESSION_SECS};
+use crate::auth::{Principal, Scope};
+
+include!(concat!(env!("OUT_DIR"), "/dashboard_files.rs"));
+
+static ASSETS: LazyLock<HashMap<&'static str, Asset>> = LazyLock::new(|| index(DASHBOARD_FILES));
+
+/// Sign-in attempts per client address and minute (password guessing is slow, not free).
+static LOGIN_LIMIT: LazyLock<DefaultKeyedRateLimiter<IpAddr>> =
+    LazyLock::new(|| RateLimiter::keyed(Quota::per_minute(NonZeroU32::new(30).expect("non-zero"))));
+
+const CSP: &str = "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
+
+pub async fn redirect() -> HttpResponse {
+    HttpResponse::PermanentRedirect()
+        .insert_header((header::LOCATION, "/dashboard/"))
+        .finish()
+}
+
+pub async fn file(
+    req: HttpRequest,
+    path: Option<web::Path<String>>,
+) -> Result<HttpResponse, ApiError> {
+    let name = path
+        .map(|p| p.into_inner())
+        .filter(|n| !n.is_empty())
+        .unwrap_or_else(|| "index.html".into());
+    let Some(asset) = ASSETS.get(name.as_str()) else {
+        return Err(if DASHBOARD_FILES.is_empty() {
+            ApiError::not_found(
+                "the dashboard was not built into this binary; run make dashboard and rebuild",
+            )
+        } else {
+            ApiError::not_found(format!(
+                "no dashboard file named {}",
+                name.chars().take(80).collect::<String>()
+            ))
+        });
+    };
+    let content_type = match name.rsplit('.').next() {
+        Some("html") => "text/html; charset=utf-8",
+        Some("js") => "application/javascript; charset=utf-8",
+        Some("css") => "text/css; charset=utf-8",
+        Some("svg") => "image/svg+xml",
+        Some("png") => "image/png",
+        Some("ico") => "image/x-icon",
+        Some("json") => "application/json",
+        _ => "application/octet-stream",
+    };
+    Ok(respond(&req, asset, content_type, |r| {
+        r.insert_header((header::CACHE_CONTROL, "no-cache"))
+            .insert_header((header::CONTENT_SECURITY_POLICY, CSP))
+            .insert_header((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
+            .insert_header(("Referrer-Policy", "same-origin"));
+    }))
+}
+
+/// The principal of the request's dashboard cookie, if any.
+pub fn session_principal(state: &AppState, req: &HttpRequest) -> Option<Principal> {
+    let cookie = req.cookie(COOKIE)?;
+    state.dashboard.principal(cookie.value(), &state.tokens)
+}
+
+fn sites_of(state: &AppState, principal: &Principal) -> serde_json::Value {
+    let sites: Vec<serde_json::Value> = state
+        .sites
+        .list()
+        .into_iter()
+        .filter(|s| principal.may_access_site(s.domain.as_str()))
+        .map(|s| json!({"domain": s.domain, "timezone": s.timezone}))
+        .collect();
+    json!({ "sites": sites })
+}
+
+fn session_cookie(req: &HttpRequest, value: String, max_age: i64) -> Cookie<'static> {
+    Cookie::build(COOKIE, value)
+        .path("/")
+        .http_only(true)
+        .same_site(SameSite::Strict)
+        .secure(req.connection_info().scheme() == "https")
+        .max_age(CookieDuration::seconds(max_age))
+        .finish()
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Login {
+    token: Option<String>,
+    site: Option<String>,
+    password: Option<String>,
+}
+
+pub async fn login(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    body: Json<Login>,
+) -> Result<HttpResponse, ApiError> {
+    let peer = req
+        .peer_addr()
+        .map(|a| a.ip())
+        .unwrap_or(IpAddr::from([0, 0, 0, 0]));
+    if LOGIN_LIMIT.check_key(&peer).is_err() {
+        let mut e = ApiError::new(
+            actix_web::http::StatusCode::TOO_MANY_REQUESTS,
+            "too many sign-in attempts; wait a minute",
+        );
+        e.retry_after = Some(60);
+        return Err(e);
+    }
+    let body = body.into_inner();
+    let wrong = || {
+        ApiError::new(
+            actix_web::http::StatusCode::UNAUTHORIZED,
+            "wrong token, site or password",
+        )
+    };
+    let (principal, value) = match (body.token, body.site, body.password) {
+        (Some(token), None, None) => {
+            let principal = state.tokens.authenticate(token.trim()).ok_or_else(wrong)?;
+            if !principal.has_scope(Scope::StatsRead) {
+                return Err(ApiError::forbidden("this token lacks the stats:read scope"));
+            }
+            let value = state.dashboard.session_for_token(&principal.token_id);
+            (principal, value)
+        }
+        (None, Some(site), Some(password)) => {
+            let site = state.sites.get(&site).ok_or_else(wrong)?;
+            let domain = site.domain.to_string();
+            if !state.dashboard.verify_password(&domain, &password) {
+                return Err(wrong());
+            }
+            let value = state
+                .dashboard
+                .session_for_site(&domain)
+                .ok_or_else(wrong)?;
+            let principal = state
+                .dashboard
+                .principal(&value, &state.tokens)
+                .ok_or_else(wrong)?;
+            (principal, value)
+        }
+        _ => {
+            return Err(ApiError::bad_request(
+                "send {\"token\": ...} or {\"site\": ..., \"password\": ...}",
+            ))
+        }
+    };
+    tracing::info!(principal = %principal.token_id, "dashboard sign-in");
+    Ok(HttpResponse::Ok()
+        .cookie(session_cookie(&req, value, i64::from(SESSION_SECS)))
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .json(sites_of(&state, &principal)))
+}
+
+pub async fn session(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let principal = session_principal(&state, &req)
+        .ok_or_else(|| ApiError::new(actix_web::http::StatusCode::UNAUTHORIZED, "not signed in"))?;
+    Ok(HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .json(sites_of(&state, &principal)))
+}
+
+pub async fn logout(req: HttpRequest) -> HttpResponse {
+    HttpResponse::NoContent()
+        .cookie(session_cookie(&req, String::new(), 0))
+        .finish()
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SetPassword {
+    password: String,
+}
+
+fn admin_site(state: &AppState, req: &HttpRequest, domain: &str) -> Result<String, ApiError> {
+    state.authorize(req, Scope::Admin)?;
+    state
+        .sites
+        .get(domain)
+        .map(|s| s.domain.to_string())
+        .ok_or_else(|| ApiError::not_found(format!("no site named {domain:?}")))
+}
+
+pub async fn set_password(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    domain: web::Path<String>,
+    body: Json<SetPassword>,
+) -> Result<HttpResponse, ApiError> {
+    let site = admin_site(&state, &req, &domain)?;
+    let password = body.into_inner().password;
+    if password.chars().count() < MIN_PASSWORD_CHARS || password.len() > 1024 {
+        return Err(ApiError::bad_request(format!(
+            "the password needs at least {MIN_PASSWORD_CHARS} characters"
+        ))
+        .field("password"));
+    }
+    state.dashboard.set_password(&site, Some(&password)).await?;
+    tracing::info!(site = %site, "dashboard password set");
+    Ok(HttpResponse::NoContent().finish())
+}
+
+pub async fn delete_password(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    domain: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let site = admin_site(&state, &req, &domain)?;
+    state.dashboard.set_password(&site, None).await?;
+    Ok(HttpResponse::NoContent().finish())
+}

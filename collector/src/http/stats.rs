@@ -1,0 +1,133 @@
+//! The stats APIs: `POST /api/v2/query` (Plausible's v2 shape, the one engine) and the legacy
+//! v1 GET endpoints. A `stats:read` bearer token or a dashboard session cookie; a token
+//! limited to sites gets 403 elsewhere.
+
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde_json::json;
+
+use super::json::Json;
+use super::{ApiError, AppState};
+use crate::auth::{Principal, Scope};
+use crate::reports::engine::{Engine, Output, Query, ReportError};
+use crate::reports::{self, v1, QueryRequest};
+use crate::sites::Site;
+
+impl From<ReportError> for ApiError {
+    fn from(e: ReportError) -> ApiError {
+        match e {
+            ReportError::Invalid { field, message } => ApiError::bad_request(message).field(field),
+            ReportError::Store(s) => s.into(),
+        }
+    }
+}
+
+/// The caller: a bearer token if one is sent, else the dashboard session cookie.
+pub fn authorize_stats(state: &AppState, req: &HttpRequest) -> Result<Principal, ApiError> {
+    if req
+        .headers()
+        .contains_key(actix_web::http::header::AUTHORIZATION)
+    {
+        return state.authorize(req, Scope::StatsRead);
+    }
+    let principal =
+        super::dashboard::session_principal(state, req).ok_or_else(ApiError::unauthorized)?;
+    if !principal.has_scope(Scope::StatsRead) {
+        return Err(ApiError::forbidden("this session may not read stats"));
+    }
+    Ok(principal)
+}
+
+/// The site a report is for, if the caller may read it.
+pub fn site_for(
+    state: &AppState,
+    principal: &Principal,
+    site_id: Option<&str>,
+) -> Result<Site, ApiError> {
+    let site_id = site_id
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| ApiError::bad_request("site_id is required").field("site_id"))?;
+    let site = state.sites.get(site_id);
+    let domain = site
+        .as_ref()
+        .map(|s| s.domain.to_string())
+        .unwrap_or_else(|| site_id.to_ascii_lowercase());
+    if !principal.may_access_site(&domain) {
+        return Err(ApiError::forbidden("this token is not valid for this site"));
+    }
+    site.ok_or_else(|| ApiError::not_found(format!("no site named {site_id:?}")).field("site_id"))
+}
+
+async fn run(state: &AppState, q: &Query) -> Result<Output, ApiError> {
+    let goals = state.goals.list(&q.site);
+    let engine = Engine {
+        store: state.store.as_ref(),
+        goals: &goals,
+    };
+    Ok(engine.run(q).await?)
+}
+
+pub async fn query_v2(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    body: Json<QueryRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let principal = authorize_stats(&state, &req)?;
+    let body = body.into_inner();
+    let site = site_for(&state, &principal, Some(&body.site_id))?;
+    let q = reports::parse_query(&body, &site)?;
+    let out = run(&state, &q).await?;
+    Ok(HttpResponse::Ok().json(reports::v2_response(&body, &q, out)))
+}
+
+pub async fn aggregate(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    p: web::Query<v1::Params>,
+) -> Result<HttpResponse, ApiError> {
+    let principal = authorize_stats(&state, &req)?;
+    let site = site_for(&state, &principal, p.site_id.as_deref())?;
+    let q = v1::aggregate_query(&p, &site)?;
+    let out = run(&state, &q).await?;
+    Ok(HttpResponse::Ok().json(v1::aggregate_response(&q, &out)))
+}
+
+pub async fn timeseries(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    p: web::Query<v1::Params>,
+) -> Result<HttpResponse, ApiError> {
+    let principal = authorize_stats(&state, &req)?;
+    let site = site_for(&state, &principal, p.site_id.as_deref())?;
+    let q = v1::timeseries_query(&p, &site)?;
+    let out = run(&state, &q).await?;
+    Ok(HttpResponse::Ok().json(v1::timeseries_response(&q, &out)))
+}
+
+pub async fn breakdown(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    p: web::Query<v1::Params>,
+) -> Result<HttpResponse, ApiError> {
+    let principal = authorize_stats(&state, &req)?;
+    let site = site_for(&state, &principal, p.site_id.as_deref())?;
+    let q = v1::breakdown_query(&p, &site)?;
+    let out = run(&state, &q).await?;
+    Ok(HttpResponse::Ok().json(v1::breakdown_response(&q, &out)))
+}
+
+pub async fn realtime(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    p: web::Query<v1::Params>,
+) -> Result<HttpResponse, ApiError> {
+    let principal = authorize_stats(&state, &req)?;
+    let site = site_for(&state, &principal, p.site_id.as_deref())?;
+    let q = v1::realtime_query(&site);
+    let out = run(&state, &q).await?;
+    let visitors = out
+        .results
+        .first()
+        .and_then(|r| r.metrics.first().cloned())
+        .unwrap_or(json!(0));
+    Ok(HttpResponse::Ok().json(visitors))
+}

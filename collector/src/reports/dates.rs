@@ -1,0 +1,310 @@
+//! Date ranges in a site's time zone: Plausible's periods resolved to local dates and to the
+//! UTC instants the tables are filtered by.
+
+use chrono::{Datelike, Days, LocalResult, Months, NaiveDate, TimeZone, Timelike, Utc};
+use chrono_tz::Tz;
+
+/// A period as a client names it.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Period {
+    /// The reference day.
+    Day,
+    /// The last `n` days, the reference day included.
+    Days(u32),
+    /// The reference day's calendar month.
+    Month,
+    /// The last `n` calendar months, the reference month included.
+    Months(u32),
+    /// The reference day's calendar year.
+    Year,
+    /// From the site's creation to the reference day.
+    All,
+    /// Two local dates, both included.
+    Custom(NaiveDate, NaiveDate),
+    /// The last five minutes (Plausible's "current visitors").
+    Realtime,
+}
+
+impl Period {
+    /// Plausible's names: `day`, `7d`, `28d`, `30d`, `91d`, `month`, `6mo`, `12mo`, `year`,
+    /// `all`, `realtime`; also any `<n>d` up to 3660 and `<n>mo` up to 120.
+    pub fn parse(s: &str) -> Option<Period> {
+        match s {
+            "day" | "today" => Some(Period::Day),
+            "month" => Some(Period::Month),
+            "year" => Some(Period::Year),
+            "all" => Some(Period::All),
+            "realtime" => Some(Period::Realtime),
+            _ => {
+                if let Some(n) = s.strip_suffix("mo") {
+                    let n: u32 = n.parse().ok()?;
+                    (1..=120).contains(&n).then_some(Period::Months(n))
+                } else if let Some(n) = s.strip_suffix('d') {
+                    let n: u32 = n.parse().ok()?;
+                    (1..=3660).contains(&n).then_some(Period::Days(n))
+                } else {
+                    None
+                }
+            }
+        }
+    }
+}
+
+pub fn parse_date(s: &str) -> Option<NaiveDate> {
+    NaiveDate::parse_from_str(s.get(..10)?, "%Y-%m-%d").ok()
+}
+
+/// A resolved range: local dates (both included) and UTC instants `[start, end)`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Range {
+    pub from: NaiveDate,
+    pub to: NaiveDate,
+    pub start: i64,
+    pub end: i64,
+    /// Whole calendar months (month, `6mo`, year): the previous period is the months before.
+    months: Option<u32>,
+}
+
+/// The first instant of a local date (midnight, or the first valid time after a DST gap).
+pub fn local_midnight(tz: &Tz, d: NaiveDate) -> i64 {
+    let naive = d.and_hms_opt(0, 0, 0).expect("midnight exists");
+    match tz.from_local_datetime(&naive) {
+        LocalResult::Single(t) => t.timestamp(),
+        LocalResult::Ambiguous(a, _) => a.timestamp(),
+        LocalResult::None => (1..=180)
+            .find_map(|m| {
+                tz.from_local_datetime(&(naive + chrono::Duration::minutes(m)))
+                    .earliest()
+            })
+            .map(|t| t.timestamp())
+            .unwrap_or_else(|| naive.and_utc().timestamp()),
+    }
+}
+
+/// Today in `tz`.
+pub fn today(tz: &Tz) -> NaiveDate {
+    Utc::now().with_timezone(tz).date_naive()
+}
+
+fn first_of_month(d: NaiveDate) -> NaiveDate {
+    d.with_day(1).expect("day 1 exists")
+}
+
+fn last_of_month(d: NaiveDate) -> NaiveDate {
+    first_of_month(d)
+        .checked_add_months(Months::new(1))
+        .and_then(|n| n.pred_opt())
+        .unwrap_or(d)
+}
+
+impl Range {
+    pub fn dates(tz: &Tz, from: NaiveDate, to: NaiveDate) -> Range {
+        Range {
+            from,
+            to,
+            start: local_midnight(tz, from),
+            end: local_midnight(tz, to.succ_opt().unwrap_or(to)),
+            months: None,
+        }
+    }
+
+    /// Resolves `period` relative to the local date `today`.
+    pub fn resolve(period: &Period, tz: &Tz, today: NaiveDate, site_created: NaiveDate) -> Range {
+        let mut months = None;
+        let (from, to) = match period {
+            Period::Day => (today, today),
+            Period::Days(n) => (today - Days::new(u64::from(*n) - 1), today),
+            Period::Month => {
+                months = Some(1);
+                (first_of_month(today), last_of_month(today))
+            }
+            Period::Months(n) => {
+                months = Some(*n);
+                let first = first_of_month(today)
+                    .checked_sub_months(Months::new(n - 1))
+                    .unwrap_or(today);
+                (first, last_of_month(today))
+            }
+            Period::Year => {
+                months = Some(12);
+                let first = NaiveDate::from_ymd_opt(today.year(), 1, 1).unwrap_or(today);
+                let last = NaiveDate::from_ymd_opt(today.year(), 12, 31).unwrap_or(today);
+                (first, last)
+            }
+            Period::All => (site_created.min(today), today),
+            Period::Custom(a, b) => (*a, *b),
+            Period::Realtime => {
+                let now = Utc::now().timestamp();
+                return Range {
+                    from: today,
+                    to: today,
+                    start: now - 300,
+                    end: now + 1,
+                    months: None,
+                };
+            }
+        };
+        Range {
+            months,
+            ..Range::dates(tz, from, to)
+        }
+    }
+
+    /// The period just before this one, of the same length (calendar months for months).
+    pub fn previous(&self, tz: &Tz) -> Range {
+        if let Some(m) = self.months {
+            let from = self
+                .from
+                .checked_sub_months(Months::new(m))
+                .unwrap_or(self.from);
+            let to = self.from.pred_opt().unwrap_or(self.from);
+            return Range {
+                months: Some(m),
+                ..Range::dates(tz, from, to)
+            };
+        }
+        let len = (self.to - self.from).num_days() + 1;
+        let from = self.from - chrono::Duration::days(len);
+        let to = self.from.pred_opt().unwrap_or(self.from);
+        Range::dates(tz, from, to)
+    }
+
+    pub fn days(&self) -> i64 {
+        (self.to - self.from).num_days() + 1
+    }
+
+    /// ISO 8601 instants with the site's offset, as Plausible echoes a resolved range.
+    pub fn iso(&self, tz: &Tz) -> [String; 2] {
+        let fmt = |t: i64| {
+            Utc.timestamp_opt(t, 0)
+                .single()
+                .map(|u| {
+                    u.with_timezone(tz)
+                        .format("%Y-%m-%dT%H:%M:%S%:z")
+                        .to_string()
+                })
+                .unwrap_or_default()
+        };
+        [fmt(self.start), fmt(self.end - 1)]
+    }
+}
+
+/// A time bucket size.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Bucket {
+    Hour,
+    Day,
+    Week,
+    Month,
+}
+
+/// Every bucket label in a range, in the format the engine returns.
+pub fn labels(range: &Range, tz: &Tz, bucket: Bucket) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    match bucket {
+        Bucket::Hour => {
+            let mut t = range.start - range.start.rem_euclid(3600);
+            while t < range.end {
+                if let Some(u) = Utc.timestamp_opt(t, 0).single() {
+                    let l = u.with_timezone(tz);
+                    let label = format!("{} {:02}:00:00", l.date_naive(), l.hour());
+                    if out.last() != Some(&label) {
+                        out.push(label);
+                    }
+                }
+                t += 3600;
+            }
+        }
+        Bucket::Day => {
+            let mut d = range.from;
+            while d <= range.to {
+                out.push(d.to_string());
+                d = match d.succ_opt() {
+                    Some(n) => n,
+                    None => break,
+                };
+            }
+        }
+        Bucket::Week => {
+            let mut d = range.from;
+            while d <= range.to {
+                let monday = d - Days::new(u64::from(d.weekday().num_days_from_monday()));
+                out.push(monday.max(range.from).to_string());
+                d = monday + Days::new(7);
+            }
+        }
+        Bucket::Month => {
+            let mut d = first_of_month(range.from);
+            while d <= range.to {
+                out.push(d.to_string());
+                d = match d.checked_add_months(Months::new(1)) {
+                    Some(n) => n,
+                    None => break,
+                };
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn d(s: &str) -> NaiveDate {
+        parse_date(s).unwrap()
+    }
+
+    #[test]
+    fn periods_resolve_in_the_site_time_zone() {
+        let berlin: Tz = "Europe/Berlin".parse().unwrap();
+        let r = Range::resolve(&Period::Days(7), &berlin, d("2026-11-24"), d("2020-01-01"));
+        assert_eq!((r.from, r.to), (d("2026-11-18"), d("2026-11-24")));
+        // Midnight in Berlin (UTC+1 in November) is 23:00 UTC the day before.
+        assert_eq!(
+            r.start,
+            d("2026-11-17")
+                .and_hms_opt(23, 0, 0)
+                .unwrap()
+                .and_utc()
+                .timestamp()
+        );
+        assert_eq!(r.end - r.start, 7 * 86_400);
+        let m = Range::resolve(&Period::Month, &berlin, d("2026-02-10"), d("2020-01-01"));
+        assert_eq!((m.from, m.to), (d("2026-02-01"), d("2026-02-28")));
+        let p = m.previous(&berlin);
+        assert_eq!((p.from, p.to), (d("2026-01-01"), d("2026-01-31")));
+        let six = Range::resolve(
+            &Period::Months(6),
+            &berlin,
+            d("2026-11-24"),
+            d("2020-01-01"),
+        );
+        assert_eq!((six.from, six.to), (d("2026-06-01"), d("2026-11-30")));
+        let w = Range::resolve(&Period::Days(7), &berlin, d("2026-11-24"), d("2020-01-01"));
+        assert_eq!(w.previous(&berlin).to, d("2026-11-17"));
+        assert_eq!(w.previous(&berlin).from, d("2026-11-11"));
+    }
+
+    #[test]
+    fn a_daylight_saving_day_has_23_hours() {
+        let berlin: Tz = "Europe/Berlin".parse().unwrap();
+        let r = Range::dates(&berlin, d("2026-03-29"), d("2026-03-29"));
+        assert_eq!(r.end - r.start, 23 * 3600);
+        assert_eq!(labels(&r, &berlin, Bucket::Hour).len(), 23);
+    }
+
+    #[test]
+    fn week_labels_start_on_monday_clipped_to_the_range() {
+        let utc: Tz = "UTC".parse().unwrap();
+        let r = Range::dates(&utc, d("2026-11-05"), d("2026-11-20"));
+        assert_eq!(
+            labels(&r, &utc, Bucket::Week),
+            ["2026-11-05", "2026-11-09", "2026-11-16"]
+        );
+        assert_eq!(labels(&r, &utc, Bucket::Month), ["2026-11-01"]);
+        assert_eq!(Period::parse("28d"), Some(Period::Days(28)));
+        assert_eq!(Period::parse("12mo"), Some(Period::Months(12)));
+        assert_eq!(Period::parse("0d"), None);
+    }
+}

@@ -1,0 +1,1051 @@
+//! Reports on a real embedded store: a known data set goes through the real ingestion
+//! pipeline (with chosen timestamps), then the v2 and v1 stats APIs must return the numbers
+//! worked out by hand below, for every metric, breakdown property, filter form, period, time
+//! zone edge and goal; plus authentication, site limits and dashboard sessions.
+//!
+//! The data set (site `example.com`, UTC; days D, D+1, D+2 = ten to eight days ago):
+//!
+//! | session | visitor (day salt) | events (UTC)                                                        | source        |
+//! |---------|--------------------|---------------------------------------------------------------------|---------------|
+//! | S1      | a (day D)          | D 10:00 pv `/`, 10:05 pv `/pricing`, 10:06 `Signup` on `/pricing`   | Google        |
+//! | S2      | b (day D)          | D 11:00 pv `/`                                                      | Google        |
+//! | S3      | b (day D)          | D 12:00 pv `/blog/post-1`, 12:02 `pageleave`                        | Twitter       |
+//! | S4      | c (day D+1)        | D+1 09:00 pv `/blog/post-1`, 09:10 pv `/pricing`, 09:11 `Signup`    | newsletter    |
+//! | S5      | a' (day D+1)       | D+1 14:00 pv `/pricing`                                             | Direct / None |
+//! | S6      | d (day D+2)        | D+2 23:30 pv `/`, 23:31 `Download` {plan: pro}                      | Direct / None |
+//!
+//! Visitors 5, visits 6, page views 8, events 12; bounces S2, S3, S5, S6 → 67 %;
+//! durations 360 + 0 + 120 + 660 + 0 + 60 = 1200 s → 200 s per visit; 8 / 6 = 1.33 views per visit.
+
+mod common;
+
+use std::net::IpAddr;
+
+use actix_web::http::StatusCode;
+use actix_web::test::TestRequest;
+use candor::http::AppState;
+use candor::serve::{build_state, Background};
+use candor::sites::{SiteDomain, SiteRequest};
+use chrono::{Days, NaiveDate, Utc};
+use serde_json::{json, Value};
+
+use common::{bearer, send, ADMIN};
+
+const CHROME: &str = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36";
+const FIREFOX: &str = "Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0";
+const SAFARI: &str = "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_7_1) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/18.1 Safari/605.1.15";
+
+struct Data {
+    d: NaiveDate,
+}
+
+impl Data {
+    fn day(&self, plus: u64) -> String {
+        (self.d + Days::new(plus)).to_string()
+    }
+}
+
+fn at(day: NaiveDate, h: u32, m: u32) -> i64 {
+    day.and_hms_opt(h, m, 0).unwrap().and_utc().timestamp()
+}
+
+async fn hit(state: &AppState, when: i64, ip: &str, ua: &str, body: Value) {
+    let beacon = candor::ingest::parse(body.to_string().as_bytes()).expect("valid beacon");
+    let site = state
+        .sites
+        .get(beacon.site.as_str())
+        .expect("registered site");
+    let visit = candor::pipeline::Visit {
+        ip: ip.parse::<IpAddr>().unwrap(),
+        user_agent: ua,
+        dnt: false,
+        gpc: false,
+        now_ms: (when * 1000) as u64,
+    };
+    let day = when.div_euclid(86_400);
+    state.pipeline.salts().ephemeral(day);
+    let dropped = state.pipeline.ingest(beacon, &site, &visit).await.unwrap();
+    assert_eq!(dropped, None, "{body}");
+}
+
+fn pv(path: &str, referrer: Option<&str>) -> Value {
+    json!({"site": "example.com", "url": format!("https://example.com{path}"), "referrer": referrer, "w": 1280})
+}
+
+fn custom(name: &str, path: &str, props: Value) -> Value {
+    json!({"site": "example.com", "name": name, "url": format!("https://example.com{path}"), "props": props, "w": 1280})
+}
+
+/// Seeds the data set, drains it into the store and returns the state.
+async fn seeded(dir: &std::path::Path) -> (AppState, Background, Data) {
+    let state = build_state(common::config(
+        dir,
+        &[
+            ("CANDOR_BATCH_INTERVAL_MS", "100"),
+            ("CANDOR_SITES", "example.com,tz.example"),
+        ],
+    ))
+    .await
+    .unwrap();
+    state
+        .sites
+        .upsert(SiteRequest {
+            domain: SiteDomain::parse("tz.example").unwrap(),
+            timezone: Some("America/New_York".into()),
+            retention_days: None,
+            allowed_origins: None,
+            exclude_paths: None,
+            exclude_ips: None,
+        })
+        .await
+        .unwrap();
+    let d = Utc::now().date_naive() - Days::new(10);
+    let d1 = d + Days::new(1);
+    let d2 = d + Days::new(2);
+    let google = Some("https://www.google.com/search?q=candor");
+    // S1
+    hit(
+        &state,
+        at(d, 10, 0),
+        "198.51.100.1",
+        CHROME,
+        pv("/", google),
+    )
+    .await;
+    hit(
+        &state,
+        at(d, 10, 5),
+        "198.51.100.1",
+        CHROME,
+        pv("/pricing", None),
+    )
+    .await;
+    hit(
+        &state,
+        at(d, 10, 6),
+        "198.51.100.1",
+        CHROME,
+        custom("Signup", "/pricing", json!({})),
+    )
+    .await;
+    // S2, S3
+    hit(
+        &state,
+        at(d, 11, 0),
+        "198.51.100.2",
+        FIREFOX,
+        pv("/", google),
+    )
+    .await;
+    hit(
+        &state,
+        at(d, 12, 0),
+        "198.51.100.2",
+        FIREFOX,
+        pv("/blog/post-1", Some("https://t.co/abc")),
+    )
+    .await;
+    let mut leave = custom("pageleave", "/blog/post-1", json!({}));
+    leave["engaged_ms"] = json!(90_000);
+    hit(&state, at(d, 12, 2), "198.51.100.2", FIREFOX, leave).await;
+    // S4
+    hit(
+        &state,
+        at(d1, 9, 0),
+        "198.51.100.3",
+        SAFARI,
+        pv(
+            "/blog/post-1?utm_source=newsletter&utm_medium=email&utm_campaign=nov",
+            None,
+        ),
+    )
+    .await;
+    hit(
+        &state,
+        at(d1, 9, 10),
+        "198.51.100.3",
+        SAFARI,
+        pv("/pricing", None),
+    )
+    .await;
+    hit(
+        &state,
+        at(d1, 9, 11),
+        "198.51.100.3",
+        SAFARI,
+        custom("Signup", "/pricing", json!({})),
+    )
+    .await;
+    // S5
+    hit(
+        &state,
+        at(d1, 14, 0),
+        "198.51.100.1",
+        CHROME,
+        pv("/pricing", None),
+    )
+    .await;
+    // S6
+    hit(
+        &state,
+        at(d2, 23, 30),
+        "198.51.100.4",
+        CHROME,
+        pv("/", None),
+    )
+    .await;
+    hit(
+        &state,
+        at(d2, 23, 31),
+        "198.51.100.4",
+        CHROME,
+        custom("Download", "/", json!({"plan": "pro"})),
+    )
+    .await;
+    // tz.example: 02:00 UTC on D+1 is the evening of D in New York; 12:00 UTC is D+1.
+    for (when, ip) in [
+        (at(d1, 2, 0), "198.51.100.5"),
+        (at(d1, 12, 0), "198.51.100.6"),
+    ] {
+        hit(
+            &state,
+            when,
+            ip,
+            CHROME,
+            json!({"site": "tz.example", "url": "https://tz.example/"}),
+        )
+        .await;
+    }
+    // One visitor now, for realtime.
+    let now = Utc::now().timestamp();
+    hit(&state, now, "198.51.100.9", FIREFOX, pv("/live", None)).await;
+
+    let bg = Background::start(&state);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let rows: Vec<Value> = candor::store::fetch(
+            state.store.as_ref(),
+            "SELECT count() AS c FROM events",
+            &candor::store::Params::new(),
+        )
+        .await
+        .unwrap();
+        if rows[0]["c"] == json!(15) || std::time::Instant::now() > deadline {
+            assert_eq!(rows[0]["c"], json!(15), "every seeded event stored");
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    (state, bg, Data { d })
+}
+
+macro_rules! v2 {
+    ($app:expr, $body:expr) => {{
+        let (status, _, body) = send(
+            &$app,
+            TestRequest::post()
+                .uri("/api/v2/query")
+                .insert_header(bearer(ADMIN))
+                .set_json($body),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        body
+    }};
+}
+
+macro_rules! v1 {
+    ($app:expr, $path:expr) => {{
+        let (status, _, body) = send(
+            &$app,
+            TestRequest::get().uri(&$path).insert_header(bearer(ADMIN)),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{} → {body}", $path);
+        body
+    }};
+}
+
+/// `[[dims..., metrics...], ...]` of a v2 answer, for compact assertions.
+fn rows(body: &Value) -> Vec<Vec<Value>> {
+    body["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            let mut v = r["dimensions"].as_array().unwrap().clone();
+            v.extend(r["metrics"].as_array().unwrap().iter().cloned());
+            v
+        })
+        .collect()
+}
+
+#[actix_rt::test]
+async fn the_stats_apis_return_the_numbers_worked_out_by_hand() {
+    let dir = tempfile::tempdir().unwrap();
+    let (state, bg, data) = seeded(dir.path()).await;
+    let app = test_app!(state);
+    let range = json!([data.day(0), data.day(2)]);
+
+    // Every aggregate metric.
+    let all = v2!(
+        app,
+        json!({
+            "site_id": "example.com",
+            "metrics": ["visitors", "visits", "pageviews", "events", "bounce_rate", "visit_duration", "views_per_visit"],
+            "date_range": range,
+        })
+    );
+    assert_eq!(
+        rows(&all),
+        vec![vec![
+            json!(5),
+            json!(6),
+            json!(8),
+            json!(12),
+            json!(67),
+            json!(200),
+            json!(1.33)
+        ]]
+    );
+    assert_eq!(all["query"]["site_id"], "example.com");
+    assert_eq!(
+        all["query"]["date_range"][0],
+        format!("{}T00:00:00+00:00", data.day(0))
+    );
+
+    // Sources: ties broken by name.
+    let sources = v2!(
+        app,
+        json!({
+            "site_id": "example.com", "metrics": ["visitors", "visits", "bounce_rate"],
+            "date_range": range, "dimensions": ["visit:source"],
+            "include": {"total_rows": true},
+        })
+    );
+    assert_eq!(
+        rows(&sources),
+        vec![
+            vec![json!("Direct / None"), json!(2), json!(2), json!(100)],
+            vec![json!("Google"), json!(2), json!(2), json!(50)],
+            vec![json!("Twitter"), json!(1), json!(1), json!(100)],
+            vec![json!("newsletter"), json!(1), json!(1), json!(0)],
+        ]
+    );
+    assert_eq!(sources["meta"]["total_rows"], 4);
+
+    // Pagination and explicit order.
+    let page = v2!(
+        app,
+        json!({
+            "site_id": "example.com", "metrics": ["visitors"], "date_range": range,
+            "dimensions": ["visit:source"], "order_by": [["visitors", "asc"], ["visit:source", "desc"]],
+            "pagination": {"limit": 2, "offset": 1},
+        })
+    );
+    assert_eq!(
+        rows(&page),
+        vec![
+            vec![json!("Twitter"), json!(1)],
+            vec![json!("Google"), json!(2)]
+        ]
+    );
+
+    // Pages, entry and exit pages.
+    let pages = v2!(
+        app,
+        json!({
+            "site_id": "example.com", "metrics": ["visitors", "pageviews", "events"], "date_range": range,
+            "dimensions": ["event:page"],
+        })
+    );
+    assert_eq!(
+        rows(&pages),
+        vec![
+            vec![json!("/"), json!(3), json!(3), json!(4)],
+            vec![json!("/pricing"), json!(3), json!(3), json!(5)],
+            vec![json!("/blog/post-1"), json!(2), json!(2), json!(3)],
+        ]
+    );
+    let entry = v2!(
+        app,
+        json!({
+            "site_id": "example.com", "metrics": ["visits", "visitors"], "date_range": range,
+            "dimensions": ["visit:entry_page"],
+        })
+    );
+    assert_eq!(
+        rows(&entry),
+        vec![
+            vec![json!("/"), json!(3), json!(3)],
+            vec![json!("/blog/post-1"), json!(2), json!(2)],
+            vec![json!("/pricing"), json!(1), json!(1)],
+        ]
+    );
+    let exit = v2!(
+        app,
+        json!({
+            "site_id": "example.com", "metrics": ["visits"], "date_range": range, "dimensions": ["visit:exit_page"],
+        })
+    );
+    assert_eq!(
+        rows(&exit),
+        vec![
+            vec![json!("/pricing"), json!(3)],
+            vec![json!("/"), json!(2)],
+            vec![json!("/blog/post-1"), json!(1)],
+        ]
+    );
+
+    // Each visit property as a v1 breakdown.
+    let base = format!(
+        "/api/v1/stats/breakdown?site_id=example.com&period=custom&date={},{}",
+        data.day(0),
+        data.day(2)
+    );
+    let expect = [
+        (
+            "visit:channel",
+            "channel",
+            json!([["direct", 2], ["search", 2], ["email", 1], ["social", 1]]),
+        ),
+        (
+            "visit:referrer",
+            "referrer",
+            json!([
+                ["Direct / None", 3],
+                ["google.com/search", 2],
+                ["t.co/abc", 1]
+            ]),
+        ),
+        ("visit:utm_source", "utm_source", json!([["newsletter", 1]])),
+        ("visit:utm_medium", "utm_medium", json!([["email", 1]])),
+        ("visit:utm_campaign", "utm_campaign", json!([["nov", 1]])),
+        (
+            "visit:browser",
+            "browser",
+            json!([["Chrome", 3], ["Firefox", 1], ["Safari", 1]]),
+        ),
+        (
+            "visit:os",
+            "os",
+            json!([["Windows", 3], ["Linux", 1], ["Mac OS X", 1]]),
+        ),
+        ("visit:device", "device", json!([["desktop", 5]])),
+        (
+            "event:name",
+            "name",
+            json!([
+                ["pageview", 5],
+                ["Signup", 2],
+                ["Download", 1],
+                ["pageleave", 1]
+            ]),
+        ),
+        ("event:props:plan", "plan", json!([["pro", 1]])),
+    ];
+    for (property, key, want) in expect {
+        let body = v1!(app, format!("{base}&property={property}"));
+        let got: Vec<Value> = body["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| json!([r[key], r["visitors"]]))
+            .collect();
+        assert_eq!(Value::Array(got), want, "{property}: {body}");
+    }
+
+    // Filters: ==, !=, ~, |, combined; v2 or/not and case-insensitive; wildcards; props.
+    let agg = |filters: &str| {
+        format!(
+        "/api/v1/stats/aggregate?site_id=example.com&period=custom&date={},{}&metrics=visitors,pageviews,visits&filters={}",
+        data.day(0), data.day(2), urlencode(filters)
+    )
+    };
+    let value = |b: &Value, m: &str| b["results"][m]["value"].clone();
+    for (filter, visitors, pageviews, visits) in [
+        ("visit:source==Google", 2, 3, 2),
+        ("visit:source!=Google", 4, 5, 4),
+        ("event:page~blog", 2, 2, 2),
+        ("visit:source==Google|Twitter", 2, 4, 3),
+        ("visit:source==Google;event:page==/pricing", 1, 1, 1),
+        ("event:page==/blog/**", 2, 2, 2),
+        ("visit:entry_page==/blog/post-1", 2, 3, 2),
+        ("event:props:plan==pro", 1, 0, 1),
+        ("visit:country==ZZ", 0, 0, 0),
+    ] {
+        let b = v1!(app, agg(filter));
+        assert_eq!(
+            (
+                value(&b, "visitors"),
+                value(&b, "pageviews"),
+                value(&b, "visits")
+            ),
+            (json!(visitors), json!(pageviews), json!(visits)),
+            "{filter}: {b}"
+        );
+    }
+    let or = v2!(
+        app,
+        json!({
+            "site_id": "example.com", "metrics": ["visitors"], "date_range": range,
+            "filters": [["or", [["is", "visit:source", ["Twitter"]], ["is", "visit:source", ["newsletter"]]]]],
+        })
+    );
+    assert_eq!(rows(&or), vec![vec![json!(2)]]);
+    let not = v2!(
+        app,
+        json!({
+            "site_id": "example.com", "metrics": ["visitors"], "date_range": range,
+            "filters": [["not", ["contains", "visit:source", ["oo"]]]],
+        })
+    );
+    assert_eq!(
+        rows(&not),
+        vec![vec![json!(4)]],
+        "everyone but the Google visits"
+    );
+    let insensitive = v2!(
+        app,
+        json!({
+            "site_id": "example.com", "metrics": ["visitors"], "date_range": range,
+            "filters": [["is", "visit:source", ["GOOGLE"], {"case_sensitive": false}]],
+        })
+    );
+    assert_eq!(rows(&insensitive), vec![vec![json!(2)]]);
+    let regex = v2!(
+        app,
+        json!({
+            "site_id": "example.com", "metrics": ["pageviews"], "date_range": range,
+            "filters": [["matches", "event:page", ["^/(blog|pricing)"]]],
+        })
+    );
+    assert_eq!(rows(&regex), vec![vec![json!(5)]]);
+
+    // Periods: day, 7d relative to `date`; time series by day and hour; comparison.
+    let day = v1!(app, format!("/api/v1/stats/aggregate?site_id=example.com&period=day&date={}&metrics=visitors,visits", data.day(0)));
+    assert_eq!(
+        (value(&day, "visitors"), value(&day, "visits")),
+        (json!(2), json!(3))
+    );
+    let week = v1!(
+        app,
+        format!(
+            "/api/v1/stats/aggregate?site_id=example.com&period=7d&date={}",
+            data.day(6)
+        )
+    );
+    assert_eq!(value(&week, "visitors"), json!(5));
+    let week_before = v1!(
+        app,
+        format!(
+            "/api/v1/stats/aggregate?site_id=example.com&period=7d&date={}",
+            data.day(7)
+        )
+    );
+    assert_eq!(
+        value(&week_before, "visitors"),
+        json!(3),
+        "day D dropped out of the window"
+    );
+    let series = v1!(app, format!("/api/v1/stats/timeseries?site_id=example.com&period=custom&date={},{}&metrics=visitors,pageviews", data.day(0), data.day(3)));
+    assert_eq!(
+        series["results"],
+        json!([
+            {"date": data.day(0), "visitors": 2, "pageviews": 4},
+            {"date": data.day(1), "visitors": 2, "pageviews": 3},
+            {"date": data.day(2), "visitors": 1, "pageviews": 1},
+            {"date": data.day(3), "visitors": 0, "pageviews": 0},
+        ])
+    );
+    let hourly = v1!(
+        app,
+        format!(
+            "/api/v1/stats/timeseries?site_id=example.com&period=day&date={}",
+            data.day(0)
+        )
+    );
+    let hours = hourly["results"].as_array().unwrap();
+    assert_eq!(hours.len(), 24);
+    let busy: Vec<Value> = hours
+        .iter()
+        .filter(|h| h["visitors"] != json!(0))
+        .cloned()
+        .collect();
+    assert_eq!(
+        busy,
+        vec![
+            json!({"date": format!("{} 10:00:00", data.day(0)), "visitors": 1}),
+            json!({"date": format!("{} 11:00:00", data.day(0)), "visitors": 1}),
+            json!({"date": format!("{} 12:00:00", data.day(0)), "visitors": 1}),
+        ]
+    );
+    let compared = v1!(app, format!("/api/v1/stats/aggregate?site_id=example.com&period=day&date={}&metrics=visitors,pageviews,bounce_rate&compare=previous_period", data.day(1)));
+    assert_eq!(
+        compared["results"],
+        json!({
+            "visitors": {"value": 2, "change": 0, "comparison_value": 2},
+            "pageviews": {"value": 3, "change": -25, "comparison_value": 4},
+            "bounce_rate": {"value": 50, "change": -17, "comparison_value": 67},
+        })
+    );
+    let v2_series = v2!(
+        app,
+        json!({
+            "site_id": "example.com", "metrics": ["visitors", "visits"], "date_range": [data.day(0), data.day(2)],
+            "dimensions": ["time:day"], "include": {"time_labels": true},
+        })
+    );
+    assert_eq!(
+        rows(&v2_series),
+        vec![
+            vec![json!(data.day(0)), json!(2), json!(3)],
+            vec![json!(data.day(1)), json!(2), json!(2)],
+            vec![json!(data.day(2)), json!(1), json!(1)],
+        ]
+    );
+    assert_eq!(
+        v2_series["meta"]["time_labels"],
+        json!([data.day(0), data.day(1), data.day(2)])
+    );
+
+    // Time zone edges: New York's day D holds the 02:00 UTC visit of D+1.
+    let tz = v2!(
+        app,
+        json!({
+            "site_id": "tz.example", "metrics": ["visitors"], "date_range": [data.day(0), data.day(1)], "dimensions": ["time:day"],
+        })
+    );
+    assert_eq!(
+        rows(&tz),
+        vec![
+            vec![json!(data.day(0)), json!(1)],
+            vec![json!(data.day(1)), json!(1)]
+        ]
+    );
+    let tz_day = v2!(
+        app,
+        json!({"site_id": "tz.example", "metrics": ["visitors"], "date_range": [data.day(1), data.day(1)]})
+    );
+    assert_eq!(rows(&tz_day), vec![vec![json!(1)]]);
+
+    // Realtime: the one visitor of the last five minutes.
+    let live = v1!(
+        app,
+        "/api/v1/stats/realtime/visitors?site_id=example.com".to_string()
+    );
+    assert_eq!(live, json!(1));
+
+    bg.shutdown(&state, std::time::Duration::from_secs(5)).await;
+}
+
+fn urlencode(s: &str) -> String {
+    percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string()
+}
+
+#[actix_rt::test]
+async fn goals_count_conversions_and_conversion_rates() {
+    let dir = tempfile::tempdir().unwrap();
+    let (state, bg, data) = seeded(dir.path()).await;
+    let app = test_app!(state);
+    for (body, status) in [
+        (json!({"event_name": "Signup"}), StatusCode::CREATED),
+        (json!({"page_path": "/blog/**"}), StatusCode::CREATED),
+        (json!({"page_path": "blog"}), StatusCode::BAD_REQUEST),
+        (json!({"event_name": "Signup"}), StatusCode::BAD_REQUEST),
+        (
+            json!({"event_name": "x", "page_path": "/x"}),
+            StatusCode::BAD_REQUEST,
+        ),
+    ] {
+        let (got, _, b) = send(
+            &app,
+            TestRequest::post()
+                .uri("/api/v1/sites/example.com/goals")
+                .insert_header(bearer(ADMIN))
+                .set_json(&body),
+        )
+        .await;
+        assert_eq!(got, status, "{body} → {b}");
+    }
+    let (_, _, list) = send(
+        &app,
+        TestRequest::get()
+            .uri("/api/v1/sites/example.com/goals")
+            .insert_header(bearer(ADMIN)),
+    )
+    .await;
+    let names: Vec<&str> = list["goals"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| g["display_name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["Signup", "Visit /blog/**"]);
+    let range = json!([data.day(0), data.day(2)]);
+
+    let by_goal = v2!(
+        app,
+        json!({
+            "site_id": "example.com", "metrics": ["visitors", "events", "conversion_rate"], "date_range": range,
+            "dimensions": ["event:goal"],
+        })
+    );
+    assert_eq!(
+        rows(&by_goal),
+        vec![
+            vec![json!("Signup"), json!(2), json!(2), json!(40.0)],
+            vec![json!("Visit /blog/**"), json!(2), json!(2), json!(40.0)],
+        ]
+    );
+    let signup = v2!(
+        app,
+        json!({
+            "site_id": "example.com", "metrics": ["visitors", "visits", "conversion_rate"], "date_range": range,
+            "filters": [["is", "event:goal", ["Signup"]]],
+        })
+    );
+    assert_eq!(rows(&signup), vec![vec![json!(2), json!(2), json!(40.0)]]);
+    // Conversion rate per source: Google 1 of 2, newsletter 1 of 1.
+    let per_source = v2!(
+        app,
+        json!({
+            "site_id": "example.com", "metrics": ["visitors", "conversion_rate"], "date_range": range,
+            "dimensions": ["visit:source"], "filters": [["is", "event:goal", ["Signup"]]],
+        })
+    );
+    assert_eq!(
+        rows(&per_source),
+        vec![
+            vec![json!("Google"), json!(1), json!(50.0)],
+            vec![json!("newsletter"), json!(1), json!(100.0)],
+        ]
+    );
+    let v1_goal = v1!(app, format!("/api/v1/stats/breakdown?site_id=example.com&period=custom&date={},{}&property=event:goal&metrics=visitors,conversion_rate", data.day(0), data.day(2)));
+    assert_eq!(
+        v1_goal["results"],
+        json!([
+            {"goal": "Signup", "visitors": 2, "conversion_rate": 40.0},
+            {"goal": "Visit /blog/**", "visitors": 2, "conversion_rate": 40.0},
+        ])
+    );
+    let (status, _, err) = send(
+        &app,
+        TestRequest::post()
+            .uri("/api/v2/query")
+            .insert_header(bearer(ADMIN))
+            .set_json(json!({
+                "site_id": "example.com", "metrics": ["conversion_rate"], "date_range": range,
+            })),
+    )
+    .await;
+    assert_eq!(
+        (status, err["field"].clone()),
+        (StatusCode::BAD_REQUEST, json!("metrics"))
+    );
+
+    let id = list["goals"][0]["id"].as_str().unwrap().to_string();
+    let (status, _, _) = send(
+        &app,
+        TestRequest::delete()
+            .uri(&format!("/api/v1/sites/example.com/goals/{id}"))
+            .insert_header(bearer(ADMIN)),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let after = v2!(
+        app,
+        json!({"site_id": "example.com", "metrics": ["visitors"], "date_range": range, "dimensions": ["event:goal"]})
+    );
+    assert_eq!(rows(&after), vec![vec![json!("Visit /blog/**"), json!(2)]]);
+    bg.shutdown(&state, std::time::Duration::from_secs(5)).await;
+}
+
+#[actix_rt::test]
+async fn tokens_sites_dashboard_sessions_and_bad_requests() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = build_state(common::config(
+        dir.path(),
+        &[("CANDOR_SITES", "a.example,b.example")],
+    ))
+    .await
+    .unwrap();
+    let app = test_app!(state);
+    let query = |site: &str| json!({"site_id": site, "metrics": ["visitors"], "date_range": "7d"});
+    let post = |body: Value| TestRequest::post().uri("/api/v2/query").set_json(body);
+
+    let (status, _, _) = send(&app, post(query("a.example"))).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (status, _, _) = send(
+        &app,
+        post(query("a.example")).insert_header(bearer("cnd_wrong-token-value-0123456789")),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (_, _, made) = send(
+        &app,
+        TestRequest::post()
+            .uri("/api/v1/tokens")
+            .insert_header(bearer(ADMIN))
+            .set_json(json!({"name": "a only", "scopes": ["stats:read"], "sites": ["a.example"]})),
+    )
+    .await;
+    let a_token = made["token"].as_str().unwrap().to_string();
+    let (status, _, body) = send(
+        &app,
+        post(query("a.example")).insert_header(bearer(&a_token)),
+    )
+    .await;
+    assert_eq!(
+        (status, rows(&body)),
+        (StatusCode::OK, vec![vec![json!(0)]])
+    );
+    let (status, _, _) = send(
+        &app,
+        post(query("b.example")).insert_header(bearer(&a_token)),
+    )
+    .await;
+    assert_eq!(
+        status,
+        StatusCode::FORBIDDEN,
+        "a token for site A on site B"
+    );
+    let (status, _, _) = send(
+        &app,
+        TestRequest::get()
+            .uri("/api/v1/stats/aggregate?site_id=b.example")
+            .insert_header(bearer(&a_token)),
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (_, _, leads) = send(
+        &app,
+        TestRequest::post()
+            .uri("/api/v1/tokens")
+            .insert_header(bearer(ADMIN))
+            .set_json(json!({"name": "crm", "scopes": ["leads:read"]})),
+    )
+    .await;
+    let (status, _, _) = send(
+        &app,
+        post(query("a.example")).insert_header(bearer(leads["token"].as_str().unwrap())),
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "no stats:read scope");
+
+    // Bad requests: a 400 naming the field, never a 500.
+    for (body, field) in [
+        (
+            json!({"site_id": "a.example", "metrics": ["nope"], "date_range": "7d"}),
+            "metrics",
+        ),
+        (
+            json!({"site_id": "a.example", "metrics": ["visitors"], "date_range": "fortnight"}),
+            "date_range",
+        ),
+        (
+            json!({"site_id": "a.example", "metrics": ["visitors"], "date_range": ["2026-02-10", "2026-02-01"]}),
+            "date_range",
+        ),
+        (
+            json!({"site_id": "a.example", "metrics": ["visitors"], "date_range": "7d", "dimensions": ["visit:nope"]}),
+            "dimensions",
+        ),
+        (
+            json!({"site_id": "a.example", "metrics": ["visitors"], "date_range": "7d", "filters": [["like", "event:page", ["/"]]]}),
+            "filters",
+        ),
+        (
+            json!({"site_id": "a.example", "metrics": ["visitors"], "date_range": "7d", "filters": [["matches", "event:page", ["("]]]}),
+            "filters",
+        ),
+        (
+            json!({"site_id": "a.example", "metrics": ["visitors"], "date_range": "7d", "filters": "visit:source==x"}),
+            "filters",
+        ),
+        (
+            json!({"site_id": "a.example", "metrics": ["visitors"], "date_range": "7d", "order_by": [["pageviews", "desc"]]}),
+            "order_by",
+        ),
+        (
+            json!({"site_id": "a.example", "metrics": ["visitors"], "date_range": "7d", "pagination": {"limit": 0}}),
+            "pagination",
+        ),
+        (
+            json!({"site_id": "a.example", "metrics": ["visitors"], "date_range": "7d", "dimensions": ["time:day"], "include": {"comparisons": {"mode": "previous_period"}}}),
+            "include",
+        ),
+    ] {
+        let (status, _, err) = send(&app, post(body.clone()).insert_header(bearer(ADMIN))).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body} → {err}");
+        assert_eq!(err["field"], json!(field), "{body} → {err}");
+    }
+    for path in [
+        "/api/v1/stats/aggregate?site_id=a.example&period=fortnight",
+        "/api/v1/stats/aggregate?site_id=a.example&filters=visit:source",
+        "/api/v1/stats/breakdown?site_id=a.example",
+        "/api/v1/stats/breakdown?site_id=a.example&property=visit:source&limit=5000",
+        "/api/v1/stats/timeseries?site_id=a.example&interval=minute",
+        "/api/v1/stats/aggregate?site_id=a.example&period=custom&date=yesterday",
+        "/api/v1/stats/aggregate",
+    ] {
+        let (status, _, err) = send(
+            &app,
+            TestRequest::get().uri(path).insert_header(bearer(ADMIN)),
+        )
+        .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{path} → {err}");
+    }
+    let (status, _, _) = send(
+        &app,
+        TestRequest::get()
+            .uri("/api/v1/stats/aggregate?site_id=nope.example")
+            .insert_header(bearer(ADMIN)),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    // Dashboard: a site password, a session cookie, revocation by changing the password.
+    let (status, _, _) = send(
+        &app,
+        TestRequest::put()
+            .uri("/api/v1/sites/a.example/dashboard-password")
+            .insert_header(bearer(ADMIN))
+            .set_json(json!({"password": "short"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let (status, _, _) = send(
+        &app,
+        TestRequest::put()
+            .uri("/api/v1/sites/a.example/dashboard-password")
+            .insert_header(bearer(ADMIN))
+            .set_json(json!({"password": "correct horse battery"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let stored: Vec<Value> = candor::store::fetch(
+        state.store.as_ref(),
+        "SELECT password_hash FROM dashboard_passwords",
+        &candor::store::Params::new(),
+    )
+    .await
+    .unwrap();
+    assert!(stored[0]["password_hash"]
+        .as_str()
+        .unwrap()
+        .starts_with("pbkdf2-sha256$"));
+    assert!(!stored[0]["password_hash"]
+        .as_str()
+        .unwrap()
+        .contains("horse"));
+    let login = |body: Value| {
+        TestRequest::post()
+            .uri("/api/dashboard/login")
+            .set_json(body)
+    };
+    let (status, cookies, _) = send(
+        &app,
+        login(json!({"site": "a.example", "password": "wrong password!"})),
+    )
+    .await;
+    assert_eq!((status, cookies.len()), (StatusCode::UNAUTHORIZED, 0));
+    let (status, cookies, sites) = send(
+        &app,
+        login(json!({"site": "a.example", "password": "correct horse battery"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        sites["sites"],
+        json!([{"domain": "a.example", "timezone": "UTC"}])
+    );
+    let cookie = cookies[0].clone();
+    assert!(
+        cookie.contains("HttpOnly")
+            && cookie.contains("SameSite=Strict")
+            && cookie.contains("Path=/"),
+        "{cookie}"
+    );
+    let pair = cookie.split(';').next().unwrap().to_string();
+    let (status, _, body) = send(
+        &app,
+        post(query("a.example")).insert_header(("Cookie", pair.clone())),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, _, _) = send(
+        &app,
+        post(query("b.example")).insert_header(("Cookie", pair.clone())),
+    )
+    .await;
+    assert_eq!(
+        status,
+        StatusCode::FORBIDDEN,
+        "a site password opens only its site"
+    );
+    let (status, _, _) = send(
+        &app,
+        TestRequest::get()
+            .uri("/api/dashboard/session")
+            .insert_header(("Cookie", pair.clone())),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let tampered = format!("{}x", pair);
+    let (status, _, _) = send(
+        &app,
+        TestRequest::get()
+            .uri("/api/dashboard/session")
+            .insert_header(("Cookie", tampered)),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    send(
+        &app,
+        TestRequest::put()
+            .uri("/api/v1/sites/a.example/dashboard-password")
+            .insert_header(bearer(ADMIN))
+            .set_json(json!({"password": "another long password"})),
+    )
+    .await;
+    let (status, _, _) = send(
+        &app,
+        post(query("a.example")).insert_header(("Cookie", pair)),
+    )
+    .await;
+    assert_eq!(
+        status,
+        StatusCode::UNAUTHORIZED,
+        "changing the password ends old sessions"
+    );
+
+    // Token sign-in; revoking the token ends the session.
+    let (status, cookies, sites) = send(&app, login(json!({"token": a_token}))).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(sites["sites"].as_array().unwrap().len(), 1);
+    let pair = cookies[0].split(';').next().unwrap().to_string();
+    let (status, _, _) = send(
+        &app,
+        post(query("a.example")).insert_header(("Cookie", pair.clone())),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let id = made["id"].as_str().unwrap();
+    send(
+        &app,
+        TestRequest::delete()
+            .uri(&format!("/api/v1/tokens/{id}"))
+            .insert_header(bearer(ADMIN)),
+    )
+    .await;
+    let (status, _, _) = send(
+        &app,
+        post(query("a.example")).insert_header(("Cookie", pair)),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (status, cookies, _) = send(&app, TestRequest::post().uri("/api/dashboard/logout")).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    assert!(cookies[0].contains("Max-Age=0"), "{}", cookies[0]);
+}
