@@ -12,7 +12,6 @@ import net from 'node:net'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { chromium } from 'playwright-core'
 
 export const SNIPPET = join(dirname(fileURLToPath(import.meta.url)), '..')
 export const REPO = join(SNIPPET, '..')
@@ -53,7 +52,10 @@ export const until = async (fn, { timeout = 15000, every = 200 } = {}) => {
 }
 
 // The real collector binary with an embedded chDB store in a temporary directory.
-export const startCollector = async () => {
+// Options (all optional, for other suites such as the dashboard's): `sites`, the
+// comma-separated CANDOR_SITES (default SITE); `env`, extra variables for the collector
+// (e.g. CANDOR_TRUSTED_PROXIES), applied last.
+export const startCollector = async ({ sites = SITE, env = {} } = {}) => {
   if (!existsSync(CANDOR_BIN)) throw new Error(`no collector binary at ${CANDOR_BIN}: build it (cargo build) or set CANDOR_BIN`)
   const port = await freePort()
   const dataDir = mkdtempSync(join(tmpdir(), 'candor-snippet-test-'))
@@ -65,10 +67,11 @@ export const startCollector = async () => {
       ...process.env,
       CANDOR_LISTEN: `127.0.0.1:${port}`,
       CANDOR_DATA_DIR: join(dataDir, 'data'),
-      CANDOR_SITES: SITE,
+      CANDOR_SITES: sites,
       CANDOR_ADMIN_TOKEN: token,
       CANDOR_LIBCHDB: LIBCHDB,
       CANDOR_RATE_LIMIT: '0',
+      ...env,
     },
     stdio: ['ignore', log, log],
   })
@@ -224,8 +227,11 @@ export const tag = (src, attrs = {}) =>
 export const html = (head, body = '') =>
   `<!doctype html><html><head><meta charset="utf-8"><title>shop</title>${head}</head><body>${body}</body></html>`
 
-// Real Chromium, headless, with loopback mapped to realistic hostnames.
-export const launch = async () => {
+// Real Chromium, headless, with loopback mapped to realistic hostnames. `chromium` is
+// playwright-core's launcher; by default the one installed next to this file (snippet/),
+// another suite passes its own so it needs no snippet/node_modules.
+export const launch = async ({ chromium } = {}) => {
+  chromium ||= (await import('playwright-core')).chromium
   const version = spawnSync(CHROMIUM, ['--version'], { encoding: 'utf8' }).stdout || ''
   const major = (version.match(/(\d+)\.\d+\.\d+/) || [, '130'])[1]
   // What a visitor's desktop Chrome sends (not HeadlessChrome), so the bot filter lets it in.

@@ -1,0 +1,120 @@
+// How dimensions, metrics and values read on screen. The interface is English, so numbers
+// and country names are formatted for English too.
+
+const LOCALE = 'en'
+
+export const DIMENSION_LABELS = {
+  'event:page': 'Page',
+  'event:goal': 'Goal',
+  'event:name': 'Event',
+  'event:hostname': 'Hostname',
+  'visit:entry_page': 'Entry page',
+  'visit:exit_page': 'Exit page',
+  'visit:channel': 'Channel',
+  'visit:source': 'Source',
+  'visit:referrer': 'Referrer',
+  'visit:utm_medium': 'UTM medium',
+  'visit:utm_source': 'UTM source',
+  'visit:utm_campaign': 'UTM campaign',
+  'visit:utm_content': 'UTM content',
+  'visit:utm_term': 'UTM term',
+  'visit:country': 'Country',
+  'visit:region': 'Region',
+  'visit:city': 'City',
+  'visit:device': 'Device',
+  'visit:browser': 'Browser',
+  'visit:browser_version': 'Browser version',
+  'visit:os': 'Operating system',
+  'visit:os_version': 'OS version',
+  'visit:org': 'Organisation',
+}
+
+export const dimensionLabel = (d) =>
+  DIMENSION_LABELS[d] || (d.startsWith('event:props:') ? `Property ${d.slice(12)}` : d)
+
+export const METRIC_LABELS = {
+  visitors: 'Visitors',
+  visits: 'Visits',
+  pageviews: 'Pageviews',
+  views_per_visit: 'Views per visit',
+  bounce_rate: 'Bounce rate',
+  visit_duration: 'Visit duration',
+  events: 'Events',
+  conversion_rate: 'Conversion rate',
+  percentage: 'Share',
+}
+
+let regionNames = null
+try {
+  regionNames = new Intl.DisplayNames([LOCALE], { type: 'region', fallback: 'none' })
+} catch {
+  regionNames = null
+}
+
+export const countryName = (code) => {
+  if (!code) return 'Unknown'
+  if (!/^[A-Za-z]{2}$/.test(code)) return code
+  try {
+    return regionNames?.of(code.toUpperCase()) || code
+  } catch {
+    return code
+  }
+}
+
+// A dimension value as shown in a row or a filter chip.
+export const displayValue = (dimension, value) => {
+  if (dimension === 'visit:country') return countryName(value)
+  if (value === '' || value == null) return '(none)'
+  return String(value)
+}
+
+const integer = new Intl.NumberFormat(LOCALE, { maximumFractionDigits: 0 })
+const decimal = new Intl.NumberFormat(LOCALE, { maximumFractionDigits: 2 })
+const compact = new Intl.NumberFormat(LOCALE, { notation: 'compact', maximumFractionDigits: 1 })
+
+export const duration = (seconds) => {
+  const s = Math.round(Number(seconds) || 0)
+  if (s < 60) return `${s}s`
+  if (s < 3600) return `${Math.floor(s / 60)}m ${String(s % 60).padStart(2, '0')}s`
+  return `${Math.floor(s / 3600)}h ${String(Math.floor((s % 3600) / 60)).padStart(2, '0')}m`
+}
+
+// A metric value; `short` abbreviates large counts (12.3K) where space is tight.
+export const metricValue = (metric, v, short = false) => {
+  if (v == null || Number.isNaN(Number(v))) return '—'
+  const n = Number(v)
+  switch (metric) {
+    case 'bounce_rate':
+    case 'conversion_rate':
+    case 'percentage':
+      return `${decimal.format(n)}%`
+    case 'visit_duration':
+      return duration(n)
+    case 'views_per_visit':
+      return decimal.format(n)
+    default:
+      return short && Math.abs(n) >= 100000 ? compact.format(n) : integer.format(n)
+  }
+}
+
+export const axisValue = (metric, n) =>
+  metric === 'visit_duration' ? duration(n) : metric === 'bounce_rate' ? `${n}%` : compact.format(n)
+
+// A time bucket label from the engine ("2026-11-18", "2026-11-18 13:00:00", "2026-11-01")
+// as unix seconds, read as UTC so the chart shows the site's wall-clock time unchanged.
+export const bucketSeconds = (label) => {
+  const m = /^(\d{4})-(\d{2})-(\d{2})(?:[ T](\d{2}):(\d{2}))?/.exec(label)
+  if (!m) return NaN
+  return Date.UTC(+m[1], +m[2] - 1, +m[3], +(m[4] || 0), +(m[5] || 0)) / 1000
+}
+
+const dayFmt = new Intl.DateTimeFormat(LOCALE, { timeZone: 'UTC', weekday: 'short', day: 'numeric', month: 'short', year: 'numeric' })
+const monthFmt = new Intl.DateTimeFormat(LOCALE, { timeZone: 'UTC', month: 'long', year: 'numeric' })
+const hourFmt = new Intl.DateTimeFormat(LOCALE, { timeZone: 'UTC', day: 'numeric', month: 'short', hour: 'numeric', minute: '2-digit' })
+
+export const bucketLabel = (interval, label) => {
+  const t = bucketSeconds(label)
+  if (Number.isNaN(t)) return label
+  const d = new Date(t * 1000)
+  return (interval === 'time:month' ? monthFmt : interval === 'time:hour' ? hourFmt : dayFmt).format(d)
+}

@@ -1,0 +1,237 @@
+// The breakdown panels: one small table per dimension, a bar behind each row, tabs where a
+// panel has several dimensions, and a CSV export of the whole breakdown.
+
+import { ApiError, query } from './api.js'
+import { csvFileName, download, toCsv } from './csv.js'
+import { h, fill, uid } from './dom.js'
+import { dimensionLabel, displayValue, METRIC_LABELS, metricValue } from './format.js'
+import { apiFilters, dateRange } from './state.js'
+
+const VISITORS = ['visitors']
+
+export const PANELS = [
+  {
+    id: 'sources',
+    title: 'Sources',
+    tabs: [
+      ['Channels', 'visit:channel'],
+      ['Sources', 'visit:source'],
+      ['Referrers', 'visit:referrer'],
+      ['UTM medium', 'visit:utm_medium'],
+      ['UTM source', 'visit:utm_source'],
+      ['UTM campaign', 'visit:utm_campaign'],
+      ['UTM content', 'visit:utm_content'],
+      ['UTM term', 'visit:utm_term'],
+    ],
+  },
+  {
+    id: 'pages',
+    title: 'Pages',
+    tabs: [
+      ['Top pages', 'event:page', ['visitors', 'pageviews']],
+      ['Entry pages', 'visit:entry_page'],
+      ['Exit pages', 'visit:exit_page'],
+    ],
+  },
+  {
+    id: 'locations',
+    title: 'Locations',
+    tabs: [
+      ['Countries', 'visit:country'],
+      ['Regions', 'visit:region'],
+      ['Cities', 'visit:city'],
+    ],
+  },
+  {
+    id: 'devices',
+    title: 'Devices',
+    tabs: [
+      ['Devices', 'visit:device'],
+      ['Browsers', 'visit:browser'],
+      ['OS', 'visit:os'],
+    ],
+  },
+  { id: 'orgs', title: 'Organisations', tabs: [['Organisations', 'visit:org']] },
+  { id: 'goals', title: 'Goals', tabs: [['Goals', 'event:goal', ['visitors', 'events', 'conversion_rate']]] },
+].map((p) => ({ ...p, tabs: p.tabs.map(([label, dimension, metrics = VISITORS]) => ({ label, dimension, metrics })) }))
+
+export const ROWS = 10
+export const CSV_ROWS = 10000
+
+// Which tab each panel shows is a preference of this browser, not part of a shared view.
+const TABS_KEY = 'candor.dashboard.tabs'
+const savedTabs = () => {
+  try {
+    return JSON.parse(localStorage.getItem(TABS_KEY)) || {}
+  } catch {
+    return {}
+  }
+}
+const saveTab = (panel, dimension) => {
+  try {
+    localStorage.setItem(TABS_KEY, JSON.stringify({ ...savedTabs(), [panel]: dimension }))
+  } catch {
+    // Storage can be off (private windows, policies); tabs then reset on reload.
+  }
+}
+
+const breakdown = (state, tab, limit) => ({
+  site_id: state.site,
+  metrics: tab.metrics,
+  date_range: dateRange(state),
+  dimensions: [tab.dimension],
+  filters: apiFilters(state.filters),
+  order_by: [[tab.metrics[0], 'desc']],
+  pagination: { limit, offset: 0 },
+  include: { total_rows: true },
+})
+
+// One panel. `onFilter(dimension, value)` is called when a row is chosen; `onAuth()` when
+// the session has ended.
+export const createPanel = (def, { onFilter, onAuth }) => {
+  const headingId = uid(`${def.id}-h`)
+  const bodyId = uid(`${def.id}-body`)
+  let tab = def.tabs.find((t) => t.dimension === savedTabs()[def.id]) || def.tabs[0]
+  let state = null
+  let seq = 0
+
+  const status = h('p', { class: 'panel-status', role: 'status' })
+  const body = h('div', { class: 'panel-body', id: bodyId })
+  const csvButton = h('button', { type: 'button', class: 'csv', onclick: () => exportCsv() }, 'CSV')
+
+  const tabButtons = def.tabs.map((t) =>
+    h('button', {
+      type: 'button',
+      role: 'tab',
+      id: uid(`${def.id}-tab`),
+      'aria-controls': bodyId,
+      'data-dimension': t.dimension,
+      onclick: () => select(t),
+      onkeydown: (e) => arrows(e, t),
+    }, t.label),
+  )
+  const tablist = def.tabs.length > 1 ? h('div', { class: 'tabs', role: 'tablist', 'aria-label': `${def.title} views` }, tabButtons) : null
+  if (tablist) body.setAttribute('role', 'tabpanel')
+
+  const el = h('section', { class: `panel panel-${def.id}`, 'aria-labelledby': headingId, 'data-panel': def.id },
+    h('div', { class: 'panel-head' }, h('h2', { id: headingId }, def.title), csvButton),
+    tablist,
+    body,
+    status,
+  )
+
+  const syncTabs = () => {
+    tabButtons.forEach((b, i) => {
+      const on = def.tabs[i] === tab
+      b.setAttribute('aria-selected', String(on))
+      b.tabIndex = on ? 0 : -1
+      if (on) body.setAttribute('aria-labelledby', b.id)
+    })
+    csvButton.setAttribute('aria-label', `Download ${def.tabs.length > 1 ? `${def.title}: ${tab.label}` : def.title} as CSV`)
+  }
+
+  const select = (t) => {
+    if (t === tab) return
+    tab = t
+    saveTab(def.id, t.dimension)
+    syncTabs()
+    if (state) load(state)
+  }
+
+  // The ARIA tabs pattern: arrows, Home and End move between tabs.
+  const arrows = (e, t) => {
+    const i = def.tabs.indexOf(t)
+    const n = def.tabs.length
+    const next = { ArrowRight: i + 1, ArrowLeft: i - 1, Home: 0, End: n - 1 }[e.key]
+    if (next === undefined) return
+    e.preventDefault()
+    const j = (next + n) % n
+    select(def.tabs[j])
+    tabButtons[j].focus()
+  }
+
+  const showError = (e) => {
+    if (e instanceof ApiError && e.status === 401) onAuth()
+    fill(body, h('p', { class: 'error' }, `Could not load ${tab.label.toLowerCase()}: ${e.message}`))
+  }
+
+  const load = async (s) => {
+    state = s
+    const mine = ++seq
+    const t = tab
+    status.textContent = ''
+    body.setAttribute('aria-busy', 'true')
+    body.classList.add('loading')
+    let data
+    try {
+      data = await query(breakdown(s, t, ROWS))
+    } catch (e) {
+      if (mine === seq) {
+        body.removeAttribute('aria-busy')
+        body.classList.remove('loading')
+        showError(e)
+      }
+      return
+    }
+    if (mine !== seq) return
+    body.removeAttribute('aria-busy')
+    body.classList.remove('loading')
+    render(t, data)
+  }
+
+  const render = (t, data) => {
+    const rows = Array.isArray(data?.results) ? data.results : []
+    if (!rows.length) {
+      fill(body, h('p', { class: 'empty' }, 'No data for this period.'))
+      return
+    }
+    const max = Math.max(1, ...rows.map((r) => Number(r.metrics?.[0]) || 0))
+    const label = dimensionLabel(t.dimension)
+    const total = Number(data.meta?.total_rows)
+    fill(body,
+      h('table', { class: 'breakdown' },
+        h('caption', { class: 'sr-only' }, `${def.title}: ${t.label}, by ${METRIC_LABELS[t.metrics[0]].toLowerCase()}. Choose a row to filter the dashboard by it.`),
+        h('thead', {}, h('tr', {},
+          h('th', { scope: 'col' }, label),
+          t.metrics.map((m) => h('th', { scope: 'col', class: 'num' }, METRIC_LABELS[m])),
+        )),
+        h('tbody', {}, rows.map((r) => {
+          const value = r.dimensions?.[0] ?? ''
+          const shown = displayValue(t.dimension, value)
+          const share = Math.max(0, Math.min(100, ((Number(r.metrics?.[0]) || 0) / max) * 100))
+          return h('tr', {},
+            h('th', { scope: 'row', class: 'name' },
+              h('span', { class: 'bar', 'aria-hidden': 'true', style: { width: `${share.toFixed(1)}%` } }),
+              h('button', { type: 'button', class: 'row', title: `Filter: ${label} is ${shown}`, 'data-value': value, onclick: () => onFilter(t.dimension, value) }, shown),
+            ),
+            t.metrics.map((m, i) => h('td', { class: 'num', 'data-metric': m }, metricValue(m, r.metrics?.[i], true))),
+          )
+        })),
+      ),
+      total > rows.length ? h('p', { class: 'more' }, `Top ${rows.length} of ${total.toLocaleString('en')}; CSV has up to ${CSV_ROWS.toLocaleString('en')}.`) : null,
+    )
+  }
+
+  const exportCsv = async () => {
+    if (!state) return
+    const t = tab
+    csvButton.disabled = true
+    status.textContent = 'Preparing CSV…'
+    try {
+      const data = await query(breakdown(state, t, CSV_ROWS))
+      const rows = (data?.results || []).map((r) => [r.dimensions?.[0] ?? '', ...t.metrics.map((_, i) => r.metrics?.[i] ?? '')])
+      download(csvFileName(t.dimension), toCsv([dimensionLabel(t.dimension), ...t.metrics], rows))
+      status.textContent = `Downloaded ${csvFileName(t.dimension)} (${rows.length} ${rows.length === 1 ? 'row' : 'rows'}).`
+    } catch (e) {
+      if (e instanceof ApiError && e.status === 401) onAuth()
+      status.textContent = ''
+      status.append(h('span', { class: 'error' }, `CSV export failed: ${e.message}`))
+    } finally {
+      csvButton.disabled = false
+    }
+  }
+
+  syncTabs()
+  fill(body, h('p', { class: 'empty' }, 'Loading…'))
+  return { el, load }
+}

@@ -1,0 +1,101 @@
+// What the dashboard shows, and its encoding in the URL query string so a view can be
+// shared or bookmarked (see README.md):
+//
+//   ?site=example.com&period=30d&metric=visitors&f=visit:source==Google&f=event:page!=/about
+//
+// `period` is one of PERIODS; `custom` also takes `from` and `to` (YYYY-MM-DD). Each `f` is
+// `<dimension><op><value>` with op `==` (is), `!=` (is not) or `~=` (contains); the value is
+// everything after the operator. Unknown or malformed parameters are dropped.
+
+export const PERIODS = [
+  ['day', 'Today'],
+  ['7d', 'Last 7 days'],
+  ['30d', 'Last 30 days'],
+  ['month', 'This month'],
+  ['6mo', 'Last 6 months'],
+  ['12mo', 'Last 12 months'],
+  ['custom', 'Custom range'],
+]
+export const DEFAULT_PERIOD = '30d'
+
+export const OPS = { '==': 'is', '!=': 'is_not', '~=': 'contains' }
+export const OP_WORDS = { '==': 'is', '!=': 'is not', '~=': 'contains' }
+
+export const CHART_METRICS = ['visitors', 'visits', 'pageviews', 'views_per_visit', 'bounce_rate', 'visit_duration']
+export const DEFAULT_METRIC = 'visitors'
+
+const DATE = /^\d{4}-\d{2}-\d{2}$/
+const FILTER = /^((?:event|visit):[^=!~]+?)(==|!=|~=)([\s\S]*)$/
+
+export const validDate = (s) => typeof s === 'string' && DATE.test(s) && !Number.isNaN(Date.parse(s + 'T00:00:00Z'))
+
+export const parseFilter = (s) => {
+  const m = FILTER.exec(s)
+  return m ? { dimension: m[1], op: m[2], value: m[3] } : null
+}
+
+export const formatFilter = (f) => `${f.dimension}${f.op}${f.value}`
+
+// YYYY-MM-DD of a Date in UTC, and `days` before it.
+export const isoDate = (d) => d.toISOString().slice(0, 10)
+export const daysBefore = (iso, days) => isoDate(new Date(Date.parse(iso + 'T00:00:00Z') - days * 864e5))
+
+export const readState = (search) => {
+  const p = new URLSearchParams(search)
+  const period = PERIODS.some(([id]) => id === p.get('period')) ? p.get('period') : DEFAULT_PERIOD
+  const state = {
+    site: p.get('site') || '',
+    period,
+    from: null,
+    to: null,
+    metric: CHART_METRICS.includes(p.get('metric')) ? p.get('metric') : DEFAULT_METRIC,
+    filters: p.getAll('f').map(parseFilter).filter(Boolean),
+  }
+  if (period === 'custom') {
+    const today = isoDate(new Date())
+    let from = validDate(p.get('from')) ? p.get('from') : null
+    let to = validDate(p.get('to')) ? p.get('to') : null
+    to ||= today
+    from ||= daysBefore(to, 29)
+    if (from > to) [from, to] = [to, from]
+    Object.assign(state, { from, to })
+  }
+  return state
+}
+
+// Query-string text, readable: `:`, `/`, `=` and `,` stay as they are; everything else
+// (including `&`, `#`, `+`, spaces) is percent-encoded.
+const enc = (v) => encodeURIComponent(v).replace(/%(3A|2F|3D|2C|40)/gi, (_, x) => String.fromCharCode(parseInt(x, 16)))
+
+export const writeState = (state) => {
+  const parts = []
+  if (state.site) parts.push(['site', state.site])
+  parts.push(['period', state.period])
+  if (state.period === 'custom') parts.push(['from', state.from], ['to', state.to])
+  if (state.metric && state.metric !== DEFAULT_METRIC) parts.push(['metric', state.metric])
+  for (const f of state.filters) parts.push(['f', formatFilter(f)])
+  return '?' + parts.map(([k, v]) => `${k}=${enc(v)}`).join('&')
+}
+
+// Clicking a row: `dimension is value`, replacing an earlier `is` on the same dimension.
+export const withFilter = (filters, dimension, value) => [
+  ...filters.filter((f) => !(f.dimension === dimension && f.op === '==')),
+  { dimension, op: '==', value },
+]
+
+// The Stats API's date_range, breakdown interval and the previous-period comparison.
+export const dateRange = (state) => (state.period === 'custom' ? [state.from, state.to] : state.period)
+
+export const interval = (state) => {
+  if (state.period === 'day') return 'time:hour'
+  if (state.period === '6mo' || state.period === '12mo') return 'time:month'
+  if (state.period === 'custom' && state.from !== state.to) {
+    // Days up to about a year; longer custom ranges by month, or the chart has no room.
+    const days = (Date.parse(state.to) - Date.parse(state.from)) / 864e5 + 1
+    return days > 400 ? 'time:month' : 'time:day'
+  }
+  if (state.period === 'custom') return 'time:hour'
+  return 'time:day'
+}
+
+export const apiFilters = (filters) => filters.map((f) => [OPS[f.op], f.dimension, [f.value]])

@@ -1,0 +1,94 @@
+// The URL encoding of a view, the Stats API request parts derived from it, value formatting
+// and CSV text: plain functions, tested in Node without a browser.
+
+import assert from 'node:assert/strict'
+import { describe, it } from 'node:test'
+import { csvCell, csvFileName, toCsv } from '../src/csv.js'
+import { bucketSeconds, countryName, displayValue, duration, metricValue } from '../src/format.js'
+import { apiFilters, dateRange, interval, parseFilter, readState, withFilter, writeState } from '../src/state.js'
+
+describe('url state', () => {
+  it('filters_round_trip_through_a_readable_query_string', () => {
+    const state = {
+      site: 'shop.test',
+      period: '7d',
+      metric: 'visitors',
+      filters: [
+        { dimension: 'visit:source', op: '==', value: 'Google' },
+        { dimension: 'event:page', op: '!=', value: '/about' },
+        { dimension: 'event:page', op: '~=', value: 'a&b=c d+e#f%' },
+        { dimension: 'event:props:plan', op: '==', value: 'pro' },
+      ],
+    }
+    const qs = writeState(state)
+    assert.equal(qs, '?site=shop.test&period=7d&f=visit:source==Google&f=event:page!=/about&f=event:page~=a%26b=c%20d%2Be%23f%25&f=event:props:plan==pro')
+    assert.deepEqual(readState(qs), { ...state, from: null, to: null })
+    // What URLSearchParams writes reads the same.
+    const p = new URLSearchParams(qs)
+    assert.deepEqual(readState('?' + p.toString()), readState(qs))
+  })
+
+  it('unknown_period_metric_and_malformed_filters_fall_back_to_defaults', () => {
+    const s = readState('?site=x.test&period=forever&metric=bogus&f=nonsense&f=visit:source=Google&f=visit:country==DE')
+    assert.equal(s.period, '30d')
+    assert.equal(s.metric, 'visitors')
+    assert.deepEqual(s.filters, [{ dimension: 'visit:country', op: '==', value: 'DE' }])
+  })
+
+  it('custom_period_keeps_its_dates_in_order_and_maps_to_a_date_pair', () => {
+    const s = readState('?period=custom&from=2026-11-20&to=2026-11-01&metric=pageviews')
+    assert.deepEqual([s.from, s.to], ['2026-11-01', '2026-11-20'])
+    assert.deepEqual(dateRange(s), ['2026-11-01', '2026-11-20'])
+    assert.equal(interval(s), 'time:day')
+    assert.match(writeState(s), /period=custom&from=2026-11-01&to=2026-11-20&metric=pageviews/)
+    const bad = readState('?period=custom&from=2026-13-45')
+    assert.match(bad.from, /^\d{4}-\d{2}-\d{2}$/)
+  })
+
+  it('interval_is_hourly_for_a_day_daily_for_weeks_and_months_monthly_for_half_years', () => {
+    const of = (period) => interval({ period })
+    assert.deepEqual(['day', '7d', '30d', 'month', '6mo', '12mo'].map(of), ['time:hour', 'time:day', 'time:day', 'time:day', 'time:month', 'time:month'])
+  })
+
+  it('clicking_a_row_replaces_an_earlier_is_filter_on_the_same_dimension', () => {
+    const f = withFilter([{ dimension: 'visit:source', op: '==', value: 'Google' }, { dimension: 'event:page', op: '!=', value: '/x' }], 'visit:source', 'Twitter')
+    assert.deepEqual(apiFilters(f), [['is_not', 'event:page', ['/x']], ['is', 'visit:source', ['Twitter']]])
+    assert.deepEqual(parseFilter('visit:referrer==https://a.test/?q=1'), { dimension: 'visit:referrer', op: '==', value: 'https://a.test/?q=1' })
+  })
+})
+
+describe('formatting', () => {
+  it('countries_show_their_english_names', () => {
+    assert.equal(countryName('DE'), 'Germany')
+    assert.equal(displayValue('visit:country', 'us'), 'United States')
+    assert.equal(displayValue('visit:country', ''), 'Unknown')
+    assert.equal(displayValue('visit:source', ''), '(none)')
+  })
+
+  it('metrics_read_as_counts_percentages_and_durations', () => {
+    assert.equal(metricValue('visitors', 1234567), '1,234,567')
+    assert.equal(metricValue('visitors', 1234567, true), '1.2M')
+    assert.equal(metricValue('bounce_rate', 67), '67%')
+    assert.equal(metricValue('views_per_visit', 1.333), '1.33')
+    assert.equal(metricValue('visit_duration', 65), '1m 05s')
+    assert.equal(metricValue('visitors', null), '—')
+    assert.equal(duration(3725), '1h 02m')
+  })
+
+  it('time_buckets_read_as_utc_wall_clock', () => {
+    assert.equal(bucketSeconds('2026-11-18'), Date.UTC(2026, 10, 18) / 1000)
+    assert.equal(bucketSeconds('2026-11-18 13:00:00'), Date.UTC(2026, 10, 18, 13) / 1000)
+  })
+})
+
+describe('csv', () => {
+  it('quotes_separators_and_neutralises_formulas', () => {
+    assert.equal(csvCell('a,b'), '"a,b"')
+    assert.equal(csvCell('say "hi"'), '"say ""hi"""')
+    assert.equal(csvCell('=HYPERLINK("x")'), '"\'=HYPERLINK(""x"")"')
+    assert.equal(csvCell(12), '12')
+    assert.equal(toCsv(['Source', 'visitors'], [['Google', 3]]), 'Source,visitors\r\nGoogle,3\r\n')
+    assert.equal(csvFileName('visit:utm_source'), 'utm_source.csv')
+    assert.equal(csvFileName('event:props:plan'), 'props_plan.csv')
+  })
+})
