@@ -30,7 +30,11 @@ snippet:
 	  cd snippet && { [ -d node_modules ] || npm ci --no-audit --no-fund; } && npm run --silent build; \
 	fi
 
-release: libchdb data snippet
+## Build the dashboard into dashboard/dist (embedded into the binary at build time, served at /dashboard/).
+dashboard:
+	@cd dashboard && { [ -d node_modules ] || npm ci --no-audit --no-fund; } && npm run --silent build
+
+release: libchdb data snippet dashboard
 	$(CARGO) build --release --bin candor
 
 ## Start the collector on the embedded store in ./data, listening on 127.0.0.1:8080.
@@ -38,7 +42,7 @@ run: release
 	CANDOR_SITES="$${CANDOR_SITES:-localhost}" ./target/release/candor serve
 
 ## Everything a fresh machine needs, then the whole suite.
-test: tools libchdb data fixtures snippet fmt-check clippy test-rust test-browser
+test: tools libchdb data fixtures snippet dashboard fmt-check clippy test-rust test-browser
 
 tools:
 	@command -v cargo-nextest >/dev/null || $(CARGO) install cargo-nextest --locked
@@ -53,16 +57,16 @@ chromium:
 fmt-check:
 	$(CARGO) fmt --all -- --check
 
-clippy: data snippet
+clippy: data snippet dashboard
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
-test-rust: libchdb data fixtures snippet
+test-rust: libchdb data fixtures snippet dashboard
 	$(CARGO) nextest run --workspace --no-fail-fast
 
-test-browser: chromium libchdb data snippet
-	@if [ -f snippet/package.json ]; then \
-	  $(CARGO) build --bin candor && cd snippet && npm test; \
-	fi
+test-browser: chromium libchdb data snippet dashboard
+	$(CARGO) build --bin candor
+	@if [ -f snippet/package.json ]; then cd snippet && npm test; fi
+	cd dashboard && npm test
 
 ## Ingest throughput vs a bare actix-web ceiling (wrk, 256 connections), chDB insert rate, and
 ## throughput again with 10 million events stored. Not part of `make test`. Figures: docs/benchmarks.md.
@@ -71,4 +75,4 @@ bench: libchdb data snippet
 	bash tests/bench/run.sh
 
 clean:
-	rm -rf target snippet/dist snippet/node_modules collector/data/node_modules collector/data/generated
+	rm -rf target snippet/dist snippet/node_modules dashboard/dist dashboard/node_modules collector/data/node_modules collector/data/generated

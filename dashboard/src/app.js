@@ -50,6 +50,8 @@ const navigate = (patch, { only } = {}) => {
   }
 }
 
+document.addEventListener('visibilitychange', () => document.hidden || loadRealtime())
+
 addEventListener('popstate', () => {
   if (!view) return
   state = normalise(readState(location.search))
@@ -162,7 +164,8 @@ const build = () => {
     chartTitle, chartBox, chartError, panels,
     chart: createChart(chartBox),
     seq: { stats: 0, chart: 0, realtime: 0 },
-    timer: setInterval(() => loadRealtime(), REALTIME_EVERY_MS),
+    // Polled only while the tab is visible; a tab coming back catches up at once.
+    timer: setInterval(() => document.hidden || loadRealtime(), REALTIME_EVERY_MS),
     announce: (text) => (live.textContent = text),
   }
 }

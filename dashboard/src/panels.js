@@ -52,7 +52,12 @@ export const PANELS = [
     ],
   },
   { id: 'orgs', title: 'Organisations', tabs: [['Organisations', 'visit:org']] },
-  { id: 'goals', title: 'Goals', tabs: [['Goals', 'event:goal', ['visitors', 'events', 'conversion_rate']]] },
+  {
+    id: 'goals',
+    title: 'Goals',
+    tabs: [['Goals', 'event:goal', ['visitors', 'events', 'conversion_rate']]],
+    empty: 'No conversions in this period, or no goals set up for this site.',
+  },
 ].map((p) => ({ ...p, tabs: p.tabs.map(([label, dimension, metrics = VISITORS]) => ({ label, dimension, metrics })) }))
 
 export const ROWS = 10
@@ -182,7 +187,7 @@ export const createPanel = (def, { onFilter, onAuth }) => {
   const render = (t, data) => {
     const rows = Array.isArray(data?.results) ? data.results : []
     if (!rows.length) {
-      fill(body, h('p', { class: 'empty' }, 'No data for this period.'))
+      fill(body, h('p', { class: 'empty' }, def.empty || 'No data for this period.'))
       return
     }
     const max = Math.max(1, ...rows.map((r) => Number(r.metrics?.[0]) || 0))

@@ -244,6 +244,14 @@ describe('dashboard', () => {
     await page.keyboard.press('Enter')
     await page.waitForURL((u) => !u.searchParams.has('f'))
     await soon(async () => assert.equal(await stat(page, 'visitors').textContent(), '6'))
+
+    // A goal row filters to the visitors who converted: the one who reached /checkout.
+    await panel(page, 'goals').getByRole('button', { name: 'Visit /checkout' }).click()
+    await page.waitForURL(/[?&]f=event:goal==Visit%20\/checkout(&|$)/)
+    await soon(async () => {
+      assert.equal(await stat(page, 'visitors').textContent(), '1')
+      assert.deepEqual(sorted(await rows(page, 'sources')), [['Google', '1']])
+    })
     assert.deepEqual(problems(), [])
     await context.close()
   })
@@ -279,6 +287,20 @@ describe('dashboard', () => {
     await page.getByLabel('Period', { exact: true }).selectOption('12mo')
     await settled(page)
     assert.equal(await page.locator('.chart-data tbody tr').count(), 12, 'monthly buckets')
+    await page.getByLabel('Period', { exact: true }).selectOption('custom')
+    await page.waitForURL(/period=custom&from=\d{4}-\d{2}-\d{2}&to=\d{4}-\d{2}-\d{2}/)
+    await settled(page)
+    assert.equal(await page.getByLabel('From', { exact: true }).isVisible(), true)
+    assert.equal(await page.locator('.chart-data tbody tr').count(), 30, 'a custom range defaults to the last 30 days, by day')
+    assert.equal(await chartTotal(page), 8)
+
+    // Tabs follow the ARIA pattern: arrow keys move the selection.
+    await panel(page, 'sources').getByRole('tab', { name: 'Channels' }).focus()
+    await page.keyboard.press('ArrowRight')
+    await settled(page)
+    assert.equal(await panel(page, 'sources').getByRole('tab', { selected: true }).textContent(), 'Sources')
+    assert.equal(await page.evaluate(() => document.activeElement.textContent), 'Sources')
+    assert.equal(await panel(page, 'sources').locator('thead th').first().textContent(), 'Source')
 
     // Phones get one column; desktops a grid.
     const columns = () => page.locator('.panels').evaluate((el) => getComputedStyle(el).gridTemplateColumns.split(' ').length)
