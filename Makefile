@@ -5,7 +5,7 @@ LIBCHDB := $(CURDIR)/.cache/libchdb/$(CHDB_VERSION)/libchdb.so
 export CANDOR_LIBCHDB ?= $(LIBCHDB)
 CARGO ?= cargo
 
-.PHONY: run test libchdb data fixtures snippet dashboard build release fmt-check clippy test-rust test-browser tools chromium bench clean
+.PHONY: run test libchdb data fixtures snippet dashboard build release fmt-check clippy test-rust test-browser tools chromium bench bench-reports clean
 
 ## Fetch libchdb (pinned, integrity-checked) from the npm registry into .cache/ (once).
 libchdb: $(LIBCHDB)
@@ -73,6 +73,12 @@ test-browser: chromium libchdb data snippet dashboard
 bench: libchdb data snippet
 	@command -v wrk >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; }
 	bash tests/bench/run.sh
+
+## The dashboard's full query set for 30 days on 10 million events from 50,000 visitors (embedded
+## chDB), through the report engine. Not part of `make test`. Figures: docs/benchmarks.md.
+bench-reports: libchdb data snippet dashboard
+	$(CARGO) build --release -p candor-bench --bin reports-bench
+	@dir="$$(mktemp -d)"; trap 'rm -rf "$$dir"' EXIT; ./target/release/reports-bench "$$dir" "$${BENCH_EVENTS:-10000000}"
 
 clean:
 	rm -rf target snippet/dist snippet/node_modules dashboard/dist dashboard/node_modules collector/data/node_modules collector/data/generated

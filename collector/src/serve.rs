@@ -255,7 +255,10 @@ fn print_banner(state: &AppState, listen: std::net::SocketAddr, admin_token: Opt
         ""
     };
     println!("    <script defer src=\"{base}/js/candor.js\" data-site=\"{site}\"{local}></script>");
-    // The dashboard (issue #5) is not built yet; the line appears once /dashboard/ exists.
+    if crate::http::dashboard_built() {
+        println!("  Dashboard (sign in with a stats:read or admin token, or a site's dashboard password):");
+        println!("    {base}/dashboard/");
+    }
     match admin_token {
         Some(token) => {
             println!("  Admin token (shown once, only its hash is kept):");

@@ -30,6 +30,10 @@ static LOGIN_LIMIT: LazyLock<DefaultKeyedRateLimiter<IpAddr>> =
 
 const CSP: &str = "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
 
+pub fn built() -> bool {
+    !DASHBOARD_FILES.is_empty()
+}
+
 pub async fn redirect() -> HttpResponse {
     HttpResponse::PermanentRedirect()
         .insert_header((header::LOCATION, "/dashboard/"))

@@ -76,6 +76,11 @@ impl AppState {
     }
 }
 
+/// Whether the dashboard's files were embedded at build time.
+pub fn dashboard_built() -> bool {
+    dashboard::built()
+}
+
 /// Registers every route on an actix `App`.
 pub fn configure(state: AppState) -> impl FnOnce(&mut web::ServiceConfig) {
     move |cfg: &mut web::ServiceConfig| {

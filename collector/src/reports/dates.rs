@@ -63,6 +63,8 @@ pub struct Range {
     pub end: i64,
     /// Whole calendar months (month, `6mo`, year): the previous period is the months before.
     months: Option<u32>,
+    /// The last minutes (realtime): counted from events as they arrive, not by visit start.
+    pub live: bool,
 }
 
 /// The first instant of a local date (midnight, or the first valid time after a DST gap).
@@ -105,6 +107,7 @@ impl Range {
             start: local_midnight(tz, from),
             end: local_midnight(tz, to.succ_opt().unwrap_or(to)),
             months: None,
+            live: false,
         }
     }
 
@@ -141,6 +144,7 @@ impl Range {
                     start: now - 300,
                     end: now + 1,
                     months: None,
+                    live: true,
                 };
             }
         };

@@ -126,12 +126,14 @@ impl Sql {
     }
 }
 
-/// Which table an expression is evaluated against.
+/// Which rows an expression is evaluated against.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Ctx {
-    /// Rows of `events` (raw column names), or raw `sessions` rows for visit attributes.
+    /// Rows of `events`.
     Events,
-    /// Folded sessions (`start`, `entry`, `exit_page`, attributes).
+    /// Raw `sessions` delta rows: visit attributes under their own names, `start`.
+    RawSessions,
+    /// Sessions folded by `folded_sessions`: `s_<attribute>`, `st`, `entry`, `exit_page`.
     Sessions,
 }
 
@@ -191,15 +193,23 @@ fn dim_expr(sql: &mut Sql, dim: &Dimension, ctx: Ctx, goals: &[Goal]) -> String 
         }
         Dimension::EntryPage => "entry".into(),
         Dimension::ExitPage => "exit_page".into(),
-        Dimension::Visit(col @ ("referrer_source" | "referrer")) => {
-            format!("if({col} = '', 'Direct / None', {col})")
+        Dimension::Visit(col) => {
+            let name = match ctx {
+                Ctx::Sessions => format!("s_{col}"),
+                _ => (*col).to_string(),
+            };
+            if matches!(*col, "referrer_source" | "referrer") {
+                format!("if({name} = '', 'Direct / None', {name})")
+            } else {
+                name
+            }
         }
-        Dimension::Visit(col) => (*col).to_string(),
         Dimension::Time(b) => bucket_expr(
             *b,
             match ctx {
                 Ctx::Events => "timestamp",
-                Ctx::Sessions => "start",
+                Ctx::RawSessions => "start",
+                Ctx::Sessions => "st",
             },
         ),
     }
@@ -320,16 +330,9 @@ fn filter_expr(sql: &mut Sql, f: &Filter, ctx: Ctx, goals: &[Goal]) -> Result<St
     })
 }
 
-/// `sessions` folded to one row per session. `columns` are the visit attributes needed;
-/// `pushdown` are visit filters evaluated on the raw rows. With `in_range`, only sessions
-/// that start in the range; otherwise sessions of events in the range (started up to a day
-/// before it).
-fn folded_sessions(
-    columns: &BTreeSet<&'static str>,
-    pushdown: &[String],
-    in_range: bool,
-) -> String {
-    let attrs: String = columns.iter().map(|c| format!(", {c}")).collect();
+/// The `sessions` rows of a site around a range: with `in_range`, of sessions that start in
+/// it; otherwise of sessions whose events may fall in it (started up to a day before).
+fn sessions_where(pushdown: &[String], in_range: bool) -> String {
     let mut cond = String::from(
         "site = {site:String} AND day >= toDate(toDateTime({start:Int64})) - 1 AND day <= toDate(toDateTime({end:Int64}))",
     );
@@ -342,11 +345,26 @@ fn folded_sessions(
         cond.push_str(" AND ");
         cond.push_str(p);
     }
+    cond
+}
+
+/// `sessions` folded to one row per session. Every delta row of a session has the same
+/// sorting key (site, day of its start, session id), so `FINAL` folds them with the
+/// columns' own aggregate functions as a streaming merge of sorted parts: far cheaper than
+/// a hash GROUP BY over session ids, and exact whether background merges ran or not.
+/// `columns` are the visit attributes needed, as `s_<name>`; `pushdown` are visit filters
+/// (constant within a session, so filtering before the fold is the same as after).
+fn folded_sessions(
+    columns: &BTreeSet<&'static str>,
+    pushdown: &[String],
+    in_range: bool,
+) -> String {
+    let attrs: String = columns.iter().map(|c| format!(", {c} AS s_{c}")).collect();
     format!(
-        "SELECT session_id, visitor_id, start{attrs}, max(end) AS ended, sum(pageviews) AS pv, sum(events) AS ev,
-                max(entry_page) AS entry, max(exit).2 AS exit_page
-         FROM sessions WHERE {cond}
-         GROUP BY session_id, visitor_id, start{attrs}"
+        "SELECT session_id, visitor_id AS vid, start AS st{attrs}, end AS ended, pageviews AS pv,
+                events AS ev, entry_page AS entry, exit.2 AS exit_page
+         FROM sessions FINAL WHERE {}",
+        sessions_where(pushdown, in_range)
     )
 }
 
@@ -412,10 +430,19 @@ impl Engine<'_> {
             ));
         }
         let mut wheres = vec![EVENTS_IN_RANGE.to_string()];
+        if dims.contains(&Dimension::Goal) && !self.goals.is_empty() {
+            // Only events that complete some goal can have a goal value.
+            let any: Vec<String> = self
+                .goals
+                .iter()
+                .map(|g| goal_condition(&mut sql, g))
+                .collect();
+            wheres.push(format!("({})", any.join(" OR ")));
+        }
         for f in filters {
             match f.kind().map_err(|m| invalid("filters", m))? {
                 Kind::Session => {
-                    let inner = folded_sessions(&BTreeSet::new(), &[], false);
+                    let inner = folded_sessions(&visit_columns(f.dimensions()), &[], false);
                     let cond = filter_expr(&mut sql, f, Ctx::Sessions, self.goals)?;
                     wheres.push(format!(
                         "session_id IN (SELECT session_id FROM ({inner}) WHERE {cond})"
@@ -464,25 +491,41 @@ impl Engine<'_> {
             .collect())
     }
 
-    /// Session metrics per group: `[dims..., visits, bounces, duration sum, pageviews]`.
+    /// Metrics from `sessions` per group: `[dims..., visitors, pageviews, events, visits,
+    /// bounces, duration sum]`. Without session-only metrics, dimensions or filters the
+    /// delta rows are aggregated directly (sums and visitor counts are the same either
+    /// way); otherwise they are folded to one row per session first.
     async fn session_query(
         &self,
         q: &Query,
         range: &Range,
         dims: &[Dimension],
         filters: &[Filter],
+        metrics: &[Metric],
     ) -> Result<Vec<Raw>, ReportError> {
         let mut sql = Sql::new(q, range);
+        let fold = metrics.iter().any(|m| m.is_session())
+            || dims
+                .iter()
+                .any(|d| matches!(d.kind(), Kind::Session | Kind::Event))
+            || filters.iter().any(|f| !matches!(f.kind(), Ok(Kind::Visit)));
+        let ctx = if fold {
+            Ctx::Sessions
+        } else {
+            Ctx::RawSessions
+        };
         let mut columns = visit_columns(dims);
         let mut pushdown = Vec::new();
         let mut outer = Vec::new();
         for f in filters {
             match f.kind().map_err(|m| invalid("filters", m))? {
                 Kind::Visit => {
-                    columns.extend(visit_columns(f.dimensions()));
-                    pushdown.push(filter_expr(&mut sql, f, Ctx::Events, self.goals)?);
+                    pushdown.push(filter_expr(&mut sql, f, Ctx::RawSessions, self.goals)?)
                 }
-                Kind::Session => outer.push(filter_expr(&mut sql, f, Ctx::Sessions, self.goals)?),
+                Kind::Session => {
+                    columns.extend(visit_columns(f.dimensions()));
+                    outer.push(filter_expr(&mut sql, f, Ctx::Sessions, self.goals)?)
+                }
                 _ => {
                     let cond = filter_expr(&mut sql, f, Ctx::Events, self.goals)?;
                     outer.push(format!(
@@ -491,7 +534,6 @@ impl Engine<'_> {
                 }
             }
         }
-        let folded = folded_sessions(&columns, &pushdown, true);
         let mut select = Vec::new();
         let mut event_dims = Vec::new();
         for (i, d) in dims.iter().enumerate() {
@@ -504,7 +546,7 @@ impl Engine<'_> {
             } else {
                 select.push(format!(
                     "{} AS _d{i}",
-                    dim_expr(&mut sql, d, Ctx::Sessions, self.goals)
+                    dim_expr(&mut sql, d, ctx, self.goals)
                 ));
             }
         }
@@ -516,19 +558,40 @@ impl Engine<'_> {
                 event_dims.join(", ")
             )
         };
-        select.extend([
-            "count()".to_string(),
-            "countIf(pv <= 1)".to_string(),
-            "sum(ended - start)".to_string(),
-            "sum(pv)".to_string(),
-        ]);
+        let from = if fold {
+            select.extend(
+                [
+                    "uniq(vid)",
+                    "sum(pv)",
+                    "sum(ev)",
+                    "count()",
+                    "countIf(pv <= 1)",
+                    "sum(ended - st)",
+                ]
+                .map(String::from),
+            );
+            format!("({}) AS s", folded_sessions(&columns, &pushdown, true))
+        } else {
+            select.extend(
+                [
+                    "uniq(visitor_id)",
+                    "sum(pageviews)",
+                    "sum(events)",
+                    "0",
+                    "0",
+                    "0",
+                ]
+                .map(String::from),
+            );
+            format!("sessions WHERE {}", sessions_where(&pushdown, true))
+        };
         let wheres = if outer.is_empty() {
             String::new()
         } else {
             format!(" WHERE {}", outer.join(" AND "))
         };
         let text = format!(
-            "SELECT {} FROM ({folded}) AS s{join}{wheres}{}",
+            "SELECT {} FROM {from}{join}{wheres}{}",
             select.join(", "),
             group_by(dims.len())
         );
@@ -541,14 +604,16 @@ impl Engine<'_> {
         let n = dims.len();
         Ok(rows
             .into_iter()
-            .filter(|r| r.len() == n + 4)
+            .filter(|r| r.len() == n + 6)
             .map(|r| Raw {
-                visits: as_u64(&r[n]),
-                bounces: as_u64(&r[n + 1]),
-                duration: as_f64(&r[n + 2]),
-                session_pageviews: as_u64(&r[n + 3]),
+                visitors: as_u64(&r[n]),
+                pageviews: as_u64(&r[n + 1]),
+                events: as_u64(&r[n + 2]),
+                visits: as_u64(&r[n + 3]),
+                bounces: as_u64(&r[n + 4]),
+                duration: as_f64(&r[n + 5]),
+                session_pageviews: as_u64(&r[n + 1]),
                 dims: r[..n].to_vec(),
-                ..Raw::default()
             })
             .collect())
     }
@@ -560,10 +625,25 @@ impl Engine<'_> {
         range: &Range,
         metrics: &[Metric],
     ) -> Result<HashMap<String, Raw>, ReportError> {
-        let needs_events = metrics.iter().any(|m| !m.is_session());
-        let needs_sessions = metrics.iter().any(|m| m.is_session());
         let mut out: HashMap<String, Raw> = HashMap::new();
-        if needs_events {
+        // Visit-level questions (visit dimensions and filters, time) are answered from
+        // `sessions` alone, as Plausible answers them from its sessions table: far fewer
+        // rows than events. Visits count in the range where they start.
+        let visit_level = !range.live
+            && q.dimensions.iter().all(|d| d.kind() != Kind::Event)
+            && q.filters
+                .iter()
+                .all(|f| !matches!(f.kind(), Ok(Kind::Event)));
+        if visit_level {
+            for r in self
+                .session_query(q, range, &q.dimensions, &q.filters, metrics)
+                .await?
+            {
+                out.insert(key_of(&r.dims), r);
+            }
+            return Ok(out);
+        }
+        if metrics.iter().any(|m| !m.is_session()) {
             for r in self
                 .event_query(q, range, &q.dimensions, &q.filters)
                 .await?
@@ -571,9 +651,9 @@ impl Engine<'_> {
                 out.insert(key_of(&r.dims), r);
             }
         }
-        if needs_sessions {
+        if metrics.iter().any(|m| m.is_session()) {
             for r in self
-                .session_query(q, range, &q.dimensions, &q.filters)
+                .session_query(q, range, &q.dimensions, &q.filters, metrics)
                 .await?
             {
                 let e = out.entry(key_of(&r.dims)).or_insert_with(|| Raw {
@@ -586,12 +666,6 @@ impl Engine<'_> {
                 e.session_pageviews = r.session_pageviews;
             }
         }
-        // Not-set values are left out where Plausible leaves them out.
-        out.retain(|_, r| {
-            q.dimensions.iter().zip(&r.dims).all(|(d, v)| {
-                !(d.skips_empty() && (v.is_null() || v.as_str().is_some_and(str::is_empty)))
-            })
-        });
         Ok(out)
     }
 
@@ -612,18 +686,25 @@ impl Engine<'_> {
             .filter(|f| !f.mentions_goal())
             .cloned()
             .collect();
-        let rows = self.event_query(q, range, &dims, &filters).await?;
+        let base = Query {
+            dimensions: dims,
+            filters,
+            ..q.clone()
+        };
+        let groups = self.groups(&base, range, &[Metric::Visitors]).await?;
         Ok((
             keep,
-            rows.into_iter()
-                .map(|r| (key_of(&r.dims), r.visitors))
-                .collect(),
+            groups.into_iter().map(|(k, r)| (k, r.visitors)).collect(),
         ))
     }
 
     async fn total_visitors(&self, q: &Query, range: &Range) -> Result<u64, ReportError> {
-        let rows = self.event_query(q, range, &[], &q.filters).await?;
-        Ok(rows.first().map(|r| r.visitors).unwrap_or(0))
+        let total = Query {
+            dimensions: Vec::new(),
+            ..q.clone()
+        };
+        let groups = self.groups(&total, range, &[Metric::Visitors]).await?;
+        Ok(groups.values().next().map(|r| r.visitors).unwrap_or(0))
     }
 
     /// Metric values per group for a range.
@@ -632,7 +713,13 @@ impl Engine<'_> {
         q: &Query,
         range: &Range,
     ) -> Result<Vec<(Vec<Value>, Vec<f64>)>, ReportError> {
-        let groups = self.groups(q, range, &q.metrics).await?;
+        let mut groups = self.groups(q, range, &q.metrics).await?;
+        // Not-set values are left out where Plausible leaves them out.
+        groups.retain(|_, r| {
+            q.dimensions.iter().zip(&r.dims).all(|(d, v)| {
+                !(d.skips_empty() && (v.is_null() || v.as_str().is_some_and(str::is_empty)))
+            })
+        });
         let conversion = if q.metrics.contains(&Metric::ConversionRate) {
             Some(self.baseline(q, range).await?)
         } else {
