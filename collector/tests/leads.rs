@@ -190,3 +190,159 @@ async fn identify_needs_marketing_consent_and_stores_contact_details_encrypted()
     );
     assert_eq!(rows[0].id.len(), 16, "lead ids are random 64-bit hex");
 }
+
+#[actix_rt::test]
+async fn a_lead_has_its_visit_history_and_exports_to_crm_csv() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = candor::serve::build_state(common::config(
+        dir.path(),
+        &[
+            ("CANDOR_BATCH_INTERVAL_MS", "100"),
+            ("CANDOR_SITES", "example.com,other.example"),
+        ],
+    ))
+    .await
+    .unwrap();
+    let bg = candor::serve::Background::start(&state);
+    let app = test_app!(state);
+    let chrome = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36";
+    for (url, referrer) in [
+        (
+            "https://example.com/?utm_source=newsletter&utm_medium=email",
+            "https://www.google.com/",
+        ),
+        ("https://example.com/pricing", "https://example.com/"),
+    ] {
+        let r = test::call_service(
+            &app,
+            post(
+                "/api/event",
+                json!({"site": "example.com", "url": url, "referrer": referrer, "consent": "marketing", "vid": "v-1"}),
+            )
+            .insert_header(("User-Agent", chrome))
+            .to_request(),
+        )
+        .await;
+        assert_eq!(r.status(), StatusCode::ACCEPTED);
+    }
+    let id_body = json!({"site": "example.com", "vid": "v-1", "consent": "marketing", "email": "ada@example.com",
+                         "name": "Ada King Lovelace", "company": "=HYPERLINK(\"x\")", "url": "https://example.com/pricing"});
+    let r = test::call_service(&app, post("/api/identify", id_body).to_request()).await;
+    assert_eq!(r.status(), StatusCode::ACCEPTED);
+    let lead_id = leads(&state).await[0].id.clone();
+    // Wait for the batcher to store both page views.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while std::time::Instant::now() < deadline {
+        let n: Vec<Value> = fetch(
+            state.store.as_ref(),
+            "SELECT count() AS c FROM events",
+            &Params::new(),
+        )
+        .await
+        .unwrap();
+        if n[0]["c"] == json!(2) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+
+    let (_, _, reader) = common::send(
+        &app,
+        test::TestRequest::post()
+            .uri("/api/v1/tokens")
+            .insert_header(common::bearer(common::ADMIN))
+            .set_json(json!({"name": "crm", "scopes": ["leads:read"], "sites": ["example.com"]})),
+    )
+    .await;
+    let token = reader["token"].as_str().unwrap().to_string();
+    let get = |path: String| {
+        test::TestRequest::get()
+            .uri(&path)
+            .insert_header(common::bearer(&token))
+    };
+
+    let (status, _, detail) = common::send(&app, get(format!("/api/v1/leads/{lead_id}"))).await;
+    assert_eq!(status, StatusCode::OK, "{detail}");
+    assert_eq!(detail["lead"]["email"], "ada@example.com");
+    assert_eq!(detail["consent_page"], "/pricing");
+    let h = &detail["history"];
+    assert_eq!(
+        (h["visits"].clone(), h["pageviews"].clone()),
+        (json!(1), json!(2)),
+        "{h}"
+    );
+    assert_eq!(h["first_touch"]["source"], "Google");
+    assert_eq!(h["first_touch"]["utm_source"], "newsletter");
+    assert_eq!(
+        h["top_pages"],
+        json!([{"page": "/", "pageviews": 1}, {"page": "/pricing", "pageviews": 1}])
+    );
+    assert_eq!(h["timeline"][0]["entry_page"], "/");
+    assert_eq!(h["timeline"][0]["exit_page"], "/pricing");
+
+    for (path, want) in [
+        (
+            "/api/v1/leads/0123456789abcdef".to_string(),
+            StatusCode::NOT_FOUND,
+        ),
+        ("/api/v1/leads/not-an-id".to_string(), StatusCode::NOT_FOUND),
+        (
+            "/api/v1/leads.csv?site=other.example".to_string(),
+            StatusCode::FORBIDDEN,
+        ),
+    ] {
+        let (status, _, body) = common::send(&app, get(path.clone())).await;
+        assert_eq!(status, want, "{path} → {body}");
+    }
+
+    let resp = test::call_service(
+        &app,
+        get("/api/v1/leads.csv?site=example.com".into()).to_request(),
+    )
+    .await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert!(resp
+        .headers()
+        .get("content-type")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .starts_with("text/csv"));
+    let csv = String::from_utf8(test::read_body(resp).await.to_vec()).unwrap();
+    let lines: Vec<&str> = csv.lines().collect();
+    assert_eq!(
+        lines[0],
+        "Email,FirstName,LastName,Company,LeadSource,Status,ConsentAt,CreatedAt,LeadId"
+    );
+    assert!(
+        lines[1].starts_with(
+            "ada@example.com,Ada,King Lovelace,\"'=HYPERLINK(\"\"x\"\")\",Google,active,"
+        ),
+        "{}",
+        lines[1]
+    );
+    assert!(lines[1].ends_with(&lead_id));
+    assert_eq!(lines.len(), 2);
+
+    // Opted out: a tombstone, no contact details, no history; gone from the export.
+    let r = test::call_service(
+        &app,
+        post("/api/optout", json!({"site": "example.com", "vid": "v-1"})).to_request(),
+    )
+    .await;
+    assert!(r.status().is_success());
+    let (_, _, after) = common::send(&app, get(format!("/api/v1/leads/{lead_id}"))).await;
+    assert_eq!(after["lead"]["status"], "opted_out");
+    assert!(
+        after["lead"].get("email").is_none() && after.get("history").is_none(),
+        "{after}"
+    );
+    let resp = test::call_service(
+        &app,
+        get("/api/v1/leads.csv?site=example.com".into()).to_request(),
+    )
+    .await;
+    let csv = String::from_utf8(test::read_body(resp).await.to_vec()).unwrap();
+    assert_eq!(csv.lines().count(), 1);
+    bg.shutdown(&state, std::time::Duration::from_secs(5)).await;
+}

@@ -48,3 +48,126 @@ pub async fn pull(
     let next_cursor = next.or(cursor).map(|c| c.encode()).unwrap_or_default();
     Ok(HttpResponse::Ok().json(json!({"leads": leads, "next_cursor": next_cursor})))
 }
+
+/// `GET /api/v1/leads/{id}`: one lead with its visit history. Tombstones (opted out, erased)
+/// come without contact details or history.
+pub async fn one(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let principal = state.authorize(&req, Scope::LeadsRead)?;
+    let (lead, consent_page) = state
+        .leads
+        .get(&id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("no lead with that id"))?;
+    if !principal.may_access_site(&lead.site) {
+        return Err(ApiError::forbidden(
+            "this token is not valid for this lead's site",
+        ));
+    }
+    if lead.status != "active" {
+        return Ok(HttpResponse::Ok().json(json!({"lead": lead})));
+    }
+    let history = state.leads.history(&lead.site, &lead.id).await?;
+    Ok(HttpResponse::Ok().json(json!({
+        "lead": lead,
+        "consent_page": consent_page,
+        "history": history,
+    })))
+}
+
+/// A CSV cell that spreadsheets will not run as a formula.
+fn cell(value: &str) -> String {
+    if value.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        format!("'{value}")
+    } else {
+        value.to_string()
+    }
+}
+
+/// `GET /api/v1/leads.csv?site=`: every active lead with the columns CRM imports expect.
+pub async fn csv(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    q: web::Query<CsvQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let principal = state.authorize(&req, Scope::LeadsRead)?;
+    let site = state
+        .sites
+        .get(&q.site)
+        .ok_or_else(|| ApiError::not_found("unknown site").field("site"))?;
+    if !principal.may_access_site(site.domain.as_str()) {
+        return Err(ApiError::forbidden("this token is not valid for this site"));
+    }
+    let leads = state.leads.active(site.domain.as_str()).await?;
+    let sources = state.leads.first_sources(site.domain.as_str()).await?;
+    let mut out = ::csv::Writer::from_writer(Vec::new());
+    let write = |out: &mut ::csv::Writer<Vec<u8>>, row: &[String]| {
+        out.write_record(row)
+            .map_err(|e| ApiError::bad_request(format!("cannot write CSV: {e}")))
+    };
+    write(
+        &mut out,
+        &[
+            "Email",
+            "FirstName",
+            "LastName",
+            "Company",
+            "LeadSource",
+            "Status",
+            "ConsentAt",
+            "CreatedAt",
+            "LeadId",
+        ]
+        .map(String::from),
+    )?;
+    let iso = |t: Option<u32>| {
+        t.and_then(|t| chrono::DateTime::from_timestamp(i64::from(t), 0))
+            .map(|d| d.format("%Y-%m-%dT%H:%M:%SZ").to_string())
+            .unwrap_or_default()
+    };
+    for l in &leads {
+        let name = l.name.clone().unwrap_or_default();
+        let (first, last) = match name.trim().split_once(' ') {
+            Some((f, rest)) => (f.to_string(), rest.trim().to_string()),
+            None => (name.trim().to_string(), String::new()),
+        };
+        write(
+            &mut out,
+            &[
+                cell(l.email.as_deref().unwrap_or("")),
+                cell(&first),
+                cell(&last),
+                cell(l.company.as_deref().unwrap_or("")),
+                cell(
+                    sources
+                        .get(&l.id)
+                        .map(String::as_str)
+                        .unwrap_or("Direct / None"),
+                ),
+                l.status.clone(),
+                iso(l.consent_at),
+                iso(l.created_at),
+                l.id.clone(),
+            ],
+        )?;
+    }
+    let body = out
+        .into_inner()
+        .map_err(|e| ApiError::bad_request(format!("cannot write CSV: {e}")))?;
+    Ok(HttpResponse::Ok()
+        .content_type("text/csv; charset=utf-8")
+        .insert_header((
+            actix_web::http::header::CONTENT_DISPOSITION,
+            format!("attachment; filename=\"leads-{}.csv\"", site.domain),
+        ))
+        .insert_header((actix_web::http::header::CACHE_CONTROL, "no-store"))
+        .body(body))
+}
+
+#[derive(Deserialize)]
+pub struct CsvQuery {
+    site: String,
+}

@@ -152,7 +152,9 @@ pub fn configure(state: AppState) -> impl FnOnce(&mut web::ServiceConfig) {
                     .route("/stats/timeseries", web::get().to(stats::timeseries))
                     .route("/stats/breakdown", web::get().to(stats::breakdown))
                     .route("/stats/realtime/visitors", web::get().to(stats::realtime))
-                    .route("/leads", web::get().to(lead_sync::pull)),
+                    .route("/leads", web::get().to(lead_sync::pull))
+                    .route("/leads.csv", web::get().to(lead_sync::csv))
+                    .route("/leads/{id}", web::get().to(lead_sync::one)),
             )
             .default_service(web::to(not_found));
     }

@@ -4,6 +4,7 @@
 //! in the clear. The visitor key of the snippet's first-party id is linked to the lead, so its
 //! earlier marketing-consented visits become the lead's history.
 
+pub mod history;
 pub mod seal;
 
 use std::sync::Arc;
@@ -178,30 +179,67 @@ impl Leads {
             version: r.version,
             id: r.id.clone(),
         });
-        let views = rows
-            .into_iter()
-            .map(|r| {
-                let active = r.status == "active";
-                LeadView {
-                    email: active.then(|| self.open(&r.email_enc)).flatten(),
-                    name: active
-                        .then(|| self.open(&r.name_enc))
-                        .flatten()
-                        .filter(|s| !s.is_empty()),
-                    company: active
-                        .then(|| self.open(&r.company_enc))
-                        .flatten()
-                        .filter(|s| !s.is_empty()),
-                    consent_at: active.then_some(r.consent_at),
-                    created_at: active.then_some(r.created_at),
-                    id: r.id,
-                    site: r.site,
-                    status: r.status,
-                    updated_at: r.version,
-                }
-            })
-            .collect();
+        let views = rows.into_iter().map(|r| self.view(r)).collect();
         Ok((views, next))
+    }
+
+    /// The pull API's view of a stored lead: contact details decrypted for active leads only.
+    fn view(&self, r: LeadRow) -> LeadView {
+        let active = r.status == "active";
+        LeadView {
+            email: active.then(|| self.open(&r.email_enc)).flatten(),
+            name: active
+                .then(|| self.open(&r.name_enc))
+                .flatten()
+                .filter(|s| !s.is_empty()),
+            company: active
+                .then(|| self.open(&r.company_enc))
+                .flatten()
+                .filter(|s| !s.is_empty()),
+            consent_at: active.then_some(r.consent_at),
+            created_at: active.then_some(r.created_at),
+            id: r.id,
+            site: r.site,
+            status: r.status,
+            updated_at: r.version,
+        }
+    }
+
+    /// One lead in its current state, with its consent page.
+    pub async fn get(&self, id: &str) -> Result<Option<(LeadView, String)>, StoreError> {
+        if id.is_empty() || id.len() > 32 || !id.chars().all(|c| c.is_ascii_hexdigit()) {
+            return Ok(None);
+        }
+        let rows: Vec<LeadRow> = fetch(
+            self.store.as_ref(),
+            "SELECT id, site, email_hash, email_enc, name_enc, company_enc, status,
+                    toUnixTimestamp(consent_at) AS consent_at, consent_page, toUnixTimestamp(created_at) AS created_at, version
+             FROM leads FINAL WHERE id = {id:String} LIMIT 1",
+            &Params::new().with("id", id),
+        )
+        .await?;
+        Ok(rows.into_iter().next().map(|r| {
+            let page = r.consent_page.clone();
+            (self.view(r), page)
+        }))
+    }
+
+    /// Every active lead of a site, oldest first (for CSV export).
+    pub async fn active(&self, site: &str) -> Result<Vec<LeadView>, StoreError> {
+        let rows: Vec<LeadRow> = fetch(
+            self.store.as_ref(),
+            "SELECT id, site, email_hash, email_enc, name_enc, company_enc, status,
+                    toUnixTimestamp(consent_at) AS consent_at, consent_page, toUnixTimestamp(created_at) AS created_at, version
+             FROM leads FINAL WHERE site = {site:String} AND status = 'active' ORDER BY created_at, id",
+            &Params::new().with("site", site),
+        )
+        .await?;
+        Ok(rows.into_iter().map(|r| self.view(r)).collect())
+    }
+
+    /// Store access for the lead history queries (`history.rs`).
+    pub(crate) fn store(&self) -> &dyn Store {
+        self.store.as_ref()
     }
 
     fn email_hash(&self, site: &str, email: &Email) -> String {
