@@ -50,6 +50,7 @@ pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
         rotate_every: config.spool.batch_interval,
     })?;
     let leads = Arc::new(crate::leads::Leads::new(store.clone(), keys.clone()));
+    let webhooks = Arc::new(crate::leads::webhooks::Webhooks::new(store.clone(), &keys));
     let pipeline = Pipeline::new(
         spool,
         salts,
@@ -74,6 +75,7 @@ pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
     let dashboard =
         Arc::new(crate::auth::dashboard::Dashboard::load(store.clone(), dashboard_key).await?);
     Ok(AppState {
+        webhooks,
         goals,
         dashboard,
         config: Arc::new(config),
@@ -178,10 +180,22 @@ impl Background {
                 }
             }
         });
+        let webhooks = tokio::spawn({
+            let state = state.clone();
+            async move {
+                let mut tick = tokio::time::interval(Duration::from_secs(1));
+                loop {
+                    tick.tick().await;
+                    if let Err(e) = state.webhooks.deliver_due().await {
+                        tracing::warn!(error = %e, "webhook delivery pass failed");
+                    }
+                }
+            }
+        });
         Background {
             stop,
             batcher,
-            periodic: vec![refresher, salt_rotation],
+            periodic: vec![refresher, salt_rotation, webhooks],
         }
     }
 

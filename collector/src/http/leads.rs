@@ -73,7 +73,7 @@ pub async fn identify(
             .and_then(|u| url::Url::parse(u).ok())
             .map(|u| crate::ingest::pathname(&u, false))
             .unwrap_or_default();
-        let id = state
+        let (id, created) = state
             .leads
             .identify(Identification {
                 site: site.domain.as_str(),
@@ -84,7 +84,13 @@ pub async fn identify(
                 page,
             })
             .await?;
-        tracing::info!(site = %site.domain, lead = %id, "lead identified");
+        tracing::info!(site = %site.domain, lead = %id, created, "lead identified");
+        let event = if created {
+            "lead.created"
+        } else {
+            "lead.updated"
+        };
+        announce(&state, site.domain.as_str(), event, &id).await?;
         Ok(())
     }
     .await;
@@ -109,11 +115,28 @@ pub async fn opt_out(
             return Err(ApiError::bad_request("vid must be 1 to 64 characters").field("vid"));
         }
         let changed = state.leads.opt_out(site.domain.as_str(), &b.vid).await?;
-        if changed > 0 {
-            tracing::info!(site = %site.domain, leads = changed, "lead opted out");
+        for id in &changed {
+            tracing::info!(site = %site.domain, lead = %id, "lead opted out");
+            announce(&state, site.domain.as_str(), "lead.updated", id).await?;
         }
         Ok(())
     }
     .await;
     accepted_or(result, origin)
+}
+
+/// Queues a lead webhook with the lead's current view (a tombstone when it is not active).
+pub async fn announce(
+    state: &AppState,
+    site: &str,
+    event: &str,
+    lead_id: &str,
+) -> Result<(), ApiError> {
+    if let Some((lead, _)) = state.leads.get(lead_id).await? {
+        state
+            .webhooks
+            .emit(site, event, serde_json::json!({ "lead": lead }))
+            .await?;
+    }
+    Ok(())
 }

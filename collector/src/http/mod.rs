@@ -7,6 +7,7 @@ mod dashboard;
 pub mod error;
 mod goals;
 mod health;
+mod hooks;
 pub mod ingest;
 pub mod json;
 mod lead_sync;
@@ -26,6 +27,7 @@ use actix_web::{web, HttpRequest};
 use crate::auth::dashboard::Dashboard;
 use crate::auth::{Principal, Scope, Tokens};
 use crate::config::Config;
+use crate::leads::webhooks::Webhooks;
 use crate::leads::Leads;
 use crate::metrics::Metrics;
 use crate::pipeline::Pipeline;
@@ -46,6 +48,7 @@ pub struct AppState {
     pub leads: Arc<Leads>,
     pub goals: Arc<Goals>,
     pub dashboard: Arc<Dashboard>,
+    pub webhooks: Arc<Webhooks>,
 }
 
 impl AppState {
@@ -134,6 +137,16 @@ pub fn configure(state: AppState) -> impl FnOnce(&mut web::ServiceConfig) {
                     .route("/tokens", web::post().to(admin::create_token))
                     .route("/tokens/{id}", web::delete().to(admin::revoke_token))
                     .route("/sql", web::post().to(sql::run))
+                    .route("/sites/{domain}/webhooks", web::get().to(hooks::list))
+                    .route("/sites/{domain}/webhooks", web::post().to(hooks::create))
+                    .route(
+                        "/sites/{domain}/webhooks/{id}",
+                        web::delete().to(hooks::delete),
+                    )
+                    .route(
+                        "/sites/{domain}/webhooks/{id}/deliveries",
+                        web::get().to(hooks::deliveries),
+                    )
                     .route("/sites/{domain}/goals", web::get().to(goals::list))
                     .route("/sites/{domain}/goals", web::post().to(goals::create))
                     .route(

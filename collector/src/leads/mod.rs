@@ -6,6 +6,7 @@
 
 pub mod history;
 pub mod seal;
+pub mod webhooks;
 
 use std::sync::Arc;
 
@@ -259,8 +260,9 @@ impl Leads {
         Ok(rows.into_iter().next())
     }
 
-    /// Creates or updates the lead and links the visitor. Returns the lead id.
-    pub async fn identify(&self, id: Identification<'_>) -> Result<String, StoreError> {
+    /// Creates or updates the lead and links the visitor. Returns the lead id and whether the
+    /// lead is new.
+    pub async fn identify(&self, id: Identification<'_>) -> Result<(String, bool), StoreError> {
         let _w = self.writes.lock().await;
         let now = clock::unix_seconds();
         let hash = self.email_hash(id.site, &id.email);
@@ -313,12 +315,12 @@ impl Leads {
             &InsertOptions::default(),
         )
         .await?;
-        Ok(row.id)
+        Ok((row.id, existing.is_none()))
     }
 
     /// Marketing consent withdrawn: the visitor is unlinked and its leads become `opted_out`.
-    /// Returns how many leads changed.
-    pub async fn opt_out(&self, site: &str, vid: &str) -> Result<usize, StoreError> {
+    /// Returns the ids of the leads that changed.
+    pub async fn opt_out(&self, site: &str, vid: &str) -> Result<Vec<String>, StoreError> {
         let _w = self.writes.lock().await;
         let key = self.keys.visitor_key(site, vid);
         #[derive(Deserialize)]
@@ -357,7 +359,7 @@ impl Leads {
             )
             .await?;
         }
-        Ok(linked.len())
+        Ok(linked.into_iter().map(|l| l.lead_id).collect())
     }
 
     /// Decrypts a sealed field (for the authorised pull API and tests).

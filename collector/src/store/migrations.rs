@@ -331,6 +331,48 @@ const DASHBOARD_PASSWORDS: Table = Table {
     placement: Placement::Everywhere,
 };
 
+/// Webhook endpoints per site; the signing secret only encrypted.
+const WEBHOOKS: Table = Table {
+    name: "webhooks",
+    columns: "    site LowCardinality(String),
+    id String,
+    url String,
+    secret_enc String,
+    events Array(String),
+    created_at DateTime('UTC'),
+    deleted UInt8,
+    version UInt64",
+    family: Family::Replacing("version"),
+    partition_by: None,
+    order_by: "(site, id)",
+    ttl: None,
+    settings: None,
+    placement: Placement::Everywhere,
+};
+
+/// The webhook outbox and delivery log: one row version per event, endpoint and attempt.
+const WEBHOOK_OUTBOX: Table = Table {
+    name: "webhook_outbox",
+    columns: "    event_id String,
+    endpoint_id String,
+    site LowCardinality(String),
+    event_type LowCardinality(String),
+    payload String,
+    created_at UInt64,
+    status LowCardinality(String),
+    attempts UInt32,
+    next_attempt_at UInt64,
+    last_status UInt16,
+    last_error String,
+    version UInt64",
+    family: Family::Replacing("version"),
+    partition_by: None,
+    order_by: "(site, endpoint_id, event_id)",
+    ttl: None,
+    settings: None,
+    placement: Placement::Everywhere,
+};
+
 /// `ALTER TABLE .. ADD COLUMN IF NOT EXISTS` for a table, on every node in a cluster.
 fn add_columns(table: &Table, columns: &[&str], topology: &Topology) -> Vec<String> {
     let adds = columns
@@ -402,6 +444,16 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "goals, dashboard_passwords",
         statements: |t| {
             [GOALS, DASHBOARD_PASSWORDS]
+                .iter()
+                .flat_map(|table| table.create(t))
+                .collect()
+        },
+    },
+    Migration {
+        version: 5,
+        name: "webhooks, webhook_outbox",
+        statements: |t| {
+            [WEBHOOKS, WEBHOOK_OUTBOX]
                 .iter()
                 .flat_map(|table| table.create(t))
                 .collect()

@@ -1,0 +1,381 @@
+//! Signed webhooks for lead changes (`lead.created`, `lead.updated`, `lead.erased`).
+//!
+//! Every change is written to a durable outbox in the store (one row per endpoint and event,
+//! a new version per attempt), and a background deliverer POSTs due rows. The body is signed
+//! the way Stripe signs: header `Candor-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256 of
+//! "<t>.<body>">` with the endpoint's secret, so a receiver checks authenticity and rejects
+//! old timestamps (replays). `Candor-Event-Id` is stable across retries: receivers dedupe by
+//! it. Failures retry with exponential backoff (1 s, 2 s, 4 s … capped at one hour) up to
+//! `MAX_ATTEMPTS`; the outbox doubles as the delivery log. Endpoint secrets must be readable
+//! to sign, so they are stored encrypted (AES-256-GCM), never in the clear.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use ring::hmac;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+use super::seal::Sealer;
+use crate::clock;
+use crate::privacy::keys::Keys;
+use crate::store::{fetch, insert_rows, InsertOptions, Params, Store, StoreError};
+
+pub const EVENTS: [&str; 3] = ["lead.created", "lead.updated", "lead.erased"];
+pub const MAX_ATTEMPTS: u32 = 12;
+const BACKOFF_CAP_SECS: u64 = 3600;
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct EndpointRow {
+    site: String,
+    id: String,
+    url: String,
+    secret_enc: String,
+    events: Vec<String>,
+    created_at: u32,
+    deleted: u8,
+    version: u64,
+}
+
+/// An endpoint as admins see it (never its secret).
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct Endpoint {
+    pub id: String,
+    pub site: String,
+    pub url: String,
+    pub events: Vec<String>,
+    pub created_at: u32,
+}
+
+/// One delivery: an event for an endpoint, in its latest state.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct Delivery {
+    pub event_id: String,
+    pub endpoint_id: String,
+    pub site: String,
+    pub event_type: String,
+    pub payload: String,
+    pub created_at: u64,
+    /// `pending`, `delivered` or `failed` (gave up after `MAX_ATTEMPTS`).
+    pub status: String,
+    pub attempts: u32,
+    pub next_attempt_at: u64,
+    pub last_status: u16,
+    pub last_error: String,
+    pub version: u64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum WebhookError {
+    #[error("{message}")]
+    Invalid {
+        field: &'static str,
+        message: String,
+    },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+pub struct Webhooks {
+    store: Arc<dyn Store>,
+    sealer: Sealer,
+    http: reqwest::Client,
+}
+
+/// The signature header value for a body at time `t`.
+pub fn sign(secret: &str, t: u64, body: &[u8]) -> String {
+    let key = hmac::Key::new(hmac::HMAC_SHA256, secret.as_bytes());
+    let mut ctx = hmac::Context::with_key(&key);
+    ctx.update(t.to_string().as_bytes());
+    ctx.update(b".");
+    ctx.update(body);
+    format!("t={t},v1={}", hex::encode(ctx.sign().as_ref()))
+}
+
+fn backoff(attempts: u32) -> u64 {
+    (1u64 << attempts.min(12).saturating_sub(1)).min(BACKOFF_CAP_SECS)
+}
+
+impl Webhooks {
+    pub fn new(store: Arc<dyn Store>, keys: &Keys) -> Webhooks {
+        Webhooks {
+            store,
+            sealer: Sealer::new(&keys.aead_key("webhook-secret")),
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(10))
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap_or_default(),
+        }
+    }
+
+    async fn endpoints(&self, site: &str) -> Result<Vec<EndpointRow>, StoreError> {
+        fetch(
+            self.store.as_ref(),
+            "SELECT site, id, url, secret_enc, events, toUnixTimestamp(created_at) AS created_at, deleted, version
+             FROM webhooks FINAL WHERE site = {site:String} AND deleted = 0 ORDER BY created_at, id",
+            &Params::new().with("site", site),
+        )
+        .await
+    }
+
+    pub async fn list(&self, site: &str) -> Result<Vec<Endpoint>, StoreError> {
+        Ok(self
+            .endpoints(site)
+            .await?
+            .into_iter()
+            .map(|r| Endpoint {
+                id: r.id,
+                site: r.site,
+                url: r.url,
+                events: r.events,
+                created_at: r.created_at,
+            })
+            .collect())
+    }
+
+    /// Registers an endpoint; returns it and its signing secret (shown once).
+    pub async fn create(
+        &self,
+        site: &str,
+        url: &str,
+        events: Option<Vec<String>>,
+    ) -> Result<(Endpoint, String), WebhookError> {
+        let parsed = url::Url::parse(url).map_err(|_| WebhookError::Invalid {
+            field: "url",
+            message: "url must be an absolute http(s) URL".into(),
+        })?;
+        if !matches!(parsed.scheme(), "http" | "https") || url.len() > 2048 {
+            return Err(WebhookError::Invalid {
+                field: "url",
+                message: "url must be an absolute http(s) URL".into(),
+            });
+        }
+        let events = events.unwrap_or_else(|| EVENTS.map(String::from).to_vec());
+        if events.is_empty() || events.iter().any(|e| !EVENTS.contains(&e.as_str())) {
+            return Err(WebhookError::Invalid {
+                field: "events",
+                message: format!("events are some of {}", EVENTS.join(", ")),
+            });
+        }
+        let secret = format!("whsec_{}", hex::encode(self.sealer.random::<24>()));
+        let row = EndpointRow {
+            site: site.into(),
+            id: hex::encode(self.sealer.random::<8>()),
+            url: parsed.to_string(),
+            secret_enc: self.sealer.seal(secret.as_bytes()),
+            events,
+            created_at: clock::unix_seconds(),
+            deleted: 0,
+            version: clock::version(),
+        };
+        insert_rows(
+            self.store.as_ref(),
+            "webhooks",
+            std::slice::from_ref(&row),
+            &InsertOptions::default(),
+        )
+        .await?;
+        Ok((
+            Endpoint {
+                id: row.id,
+                site: row.site,
+                url: row.url,
+                events: row.events,
+                created_at: row.created_at,
+            },
+            secret,
+        ))
+    }
+
+    pub async fn delete(&self, site: &str, id: &str) -> Result<bool, StoreError> {
+        let Some(mut row) = self.endpoints(site).await?.into_iter().find(|r| r.id == id) else {
+            return Ok(false);
+        };
+        row.deleted = 1;
+        row.version = clock::version();
+        insert_rows(
+            self.store.as_ref(),
+            "webhooks",
+            &[row],
+            &InsertOptions::default(),
+        )
+        .await?;
+        Ok(true)
+    }
+
+    /// Queues `event_type` with `data` for every endpoint of the site that wants it.
+    pub async fn emit(
+        &self,
+        site: &str,
+        event_type: &str,
+        data: Value,
+    ) -> Result<usize, StoreError> {
+        let now_ms = clock::unix_millis();
+        let rows: Vec<Delivery> = self
+            .endpoints(site)
+            .await?
+            .into_iter()
+            .filter(|e| e.events.iter().any(|x| x == event_type))
+            .map(|e| {
+                let event_id = format!("evt_{}", hex::encode(self.sealer.random::<12>()));
+                let payload = json!({
+                    "id": event_id,
+                    "type": event_type,
+                    "created": now_ms / 1000,
+                    "site": site,
+                    "data": data,
+                })
+                .to_string();
+                Delivery {
+                    event_id,
+                    endpoint_id: e.id,
+                    site: site.into(),
+                    event_type: event_type.into(),
+                    payload,
+                    created_at: now_ms,
+                    status: "pending".into(),
+                    attempts: 0,
+                    next_attempt_at: now_ms,
+                    last_status: 0,
+                    last_error: String::new(),
+                    version: clock::version(),
+                }
+            })
+            .collect();
+        if !rows.is_empty() {
+            insert_rows(
+                self.store.as_ref(),
+                "webhook_outbox",
+                &rows,
+                &InsertOptions::default(),
+            )
+            .await?;
+        }
+        Ok(rows.len())
+    }
+
+    /// The delivery log of one endpoint, newest first.
+    pub async fn deliveries(
+        &self,
+        site: &str,
+        endpoint: &str,
+        limit: u32,
+    ) -> Result<Vec<Delivery>, StoreError> {
+        fetch(
+            self.store.as_ref(),
+            "SELECT event_id, endpoint_id, site, event_type, payload, created_at, status, attempts, next_attempt_at,
+                    last_status, last_error, version
+             FROM webhook_outbox FINAL WHERE site = {site:String} AND endpoint_id = {e:String}
+             ORDER BY created_at DESC, event_id LIMIT {limit:UInt32}",
+            &Params::new().with("site", site).with("e", endpoint).with("limit", limit),
+        )
+        .await
+    }
+
+    /// Delivers every due row once. Returns how many were attempted.
+    pub async fn deliver_due(&self) -> Result<usize, StoreError> {
+        let due: Vec<Delivery> = fetch(
+            self.store.as_ref(),
+            "SELECT event_id, endpoint_id, site, event_type, payload, created_at, status, attempts, next_attempt_at,
+                    last_status, last_error, version
+             FROM webhook_outbox FINAL WHERE status = 'pending' AND next_attempt_at <= {now:UInt64}
+             ORDER BY next_attempt_at LIMIT 100",
+            &Params::new().with("now", clock::unix_millis()),
+        )
+        .await?;
+        let mut secrets: std::collections::HashMap<(String, String), Option<(String, String)>> =
+            std::collections::HashMap::new();
+        let mut updates = Vec::with_capacity(due.len());
+        for mut d in due {
+            let key = (d.site.clone(), d.endpoint_id.clone());
+            if !secrets.contains_key(&key) {
+                let found = self
+                    .endpoints(&d.site)
+                    .await?
+                    .into_iter()
+                    .find(|e| e.id == d.endpoint_id)
+                    .and_then(|e| {
+                        let secret = String::from_utf8(self.sealer.open(&e.secret_enc)?).ok()?;
+                        Some((e.url, secret))
+                    });
+                secrets.insert(key.clone(), found);
+            }
+            d.attempts += 1;
+            d.version = clock::version();
+            let Some((url, secret)) = secrets.get(&key).cloned().flatten() else {
+                d.status = "failed".into();
+                d.last_error = "endpoint deleted".into();
+                updates.push(d);
+                continue;
+            };
+            let t = clock::unix_seconds() as u64;
+            let result = self
+                .http
+                .post(&url)
+                .header("Content-Type", "application/json")
+                .header("User-Agent", "Candor-Webhooks/1")
+                .header("Candor-Event", &d.event_type)
+                .header("Candor-Event-Id", &d.event_id)
+                .header("Candor-Signature", sign(&secret, t, d.payload.as_bytes()))
+                .body(d.payload.clone())
+                .send()
+                .await;
+            match result {
+                Ok(resp) if resp.status().is_success() => {
+                    d.status = "delivered".into();
+                    d.last_status = resp.status().as_u16();
+                    d.last_error.clear();
+                }
+                other => {
+                    match other {
+                        Ok(resp) => {
+                            d.last_status = resp.status().as_u16();
+                            d.last_error = format!("HTTP {}", resp.status().as_u16());
+                        }
+                        Err(e) => {
+                            d.last_status = 0;
+                            d.last_error = e.to_string().chars().take(300).collect();
+                        }
+                    }
+                    if d.attempts >= MAX_ATTEMPTS {
+                        d.status = "failed".into();
+                    } else {
+                        d.next_attempt_at = clock::unix_millis() + backoff(d.attempts) * 1000;
+                    }
+                }
+            }
+            tracing::info!(event = %d.event_id, endpoint = %d.endpoint_id, status = %d.status, attempts = d.attempts, "webhook delivery");
+            updates.push(d);
+        }
+        let n = updates.len();
+        if n > 0 {
+            insert_rows(
+                self.store.as_ref(),
+                "webhook_outbox",
+                &updates,
+                &InsertOptions::default(),
+            )
+            .await?;
+        }
+        Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signatures_cover_time_and_body_and_backoff_doubles() {
+        let a = sign("whsec_x", 1_700_000_000, b"{}");
+        assert!(a.starts_with("t=1700000000,v1="));
+        assert_ne!(a, sign("whsec_x", 1_700_000_001, b"{}"));
+        assert_ne!(a, sign("whsec_x", 1_700_000_000, b"{ }"));
+        assert_ne!(a, sign("whsec_y", 1_700_000_000, b"{}"));
+        assert_eq!(
+            (backoff(1), backoff(2), backoff(3), backoff(40)),
+            (1, 2, 4, 2048)
+        );
+    }
+}
