@@ -57,6 +57,50 @@ fn verify(secret: &str, header: &str, body: &[u8]) -> bool {
     ring::hmac::verify(&key, &signed, &v1).is_ok()
 }
 
+type Log = Arc<Mutex<Vec<Received>>>;
+
+/// A webhook receiver on `port` that records every delivery and whether its signature holds.
+fn start_receiver(port: u16, secret: &str) -> (Log, actix_web::dev::ServerHandle) {
+    let received: Log = Arc::default();
+    let server = {
+        let received = received.clone();
+        let secret = secret.to_string();
+        HttpServer::new(move || {
+            let received = received.clone();
+            let secret = secret.clone();
+            App::new().route(
+                "/hook",
+                web::post().to(move |req: HttpRequest, body: web::Bytes| {
+                    let received = received.clone();
+                    let secret = secret.clone();
+                    async move {
+                        let header = |n: &str| {
+                            req.headers()
+                                .get(n)
+                                .and_then(|v| v.to_str().ok())
+                                .unwrap_or("")
+                                .to_string()
+                        };
+                        received.lock().unwrap().push(Received {
+                            event_id: header("Candor-Event-Id"),
+                            body: serde_json::from_slice(&body).unwrap_or(Value::Null),
+                            signature_ok: verify(&secret, &header("Candor-Signature"), &body),
+                        });
+                        HttpResponse::Ok().finish()
+                    }
+                }),
+            )
+        })
+        .workers(1)
+        .bind(("127.0.0.1", port))
+        .unwrap()
+        .run()
+    };
+    let handle = server.handle();
+    actix_rt::spawn(server);
+    (received, handle)
+}
+
 #[actix_rt::test]
 async fn lead_webhooks_are_signed_retried_and_delivered_once_per_event() {
     let dir = tempfile::tempdir().unwrap();
@@ -162,43 +206,7 @@ async fn lead_webhooks_are_signed_retried_and_delivered_once_per_event() {
     assert!(!failed[0]["last_error"].as_str().unwrap().is_empty());
 
     // The receiver comes up.
-    let received: Arc<Mutex<Vec<Received>>> = Arc::default();
-    let server = {
-        let received = received.clone();
-        let secret = secret.clone();
-        HttpServer::new(move || {
-            let received = received.clone();
-            let secret = secret.clone();
-            App::new().route(
-                "/hook",
-                web::post().to(move |req: HttpRequest, body: web::Bytes| {
-                    let received = received.clone();
-                    let secret = secret.clone();
-                    async move {
-                        let header = |n: &str| {
-                            req.headers()
-                                .get(n)
-                                .and_then(|v| v.to_str().ok())
-                                .unwrap_or("")
-                                .to_string()
-                        };
-                        received.lock().unwrap().push(Received {
-                            event_id: header("Candor-Event-Id"),
-                            body: serde_json::from_slice(&body).unwrap_or(Value::Null),
-                            signature_ok: verify(&secret, &header("Candor-Signature"), &body),
-                        });
-                        HttpResponse::Ok().finish()
-                    }
-                }),
-            )
-        })
-        .workers(1)
-        .bind(("127.0.0.1", port))
-        .unwrap()
-        .run()
-    };
-    let handle = server.handle();
-    actix_rt::spawn(server);
+    let (received, handle) = start_receiver(port, &secret);
 
     let wait_for = |n: usize| {
         let received = received.clone();
@@ -261,6 +269,217 @@ async fn lead_webhooks_are_signed_retried_and_delivered_once_per_event() {
             .all(|d| d["status"] == "delivered" && d["last_status"] == 200),
         "{delivered:?}"
     );
+
+    handle.stop(true).await;
+    bg.shutdown(&state, Duration::from_secs(5)).await;
+}
+
+/// Every table's rows as text, lowercased, to search for what must be gone.
+async fn dump(state: &candor::http::AppState) -> Vec<(String, String)> {
+    let tables: Vec<Value> = candor::store::fetch(
+        state.store.as_ref(),
+        "SELECT name FROM system.tables WHERE database = currentDatabase()",
+        &candor::store::Params::new(),
+    )
+    .await
+    .unwrap();
+    let mut out = Vec::new();
+    for t in tables {
+        let name = t["name"].as_str().unwrap().to_string();
+        let text = state
+            .store
+            .query(
+                "SELECT * FROM {t:Identifier}",
+                &candor::store::Params::new().with("t", &name),
+                "TabSeparated",
+            )
+            .await
+            .unwrap();
+        out.push((name, String::from_utf8_lossy(&text).to_lowercase()));
+    }
+    out
+}
+
+#[actix_rt::test]
+async fn erasure_removes_the_person_everywhere_and_announces_a_tombstone() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = candor::serve::build_state(common::config(
+        dir.path(),
+        &[("CANDOR_BATCH_INTERVAL_MS", "100")],
+    ))
+    .await
+    .unwrap();
+    let bg = candor::serve::Background::start(&state);
+    let app = test_app!(state);
+    let port = common::free_port();
+    let (_, _, hook) = send(
+        &app,
+        test::TestRequest::post()
+            .uri("/api/v1/sites/example.com/webhooks")
+            .insert_header(bearer(ADMIN))
+            .set_json(json!({"url": format!("http://127.0.0.1:{port}/hook")})),
+    )
+    .await;
+    let (received, handle) = start_receiver(port, hook["secret"].as_str().unwrap());
+
+    // Two marketing-consented page views, then the visitor identifies.
+    for path in ["/", "/pricing"] {
+        let r = test::call_service(
+            &app,
+            post(
+                "/api/event",
+                json!({"site": "example.com", "url": format!("https://example.com{path}"), "consent": "marketing", "vid": "v-erase"}),
+            )
+            .insert_header(("User-Agent", "Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0"))
+            .to_request(),
+        )
+        .await;
+        assert_eq!(r.status(), StatusCode::ACCEPTED);
+    }
+    let r = test::call_service(
+        &app,
+        post(
+            "/api/identify",
+            json!({"site": "example.com", "vid": "v-erase", "consent": "marketing", "email": "grace@example.com", "name": "Grace Hopper", "url": "https://example.com/contact"}),
+        )
+        .to_request(),
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::ACCEPTED);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let (key, hash, enc) = loop {
+        let rows: Vec<Value> = candor::store::fetch(
+            state.store.as_ref(),
+            "SELECT (SELECT count() FROM events WHERE visitor_key != '') AS n, (SELECT any(visitor_key) FROM events) AS key,
+                    (SELECT any(email_hash) FROM leads) AS hash, (SELECT any(email_enc) FROM leads) AS enc",
+            &candor::store::Params::new(),
+        )
+        .await
+        .unwrap();
+        if rows[0]["n"] == json!(2) && received.lock().unwrap().len() == 1 {
+            break (
+                rows[0]["key"].as_str().unwrap().to_lowercase(),
+                rows[0]["hash"].as_str().unwrap().to_lowercase(),
+                rows[0]["enc"].as_str().unwrap().to_lowercase(),
+            );
+        }
+        assert!(
+            Instant::now() < deadline,
+            "events stored and lead.created delivered"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let lead_id = received.lock().unwrap()[0].body["data"]["lead"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let before = dump(&state).await;
+    assert!(
+        before.iter().any(|(_, t)| t.contains(&key)),
+        "the key is there before"
+    );
+    assert!(
+        before.iter().any(|(_, t)| t.contains("grace@example.com")),
+        "the webhook log holds the email before"
+    );
+
+    // Bad requests, then the erasure itself.
+    for body in [
+        json!({}),
+        json!({"email": "x"}),
+        json!({"email": "a@b.example", "lead_id": "ab"}),
+    ] {
+        let (status, _, _) = send(
+            &app,
+            test::TestRequest::post()
+                .uri("/api/v1/erasure")
+                .insert_header(bearer(ADMIN))
+                .set_json(&body),
+        )
+        .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    }
+    let (status, _, done) = send(
+        &app,
+        test::TestRequest::post()
+            .uri("/api/v1/erasure")
+            .insert_header(bearer(ADMIN))
+            .set_json(json!({"site": "example.com", "email": "Grace@Example.com"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{done}");
+    assert_eq!(
+        done["erased"],
+        json!([{"id": lead_id, "site": "example.com", "status": "erased"}])
+    );
+
+    for (table, text) in dump(&state).await {
+        for needle in [
+            "grace@example.com",
+            "grace hopper",
+            key.as_str(),
+            hash.as_str(),
+            enc.as_str(),
+        ] {
+            assert!(
+                !text.contains(needle),
+                "table {table} still holds {needle:?}"
+            );
+        }
+    }
+    // The visits themselves stay (anonymous): only the key is gone.
+    let left: Vec<Value> = candor::store::fetch(
+        state.store.as_ref(),
+        "SELECT count() AS c FROM events",
+        &candor::store::Params::new(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(left[0]["c"], json!(2));
+
+    // The pull API shows a tombstone; a webhook announced it.
+    let (_, _, pulled) = send(
+        &app,
+        test::TestRequest::get()
+            .uri("/api/v1/leads?site=example.com")
+            .insert_header(bearer(ADMIN)),
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(2100)).await; // the pull API's settle window
+    let (_, _, pulled_later) = send(
+        &app,
+        test::TestRequest::get()
+            .uri("/api/v1/leads?site=example.com")
+            .insert_header(bearer(ADMIN)),
+    )
+    .await;
+    let leads = if pulled_later["leads"].as_array().unwrap().is_empty() {
+        &pulled["leads"]
+    } else {
+        &pulled_later["leads"]
+    };
+    assert_eq!(leads.as_array().unwrap().len(), 1, "{pulled_later}");
+    assert_eq!(leads[0]["status"], "erased");
+    assert!(leads[0].get("email").is_none());
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while received.lock().unwrap().len() < 2 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let got = received.lock().unwrap().clone();
+    assert_eq!(got.len(), 2, "{got:?}");
+    assert_eq!(got[1].body["type"], "lead.erased");
+    assert_eq!(got[1].body["data"]["lead"]["id"], json!(lead_id));
+    assert_eq!(got[1].body["data"]["lead"]["status"], "erased");
+    assert!(got[1].signature_ok);
+    let (status, _, _) = send(
+        &app,
+        test::TestRequest::post()
+            .uri("/api/v1/erasure")
+            .insert_header(bearer(ADMIN))
+            .set_json(json!({"lead_id": "0123456789abcdef"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
 
     handle.stop(true).await;
     bg.shutdown(&state, Duration::from_secs(5)).await;

@@ -140,3 +140,94 @@ pub async fn announce(
     }
     Ok(())
 }
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ErasureRequest {
+    site: Option<String>,
+    email: Option<String>,
+    lead_id: Option<String>,
+}
+
+/// `POST /api/v1/erasure` (`leads:write`): erases a person by email (on one site, or every
+/// site the token may access) or by lead id; answers when it is done, with what was erased.
+pub async fn erasure(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    body: super::json::Json<ErasureRequest>,
+) -> Result<HttpResponse, ApiError> {
+    use crate::leads::erasure::Subject;
+    let principal = state.authorize(&req, crate::auth::Scope::LeadsWrite)?;
+    let body = body.into_inner();
+    let mut erased: Vec<(String, String)> = Vec::new();
+    match (body.email, body.lead_id) {
+        (Some(email), None) => {
+            let email = crate::leads::Email::parse(&email).ok_or_else(|| {
+                ApiError::bad_request("a valid email address is required").field("email")
+            })?;
+            let sites: Vec<String> = match body.site {
+                Some(s) => {
+                    let site = state
+                        .sites
+                        .get(&s)
+                        .ok_or_else(|| ApiError::not_found("unknown site").field("site"))?;
+                    if !principal.may_access_site(site.domain.as_str()) {
+                        return Err(ApiError::forbidden("this token is not valid for this site"));
+                    }
+                    vec![site.domain.to_string()]
+                }
+                None => state
+                    .sites
+                    .list()
+                    .into_iter()
+                    .map(|s| s.domain.to_string())
+                    .filter(|d| principal.may_access_site(d))
+                    .collect(),
+            };
+            for site in &sites {
+                erased.extend(
+                    state
+                        .leads
+                        .erase(Subject::Email {
+                            site,
+                            email: email.clone(),
+                        })
+                        .await?,
+                );
+            }
+        }
+        (None, Some(id)) => {
+            let (lead, _) = state
+                .leads
+                .get(&id)
+                .await?
+                .ok_or_else(|| ApiError::not_found("no lead with that id").field("lead_id"))?;
+            if !principal.may_access_site(&lead.site) {
+                return Err(ApiError::forbidden(
+                    "this token is not valid for this lead's site",
+                ));
+            }
+            erased.extend(state.leads.erase(Subject::Lead(&lead.id)).await?);
+        }
+        _ => {
+            return Err(
+                ApiError::bad_request("send exactly one of email and lead_id").field("email"),
+            )
+        }
+    }
+    if erased.is_empty() {
+        return Err(ApiError::not_found("no lead matches"));
+    }
+    for (site, id) in &erased {
+        tracing::info!(site = %site, lead = %id, "lead erased");
+        announce(&state, site, "lead.erased", id).await?;
+    }
+    let done: Vec<serde_json::Value> = erased
+        .iter()
+        .map(|(site, id)| serde_json::json!({"id": id, "site": site, "status": "erased"}))
+        .collect();
+    Ok(HttpResponse::Ok().json(serde_json::json!({
+        "erased": done,
+        "completed_at": crate::clock::unix_millis(),
+    })))
+}

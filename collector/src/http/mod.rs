@@ -167,6 +167,7 @@ pub fn configure(state: AppState) -> impl FnOnce(&mut web::ServiceConfig) {
                     .route("/stats/realtime/visitors", web::get().to(stats::realtime))
                     .route("/leads", web::get().to(lead_sync::pull))
                     .route("/leads.csv", web::get().to(lead_sync::csv))
+                    .route("/erasure", web::post().to(leads::erasure))
                     .route("/leads/{id}", web::get().to(lead_sync::one)),
             )
             .default_service(web::to(not_found));

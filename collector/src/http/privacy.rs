@@ -86,7 +86,7 @@ pub fn statement(state: &AppState, domain: &str) -> Result<Value, ApiError> {
             "call candor.optOut() on the site (remembered in your browser), or use the site's consent banner",
             "withdrawing marketing consent deletes the identifier from your browser and marks any lead as opted out"
         ],
-        "erasure": "ask the site owner to erase your contact details; they are identified by a keyed hash of your email address",
+        "erasure": "ask the site owner to erase you: your contact details, the keyed hash of your email address and the key that linked your visits to you are removed from every table, and connected CRM systems are notified",
         "policy_paragraph": paragraph,
     }))
 }

@@ -4,6 +4,7 @@
 //! in the clear. The visitor key of the snippet's first-party id is linked to the lead, so its
 //! earlier marketing-consented visits become the lead's history.
 
+pub mod erasure;
 pub mod history;
 pub mod seal;
 pub mod webhooks;
@@ -43,7 +44,7 @@ impl Email {
 }
 
 #[derive(Serialize, Deserialize)]
-struct LeadRow {
+pub(crate) struct LeadRow {
     id: String,
     site: String,
     email_hash: String,
@@ -243,7 +244,7 @@ impl Leads {
         self.store.as_ref()
     }
 
-    fn email_hash(&self, site: &str, email: &Email) -> String {
+    pub(crate) fn email_hash(&self, site: &str, email: &Email) -> String {
         let k = self.keys.derive(&format!("email-hash/{site}"));
         hex::encode(hmac::sign(&k, email.as_str().as_bytes()).as_ref())
     }

@@ -1,0 +1,128 @@
+//! Erasure (GDPR Art. 17): a lead's contact details, email hash and visitor keys are removed
+//! from every table, and its events and visits lose the key that tied them to the person.
+//! What stays is a tombstone (id, site, status `erased`, time) so CRM sync jobs and webhook
+//! receivers learn about it. Old row versions are removed with synchronous mutations, not
+//! merely superseded, so nothing is left for a later merge to forget.
+
+use serde::Deserialize;
+
+use super::{Email, LeadRow, Leads};
+use crate::clock;
+use crate::store::{fetch, insert_rows, InsertOptions, Params, StoreError};
+
+/// Who to erase.
+pub enum Subject<'a> {
+    Email { site: &'a str, email: Email },
+    Lead(&'a str),
+}
+
+/// Runs a mutation and waits until it is applied.
+const SYNC: &str = " SETTINGS mutations_sync = 2";
+
+impl Leads {
+    /// Erases the subject's lead(s); returns (site, lead id) of each one erased.
+    pub async fn erase(&self, subject: Subject<'_>) -> Result<Vec<(String, String)>, StoreError> {
+        let _w = self.writes.lock().await;
+        let targets: Vec<(String, String)> = match subject {
+            Subject::Email { site, email } => {
+                let hash = self.email_hash(site, &email);
+                let rows: Vec<LeadRow> = fetch(
+                    self.store(),
+                    "SELECT id, site, email_hash, email_enc, name_enc, company_enc, status,
+                            toUnixTimestamp(consent_at) AS consent_at, consent_page, toUnixTimestamp(created_at) AS created_at, version
+                     FROM leads FINAL WHERE site = {site:String} AND email_hash = {h:String}",
+                    &Params::new().with("site", site).with("h", &hash),
+                )
+                .await?;
+                rows.into_iter().map(|r| (r.site, r.id)).collect()
+            }
+            Subject::Lead(id) => {
+                #[derive(Deserialize)]
+                struct Row {
+                    site: String,
+                    id: String,
+                }
+                let rows: Vec<Row> = fetch(
+                    self.store(),
+                    "SELECT DISTINCT site, id FROM leads WHERE id = {id:String}",
+                    &Params::new().with("id", id),
+                )
+                .await?;
+                rows.into_iter().map(|r| (r.site, r.id)).collect()
+            }
+        };
+        for (site, id) in &targets {
+            self.erase_one(site, id).await?;
+        }
+        Ok(targets)
+    }
+
+    async fn erase_one(&self, site: &str, id: &str) -> Result<(), StoreError> {
+        #[derive(Deserialize)]
+        struct Key {
+            visitor_key: String,
+        }
+        // Every key ever linked, unlinked ones included.
+        let keys: Vec<String> = fetch::<Key>(
+            self.store(),
+            "SELECT DISTINCT visitor_key FROM lead_visitors WHERE site = {site:String} AND lead_id = {id:String}",
+            &Params::new().with("site", site).with("id", id),
+        )
+        .await?
+        .into_iter()
+        .map(|k| k.visitor_key)
+        .collect();
+        let created: Vec<LeadRow> = fetch(
+            self.store(),
+            "SELECT id, site, email_hash, email_enc, name_enc, company_enc, status,
+                    toUnixTimestamp(consent_at) AS consent_at, consent_page, toUnixTimestamp(created_at) AS created_at, version
+             FROM leads FINAL WHERE site = {site:String} AND id = {id:String}",
+            &Params::new().with("site", site).with("id", id),
+        )
+        .await?;
+        let version = clock::version();
+        let tombstone = LeadRow {
+            id: id.to_string(),
+            site: site.to_string(),
+            email_hash: String::new(),
+            email_enc: String::new(),
+            name_enc: String::new(),
+            company_enc: String::new(),
+            status: "erased".into(),
+            consent_at: 0,
+            consent_page: String::new(),
+            created_at: created.first().map(|r| r.created_at).unwrap_or(0),
+            version,
+        };
+        insert_rows(
+            self.store(),
+            "leads",
+            &[tombstone],
+            &InsertOptions::default(),
+        )
+        .await?;
+        let p = Params::new()
+            .with("site", site)
+            .with("id", id)
+            .with("v", version)
+            .with("keys", &keys)
+            .with("needle", format!("\"id\":\"{id}\""));
+        for sql in [
+            "ALTER TABLE leads DELETE WHERE site = {site:String} AND id = {id:String} AND version < {v:UInt64}",
+            "ALTER TABLE lead_visitors DELETE WHERE site = {site:String} AND lead_id = {id:String}",
+            // Earlier webhook payloads carried the contact details.
+            "ALTER TABLE webhook_outbox DELETE WHERE site = {site:String} AND position(payload, {needle:String}) > 0",
+        ] {
+            self.store().execute(&format!("{sql}{SYNC}"), &p).await?;
+        }
+        if !keys.is_empty() {
+            for sql in [
+                "ALTER TABLE events UPDATE visitor_key = '' WHERE site = {site:String} AND visitor_key IN {keys:Array(String)}",
+                "ALTER TABLE sessions UPDATE visitor_key = '' WHERE site = {site:String} AND visitor_key IN {keys:Array(String)}",
+            ] {
+                self.store().execute(&format!("{sql}{SYNC}"), &p).await?;
+            }
+        }
+        Ok(())
+    }
+}
