@@ -9,6 +9,7 @@ use std::sync::{Arc, RwLock};
 use serde::{Deserialize, Serialize};
 
 use crate::clock;
+use crate::leads::score::Scoring;
 use crate::store::{fetch, insert_rows, InsertOptions, Params, Store, StoreError};
 
 /// A site's domain: a lowercase host name without scheme, port or path.
@@ -76,6 +77,16 @@ pub struct Site {
     pub exclude_ips: Vec<ipnet::IpNet>,
     /// Unix seconds.
     pub created_at: u32,
+    /// The version of the consent text the site shows; recorded with each lead's consent.
+    #[serde(default = "default_consent_version")]
+    pub consent_version: String,
+    /// How leads are scored.
+    #[serde(default)]
+    pub lead_scoring: Scoring,
+}
+
+fn default_consent_version() -> String {
+    "1".into()
 }
 
 /// What an admin sends to create or update a site.
@@ -88,6 +99,24 @@ pub struct SiteRequest {
     pub allowed_origins: Option<Vec<String>>,
     pub exclude_paths: Option<Vec<String>>,
     pub exclude_ips: Option<Vec<String>>,
+    pub consent_version: Option<String>,
+    pub lead_scoring: Option<Scoring>,
+}
+
+impl SiteRequest {
+    /// A request that changes nothing but names the site.
+    pub fn new(domain: SiteDomain) -> SiteRequest {
+        SiteRequest {
+            domain,
+            timezone: None,
+            retention_days: None,
+            allowed_origins: None,
+            exclude_paths: None,
+            exclude_ips: None,
+            consent_version: None,
+            lead_scoring: None,
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -110,6 +139,9 @@ struct SiteRow {
     exclude_paths: Vec<String>,
     exclude_ips: Vec<String>,
     created_at: u32,
+    consent_version: String,
+    /// JSON of `Scoring`; empty for the defaults.
+    lead_scoring: String,
     deleted: u8,
     version: u64,
 }
@@ -133,7 +165,7 @@ impl Sites {
     pub async fn refresh(&self) -> Result<(), StoreError> {
         let rows: Vec<SiteRow> = fetch(
             self.store.as_ref(),
-            "SELECT domain, timezone, retention_days, allowed_origins, exclude_paths, exclude_ips, toUnixTimestamp(created_at) AS created_at, deleted, version
+            "SELECT domain, timezone, retention_days, allowed_origins, exclude_paths, exclude_ips, toUnixTimestamp(created_at) AS created_at, consent_version, lead_scoring, deleted, version
              FROM sites FINAL WHERE deleted = 0 ORDER BY domain",
             &Params::new(),
         )
@@ -157,6 +189,8 @@ impl Sites {
                             .filter_map(|n| n.parse().ok())
                             .collect(),
                         created_at: r.created_at,
+                        consent_version: r.consent_version,
+                        lead_scoring: serde_json::from_str(&r.lead_scoring).unwrap_or_default(),
                     },
                 ))
             })
@@ -227,7 +261,35 @@ impl Sites {
                 .map(|s| s.exclude_ips.clone())
                 .unwrap_or_default(),
         };
+        let consent_version = match req.consent_version {
+            Some(v) if v.trim().is_empty() || v.chars().count() > 64 => {
+                return Err(SiteError::Invalid {
+                    field: "consent_version",
+                    message: "consent_version must be 1 to 64 characters".into(),
+                })
+            }
+            Some(v) => v.trim().to_string(),
+            None => existing
+                .as_ref()
+                .map(|s| s.consent_version.clone())
+                .unwrap_or_else(default_consent_version),
+        };
+        let lead_scoring = match req.lead_scoring {
+            Some(s) => {
+                s.validate().map_err(|message| SiteError::Invalid {
+                    field: "lead_scoring",
+                    message,
+                })?;
+                s
+            }
+            None => existing
+                .as_ref()
+                .map(|s| s.lead_scoring.clone())
+                .unwrap_or_default(),
+        };
         let site = Site {
+            consent_version,
+            lead_scoring,
             domain: req.domain,
             timezone,
             retention_days,
@@ -247,6 +309,8 @@ impl Sites {
             exclude_paths: site.exclude_paths.clone(),
             exclude_ips: site.exclude_ips.iter().map(|n| n.to_string()).collect(),
             created_at: site.created_at,
+            consent_version: site.consent_version.clone(),
+            lead_scoring: serde_json::to_string(&site.lead_scoring).unwrap_or_default(),
             deleted: 0,
             version: clock::version(),
         };
@@ -268,15 +332,7 @@ impl Sites {
     pub async fn register_missing(&self, domains: &[SiteDomain]) -> Result<(), SiteError> {
         for d in domains {
             if self.get(d.as_str()).is_none() {
-                self.upsert(SiteRequest {
-                    domain: d.clone(),
-                    timezone: None,
-                    retention_days: None,
-                    allowed_origins: None,
-                    exclude_paths: None,
-                    exclude_ips: None,
-                })
-                .await?;
+                self.upsert(SiteRequest::new(d.clone())).await?;
                 tracing::info!(site = %d, "registered site from configuration");
             }
         }

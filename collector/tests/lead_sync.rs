@@ -67,6 +67,8 @@ async fn a_puller_sees_every_change_exactly_as_stored_while_writers_run() {
                         name: Some(format!("Person {i}")),
                         company: None,
                         page: "/".into(),
+                        organisation: None,
+                        consent_version: "1".into(),
                     })
                     .await
                     .unwrap();
@@ -79,6 +81,8 @@ async fn a_puller_sees_every_change_exactly_as_stored_while_writers_run() {
                             name: Some(format!("Renamed {i}")),
                             company: Some("Acme".into()),
                             page: "/".into(),
+                            organisation: None,
+                            consent_version: "1".into(),
                         })
                         .await
                         .unwrap();

@@ -194,17 +194,44 @@ async fn identify_needs_marketing_consent_and_stores_contact_details_encrypted()
 #[actix_rt::test]
 async fn a_lead_has_its_visit_history_and_exports_to_crm_csv() {
     let dir = tempfile::tempdir().unwrap();
+    let asn = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../target/fixtures/asn.mmdb")
+        .display()
+        .to_string();
     let state = candor::serve::build_state(common::config(
         dir.path(),
         &[
             ("CANDOR_BATCH_INTERVAL_MS", "100"),
             ("CANDOR_SITES", "example.com,other.example"),
+            ("CANDOR_ORG_DB", &asn),
         ],
     ))
     .await
     .unwrap();
     let bg = candor::serve::Background::start(&state);
     let app = test_app!(state);
+    // The site's consent text version and scoring rules.
+    let (status, _, site) = common::send(
+        &app,
+        test::TestRequest::post()
+            .uri("/api/v1/sites")
+            .insert_header(common::bearer(common::ADMIN))
+            .set_json(
+                json!({"domain": "example.com", "consent_version": "2026-11",
+                             "lead_scoring": {"pages": [{"pattern": "/pricing*", "points": 10}]}}),
+            ),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{site}");
+    let (status, _, _) = common::send(
+        &app,
+        test::TestRequest::post()
+            .uri("/api/v1/sites")
+            .insert_header(common::bearer(common::ADMIN))
+            .set_json(json!({"domain": "example.com", "lead_scoring": {"half_life_days": -1}})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
     let chrome = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36";
     for (url, referrer) in [
         (
@@ -230,6 +257,17 @@ async fn a_lead_has_its_visit_history_and_exports_to_crm_csv() {
     let r = test::call_service(&app, post("/api/identify", id_body).to_request()).await;
     assert_eq!(r.status(), StatusCode::ACCEPTED);
     let lead_id = leads(&state).await[0].id.clone();
+    // A second lead leaves the company empty: the organisation of its network fills it.
+    let r = test::call_service(
+        &app,
+        post(
+            "/api/identify",
+            json!({"site": "example.com", "vid": "v-2", "consent": "marketing", "email": "bob@example.com", "url": "https://example.com/"}),
+        )
+        .to_request(),
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::ACCEPTED);
     // Wait for the batcher to store both page views.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
     while std::time::Instant::now() < deadline {
@@ -265,6 +303,7 @@ async fn a_lead_has_its_visit_history_and_exports_to_crm_csv() {
     assert_eq!(status, StatusCode::OK, "{detail}");
     assert_eq!(detail["lead"]["email"], "ada@example.com");
     assert_eq!(detail["consent_page"], "/pricing");
+    assert_eq!(detail["lead"]["consent_version"], "2026-11");
     let h = &detail["history"];
     assert_eq!(
         (h["visits"].clone(), h["pageviews"].clone()),
@@ -272,6 +311,8 @@ async fn a_lead_has_its_visit_history_and_exports_to_crm_csv() {
         "{h}"
     );
     assert_eq!(h["first_touch"]["source"], "Google");
+    // 5 for the visit, 1 per page view, 10 more for /pricing (no time to decay).
+    assert_eq!(h["score"], json!(17.0));
     assert_eq!(h["first_touch"]["utm_source"], "newsletter");
     assert_eq!(
         h["top_pages"],
@@ -312,17 +353,42 @@ async fn a_lead_has_its_visit_history_and_exports_to_crm_csv() {
     let lines: Vec<&str> = csv.lines().collect();
     assert_eq!(
         lines[0],
-        "Email,FirstName,LastName,Company,LeadSource,Status,ConsentAt,CreatedAt,LeadId"
+        "Email,FirstName,LastName,Company,LeadSource,Status,ConsentAt,CreatedAt,Score,Visits,LastSeen,LeadId"
     );
+    assert_eq!(lines.len(), 3, "{csv}");
+    let ada = lines.iter().find(|l| l.starts_with("ada@")).unwrap();
     assert!(
-        lines[1].starts_with(
+        ada.starts_with(
             "ada@example.com,Ada,King Lovelace,\"'=HYPERLINK(\"\"x\"\")\",Google,active,"
         ),
-        "{}",
-        lines[1]
+        "{ada}"
     );
-    assert!(lines[1].ends_with(&lead_id));
-    assert_eq!(lines.len(), 2);
+    assert!(ada.contains(",17,1,") && ada.ends_with(&lead_id), "{ada}");
+    let bob = lines.iter().find(|l| l.starts_with("bob@")).unwrap();
+    assert!(
+        bob.starts_with("bob@example.com,,,Sample Telecom,Direct / None,active,"),
+        "{bob}"
+    );
+
+    // The pull API carries the same totals and score for active leads.
+    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    let (_, _, pulled) = common::send(&app, get("/api/v1/leads?site=example.com".into())).await;
+    let pulled_ada = pulled["leads"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["id"] == json!(lead_id))
+        .unwrap()
+        .clone();
+    assert_eq!(
+        (
+            pulled_ada["score"].clone(),
+            pulled_ada["visits"].clone(),
+            pulled_ada["lead_source"].clone()
+        ),
+        (json!(17.0), json!(1), json!("Google")),
+        "{pulled_ada}"
+    );
 
     // Opted out: a tombstone, no contact details, no history; gone from the export.
     let r = test::call_service(
@@ -343,6 +409,6 @@ async fn a_lead_has_its_visit_history_and_exports_to_crm_csv() {
     )
     .await;
     let csv = String::from_utf8(test::read_body(resp).await.to_vec()).unwrap();
-    assert_eq!(csv.lines().count(), 1);
+    assert_eq!(csv.lines().count(), 2, "only bob is left: {csv}");
     bg.shutdown(&state, std::time::Duration::from_secs(5)).await;
 }

@@ -93,12 +93,8 @@ async fn seeded(dir: &std::path::Path) -> (AppState, Background, Data) {
     state
         .sites
         .upsert(SiteRequest {
-            domain: SiteDomain::parse("tz.example").unwrap(),
             timezone: Some("America/New_York".into()),
-            retention_days: None,
-            allowed_origins: None,
-            exclude_paths: None,
-            exclude_ips: None,
+            ..SiteRequest::new(SiteDomain::parse("tz.example").unwrap())
         })
         .await
         .unwrap();

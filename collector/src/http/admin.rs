@@ -27,6 +27,17 @@ impl From<TokenError> for ApiError {
     }
 }
 
+/// The canonical domain of a registered site, for an admin route (401/403 without admin,
+/// 404 for an unknown site).
+pub fn admin_site(state: &AppState, req: &HttpRequest, domain: &str) -> Result<String, ApiError> {
+    state.authorize(req, Scope::Admin)?;
+    state
+        .sites
+        .get(domain)
+        .map(|s| s.domain.to_string())
+        .ok_or_else(|| ApiError::not_found(format!("no site named {domain:?}")))
+}
+
 pub async fn list_sites(
     state: web::Data<AppState>,
     req: HttpRequest,

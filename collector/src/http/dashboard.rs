@@ -14,6 +14,7 @@ use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use serde::Deserialize;
 use serde_json::json;
 
+use super::admin::admin_site;
 use super::assets::{index, respond, Asset};
 use super::json::Json;
 use super::{ApiError, AppState};
@@ -196,15 +197,6 @@ pub async fn logout(req: HttpRequest) -> HttpResponse {
 #[serde(deny_unknown_fields)]
 pub struct SetPassword {
     password: String,
-}
-
-fn admin_site(state: &AppState, req: &HttpRequest, domain: &str) -> Result<String, ApiError> {
-    state.authorize(req, Scope::Admin)?;
-    state
-        .sites
-        .get(domain)
-        .map(|s| s.domain.to_string())
-        .ok_or_else(|| ApiError::not_found(format!("no site named {domain:?}")))
 }
 
 pub async fn set_password(

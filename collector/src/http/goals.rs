@@ -4,9 +4,9 @@
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::json;
 
+use super::admin::admin_site;
 use super::json::Json;
 use super::{ApiError, AppState};
-use crate::auth::Scope;
 use crate::reports::goals::{GoalError, GoalRequest};
 
 impl From<GoalError> for ApiError {
@@ -34,16 +34,9 @@ pub async fn create(
     domain: web::Path<String>,
     body: Json<GoalRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    state.authorize(&req, Scope::Admin)?;
-    let site = state
-        .sites
-        .get(&domain)
-        .ok_or_else(|| ApiError::not_found(format!("no site named {:?}", domain.as_str())))?;
-    let goal = state
-        .goals
-        .create(site.domain.as_str(), body.into_inner())
-        .await?;
-    tracing::info!(site = %site.domain, goal = %goal.display_name, "goal created");
+    let site = admin_site(&state, &req, &domain)?;
+    let goal = state.goals.create(&site, body.into_inner()).await?;
+    tracing::info!(site = %site, goal = %goal.display_name, "goal created");
     Ok(HttpResponse::Created().json(goal))
 }
 
@@ -52,13 +45,9 @@ pub async fn delete(
     req: HttpRequest,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
-    state.authorize(&req, Scope::Admin)?;
     let (domain, id) = path.into_inner();
-    let site = state
-        .sites
-        .get(&domain)
-        .ok_or_else(|| ApiError::not_found(format!("no site named {domain:?}")))?;
-    if state.goals.delete(site.domain.as_str(), &id).await? {
+    let site = admin_site(&state, &req, &domain)?;
+    if state.goals.delete(&site, &id).await? {
         Ok(HttpResponse::NoContent().finish())
     } else {
         Err(ApiError::not_found("no goal with that id"))

@@ -4,9 +4,9 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 use serde_json::json;
 
+use super::admin::admin_site;
 use super::json::Json;
 use super::{ApiError, AppState};
-use crate::auth::Scope;
 use crate::leads::webhooks::WebhookError;
 
 impl From<WebhookError> for ApiError {
@@ -16,15 +16,6 @@ impl From<WebhookError> for ApiError {
             WebhookError::Store(s) => s.into(),
         }
     }
-}
-
-fn site(state: &AppState, req: &HttpRequest, domain: &str) -> Result<String, ApiError> {
-    state.authorize(req, Scope::Admin)?;
-    state
-        .sites
-        .get(domain)
-        .map(|s| s.domain.to_string())
-        .ok_or_else(|| ApiError::not_found(format!("no site named {domain:?}")))
 }
 
 #[derive(Deserialize)]
@@ -40,7 +31,7 @@ pub async fn create(
     domain: web::Path<String>,
     body: Json<CreateHook>,
 ) -> Result<HttpResponse, ApiError> {
-    let site = site(&state, &req, &domain)?;
+    let site = admin_site(&state, &req, &domain)?;
     let body = body.into_inner();
     let (endpoint, secret) = state.webhooks.create(&site, &body.url, body.events).await?;
     tracing::info!(site = %site, endpoint = %endpoint.id, "webhook endpoint registered");
@@ -54,7 +45,7 @@ pub async fn list(
     req: HttpRequest,
     domain: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let site = site(&state, &req, &domain)?;
+    let site = admin_site(&state, &req, &domain)?;
     Ok(HttpResponse::Ok().json(json!({"webhooks": state.webhooks.list(&site).await?})))
 }
 
@@ -64,7 +55,7 @@ pub async fn delete(
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
     let (domain, id) = path.into_inner();
-    let site = site(&state, &req, &domain)?;
+    let site = admin_site(&state, &req, &domain)?;
     if state.webhooks.delete(&site, &id).await? {
         Ok(HttpResponse::NoContent().finish())
     } else {
@@ -78,7 +69,7 @@ pub async fn deliveries(
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
     let (domain, id) = path.into_inner();
-    let site = site(&state, &req, &domain)?;
+    let site = admin_site(&state, &req, &domain)?;
     Ok(HttpResponse::Ok()
         .json(json!({"deliveries": state.webhooks.deliveries(&site, &id, 1000).await?})))
 }

@@ -222,6 +222,8 @@ mod tests {
             exclude_paths: vec![],
             exclude_ips: vec![],
             created_at: 0,
+            consent_version: "1".into(),
+            lead_scoring: Default::default(),
         }
     }
 

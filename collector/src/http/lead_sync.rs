@@ -9,6 +9,20 @@ use serde_json::json;
 use super::{ApiError, AppState};
 use crate::auth::Scope;
 use crate::leads::Cursor;
+use crate::sites::Site;
+
+/// A site whose leads the caller may read (`leads:read`; 404 unknown, 403 another site's token).
+fn readable_site(state: &AppState, req: &HttpRequest, site: &str) -> Result<Site, ApiError> {
+    let principal = state.authorize(req, Scope::LeadsRead)?;
+    let site = state
+        .sites
+        .get(site)
+        .ok_or_else(|| ApiError::not_found("unknown site").field("site"))?;
+    if !principal.may_access_site(site.domain.as_str()) {
+        return Err(ApiError::forbidden("this token is not valid for this site"));
+    }
+    Ok(site)
+}
 
 #[derive(Deserialize)]
 pub struct PullQuery {
@@ -22,14 +36,7 @@ pub async fn pull(
     req: HttpRequest,
     q: web::Query<PullQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let principal = state.authorize(&req, Scope::LeadsRead)?;
-    let site = state
-        .sites
-        .get(&q.site)
-        .ok_or_else(|| ApiError::not_found("unknown site").field("site"))?;
-    if !principal.may_access_site(site.domain.as_str()) {
-        return Err(ApiError::forbidden("this token is not valid for this site"));
-    }
+    let site = readable_site(&state, &req, &q.site)?;
     let limit = q.limit.unwrap_or(100);
     if !(1..=1000).contains(&limit) {
         return Err(ApiError::bad_request("limit must be 1 to 1000").field("limit"));
@@ -46,6 +53,34 @@ pub async fn pull(
         .changes(site.domain.as_str(), cursor.as_ref(), limit)
         .await?;
     let next_cursor = next.or(cursor).map(|c| c.encode()).unwrap_or_default();
+    // Active leads carry their totals, first-touch source and score.
+    let active: Vec<String> = leads
+        .iter()
+        .filter(|l| l.status == "active")
+        .map(|l| l.id.clone())
+        .collect();
+    let summaries = if active.is_empty() {
+        Default::default()
+    } else {
+        state
+            .leads
+            .summaries(site.domain.as_str(), Some(&active), &site.lead_scoring)
+            .await?
+    };
+    let leads: Vec<serde_json::Value> = leads
+        .into_iter()
+        .map(|l| {
+            let summary =
+                (l.status == "active").then(|| summaries.get(&l.id).cloned().unwrap_or_default());
+            let mut v = serde_json::to_value(&l).unwrap_or_default();
+            if let (Some(s), Some(o)) = (summary, v.as_object_mut()) {
+                if let Ok(serde_json::Value::Object(fields)) = serde_json::to_value(s) {
+                    o.extend(fields);
+                }
+            }
+            v
+        })
+        .collect();
     Ok(HttpResponse::Ok().json(json!({"leads": leads, "next_cursor": next_cursor})))
 }
 
@@ -70,7 +105,12 @@ pub async fn one(
     if lead.status != "active" {
         return Ok(HttpResponse::Ok().json(json!({"lead": lead})));
     }
-    let history = state.leads.history(&lead.site, &lead.id).await?;
+    let scoring = state
+        .sites
+        .get(&lead.site)
+        .map(|s| s.lead_scoring)
+        .unwrap_or_default();
+    let history = state.leads.history(&lead.site, &lead.id, &scoring).await?;
     Ok(HttpResponse::Ok().json(json!({
         "lead": lead,
         "consent_page": consent_page,
@@ -93,16 +133,12 @@ pub async fn csv(
     req: HttpRequest,
     q: web::Query<CsvQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let principal = state.authorize(&req, Scope::LeadsRead)?;
-    let site = state
-        .sites
-        .get(&q.site)
-        .ok_or_else(|| ApiError::not_found("unknown site").field("site"))?;
-    if !principal.may_access_site(site.domain.as_str()) {
-        return Err(ApiError::forbidden("this token is not valid for this site"));
-    }
+    let site = readable_site(&state, &req, &q.site)?;
     let leads = state.leads.active(site.domain.as_str()).await?;
-    let sources = state.leads.first_sources(site.domain.as_str()).await?;
+    let summaries = state
+        .leads
+        .summaries(site.domain.as_str(), None, &site.lead_scoring)
+        .await?;
     let mut out = ::csv::Writer::from_writer(Vec::new());
     let write = |out: &mut ::csv::Writer<Vec<u8>>, row: &[String]| {
         out.write_record(row)
@@ -119,6 +155,9 @@ pub async fn csv(
             "Status",
             "ConsentAt",
             "CreatedAt",
+            "Score",
+            "Visits",
+            "LastSeen",
             "LeadId",
         ]
         .map(String::from),
@@ -129,6 +168,7 @@ pub async fn csv(
             .unwrap_or_default()
     };
     for l in &leads {
+        let summary = summaries.get(&l.id);
         let name = l.name.clone().unwrap_or_default();
         let (first, last) = match name.trim().split_once(' ') {
             Some((f, rest)) => (f.to_string(), rest.trim().to_string()),
@@ -142,14 +182,17 @@ pub async fn csv(
                 cell(&last),
                 cell(l.company.as_deref().unwrap_or("")),
                 cell(
-                    sources
-                        .get(&l.id)
-                        .map(String::as_str)
+                    summary
+                        .map(|s| s.lead_source.as_str())
+                        .filter(|s| !s.is_empty())
                         .unwrap_or("Direct / None"),
                 ),
                 l.status.clone(),
                 iso(l.consent_at),
                 iso(l.created_at),
+                summary.map(|s| s.score).unwrap_or(0.0).to_string(),
+                summary.map(|s| s.visits).unwrap_or(0).to_string(),
+                iso(summary.and_then(|s| s.last_seen)),
                 l.id.clone(),
             ],
         )?;

@@ -81,7 +81,9 @@ pub async fn identify(
                 email,
                 name: b.name,
                 company: b.company,
+                organisation: organisation(&state, &req),
                 page,
+                consent_version: site.consent_version.clone(),
             })
             .await?;
         tracing::info!(site = %site.domain, lead = %id, created, "lead identified");
@@ -230,4 +232,11 @@ pub async fn erasure(
         "erased": done,
         "completed_at": crate::clock::unix_millis(),
     })))
+}
+
+/// The visitor's organisation from the ASN/ISP database (when configured), the company of a
+/// lead that left the field empty. The address itself is only used here, in memory.
+fn organisation(state: &AppState, req: &HttpRequest) -> Option<String> {
+    let ip = crate::privacy::client::client_ip(req, &state.config.trusted_proxies)?;
+    Some(state.pipeline.organisation(ip)).filter(|o| !o.is_empty())
 }

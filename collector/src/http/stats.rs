@@ -79,16 +79,34 @@ pub async fn query_v2(
     Ok(HttpResponse::Ok().json(reports::v2_response(&body, &q, out)))
 }
 
+/// A v1 endpoint: its query from the parameters, its response shape from the engine's output.
+async fn v1_report(
+    state: &AppState,
+    req: &HttpRequest,
+    p: &v1::Params,
+    query: fn(&v1::Params, &Site) -> Result<Query, ReportError>,
+    respond: fn(&Query, &Output) -> serde_json::Value,
+) -> Result<HttpResponse, ApiError> {
+    let principal = authorize_stats(state, req)?;
+    let site = site_for(state, &principal, p.site_id.as_deref())?;
+    let q = query(p, &site)?;
+    let out = run(state, &q).await?;
+    Ok(HttpResponse::Ok().json(respond(&q, &out)))
+}
+
 pub async fn aggregate(
     state: web::Data<AppState>,
     req: HttpRequest,
     p: web::Query<v1::Params>,
 ) -> Result<HttpResponse, ApiError> {
-    let principal = authorize_stats(&state, &req)?;
-    let site = site_for(&state, &principal, p.site_id.as_deref())?;
-    let q = v1::aggregate_query(&p, &site)?;
-    let out = run(&state, &q).await?;
-    Ok(HttpResponse::Ok().json(v1::aggregate_response(&q, &out)))
+    v1_report(
+        &state,
+        &req,
+        &p,
+        v1::aggregate_query,
+        v1::aggregate_response,
+    )
+    .await
 }
 
 pub async fn timeseries(
@@ -96,11 +114,14 @@ pub async fn timeseries(
     req: HttpRequest,
     p: web::Query<v1::Params>,
 ) -> Result<HttpResponse, ApiError> {
-    let principal = authorize_stats(&state, &req)?;
-    let site = site_for(&state, &principal, p.site_id.as_deref())?;
-    let q = v1::timeseries_query(&p, &site)?;
-    let out = run(&state, &q).await?;
-    Ok(HttpResponse::Ok().json(v1::timeseries_response(&q, &out)))
+    v1_report(
+        &state,
+        &req,
+        &p,
+        v1::timeseries_query,
+        v1::timeseries_response,
+    )
+    .await
 }
 
 pub async fn breakdown(
@@ -108,11 +129,14 @@ pub async fn breakdown(
     req: HttpRequest,
     p: web::Query<v1::Params>,
 ) -> Result<HttpResponse, ApiError> {
-    let principal = authorize_stats(&state, &req)?;
-    let site = site_for(&state, &principal, p.site_id.as_deref())?;
-    let q = v1::breakdown_query(&p, &site)?;
-    let out = run(&state, &q).await?;
-    Ok(HttpResponse::Ok().json(v1::breakdown_response(&q, &out)))
+    v1_report(
+        &state,
+        &req,
+        &p,
+        v1::breakdown_query,
+        v1::breakdown_response,
+    )
+    .await
 }
 
 pub async fn realtime(

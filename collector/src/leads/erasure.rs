@@ -29,7 +29,7 @@ impl Leads {
                 let rows: Vec<LeadRow> = fetch(
                     self.store(),
                     "SELECT id, site, email_hash, email_enc, name_enc, company_enc, status,
-                            toUnixTimestamp(consent_at) AS consent_at, consent_page, toUnixTimestamp(created_at) AS created_at, version
+                            toUnixTimestamp(consent_at) AS consent_at, consent_page, consent_version, toUnixTimestamp(created_at) AS created_at, version
                      FROM leads FINAL WHERE site = {site:String} AND email_hash = {h:String}",
                     &Params::new().with("site", site).with("h", &hash),
                 )
@@ -75,7 +75,7 @@ impl Leads {
         let created: Vec<LeadRow> = fetch(
             self.store(),
             "SELECT id, site, email_hash, email_enc, name_enc, company_enc, status,
-                    toUnixTimestamp(consent_at) AS consent_at, consent_page, toUnixTimestamp(created_at) AS created_at, version
+                    toUnixTimestamp(consent_at) AS consent_at, consent_page, consent_version, toUnixTimestamp(created_at) AS created_at, version
              FROM leads FINAL WHERE site = {site:String} AND id = {id:String}",
             &Params::new().with("site", site).with("id", id),
         )
@@ -91,6 +91,7 @@ impl Leads {
             status: "erased".into(),
             consent_at: 0,
             consent_page: String::new(),
+            consent_version: String::new(),
             created_at: created.first().map(|r| r.created_at).unwrap_or(0),
             version,
         };

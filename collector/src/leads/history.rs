@@ -6,6 +6,7 @@ use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
 
+use super::score::Scoring;
 use super::Leads;
 use crate::store::{fetch, Params, StoreError};
 
@@ -45,8 +46,21 @@ pub struct PageCount {
     pub pageviews: u64,
 }
 
+/// A lead's totals, first-touch source and score.
+#[derive(Clone, Debug, Default, Serialize, PartialEq)]
+pub struct Summary {
+    pub visits: u64,
+    pub pageviews: u64,
+    pub first_seen: Option<u32>,
+    pub last_seen: Option<u32>,
+    pub lead_source: String,
+    pub score: f64,
+}
+
 #[derive(Clone, Debug, Serialize, PartialEq)]
 pub struct History {
+    /// Points from visits and page views under the site's scoring rules, decayed by age.
+    pub score: f64,
     pub visits: usize,
     pub pageviews: u64,
     pub first_seen: Option<u32>,
@@ -83,7 +97,12 @@ impl Leads {
         Ok(keys.into_iter().map(|k| k.visitor_key).collect())
     }
 
-    pub async fn history(&self, site: &str, lead_id: &str) -> Result<History, StoreError> {
+    pub async fn history(
+        &self,
+        site: &str,
+        lead_id: &str,
+        scoring: &Scoring,
+    ) -> Result<History, StoreError> {
         let keys = self.keys_of(site, lead_id).await?;
         let mut visits: Vec<Visit> = if keys.is_empty() {
             Vec::new()
@@ -116,7 +135,14 @@ impl Leads {
             )
             .await?
         };
+        let score = self
+            .summaries(site, Some(&[lead_id.to_string()]), scoring)
+            .await?
+            .remove(lead_id)
+            .map(|s| s.score)
+            .unwrap_or(0.0);
         let history = History {
+            score,
             visits: visits.len(),
             pageviews: visits.iter().map(|v| v.pageviews).sum(),
             first_seen: visits.first().map(|v| v.start),
@@ -134,27 +160,81 @@ impl Leads {
         })
     }
 
-    /// Each lead's first-touch source (for the CRM export's LeadSource).
-    pub async fn first_sources(&self, site: &str) -> Result<HashMap<String, String>, StoreError> {
+    /// Totals, first-touch source and score of a site's leads (all of them, or `ids`), from
+    /// the visits and page views of their linked keys: two queries for any number of leads.
+    pub async fn summaries(
+        &self,
+        site: &str,
+        ids: Option<&[String]>,
+        scoring: &Scoring,
+    ) -> Result<HashMap<String, Summary>, StoreError> {
         #[derive(Deserialize)]
-        struct Row {
+        struct VisitRow {
             lead_id: String,
+            start: u32,
+            end: u32,
             source: String,
         }
-        let rows: Vec<Row> = fetch(
+        #[derive(Deserialize)]
+        struct PageRow {
+            lead_id: String,
+            t: u32,
+            path: String,
+        }
+        let leads = "(SELECT visitor_key, lead_id FROM lead_visitors FINAL
+                      WHERE site = {site:String} AND unlinked = 0 AND ({all:UInt8} = 1 OR has({ids:Array(String)}, lead_id))) AS l";
+        let params = Params::new()
+            .with("site", site)
+            .with("all", u8::from(ids.is_none()))
+            .with("ids", ids.unwrap_or_default());
+        let visits: Vec<VisitRow> = fetch(
             self.store(),
-            "SELECT l.lead_id AS lead_id, argMin(s.referrer_source, s.start) AS source
-             FROM (SELECT visitor_key, start, referrer_source FROM sessions FINAL
-                   WHERE site = {site:String} AND visitor_key != '') AS s
-             INNER JOIN (SELECT visitor_key, lead_id FROM lead_visitors FINAL
-                         WHERE site = {site:String} AND unlinked = 0) AS l ON s.visitor_key = l.visitor_key
-             GROUP BY l.lead_id",
-            &Params::new().with("site", site),
+            &format!(
+                "SELECT l.lead_id AS lead_id, toUnixTimestamp(s.start) AS start, toUnixTimestamp(s.end) AS end,
+                        s.referrer_source AS source
+                 FROM (SELECT visitor_key, start, end, referrer_source FROM sessions FINAL
+                       WHERE site = {{site:String}} AND visitor_key != '') AS s
+                 INNER JOIN {leads} ON s.visitor_key = l.visitor_key"
+            ),
+            &params,
         )
         .await?;
-        Ok(rows
-            .into_iter()
-            .map(|r| (r.lead_id, direct(r.source)))
-            .collect())
+        let pages: Vec<PageRow> = fetch(
+            self.store(),
+            &format!(
+                "SELECT l.lead_id AS lead_id, toUnixTimestamp(e.timestamp) AS t, e.pathname AS path
+                 FROM (SELECT visitor_key, timestamp, pathname FROM events
+                       WHERE site = {{site:String}} AND name = 'pageview' AND visitor_key != '') AS e
+                 INNER JOIN {leads} ON e.visitor_key = l.visitor_key"
+            ),
+            &params,
+        )
+        .await?;
+        let mut starts: HashMap<String, Vec<u32>> = HashMap::new();
+        let mut views: HashMap<String, Vec<(u32, String)>> = HashMap::new();
+        let mut out: HashMap<String, Summary> = HashMap::new();
+        for v in visits {
+            let s = out.entry(v.lead_id.clone()).or_default();
+            s.visits += 1;
+            if s.first_seen.is_none_or(|f| v.start < f) {
+                s.first_seen = Some(v.start);
+                s.lead_source = direct(v.source);
+            }
+            s.last_seen = Some(s.last_seen.map_or(v.end, |l| l.max(v.end)));
+            starts.entry(v.lead_id).or_default().push(v.start);
+        }
+        for p in pages {
+            out.entry(p.lead_id.clone()).or_default().pageviews += 1;
+            views.entry(p.lead_id).or_default().push((p.t, p.path));
+        }
+        let now = crate::clock::unix_seconds();
+        for (id, s) in out.iter_mut() {
+            s.score = scoring.score(
+                now,
+                starts.get(id).map(Vec::as_slice).unwrap_or_default(),
+                views.get(id).map(Vec::as_slice).unwrap_or_default(),
+            );
+        }
+        Ok(out)
     }
 }

@@ -6,6 +6,7 @@
 
 pub mod erasure;
 pub mod history;
+pub mod score;
 pub mod seal;
 pub mod webhooks;
 
@@ -54,6 +55,8 @@ pub(crate) struct LeadRow {
     status: String,
     consent_at: u32,
     consent_page: String,
+    #[serde(default)]
+    consent_version: String,
     created_at: u32,
     version: u64,
 }
@@ -74,7 +77,11 @@ pub struct Identification<'a> {
     pub email: Email,
     pub name: Option<String>,
     pub company: Option<String>,
+    /// The visitor network's organisation: the company when the form gave none.
+    pub organisation: Option<String>,
     pub page: String,
+    /// The site's consent text version at the time of consent.
+    pub consent_version: String,
 }
 
 pub struct Leads {
@@ -129,6 +136,8 @@ pub struct LeadView {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub consent_at: Option<u32>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    pub consent_version: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub created_at: Option<u32>,
     /// Milliseconds since the epoch of this change.
     pub updated_at: u64,
@@ -165,7 +174,7 @@ impl Leads {
         let rows: Vec<LeadRow> = fetch(
             self.store.as_ref(),
             "SELECT id, site, email_hash, email_enc, name_enc, company_enc, status,
-                    toUnixTimestamp(consent_at) AS consent_at, consent_page, toUnixTimestamp(created_at) AS created_at, version
+                    toUnixTimestamp(consent_at) AS consent_at, consent_page, consent_version, toUnixTimestamp(created_at) AS created_at, version
              FROM leads FINAL
              WHERE site = {site:String} AND (version, id) > ({v:UInt64}, {id:String}) AND version <= {horizon:UInt64}
              ORDER BY version, id LIMIT {limit:UInt32}",
@@ -199,6 +208,7 @@ impl Leads {
                 .flatten()
                 .filter(|s| !s.is_empty()),
             consent_at: active.then_some(r.consent_at),
+            consent_version: active.then_some(r.consent_version),
             created_at: active.then_some(r.created_at),
             id: r.id,
             site: r.site,
@@ -215,7 +225,7 @@ impl Leads {
         let rows: Vec<LeadRow> = fetch(
             self.store.as_ref(),
             "SELECT id, site, email_hash, email_enc, name_enc, company_enc, status,
-                    toUnixTimestamp(consent_at) AS consent_at, consent_page, toUnixTimestamp(created_at) AS created_at, version
+                    toUnixTimestamp(consent_at) AS consent_at, consent_page, consent_version, toUnixTimestamp(created_at) AS created_at, version
              FROM leads FINAL WHERE id = {id:String} LIMIT 1",
             &Params::new().with("id", id),
         )
@@ -231,7 +241,7 @@ impl Leads {
         let rows: Vec<LeadRow> = fetch(
             self.store.as_ref(),
             "SELECT id, site, email_hash, email_enc, name_enc, company_enc, status,
-                    toUnixTimestamp(consent_at) AS consent_at, consent_page, toUnixTimestamp(created_at) AS created_at, version
+                    toUnixTimestamp(consent_at) AS consent_at, consent_page, consent_version, toUnixTimestamp(created_at) AS created_at, version
              FROM leads FINAL WHERE site = {site:String} AND status = 'active' ORDER BY created_at, id",
             &Params::new().with("site", site),
         )
@@ -253,7 +263,7 @@ impl Leads {
         let rows: Vec<LeadRow> = fetch(
             self.store.as_ref(),
             "SELECT id, site, email_hash, email_enc, name_enc, company_enc, status,
-                    toUnixTimestamp(consent_at) AS consent_at, consent_page, toUnixTimestamp(created_at) AS created_at, version
+                    toUnixTimestamp(consent_at) AS consent_at, consent_page, consent_version, toUnixTimestamp(created_at) AS created_at, version
              FROM leads FINAL WHERE site = {site:String} AND email_hash = {h:String} AND status != 'erased' LIMIT 1",
             &Params::new().with("site", site).with("h", email_hash),
         )
@@ -274,6 +284,15 @@ impl Leads {
                 .seal(s.trim().chars().take(200).collect::<String>().as_bytes()),
             _ => old.unwrap_or_default().to_string(),
         };
+        let mut company_enc = seal_opt(
+            &id.company,
+            existing.as_ref().map(|e| e.company_enc.as_str()),
+        );
+        if company_enc.is_empty() {
+            if let Some(org) = id.organisation.as_deref().filter(|o| !o.is_empty()) {
+                company_enc = self.sealer.seal(org.as_bytes());
+            }
+        }
         let row = LeadRow {
             id: existing
                 .as_ref()
@@ -283,14 +302,12 @@ impl Leads {
             email_hash: hash,
             email_enc: self.sealer.seal(id.email.as_str().as_bytes()),
             name_enc: seal_opt(&id.name, existing.as_ref().map(|e| e.name_enc.as_str())),
-            company_enc: seal_opt(
-                &id.company,
-                existing.as_ref().map(|e| e.company_enc.as_str()),
-            ),
+            company_enc,
             // Identifying again with consent re-activates a lead that had opted out.
             status: "active".into(),
             consent_at: now,
             consent_page: id.page.chars().take(512).collect(),
+            consent_version: id.consent_version,
             created_at: existing.as_ref().map(|e| e.created_at).unwrap_or(now),
             version: clock::version(),
         };
@@ -338,8 +355,10 @@ impl Leads {
         for l in &linked {
             self.store
                 .execute(
-                    "INSERT INTO leads SELECT id, site, email_hash, email_enc, name_enc, company_enc, 'opted_out', consent_at,
-                            consent_page, created_at, now64(3), {v:UInt64}
+                    "INSERT INTO leads (id, site, email_hash, email_enc, name_enc, company_enc, status, consent_at, consent_page,
+                                        created_at, updated_at, version, consent_version)
+                     SELECT id, site, email_hash, email_enc, name_enc, company_enc, 'opted_out', consent_at,
+                            consent_page, created_at, now64(3), {v:UInt64}, consent_version
                      FROM leads FINAL WHERE site = {site:String} AND id = {id:String} AND status = 'active'",
                     &Params::new().with("site", site).with("id", &l.lead_id).with("v", clock::version()),
                 )

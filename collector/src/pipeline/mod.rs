@@ -207,6 +207,11 @@ impl Pipeline {
         }
     }
 
+    /// The organisation of an address (ASN/ISP database), empty when unknown or not configured.
+    pub fn organisation(&self, ip: IpAddr) -> String {
+        self.geo.organisation(ip)
+    }
+
     pub fn salts(&self) -> &Salts {
         &self.salts
     }

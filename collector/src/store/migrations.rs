@@ -459,6 +459,26 @@ pub const MIGRATIONS: &[Migration] = &[
                 .collect()
         },
     },
+    Migration {
+        version: 6,
+        name: "consent text versions, lead scoring rules",
+        statements: |t| {
+            let mut s = add_columns(
+                &SITES,
+                &[
+                    "consent_version String DEFAULT '1'",
+                    "lead_scoring String DEFAULT ''",
+                ],
+                t,
+            );
+            s.extend(add_columns(
+                &LEADS,
+                &["consent_version String DEFAULT ''"],
+                t,
+            ));
+            s
+        },
+    },
 ];
 
 /// Every statement `migrate` may run, the bookkeeping table first (for DDL checks).

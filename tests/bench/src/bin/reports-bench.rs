@@ -200,6 +200,8 @@ async fn main() -> anyhow::Result<()> {
         exclude_paths: vec![],
         exclude_ips: vec![],
         created_at: 0,
+        consent_version: "1".into(),
+        lead_scoring: Default::default(),
     };
     let goal_list = goals.list(SITE);
     let engine = Engine {
