@@ -33,6 +33,15 @@ fn fixture_databases_resolve_country_region_city_and_organisation() {
         geo.organisation("203.0.113.9".parse().unwrap()),
         "Example Industries GmbH"
     );
+    assert_eq!(
+        geo.organisation_and_kind("198.51.100.4".parse().unwrap()),
+        ("Sample Telecom".to_string(), "mobile".to_string()),
+        "the database's user_type \"cellular\" is a mobile network"
+    );
+    assert_eq!(
+        geo.organisation_and_kind("192.0.2.1".parse().unwrap()),
+        (String::new(), String::new())
+    );
     let unknown = geo.locate("192.0.2.1".parse().unwrap());
     assert_eq!(
         unknown.country_code, "",

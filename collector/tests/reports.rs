@@ -1048,3 +1048,66 @@ async fn tokens_sites_dashboard_sessions_and_bad_requests() {
     assert_eq!(status, StatusCode::NO_CONTENT);
     assert!(cookies[0].contains("Max-Age=0"), "{}", cookies[0]);
 }
+
+#[actix_rt::test]
+async fn the_accounts_report_leaves_out_isps_mobile_carriers_and_hosting() {
+    let dir = tempfile::tempdir().unwrap();
+    let asn = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../target/fixtures/asn.mmdb")
+        .display()
+        .to_string();
+    let state = build_state(common::config(
+        dir.path(),
+        &[("CANDOR_BATCH_INTERVAL_MS", "100"), ("CANDOR_ORG_DB", &asn)],
+    ))
+    .await
+    .unwrap();
+    let d = Utc::now().date_naive() - Days::new(3);
+    // Two visitors from a business network, one from a mobile carrier.
+    hit(&state, at(d, 9, 0), "203.0.113.10", CHROME, pv("/", None)).await;
+    hit(
+        &state,
+        at(d, 9, 1),
+        "203.0.113.10",
+        CHROME,
+        pv("/pricing", None),
+    )
+    .await;
+    hit(&state, at(d, 10, 0), "203.0.113.11", FIREFOX, pv("/", None)).await;
+    hit(&state, at(d, 11, 0), "198.51.100.20", SAFARI, pv("/", None)).await;
+    let bg = Background::start(&state);
+    let app = test_app!(state);
+    let day = d.to_string();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let accounts = loop {
+        let body = v1!(
+            app,
+            format!("/api/v1/stats/accounts?site_id=example.com&period=day&date={day}")
+        );
+        if !body["results"].as_array().unwrap().is_empty() || std::time::Instant::now() > deadline {
+            break body;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    assert_eq!(
+        accounts["results"],
+        json!([{"org": "Example Industries GmbH", "visitors": 2, "visits": 2, "pageviews": 3, "visit_duration": 30}])
+    );
+    // Every organisation and its kind stay available as ordinary breakdowns.
+    let kinds = v2!(
+        app,
+        json!({"site_id": "example.com", "metrics": ["visitors"], "date_range": [day, day], "dimensions": ["visit:org_type", "visit:org"]})
+    );
+    assert_eq!(
+        rows(&kinds),
+        vec![
+            vec![
+                json!("business"),
+                json!("Example Industries GmbH"),
+                json!(2)
+            ],
+            vec![json!("mobile"), json!("Sample Telecom"), json!(1)],
+        ]
+    );
+    bg.shutdown(&state, std::time::Duration::from_secs(5)).await;
+}

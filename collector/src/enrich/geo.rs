@@ -76,15 +76,83 @@ impl Geo {
     }
 
     pub fn organisation(&self, ip: IpAddr) -> String {
+        self.organisation_and_kind(ip).0
+    }
+
+    /// The organisation of an address and, where the database says, what kind of network it
+    /// is (`isp`, `mobile`, `hosting`, `business`, `education`, `government`, `other`; empty
+    /// when the database does not say). Reads ASN databases (`autonomous_system_organization`)
+    /// and ISP/enterprise-style ones (`organization`, `isp`, `user_type`, `connection_type`,
+    /// `type`, `traits.user_type`).
+    pub fn organisation_and_kind(&self, ip: IpAddr) -> (String, String) {
         let Some(reader) = &self.org else {
-            return String::new();
+            return (String::new(), String::new());
         };
-        match reader.lookup(ip).and_then(|r| r.decode::<geoip2::Asn>()) {
-            Ok(Some(asn)) => asn
-                .autonomous_system_organization
-                .unwrap_or_default()
-                .to_string(),
-            _ => String::new(),
+        match reader.lookup(ip).and_then(|r| r.decode::<OrgRecord<'_>>()) {
+            Ok(Some(r)) => {
+                let name = r
+                    .organization
+                    .or(r.autonomous_system_organization)
+                    .or(r.isp)
+                    .unwrap_or_default()
+                    .to_string();
+                let kind = r
+                    .user_type
+                    .or(r.traits.and_then(|t| t.user_type))
+                    .or(r.connection_type)
+                    .or(r.kind)
+                    .map(network_kind)
+                    .unwrap_or_default();
+                (name, kind.to_string())
+            }
+            _ => (String::new(), String::new()),
         }
+    }
+}
+
+#[derive(serde::Deserialize)]
+struct OrgRecord<'a> {
+    #[serde(borrow)]
+    autonomous_system_organization: Option<&'a str>,
+    #[serde(borrow)]
+    organization: Option<&'a str>,
+    #[serde(borrow)]
+    isp: Option<&'a str>,
+    #[serde(borrow)]
+    user_type: Option<&'a str>,
+    #[serde(borrow)]
+    connection_type: Option<&'a str>,
+    #[serde(borrow, rename = "type")]
+    kind: Option<&'a str>,
+    #[serde(borrow)]
+    traits: Option<Traits<'a>>,
+}
+
+#[derive(serde::Deserialize)]
+struct Traits<'a> {
+    #[serde(borrow)]
+    user_type: Option<&'a str>,
+}
+
+/// Network kinds that are not an account (a company or institution) in the accounts report.
+pub const NOT_ACCOUNTS: [&str; 3] = ["isp", "mobile", "hosting"];
+
+/// The many spellings databases use, folded to a few kinds.
+fn network_kind(raw: &str) -> &'static str {
+    match raw.trim().to_ascii_lowercase().as_str() {
+        "isp" | "residential" | "cable/dsl" | "dsl" | "dialup" | "satellite"
+        | "consumer_privacy" => "isp",
+        "cellular" | "mobile" | "wireless" => "mobile",
+        "hosting"
+        | "content_delivery_network"
+        | "cdn"
+        | "data center"
+        | "datacenter"
+        | "search_engine_spider" => "hosting",
+        "business" | "corporate" | "cafe" | "library" | "traveler" | "router" => "business",
+        "college" | "school" | "education" | "university" => "education",
+        "government" | "military" => "government",
+        "" => "",
+        _ => "other",
     }
 }

@@ -164,6 +164,7 @@ pub fn configure(state: AppState) -> impl FnOnce(&mut web::ServiceConfig) {
                     .route("/stats/aggregate", web::get().to(stats::aggregate))
                     .route("/stats/timeseries", web::get().to(stats::timeseries))
                     .route("/stats/breakdown", web::get().to(stats::breakdown))
+                    .route("/stats/accounts", web::get().to(stats::accounts))
                     .route("/stats/realtime/visitors", web::get().to(stats::realtime))
                     .route("/leads", web::get().to(lead_sync::pull))
                     .route("/leads.csv", web::get().to(lead_sync::csv))

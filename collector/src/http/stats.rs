@@ -139,6 +139,14 @@ pub async fn breakdown(
     .await
 }
 
+pub async fn accounts(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    p: web::Query<v1::Params>,
+) -> Result<HttpResponse, ApiError> {
+    v1_report(&state, &req, &p, v1::accounts_query, v1::breakdown_response).await
+}
+
 pub async fn realtime(
     state: web::Data<AppState>,
     req: HttpRequest,

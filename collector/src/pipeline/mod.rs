@@ -381,6 +381,7 @@ fn enrich(
     let utm = enrich::referrer::utm(&beacon.url);
     let source = enrich::referrer::classify(beacon.referrer.as_deref(), &hostname, &utm);
     let location = geo.locate(visit.ip);
+    let (org, org_type) = geo.organisation_and_kind(visit.ip);
     let device = match beacon.screen_width {
         // Screen width is what the visitor actually sees; Plausible's breakpoints.
         Some(w) if w > 0 && w < 576 => "mobile",
@@ -407,7 +408,8 @@ fn enrich(
             country_code: location.country_code,
             region: location.region,
             city: location.city,
-            org: geo.organisation(visit.ip),
+            org,
+            org_type,
             browser: agent.browser.clone(),
             browser_version: agent.browser_version.clone(),
             os: agent.os.clone(),

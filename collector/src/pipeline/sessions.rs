@@ -36,6 +36,9 @@ pub struct Attribution {
     pub region: String,
     pub city: String,
     pub org: String,
+    /// What kind of network `org` is, where the database says (`isp`, `mobile`, `hosting`,
+    /// `business`, …).
+    pub org_type: String,
     pub browser: String,
     pub browser_version: String,
     pub os: String,
@@ -195,7 +198,7 @@ impl Tracker {
                     any(hostname) AS hostname, any(referrer) AS referrer, any(referrer_source) AS referrer_source,
                     any(channel) AS channel, any(utm_source) AS utm_source, any(utm_medium) AS utm_medium,
                     any(utm_campaign) AS utm_campaign, any(utm_content) AS utm_content, any(utm_term) AS utm_term,
-                    any(country_code) AS country_code, any(region) AS region, any(city) AS city, any(org) AS org,
+                    any(country_code) AS country_code, any(region) AS region, any(city) AS city, any(org) AS org, any(org_type) AS org_type,
                     any(browser) AS browser, any(browser_version) AS browser_version, any(os) AS os,
                     any(os_version) AS os_version, any(device) AS device
              FROM sessions WHERE day >= toDate({since:UInt32}) - 1

@@ -79,7 +79,7 @@ pub enum Dimension {
 }
 
 /// `visit:<name>` properties that are columns of both `events` and `sessions`.
-const VISIT_COLUMNS: [(&str, &str); 17] = [
+const VISIT_COLUMNS: [(&str, &str); 18] = [
     ("source", "referrer_source"),
     ("referrer", "referrer"),
     ("channel", "channel"),
@@ -97,6 +97,7 @@ const VISIT_COLUMNS: [(&str, &str); 17] = [
     ("region", "region"),
     ("city", "city"),
     ("org", "org"),
+    ("org_type", "org_type"),
 ];
 
 /// Where a dimension can be evaluated.

@@ -279,6 +279,24 @@ pub fn breakdown_response(q: &Query, out: &Output) -> Value {
     json!({ "results": results })
 }
 
+/// The accounts report: visits grouped by organisation, leaving out networks the database
+/// calls ISPs, mobile carriers or hosting. Aggregates only.
+pub fn accounts_query(p: &Params, site: &Site) -> Result<Query, ReportError> {
+    let mut p = p.clone();
+    p.property = Some("visit:org".into());
+    if p.metrics.is_none() {
+        p.metrics = Some("visitors,visits,pageviews,visit_duration".into());
+    }
+    let mut q = breakdown_query(&p, site)?;
+    q.filters.push(Filter::Cond {
+        op: Op::IsNot,
+        dim: Dimension::Visit("org_type"),
+        values: crate::enrich::geo::NOT_ACCOUNTS.map(String::from).to_vec(),
+        case_sensitive: true,
+    });
+    Ok(q)
+}
+
 /// Visitors in the last five minutes.
 pub fn realtime_query(site: &Site) -> Query {
     let tz = site_tz(site);

@@ -479,6 +479,19 @@ pub const MIGRATIONS: &[Migration] = &[
             s
         },
     },
+    Migration {
+        version: 7,
+        name: "network kind of the visiting organisation",
+        statements: |t| {
+            let mut s = add_columns(&EVENTS, &["org_type LowCardinality(String) DEFAULT ''"], t);
+            s.extend(add_columns(
+                &SESSIONS,
+                &["org_type SimpleAggregateFunction(any, String) DEFAULT ''"],
+                t,
+            ));
+            s
+        },
+    },
 ];
 
 /// Every statement `migrate` may run, the bookkeeping table first (for DDL checks).
