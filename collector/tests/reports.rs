@@ -35,6 +35,14 @@ const CHROME: &str = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.
 const FIREFOX: &str = "Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0";
 const SAFARI: &str = "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_7_1) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/18.1 Safari/605.1.15";
 
+fn fixture(name: &str) -> String {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../target/fixtures")
+        .join(name)
+        .display()
+        .to_string()
+}
+
 struct Data {
     d: NaiveDate,
 }
@@ -86,6 +94,9 @@ async fn seeded(dir: &std::path::Path) -> (AppState, Background, Data) {
             // fold sessions that background merges have not folded yet.
             ("CANDOR_BATCH_ROWS", "1"),
             ("CANDOR_SITES", "example.com,tz.example"),
+            // Every seeded address is in the fixtures' 198.51.100.0/24: Tokyo, Sample Telecom.
+            ("CANDOR_GEOIP_DB", &fixture("geo-city.mmdb")),
+            ("CANDOR_ORG_DB", &fixture("asn.mmdb")),
         ],
     ))
     .await
@@ -442,6 +453,14 @@ async fn the_stats_apis_return_the_numbers_worked_out_by_hand() {
             ]),
         ),
         ("event:props:plan", "plan", json!([["pro", 1]])),
+        ("event:hostname", "hostname", json!([["example.com", 5]])),
+        ("visit:country", "country", json!([["JP", 5]])),
+        ("visit:region", "region", json!([["Tokyo", 5]])),
+        ("visit:city", "city", json!([["Tokyo", 5]])),
+        ("visit:org", "org", json!([["Sample Telecom", 5]])),
+        // Not set on any visit: no rows, not an empty-string row.
+        ("visit:utm_content", "utm_content", json!([])),
+        ("visit:utm_term", "utm_term", json!([])),
     ];
     for (property, key, want) in expect {
         let body = v1!(app, format!("{base}&property={property}"));
@@ -1052,10 +1071,7 @@ async fn tokens_sites_dashboard_sessions_and_bad_requests() {
 #[actix_rt::test]
 async fn the_accounts_report_leaves_out_isps_mobile_carriers_and_hosting() {
     let dir = tempfile::tempdir().unwrap();
-    let asn = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../target/fixtures/asn.mmdb")
-        .display()
-        .to_string();
+    let asn = fixture("asn.mmdb");
     let state = build_state(common::config(
         dir.path(),
         &[("CANDOR_BATCH_INTERVAL_MS", "100"), ("CANDOR_ORG_DB", &asn)],
