@@ -24,7 +24,7 @@ use serde_json::{json, Value};
 use super::dates::{labels, Bucket, Range};
 use super::goals::Goal;
 use super::model::{wildcard_regex, Dimension, Filter, Kind, Metric, Op};
-use crate::store::{ParamValue, Params, Store, StoreError};
+use crate::store::{fetch_compact, ParamValue, Params, Store, StoreError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ReportError {
@@ -377,14 +377,6 @@ fn visit_columns<'a>(dims: impl IntoIterator<Item = &'a Dimension>) -> BTreeSet<
         .collect()
 }
 
-fn parse_rows(bytes: &[u8]) -> Result<Vec<Vec<Value>>, StoreError> {
-    bytes
-        .split(|b| *b == b'\n')
-        .filter(|l| !l.is_empty())
-        .map(|l| serde_json::from_slice(l).map_err(|e| StoreError::Decode(e.to_string())))
-        .collect()
-}
-
 fn as_u64(v: &Value) -> u64 {
     match v {
         Value::Number(n) => n
@@ -471,21 +463,15 @@ impl Engine<'_> {
             select.join(", "),
             wheres.join(" AND ")
         );
-        let rows = parse_rows(
-            &self
-                .store
-                .query(&text, &sql.params, "JSONCompactEachRow")
-                .await?,
-        )?;
-        let n = dims.len();
-        Ok(rows
+        Ok(self
+            .grouped(&text, &sql.params, dims.len(), 3)
+            .await?
             .into_iter()
-            .filter(|r| r.len() == n + 3)
-            .map(|r| Raw {
-                visitors: as_u64(&r[n]),
-                pageviews: as_u64(&r[n + 1]),
-                events: as_u64(&r[n + 2]),
-                dims: r[..n].to_vec(),
+            .map(|(dims, m)| Raw {
+                visitors: as_u64(&m[0]),
+                pageviews: as_u64(&m[1]),
+                events: as_u64(&m[2]),
+                dims,
                 ..Raw::default()
             })
             .collect())
@@ -595,25 +581,39 @@ impl Engine<'_> {
             select.join(", "),
             group_by(dims.len())
         );
-        let rows = parse_rows(
-            &self
-                .store
-                .query(&text, &sql.params, "JSONCompactEachRow")
-                .await?,
-        )?;
-        let n = dims.len();
-        Ok(rows
+        Ok(self
+            .grouped(&text, &sql.params, dims.len(), 6)
+            .await?
             .into_iter()
-            .filter(|r| r.len() == n + 6)
-            .map(|r| Raw {
-                visitors: as_u64(&r[n]),
-                pageviews: as_u64(&r[n + 1]),
-                events: as_u64(&r[n + 2]),
-                visits: as_u64(&r[n + 3]),
-                bounces: as_u64(&r[n + 4]),
-                duration: as_f64(&r[n + 5]),
-                session_pageviews: as_u64(&r[n + 1]),
-                dims: r[..n].to_vec(),
+            .map(|(dims, m)| Raw {
+                visitors: as_u64(&m[0]),
+                pageviews: as_u64(&m[1]),
+                events: as_u64(&m[2]),
+                visits: as_u64(&m[3]),
+                bounces: as_u64(&m[4]),
+                duration: as_f64(&m[5]),
+                session_pageviews: as_u64(&m[1]),
+                dims,
+            })
+            .collect())
+    }
+
+    /// Runs a grouped statement whose rows are `dims` dimension values then `metrics`
+    /// values; returns each row split in two.
+    async fn grouped(
+        &self,
+        text: &str,
+        params: &Params,
+        dims: usize,
+        metrics: usize,
+    ) -> Result<Vec<(Vec<Value>, Vec<Value>)>, ReportError> {
+        Ok(fetch_compact(self.store, text, params)
+            .await?
+            .into_iter()
+            .filter(|r| r.len() == dims + metrics)
+            .map(|mut r| {
+                let m = r.split_off(dims);
+                (r, m)
             })
             .collect())
     }
@@ -769,7 +769,7 @@ impl Engine<'_> {
     }
 
     pub async fn run(&self, q: &Query) -> Result<Output, ReportError> {
-        validate(q, self.goals)?;
+        validate(q)?;
         let mut rows = self.compute(q, &q.range).await?;
         sort(&mut rows, q);
         let total_rows = rows.len();
@@ -888,7 +888,7 @@ fn change(m: Metric, now: f64, then: f64) -> Value {
     }
 }
 
-fn validate(q: &Query, goals: &[Goal]) -> Result<(), ReportError> {
+fn validate(q: &Query) -> Result<(), ReportError> {
     if q.metrics.is_empty() {
         return Err(invalid("metrics", "at least one metric is required"));
     }
@@ -917,9 +917,6 @@ fn validate(q: &Query, goals: &[Goal]) -> Result<(), ReportError> {
             "metrics",
             "conversion_rate needs an event:goal filter or the event:goal dimension",
         ));
-    }
-    if q.dimensions.contains(&Dimension::Goal) && goals.is_empty() {
-        // Not an error: a site without goals simply has no goal rows.
     }
     if q.compare_previous && times > 0 {
         return Err(invalid(

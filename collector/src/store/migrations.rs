@@ -392,6 +392,11 @@ fn add_columns(table: &Table, columns: &[&str], topology: &Topology) -> Vec<Stri
     }
 }
 
+/// `CREATE TABLE` statements for each table, in order.
+fn create_all(tables: &[Table], topology: &Topology) -> Vec<String> {
+    tables.iter().flat_map(|t| t.create(topology)).collect()
+}
+
 pub struct Migration {
     pub version: u32,
     pub name: &'static str,
@@ -409,12 +414,7 @@ pub const MIGRATIONS: &[Migration] = &[
     Migration {
         version: 1,
         name: "sites, api_tokens, salts, events",
-        statements: |t| {
-            [SITES, API_TOKENS, SALTS, EVENTS]
-                .iter()
-                .flat_map(|table| table.create(t))
-                .collect()
-        },
+        statements: |t| create_all(&[SITES, API_TOKENS, SALTS, EVENTS], t),
     },
     Migration {
         version: 2,
@@ -432,32 +432,17 @@ pub const MIGRATIONS: &[Migration] = &[
     Migration {
         version: 3,
         name: "leads, lead_visitors",
-        statements: |t| {
-            [LEADS, LEAD_VISITORS]
-                .iter()
-                .flat_map(|table| table.create(t))
-                .collect()
-        },
+        statements: |t| create_all(&[LEADS, LEAD_VISITORS], t),
     },
     Migration {
         version: 4,
         name: "goals, dashboard_passwords",
-        statements: |t| {
-            [GOALS, DASHBOARD_PASSWORDS]
-                .iter()
-                .flat_map(|table| table.create(t))
-                .collect()
-        },
+        statements: |t| create_all(&[GOALS, DASHBOARD_PASSWORDS], t),
     },
     Migration {
         version: 5,
         name: "webhooks, webhook_outbox",
-        statements: |t| {
-            [WEBHOOKS, WEBHOOK_OUTBOX]
-                .iter()
-                .flat_map(|table| table.create(t))
-                .collect()
-        },
+        statements: |t| create_all(&[WEBHOOKS, WEBHOOK_OUTBOX], t),
     },
     Migration {
         version: 6,

@@ -158,7 +158,20 @@ pub async fn fetch<T: DeserializeOwned>(
     sql: &str,
     params: &Params,
 ) -> Result<Vec<T>, StoreError> {
-    let bytes = store.query(sql, params, "JSONEachRow").await?;
+    decode_lines(&store.query(sql, params, "JSONEachRow").await?)
+}
+
+/// Reads every row of a query as a JSON array of its values (JSONCompactEachRow), for
+/// statements whose columns are only known at run time.
+pub async fn fetch_compact(
+    store: &dyn Store,
+    sql: &str,
+    params: &Params,
+) -> Result<Vec<Vec<serde_json::Value>>, StoreError> {
+    decode_lines(&store.query(sql, params, "JSONCompactEachRow").await?)
+}
+
+fn decode_lines<T: DeserializeOwned>(bytes: &[u8]) -> Result<Vec<T>, StoreError> {
     bytes
         .split(|b| *b == b'\n')
         .filter(|line| !line.is_empty())
