@@ -50,7 +50,7 @@ pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
         rotate_every: config.spool.batch_interval,
     })?;
     let leads = Arc::new(crate::leads::Leads::new(store.clone(), keys.clone()));
-    let webhooks = Arc::new(crate::leads::webhooks::Webhooks::new(store.clone(), &keys));
+    let webhooks = Arc::new(crate::leads::webhooks::Webhooks::load(store.clone(), &keys).await?);
     let pipeline = Pipeline::new(
         spool,
         salts,
@@ -159,6 +159,9 @@ impl Background {
                     }
                     if let Err(e) = state.goals.refresh().await {
                         tracing::warn!(error = %e, "refreshing goals failed");
+                    }
+                    if let Err(e) = state.webhooks.refresh().await {
+                        tracing::warn!(error = %e, "refreshing webhook endpoints failed");
                     }
                     if let Err(e) = state.dashboard.refresh().await {
                         tracing::warn!(error = %e, "refreshing dashboard passwords failed");

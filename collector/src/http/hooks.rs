@@ -46,7 +46,7 @@ pub async fn list(
     domain: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let site = admin_site(&state, &req, &domain)?;
-    Ok(HttpResponse::Ok().json(json!({"webhooks": state.webhooks.list(&site).await?})))
+    Ok(HttpResponse::Ok().json(json!({"webhooks": state.webhooks.list(&site)})))
 }
 
 pub async fn delete(

@@ -128,12 +128,16 @@ pub async fn opt_out(
 }
 
 /// Queues a lead webhook with the lead's current view (a tombstone when it is not active).
+/// Nothing is read from the store when no endpoint of the site subscribes to the event.
 pub async fn announce(
     state: &AppState,
     site: &str,
     event: &str,
     lead_id: &str,
 ) -> Result<(), ApiError> {
+    if !state.webhooks.wants(site, event) {
+        return Ok(());
+    }
     if let Some((lead, _)) = state.leads.get(lead_id).await? {
         state
             .webhooks
@@ -209,7 +213,15 @@ pub async fn erasure(
                     "this token is not valid for this lead's site",
                 ));
             }
-            erased.extend(state.leads.erase(Subject::Lead(&lead.id)).await?);
+            erased.extend(
+                state
+                    .leads
+                    .erase(Subject::Lead {
+                        site: &lead.site,
+                        id: &lead.id,
+                    })
+                    .await?,
+            );
         }
         _ => {
             return Err(

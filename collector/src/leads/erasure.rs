@@ -12,8 +12,15 @@ use crate::store::{fetch, insert_rows, InsertOptions, Params, StoreError};
 
 /// Who to erase.
 pub enum Subject<'a> {
-    Email { site: &'a str, email: Email },
-    Lead(&'a str),
+    Email {
+        site: &'a str,
+        email: Email,
+    },
+    /// A lead already looked up: its site and id.
+    Lead {
+        site: &'a str,
+        id: &'a str,
+    },
 }
 
 /// Runs a mutation and waits until it is applied.
@@ -36,20 +43,7 @@ impl Leads {
                 .await?;
                 rows.into_iter().map(|r| (r.site, r.id)).collect()
             }
-            Subject::Lead(id) => {
-                #[derive(Deserialize)]
-                struct Row {
-                    site: String,
-                    id: String,
-                }
-                let rows: Vec<Row> = fetch(
-                    self.store(),
-                    "SELECT DISTINCT site, id FROM leads WHERE id = {id:String}",
-                    &Params::new().with("id", id),
-                )
-                .await?;
-                rows.into_iter().map(|r| (r.site, r.id)).collect()
-            }
+            Subject::Lead { site, id } => vec![(site.to_string(), id.to_string())],
         };
         for (site, id) in &targets {
             self.erase_one(site, id).await?;

@@ -10,8 +10,7 @@ use super::score::Scoring;
 use super::Leads;
 use crate::store::{fetch, Params, StoreError};
 
-/// At most this many visits are read per lead (the timeline shows the latest 100).
-pub const MAX_VISITS: usize = 1000;
+/// How many of a lead's latest visits the timeline shows.
 const TIMELINE: usize = 100;
 
 /// Where a visit came from.
@@ -57,11 +56,11 @@ pub struct Summary {
     pub score: f64,
 }
 
-#[derive(Clone, Debug, Serialize, PartialEq)]
+#[derive(Clone, Debug, Default, Serialize, PartialEq)]
 pub struct History {
     /// Points from visits and page views under the site's scoring rules, decayed by age.
     pub score: f64,
-    pub visits: usize,
+    pub visits: u64,
     pub pageviews: u64,
     pub first_seen: Option<u32>,
     pub last_seen: Option<u32>,
@@ -70,14 +69,6 @@ pub struct History {
     pub top_pages: Vec<PageCount>,
     /// The latest visits, newest first.
     pub timeline: Vec<Visit>,
-}
-
-fn direct(source: String) -> String {
-    if source.is_empty() {
-        "Direct / None".into()
-    } else {
-        source
-    }
 }
 
 impl Leads {
@@ -97,6 +88,35 @@ impl Leads {
         Ok(keys.into_iter().map(|k| k.visitor_key).collect())
     }
 
+    /// Visits of these keys, oldest first, or with `latest` newest first; at most `limit`.
+    async fn visits_of(
+        &self,
+        site: &str,
+        keys: &[String],
+        latest: bool,
+        limit: usize,
+    ) -> Result<Vec<Visit>, StoreError> {
+        fetch(
+            self.store(),
+            "SELECT toUnixTimestamp(start) AS start, toUnixTimestamp(end) AS end, pageviews, entry_page,
+                    exit.2 AS exit_page, country_code AS country, device, browser,
+                    if(referrer_source = '', 'Direct / None', referrer_source) AS source, referrer, channel,
+                    utm_source, utm_medium, utm_campaign
+             FROM sessions FINAL
+             WHERE site = {site:String} AND visitor_key IN {keys:Array(String)}
+             ORDER BY toInt64(toUnixTimestamp(start)) * if({latest:UInt8} = 1, -1, 1) LIMIT {limit:UInt32}",
+            &Params::new()
+                .with("site", site)
+                .with("keys", keys)
+                .with("latest", u8::from(latest))
+                .with("limit", limit as u32),
+        )
+        .await
+    }
+
+    /// The lead's history. Totals and score come from `summaries`, as in the pull API and
+    /// the CSV export; the first visit and the latest `TIMELINE` visits are read for the
+    /// touches and the timeline.
     pub async fn history(
         &self,
         site: &str,
@@ -104,59 +124,34 @@ impl Leads {
         scoring: &Scoring,
     ) -> Result<History, StoreError> {
         let keys = self.keys_of(site, lead_id).await?;
-        let mut visits: Vec<Visit> = if keys.is_empty() {
-            Vec::new()
-        } else {
-            fetch(
-                self.store(),
-                "SELECT toUnixTimestamp(start) AS start, toUnixTimestamp(end) AS end, pageviews, entry_page,
-                        exit.2 AS exit_page, country_code AS country, device, browser,
-                        if(referrer_source = '', 'Direct / None', referrer_source) AS source, referrer, channel,
-                        utm_source, utm_medium, utm_campaign
-                 FROM sessions FINAL
-                 WHERE site = {site:String} AND visitor_key IN {keys:Array(String)}
-                 ORDER BY start LIMIT {max:UInt32}",
-                &Params::new()
-                    .with("site", site)
-                    .with("keys", &keys)
-                    .with("max", MAX_VISITS as u32),
-            )
-            .await?
-        };
-        let top_pages: Vec<PageCount> = if keys.is_empty() {
-            Vec::new()
-        } else {
-            fetch(
-                self.store(),
-                "SELECT pathname AS page, count() AS pageviews FROM events
-                 WHERE site = {site:String} AND visitor_key IN {keys:Array(String)} AND name = 'pageview'
-                 GROUP BY page ORDER BY pageviews DESC, page LIMIT 10",
-                &Params::new().with("site", site).with("keys", &keys),
-            )
-            .await?
-        };
-        let score = self
+        if keys.is_empty() {
+            return Ok(History::default());
+        }
+        let first = self.visits_of(site, &keys, false, 1).await?;
+        let timeline = self.visits_of(site, &keys, true, TIMELINE).await?;
+        let top_pages: Vec<PageCount> = fetch(
+            self.store(),
+            "SELECT pathname AS page, count() AS pageviews FROM events
+             WHERE site = {site:String} AND visitor_key IN {keys:Array(String)} AND name = 'pageview'
+             GROUP BY page ORDER BY pageviews DESC, page LIMIT 10",
+            &Params::new().with("site", site).with("keys", &keys),
+        )
+        .await?;
+        let summary = self
             .summaries(site, Some(&[lead_id.to_string()]), scoring)
             .await?
             .remove(lead_id)
-            .map(|s| s.score)
-            .unwrap_or(0.0);
-        let history = History {
-            score,
-            visits: visits.len(),
-            pageviews: visits.iter().map(|v| v.pageviews).sum(),
-            first_seen: visits.first().map(|v| v.start),
-            last_seen: visits.iter().map(|v| v.end).max(),
-            first_touch: visits.first().map(|v| v.touch.clone()),
-            last_touch: visits.last().map(|v| v.touch.clone()),
-            top_pages,
-            timeline: Vec::new(),
-        };
-        visits.reverse();
-        visits.truncate(TIMELINE);
+            .unwrap_or_default();
         Ok(History {
-            timeline: visits,
-            ..history
+            score: summary.score,
+            visits: summary.visits,
+            pageviews: summary.pageviews,
+            first_seen: summary.first_seen,
+            last_seen: summary.last_seen,
+            first_touch: first.into_iter().next().map(|v| v.touch),
+            last_touch: timeline.first().map(|v| v.touch.clone()),
+            top_pages,
+            timeline,
         })
     }
 
@@ -191,7 +186,7 @@ impl Leads {
             self.store(),
             &format!(
                 "SELECT l.lead_id AS lead_id, toUnixTimestamp(s.start) AS start, toUnixTimestamp(s.end) AS end,
-                        s.referrer_source AS source
+                        if(s.referrer_source = '', 'Direct / None', s.referrer_source) AS source
                  FROM (SELECT visitor_key, start, end, referrer_source FROM sessions FINAL
                        WHERE site = {{site:String}} AND visitor_key != '') AS s
                  INNER JOIN {leads} ON s.visitor_key = l.visitor_key"
@@ -218,7 +213,7 @@ impl Leads {
             s.visits += 1;
             if s.first_seen.is_none_or(|f| v.start < f) {
                 s.first_seen = Some(v.start);
-                s.lead_source = direct(v.source);
+                s.lead_source = v.source;
             }
             s.last_seen = Some(s.last_seen.map_or(v.end, |l| l.max(v.end)));
             starts.entry(v.lead_id).or_default().push(v.start);

@@ -9,7 +9,8 @@
 //! `MAX_ATTEMPTS`; the outbox doubles as the delivery log. Endpoint secrets must be readable
 //! to sign, so they are stored encrypted (AES-256-GCM), never in the clear.
 
-use std::sync::Arc;
+use std::collections::BTreeMap;
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use ring::hmac;
@@ -78,6 +79,9 @@ pub enum WebhookError {
 
 pub struct Webhooks {
     store: Arc<dyn Store>,
+    /// Active endpoints by site, reloaded with the other caches: lead writes learn whether
+    /// anyone listens without asking the store.
+    cache: RwLock<BTreeMap<String, Vec<EndpointRow>>>,
     sealer: Sealer,
     http: reqwest::Client,
 }
@@ -97,32 +101,56 @@ fn backoff(attempts: u32) -> u64 {
 }
 
 impl Webhooks {
-    pub fn new(store: Arc<dyn Store>, keys: &Keys) -> Webhooks {
-        Webhooks {
+    pub async fn load(store: Arc<dyn Store>, keys: &Keys) -> Result<Webhooks, StoreError> {
+        let w = Webhooks {
             store,
+            cache: RwLock::new(BTreeMap::new()),
             sealer: Sealer::new(&keys.aead_key("webhook-secret")),
             http: reqwest::Client::builder()
                 .timeout(Duration::from_secs(10))
                 .redirect(reqwest::redirect::Policy::none())
                 .build()
                 .unwrap_or_default(),
-        }
+        };
+        w.refresh().await?;
+        Ok(w)
     }
 
-    async fn endpoints(&self, site: &str) -> Result<Vec<EndpointRow>, StoreError> {
-        fetch(
+    /// Reloads the active endpoints (changes made through another collector appear here).
+    pub async fn refresh(&self) -> Result<(), StoreError> {
+        let rows: Vec<EndpointRow> = fetch(
             self.store.as_ref(),
             "SELECT site, id, url, secret_enc, events, toUnixTimestamp(created_at) AS created_at, deleted, version
-             FROM webhooks FINAL WHERE site = {site:String} AND deleted = 0 ORDER BY created_at, id",
-            &Params::new().with("site", site),
+             FROM webhooks FINAL WHERE deleted = 0 ORDER BY created_at, id",
+            &Params::new(),
         )
-        .await
+        .await?;
+        let mut map: BTreeMap<String, Vec<EndpointRow>> = BTreeMap::new();
+        for r in rows {
+            map.entry(r.site.clone()).or_default().push(r);
+        }
+        *self.cache.write().unwrap_or_else(|e| e.into_inner()) = map;
+        Ok(())
     }
 
-    pub async fn list(&self, site: &str) -> Result<Vec<Endpoint>, StoreError> {
-        Ok(self
-            .endpoints(site)
-            .await?
+    fn endpoints(&self, site: &str) -> Vec<EndpointRow> {
+        self.cache
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(site)
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// Whether some endpoint of the site subscribes to `event_type`.
+    pub fn wants(&self, site: &str, event_type: &str) -> bool {
+        self.endpoints(site)
+            .iter()
+            .any(|e| e.events.iter().any(|x| x == event_type))
+    }
+
+    pub fn list(&self, site: &str) -> Vec<Endpoint> {
+        self.endpoints(site)
             .into_iter()
             .map(|r| Endpoint {
                 id: r.id,
@@ -131,7 +159,7 @@ impl Webhooks {
                 events: r.events,
                 created_at: r.created_at,
             })
-            .collect())
+            .collect()
     }
 
     /// Registers an endpoint; returns it and its signing secret (shown once).
@@ -176,6 +204,12 @@ impl Webhooks {
             &InsertOptions::default(),
         )
         .await?;
+        self.cache
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(row.site.clone())
+            .or_default()
+            .push(row.clone());
         Ok((
             Endpoint {
                 id: row.id,
@@ -189,7 +223,7 @@ impl Webhooks {
     }
 
     pub async fn delete(&self, site: &str, id: &str) -> Result<bool, StoreError> {
-        let Some(mut row) = self.endpoints(site).await?.into_iter().find(|r| r.id == id) else {
+        let Some(mut row) = self.endpoints(site).into_iter().find(|r| r.id == id) else {
             return Ok(false);
         };
         row.deleted = 1;
@@ -201,6 +235,14 @@ impl Webhooks {
             &InsertOptions::default(),
         )
         .await?;
+        if let Some(list) = self
+            .cache
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .get_mut(site)
+        {
+            list.retain(|r| r.id != id);
+        }
         Ok(true)
     }
 
@@ -214,7 +256,6 @@ impl Webhooks {
         let now_ms = clock::unix_millis();
         let rows: Vec<Delivery> = self
             .endpoints(site)
-            .await?
             .into_iter()
             .filter(|e| e.events.iter().any(|x| x == event_type))
             .map(|e| {
@@ -292,7 +333,6 @@ impl Webhooks {
             if !secrets.contains_key(&key) {
                 let found = self
                     .endpoints(&d.site)
-                    .await?
                     .into_iter()
                     .find(|e| e.id == d.endpoint_id)
                     .and_then(|e| {
