@@ -27,6 +27,11 @@ use crate::store::{self, migrations};
 /// changes and revocations take effect within this interval).
 const REFRESH_EVERY: Duration = Duration::from_secs(5);
 
+/// How often finished days are checked and rolled up, and how long one pass may build
+/// before it yields (the rest is built on the next passes).
+const ROLLUP_EVERY: Duration = Duration::from_secs(30);
+const ROLLUP_BUDGET: Duration = Duration::from_secs(10);
+
 /// Everything `serve` needs, built from a config. Tests use this to run the app in process.
 pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
     let store = store::open(&config).await?;
@@ -74,7 +79,9 @@ pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
     let goals = Arc::new(crate::reports::goals::Goals::load(store.clone()).await?);
     let dashboard =
         Arc::new(crate::auth::dashboard::Dashboard::load(store.clone(), dashboard_key).await?);
+    let rollups = Arc::new(crate::reports::rollups::Rollups::load(store.clone()).await?);
     Ok(AppState {
+        rollups,
         webhooks,
         goals,
         dashboard,
@@ -135,6 +142,24 @@ impl Background {
         ] {
             state.metrics.register(c);
         }
+        let rollup_pending = IntGauge::new(
+            "report_rollup_pending_days",
+            "finished days whose daily rollup is missing or out of date after the last pass",
+        )
+        .expect("static metric");
+        let rollup_built = IntCounter::new(
+            "report_rollup_days_built_total",
+            "site days rolled up (built or rebuilt)",
+        )
+        .expect("static metric");
+        let rollup_passes = IntCounter::new(
+            "report_rollup_passes_total",
+            "completed passes of the daily rollup builder",
+        )
+        .expect("static metric");
+        state.metrics.register(Box::new(rollup_passes.clone()));
+        state.metrics.register(Box::new(rollup_pending.clone()));
+        state.metrics.register(Box::new(rollup_built.clone()));
         let batcher = tokio::spawn(
             Batcher {
                 store: state.store.clone(),
@@ -166,6 +191,9 @@ impl Background {
                     if let Err(e) = state.dashboard.refresh().await {
                         tracing::warn!(error = %e, "refreshing dashboard passwords failed");
                     }
+                    if let Err(e) = state.rollups.refresh().await {
+                        tracing::warn!(error = %e, "refreshing the rollup index failed");
+                    }
                     state.pipeline.tracker.sweep(crate::clock::unix_seconds());
                 }
             }
@@ -195,10 +223,34 @@ impl Background {
                 }
             }
         });
+        let rollups = tokio::spawn({
+            let state = state.clone();
+            async move {
+                let mut tick = tokio::time::interval_at(
+                    tokio::time::Instant::now() + ROLLUP_EVERY,
+                    ROLLUP_EVERY,
+                );
+                tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                loop {
+                    tick.tick().await;
+                    match roll_up(&state, i64::from(crate::clock::unix_seconds())).await {
+                        Ok(pass) if pass.deferred => tracing::info!(
+                            "daily rollups deferred: the spool still holds unconfirmed events"
+                        ),
+                        Ok(pass) => {
+                            rollup_passes.inc();
+                            rollup_pending.set(pass.pending as i64);
+                            rollup_built.inc_by(pass.built as u64);
+                        }
+                        Err(e) => tracing::warn!(error = %e, "rolling up finished days failed"),
+                    }
+                }
+            }
+        });
         Background {
             stop,
             batcher,
-            periodic: vec![refresher, salt_rotation, webhooks],
+            periodic: vec![refresher, salt_rotation, webhooks, rollups],
         }
     }
 
@@ -216,6 +268,38 @@ impl Background {
             );
         }
     }
+}
+
+/// One pass of the daily rollup builder at `now`. It first makes sure everything this
+/// collector acknowledged is in the store — seals the spool's active segment and waits for
+/// the batcher to confirm every sealed one — so a finished day is never rolled up while
+/// some of its events are still in the spool (after a store outage, say). If the spool does
+/// not drain in time the pass is deferred.
+pub async fn roll_up(
+    state: &AppState,
+    now: i64,
+) -> Result<crate::reports::rollups::Pass, crate::reports::engine::ReportError> {
+    let spool = &state.pipeline.spool;
+    spool.seal().await;
+    let waiting: Vec<u64> = spool.sealed_segments().iter().map(|s| s.0).collect();
+    let deadline = tokio::time::Instant::now() + ROLLUP_BUDGET;
+    while spool
+        .sealed_segments()
+        .iter()
+        .any(|s| waiting.contains(&s.0))
+    {
+        if tokio::time::Instant::now() > deadline {
+            return Ok(crate::reports::rollups::Pass {
+                deferred: true,
+                ..Default::default()
+            });
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    state
+        .rollups
+        .build_pending(&state.sites.list(), &state.goals, now, ROLLUP_BUDGET)
+        .await
 }
 
 pub async fn run(config: Config) -> anyhow::Result<()> {

@@ -49,6 +49,7 @@ pub struct AppState {
     pub goals: Arc<Goals>,
     pub dashboard: Arc<Dashboard>,
     pub webhooks: Arc<Webhooks>,
+    pub rollups: Arc<crate::reports::rollups::Rollups>,
 }
 
 impl AppState {

@@ -62,6 +62,7 @@ async fn run(state: &AppState, q: &Query) -> Result<Output, ApiError> {
     let engine = Engine {
         store: state.store.as_ref(),
         goals: &goals,
+        rollups: Some(&state.rollups),
     };
     Ok(engine.run(q).await?)
 }

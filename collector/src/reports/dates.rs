@@ -88,7 +88,7 @@ pub fn today(tz: &Tz) -> NaiveDate {
     Utc::now().with_timezone(tz).date_naive()
 }
 
-fn first_of_month(d: NaiveDate) -> NaiveDate {
+pub(crate) fn first_of_month(d: NaiveDate) -> NaiveDate {
     d.with_day(1).expect("day 1 exists")
 }
 
@@ -171,6 +171,20 @@ impl Range {
         let from = self.from - chrono::Duration::days(len);
         let to = self.from.pred_opt().unwrap_or(self.from);
         Range::dates(tz, from, to)
+    }
+
+    /// One whole UTC day (what a daily rollup covers).
+    pub fn utc_day(day: NaiveDate) -> Range {
+        Range::dates(&chrono_tz::UTC, day, day)
+    }
+
+    /// The same range cut to the instants `[start, end)` (local dates kept, for week labels).
+    pub fn between(&self, start: i64, end: i64) -> Range {
+        Range {
+            start,
+            end,
+            ..self.clone()
+        }
     }
 
     pub fn days(&self) -> i64 {

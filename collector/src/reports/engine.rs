@@ -24,6 +24,7 @@ use serde_json::{json, Value};
 use super::dates::{labels, Bucket, Range};
 use super::goals::Goal;
 use super::model::{wildcard_regex, Dimension, Filter, Kind, Metric, Op};
+use super::rollups::Rollups;
 use crate::store::{fetch_compact, ParamValue, Params, Store, StoreError};
 
 #[derive(Debug, thiserror::Error)]
@@ -88,17 +89,31 @@ pub struct Output {
     pub comparison_range: Option<Range>,
 }
 
-/// Raw sums per group, before metrics are derived.
-#[derive(Clone, Debug, Default)]
-struct Raw {
-    dims: Vec<Value>,
-    visitors: u64,
-    pageviews: u64,
-    events: u64,
-    visits: u64,
-    bounces: u64,
-    duration: f64,
-    session_pageviews: u64,
+/// Raw sums per group, before metrics are derived. Every field adds up across disjoint UTC
+/// days (see `rollups`), which is what lets whole days come from daily rollups.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub(crate) struct Raw {
+    pub dims: Vec<Value>,
+    pub visitors: u64,
+    pub pageviews: u64,
+    pub events: u64,
+    pub visits: u64,
+    pub bounces: u64,
+    pub duration: f64,
+    pub session_pageviews: u64,
+}
+
+impl Raw {
+    /// Adds the sums of `other` (same group, a disjoint set of UTC days).
+    pub fn add(&mut self, other: &Raw) {
+        self.visitors += other.visitors;
+        self.pageviews += other.pageviews;
+        self.events += other.events;
+        self.visits += other.visits;
+        self.bounces += other.bounces;
+        self.duration += other.duration;
+        self.session_pageviews += other.session_pageviews;
+    }
 }
 
 /// Statement text and its parameters, with fresh names for each bound value.
@@ -377,7 +392,7 @@ fn visit_columns<'a>(dims: impl IntoIterator<Item = &'a Dimension>) -> BTreeSet<
         .collect()
 }
 
-fn as_u64(v: &Value) -> u64 {
+pub(crate) fn as_u64(v: &Value) -> u64 {
     match v {
         Value::Number(n) => n
             .as_u64()
@@ -387,7 +402,7 @@ fn as_u64(v: &Value) -> u64 {
     }
 }
 
-fn as_f64(v: &Value) -> f64 {
+pub(crate) fn as_f64(v: &Value) -> f64 {
     match v {
         Value::Number(n) => n.as_f64().unwrap_or(0.0),
         Value::String(s) => s.parse().unwrap_or(0.0),
@@ -395,13 +410,15 @@ fn as_f64(v: &Value) -> f64 {
     }
 }
 
-fn key_of(dims: &[Value]) -> String {
+pub(crate) fn key_of(dims: &[Value]) -> String {
     serde_json::to_string(dims).unwrap_or_default()
 }
 
 pub struct Engine<'a> {
     pub store: &'a dyn Store,
     pub goals: &'a [Goal],
+    /// Daily rollups to read whole finished days from; `None` reads only the raw tables.
+    pub rollups: Option<&'a Rollups>,
 }
 
 impl Engine<'_> {
@@ -618,8 +635,33 @@ impl Engine<'_> {
             .collect())
     }
 
-    /// Raw groups for a range, keyed by their dimension values.
+    /// Raw groups for a range, keyed by their dimension values: whole UTC days that have a
+    /// current daily rollup from it, the rest of the range from the raw tables.
     async fn groups(
+        &self,
+        q: &Query,
+        range: &Range,
+        metrics: &[Metric],
+    ) -> Result<HashMap<String, Raw>, ReportError> {
+        let Some(plan) = self.rollups.and_then(|r| r.plan(q, range, self.goals)) else {
+            return self.raw_groups(q, range, metrics).await;
+        };
+        let mut out = plan.read(self.store, q).await?;
+        for part in &plan.rest {
+            for (key, r) in self.raw_groups(q, part, metrics).await? {
+                out.entry(key)
+                    .or_insert_with(|| Raw {
+                        dims: r.dims.clone(),
+                        ..Raw::default()
+                    })
+                    .add(&r);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Raw groups for a range from the raw tables, keyed by their dimension values.
+    pub(crate) async fn raw_groups(
         &self,
         q: &Query,
         range: &Range,

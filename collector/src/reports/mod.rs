@@ -5,6 +5,7 @@ pub mod dates;
 pub mod engine;
 pub mod goals;
 pub mod model;
+pub mod rollups;
 pub mod v1;
 
 use chrono_tz::Tz;

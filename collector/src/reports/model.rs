@@ -79,7 +79,7 @@ pub enum Dimension {
 }
 
 /// `visit:<name>` properties that are columns of both `events` and `sessions`.
-const VISIT_COLUMNS: [(&str, &str); 18] = [
+pub const VISIT_COLUMNS: [(&str, &str); 18] = [
     ("source", "referrer_source"),
     ("referrer", "referrer"),
     ("channel", "channel"),

@@ -373,6 +373,51 @@ const WEBHOOK_OUTBOX: Table = Table {
     placement: Placement::Everywhere,
 };
 
+/// Daily rollups (see `reports::rollups`): per site, finished UTC day, build and
+/// (dimension, value), the sums every report metric is derived from. Readers take only the
+/// current build of each day, named in `rollup_days`.
+const ROLLUPS: Table = Table {
+    name: "rollups",
+    columns: "    site LowCardinality(String),
+    day Date,
+    build UInt64,
+    dimension LowCardinality(String),
+    value String,
+    visitors UInt64,
+    pageviews UInt64,
+    events UInt64,
+    visits UInt64,
+    bounces UInt64,
+    duration Float64,
+    session_pageviews UInt64,
+    retention_days UInt16",
+    family: Family::MergeTree,
+    partition_by: Some("toYYYYMM(day)"),
+    order_by: "(site, dimension, day, value)",
+    ttl: Some("day + toIntervalDay(retention_days)"),
+    settings: None,
+    placement: Placement::Everywhere,
+};
+
+/// The current rollup build of each site's day, with the event counts and goals it was built
+/// from (a day whose counts or goals changed is built again).
+const ROLLUP_DAYS: Table = Table {
+    name: "rollup_days",
+    columns: "    site LowCardinality(String),
+    day Date,
+    build UInt64,
+    events UInt64,
+    session_events UInt64,
+    goals UInt64,
+    retention_days UInt16",
+    family: Family::Replacing("build"),
+    partition_by: None,
+    order_by: "(site, day)",
+    ttl: Some("day + toIntervalDay(retention_days)"),
+    settings: None,
+    placement: Placement::Everywhere,
+};
+
 /// `ALTER TABLE .. ADD COLUMN IF NOT EXISTS` for a table, on every node in a cluster.
 fn add_columns(table: &Table, columns: &[&str], topology: &Topology) -> Vec<String> {
     let adds = columns
@@ -476,6 +521,11 @@ pub const MIGRATIONS: &[Migration] = &[
             ));
             s
         },
+    },
+    Migration {
+        version: 8,
+        name: "daily rollups",
+        statements: |t| create_all(&[ROLLUPS, ROLLUP_DAYS], t),
     },
 ];
 

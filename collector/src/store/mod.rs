@@ -6,6 +6,7 @@ mod chdb;
 pub mod migrations;
 mod params;
 mod server;
+pub mod synthetic;
 
 use std::sync::Arc;
 

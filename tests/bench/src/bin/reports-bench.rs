@@ -6,46 +6,20 @@
 //!
 //!   reports-bench <data-dir> [events]
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use candor::config::SqlLimits;
-use candor::reports::engine::Engine;
+use candor::reports::engine::{Engine, Output};
 use candor::reports::goals::{GoalRequest, Goals};
+use candor::reports::rollups::Rollups;
 use candor::reports::{parse_query, QueryRequest};
 use candor::sites::{Site, SiteDomain};
 use candor::store::migrations::{migrate, Topology};
+use candor::store::synthetic::{self, Traffic};
 use candor::store::{fetch, ChdbStore, Params, Store};
 use serde_json::{json, Value};
 
 const SITE: &str = "bench.example";
-
-/// One session per `s`; its events expand with ARRAY JOIN. Shared by both inserts so the
-/// delta rows describe exactly the events.
-const SESSIONS: &str = "
-    SELECT s, h, visitor, start, len, k,
-           start + toIntervalSecond(k * 40 + (cityHash64(s, k) % 30)) AS ts,
-           if(k = len - 1 AND h % 5 = 0, ['Signup', 'Download'][1 + bitShiftRight(h, 3) % 2], 'pageview') AS name,
-           concat('/page/', toString(toUInt32(floor(exp(log(300) * ((cityHash64(s, k) % 10000) / 10000.0)))))) AS path,
-           concat('/page/', toString(toUInt32(floor(exp(log(300) * ((cityHash64(s, 0) % 10000) / 10000.0)))))) AS entry,
-           ['', '', 'google.com/search', 'google.com/search', 'news.ycombinator.com/item', 't.co/x', 'duckduckgo.com', 'github.com/candor'][1 + h % 8] AS referrer,
-           ['', '', 'Google', 'Google', 'Hacker News', 'Twitter', 'DuckDuckGo', 'github.com'][1 + h % 8] AS source,
-           ['direct', 'direct', 'search', 'search', 'social', 'social', 'search', 'referral'][1 + h % 8] AS channel,
-           if(bitShiftRight(h, 5) % 9 = 0, 'newsletter', '') AS utm_source,
-           if(bitShiftRight(h, 5) % 9 = 0, 'email', '') AS utm_medium,
-           if(bitShiftRight(h, 5) % 9 = 0, concat('campaign-', toString(bitShiftRight(h, 9) % 12)), '') AS utm_campaign,
-           ['DE', 'US', 'US', 'FR', 'GB', 'JP', 'BR', 'IN', 'NL', 'SE'][1 + bitShiftRight(h, 12) % 10] AS country,
-           concat(country, '-', toString(bitShiftRight(h, 16) % 8)) AS region,
-           concat('City ', toString(bitShiftRight(h, 16) % 60)) AS city,
-           if(bitShiftRight(h, 20) % 6 = 0, concat('Example Org ', toString(bitShiftRight(h, 23) % 200)), '') AS org,
-           ['Chrome', 'Chrome', 'Safari', 'Firefox', 'Edge'][1 + bitShiftRight(h, 28) % 5] AS browser,
-           ['Windows', 'Mac OS X', 'iOS', 'Android', 'Linux'][1 + bitShiftRight(h, 31) % 5] AS os,
-           ['desktop', 'desktop', 'mobile', 'tablet'][1 + bitShiftRight(h, 34) % 4] AS device
-    FROM (
-        SELECT number AS s, cityHash64(number) AS h, number % 50000 AS visitor,
-               toDateTime(toUnixTimestamp(now()) - 30 * 86400 + intDiv(number * (30 * 86400 - 3600), {sessions:UInt64})) AS start,
-               1 + h % 15 AS len
-        FROM numbers({sessions:UInt64})
-    ) ARRAY JOIN range(len) AS k";
 
 fn libchdb() -> std::path::PathBuf {
     std::env::var_os("CANDOR_LIBCHDB")
@@ -59,37 +33,20 @@ async fn count(store: &dyn Store, sql: &str) -> anyhow::Result<u64> {
 }
 
 async fn seed(store: &ChdbStore, events: u64) -> anyhow::Result<()> {
-    // Sessions average 8 events.
-    let p = Params::new().with("sessions", events / 8);
     let started = Instant::now();
-    store
-        .execute(
-            &format!(
-                "INSERT INTO events (event_id, timestamp, site, name, hostname, pathname, referrer, referrer_source, channel,
-                                     utm_source, utm_medium, utm_campaign, country_code, region, city, org, browser, os, device,
-                                     screen_width, visitor_id, session_id, consent, retention_days)
-                 SELECT generateUUIDv4(), ts, '{SITE}', name, '{SITE}', path, referrer, source, channel, utm_source, utm_medium,
-                        utm_campaign, country, region, city, org, browser, os, device, 1280, cityHash64('v', visitor), s + 1, 'none', 400
-                 FROM ({SESSIONS})"
-            ),
-            &p,
-        )
-        .await?;
-    store
-        .execute(
-            &format!(
-                "INSERT INTO sessions (site, day, session_id, visitor_id, start, end, pageviews, events, engaged_ms, entry_page, exit,
-                                       visitor_key, hostname, referrer, referrer_source, channel, utm_source, utm_medium, utm_campaign,
-                                       utm_content, utm_term, country_code, region, city, org, browser, browser_version, os, os_version,
-                                       device, retention_days)
-                 SELECT '{SITE}', toDate(start), s + 1, cityHash64('v', visitor), start, ts, name = 'pageview', 1, 0, entry,
-                        (toUInt32(if(name = 'pageview', k + 1, 0)), if(name = 'pageview', path, '')), '', '{SITE}', referrer, source,
-                        channel, utm_source, utm_medium, utm_campaign, '', '', country, region, city, org, browser, '', os, '', device, 400
-                 FROM ({SESSIONS})"
-            ),
-            &p,
-        )
-        .await?;
+    synthetic::seed(
+        store,
+        &Traffic {
+            site: SITE,
+            events,
+            people: 50_000,
+            end: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)?
+                .as_secs() as i64,
+            days: 30,
+        },
+    )
+    .await?;
     let n = count(store, "SELECT count() AS c FROM events").await?;
     println!(
         "- seeded {n} events ({} sessions delta rows) from 50,000 visitors over 30 days in {:.1} s",
@@ -204,19 +161,74 @@ async fn main() -> anyhow::Result<()> {
         lead_scoring: Default::default(),
     };
     let goal_list = goals.list(SITE);
-    let engine = Engine {
+    let queries = dashboard_queries();
+    let raw = Engine {
         store: store.as_ref(),
         goals: &goal_list,
+        rollups: None,
     };
-    let queries = dashboard_queries();
+    let (raw_totals, raw_means, raw_out) = time_queries(&raw, &site, &queries).await?;
+    report("raw tables only", &raw_totals);
+
+    let rollups = Rollups::load(store.clone()).await?;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)?
+        .as_secs() as i64;
+    let started = Instant::now();
+    let pass = rollups
+        .build_pending(
+            std::slice::from_ref(&site),
+            &goals,
+            now,
+            Duration::from_secs(3600),
+        )
+        .await?;
+    println!(
+        "- daily rollups of the finished days: {} days built in {:.1} s",
+        pass.built,
+        started.elapsed().as_secs_f64()
+    );
+    let rolled = Engine {
+        store: store.as_ref(),
+        goals: &goal_list,
+        rollups: Some(&rollups),
+    };
+    let (totals, means, out) = time_queries(&rolled, &site, &queries).await?;
+    report("with daily rollups", &totals);
+    // Same answers either way (realtime moves on between the runs, so it is left out).
+    let differing: Vec<&str> = queries
+        .iter()
+        .zip(raw_out.iter().zip(&out))
+        .filter(|((label, _), (a, b))| *label != "current visitors" && a != b)
+        .map(|((label, _), _)| *label)
+        .collect();
+    println!("- answers that differ between the two: {differing:?}");
+    println!();
+    println!("| query | raw tables (ms) | with rollups (ms) |");
+    println!("|---|---|---|");
+    for (i, (label, _)) in queries.iter().enumerate() {
+        println!("| {label} | {:.1} | {:.1} |", raw_means[i], means[i]);
+    }
+    Ok(())
+}
+
+/// Runs the query set five times; returns each run's total (s), each query's mean over the
+/// warm runs (ms), and the last run's answers.
+async fn time_queries(
+    engine: &Engine<'_>,
+    site: &Site,
+    queries: &[(&'static str, Value)],
+) -> anyhow::Result<(Vec<f64>, Vec<f64>, Vec<Output>)> {
+    let runs = 5;
     let mut totals = Vec::new();
     let mut per_query = vec![0f64; queries.len()];
-    let runs = 5;
+    let mut answers = Vec::new();
     for run in 0..runs {
+        answers.clear();
         let started = Instant::now();
         for (i, (label, body)) in queries.iter().enumerate() {
             let req: QueryRequest = serde_json::from_value(body.clone())?;
-            let q = parse_query(&req, &site).map_err(|e| anyhow::anyhow!("{label}: {e}"))?;
+            let q = parse_query(&req, site).map_err(|e| anyhow::anyhow!("{label}: {e}"))?;
             let t = Instant::now();
             let out = engine
                 .run(&q)
@@ -228,12 +240,17 @@ async fn main() -> anyhow::Result<()> {
             if run == 0 && i == 0 {
                 println!("- top stats for 30 days: {:?}", out.results[0].metrics);
             }
+            answers.push(out);
         }
         totals.push(started.elapsed().as_secs_f64());
     }
+    let means = per_query.iter().map(|t| t / (runs - 1) as f64).collect();
+    Ok((totals, means, answers))
+}
+
+fn report(label: &str, totals: &[f64]) {
     println!(
-        "- full dashboard query set ({} queries), 30 days: first run {:.3} s; then {}",
-        queries.len(),
+        "- full dashboard query set, 30 days, {label}: first run {:.3} s; then {}",
         totals[0],
         totals[1..]
             .iter()
@@ -241,11 +258,4 @@ async fn main() -> anyhow::Result<()> {
             .collect::<Vec<_>>()
             .join(", ")
     );
-    println!();
-    println!("| query | mean of warm runs (ms) |");
-    println!("|---|---|");
-    for (i, (label, _)) in queries.iter().enumerate() {
-        println!("| {label} | {:.1} |", per_query[i] / (runs - 1) as f64);
-    }
-    Ok(())
 }

@@ -1,0 +1,287 @@
+//! Daily rollups on a real embedded store: for every rolled-up breakdown, metric, period,
+//! time bucket, comparison and goal, reports answered from rollups plus the raw rest of the
+//! range are identical to reports answered from the raw tables alone — for a UTC site and
+//! for a site in New York, whose ranges cut UTC days at both ends. Late events and goal
+//! changes make a day stale; the next pass rebuilds it and old builds are deleted.
+
+mod common;
+
+use candor::http::AppState;
+use candor::reports::engine::{Engine, Output, Query};
+use candor::reports::goals::GoalRequest;
+use candor::reports::rollups::{rolled_dimensions, GRACE};
+use candor::reports::{parse_query, QueryRequest};
+use candor::serve::{build_state, roll_up};
+use candor::sites::{SiteDomain, SiteRequest};
+use candor::store::synthetic::{seed, Traffic};
+use candor::store::{fetch, Params};
+use serde_json::{json, Value};
+
+const SITES: [&str; 2] = ["r.example", "ny.example"];
+
+fn now() -> i64 {
+    chrono::Utc::now().timestamp()
+}
+
+async fn count(state: &AppState, sql: &str) -> u64 {
+    let rows: Vec<Value> = fetch(state.store.as_ref(), sql, &Params::new())
+        .await
+        .unwrap();
+    rows[0]["c"].as_u64().unwrap()
+}
+
+/// Rows of the given builds still in `rollups`.
+async fn rows_of_builds(state: &AppState, builds: &[u64]) -> u64 {
+    let builds: Vec<String> = builds.iter().map(u64::to_string).collect();
+    let rows: Vec<Value> = fetch(
+        state.store.as_ref(),
+        "SELECT count() AS c FROM rollups WHERE toString(build) IN {builds:Array(String)}",
+        &Params::new().with("builds", builds),
+    )
+    .await
+    .unwrap();
+    rows[0]["c"].as_u64().unwrap()
+}
+
+/// Rolls up until nothing is pending; returns the days built.
+async fn settle(state: &AppState, at: i64) -> usize {
+    let mut built = 0;
+    loop {
+        let pass = roll_up(state, at).await.unwrap();
+        assert!(!pass.deferred);
+        built += pass.built;
+        if pass.pending == 0 {
+            return built;
+        }
+    }
+}
+
+/// The reports to compare: every rolled-up dimension (and none) with every additive metric,
+/// over several periods; percentages, goals with conversion rates, time buckets and
+/// comparisons.
+fn bodies(site: &str) -> Vec<Value> {
+    let all = json!([
+        "visitors",
+        "visits",
+        "pageviews",
+        "views_per_visit",
+        "bounce_rate",
+        "visit_duration",
+        "events"
+    ]);
+    let mut out = Vec::new();
+    for period in ["7d", "30d", "month", "day"] {
+        let base = json!({"site_id": site, "date_range": period, "pagination": {"limit": 10000}});
+        let with = |extra: Value| {
+            let mut b = base.clone();
+            for (k, v) in extra.as_object().unwrap() {
+                b[k] = v.clone();
+            }
+            b
+        };
+        out.push(with(json!({"metrics": all})));
+        out.push(with(
+            json!({"metrics": all, "include": {"comparisons": {"mode": "previous_period"}}}),
+        ));
+        for dim in rolled_dimensions() {
+            let name = dim.name();
+            out.push(with(json!({"metrics": all, "dimensions": [name]})));
+            out.push(with(
+                json!({"metrics": ["visitors", "percentage"], "dimensions": [name]}),
+            ));
+        }
+        out.push(with(
+            json!({"metrics": ["visitors", "events", "conversion_rate"], "dimensions": ["event:goal"]}),
+        ));
+        for bucket in ["time:day", "time:week", "time:month"] {
+            out.push(with(json!({"metrics": all, "dimensions": [bucket]})));
+        }
+    }
+    // Whole past days only (no raw rest in UTC), and a range that starts before the data.
+    let d = chrono::Utc::now().date_naive();
+    for (from, to) in [
+        (d - chrono::Days::new(9), d - chrono::Days::new(2)),
+        (d - chrono::Days::new(40), d),
+    ] {
+        out.push(json!({"site_id": site, "metrics": all, "date_range": [from.to_string(), to.to_string()], "dimensions": ["visit:source"]}));
+        out.push(json!({"site_id": site, "metrics": all, "date_range": [from.to_string(), to.to_string()]}));
+    }
+    out
+}
+
+fn query(state: &AppState, body: &Value) -> Query {
+    let req: QueryRequest = serde_json::from_value(body.clone()).unwrap();
+    let site = state
+        .sites
+        .get(req.site_id.as_str())
+        .expect("registered site");
+    parse_query(&req, &site).unwrap_or_else(|e| panic!("{body}: {e}"))
+}
+
+/// The same report from the raw tables and with rollups.
+async fn both(state: &AppState, q: &Query) -> (Output, Output) {
+    let goals = state.goals.list(&q.site);
+    let raw = Engine {
+        store: state.store.as_ref(),
+        goals: &goals,
+        rollups: None,
+    };
+    let rolled = Engine {
+        store: state.store.as_ref(),
+        goals: &goals,
+        rollups: Some(&state.rollups),
+    };
+    (raw.run(q).await.unwrap(), rolled.run(q).await.unwrap())
+}
+
+#[actix_rt::test]
+async fn rolled_up_reports_equal_the_raw_tables() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = build_state(common::config(
+        dir.path(),
+        &[("CANDOR_SITES", "r.example,ny.example")],
+    ))
+    .await
+    .unwrap();
+    state
+        .sites
+        .upsert(SiteRequest {
+            timezone: Some("America/New_York".into()),
+            ..SiteRequest::new(SiteDomain::parse("ny.example").unwrap())
+        })
+        .await
+        .unwrap();
+    for site in SITES {
+        for (event, page) in [(Some("Signup"), None), (None, Some("/page/1*"))] {
+            state
+                .goals
+                .create(
+                    site,
+                    GoalRequest {
+                        event_name: event.map(String::from),
+                        page_path: page.map(String::from),
+                        display_name: None,
+                    },
+                )
+                .await
+                .unwrap();
+        }
+        // 12 days up to now: 11 finished days and today.
+        seed(
+            state.store.as_ref(),
+            &Traffic {
+                site,
+                events: 40_000,
+                people: 2_000,
+                end: now(),
+                days: 12,
+            },
+        )
+        .await
+        .unwrap();
+    }
+    let at = now();
+    let finished = (at - GRACE).div_euclid(86_400);
+    let first = count(
+        &state,
+        "SELECT toUInt64(min(toDate(timestamp))) AS c FROM events",
+    )
+    .await as i64;
+    let days_per_site = (finished - first) as usize;
+    assert_eq!(settle(&state, at).await, 2 * days_per_site);
+    assert_eq!(settle(&state, at).await, 0, "nothing is stale right after");
+    assert_eq!(state.rollups.days("r.example").len(), days_per_site);
+
+    let mut planned = 0;
+    for site in SITES {
+        for body in bodies(site) {
+            let q = query(&state, &body);
+            if state
+                .rollups
+                .plan(&q, &q.range, &state.goals.list(site))
+                .is_some()
+            {
+                planned += 1;
+            }
+            let (raw, rolled) = both(&state, &q).await;
+            assert_eq!(raw, rolled, "{body}");
+        }
+    }
+    // Every UTC-site report with a finished day in its range reads rollups; so do the New
+    // York site's breakdowns (its time buckets straddle UTC days and are left raw).
+    assert!(planned > 120, "{planned} reports used rollups");
+
+    // Late events for a rolled-up day: the rollup is stale (its answer differs, which shows
+    // it is being read) until the next pass rebuilds the days whose counts changed.
+    let late_end = (finished - 3) * 86_400 + 43_200;
+    seed(
+        state.store.as_ref(),
+        &Traffic {
+            site: "r.example",
+            events: 800,
+            people: 50,
+            end: late_end,
+            days: 1,
+        },
+    )
+    .await
+    .unwrap();
+    let total = query(
+        &state,
+        &json!({"site_id": "r.example", "metrics": ["visitors", "visits", "events"], "date_range": "30d"}),
+    );
+    let (raw, rolled) = both(&state, &total).await;
+    assert_ne!(raw, rolled, "stale rollups are read until rebuilt");
+    let before: Vec<u64> = state
+        .rollups
+        .days("r.example")
+        .values()
+        .map(|b| b.build)
+        .collect();
+    assert_eq!(
+        settle(&state, at).await,
+        2,
+        "the two days the late visits touched"
+    );
+    let (raw, rolled) = both(&state, &total).await;
+    assert_eq!(raw, rolled);
+
+    // A goal change: goal breakdowns read the raw tables until the days are rebuilt.
+    state
+        .goals
+        .create(
+            "r.example",
+            GoalRequest {
+                event_name: Some("Download".into()),
+                page_path: None,
+                display_name: None,
+            },
+        )
+        .await
+        .unwrap();
+    let goals = query(
+        &state,
+        &json!({"site_id": "r.example", "metrics": ["visitors", "events", "conversion_rate"], "date_range": "30d", "dimensions": ["event:goal"]}),
+    );
+    assert!(state
+        .rollups
+        .plan(&goals, &goals.range, &state.goals.list("r.example"))
+        .is_none());
+    let (raw, rolled) = both(&state, &goals).await;
+    assert_eq!(raw, rolled);
+    assert_eq!(raw.results.len(), 3, "Signup, Visit /page/1*, Download");
+    assert_eq!(settle(&state, at).await, days_per_site);
+    assert!(state
+        .rollups
+        .plan(&goals, &goals.range, &state.goals.list("r.example"))
+        .is_some());
+    let (raw, rolled) = both(&state, &goals).await;
+    assert_eq!(raw, rolled);
+
+    // Superseded builds are deleted a couple of minutes later, the current ones kept.
+    assert!(rows_of_builds(&state, &before).await > 0);
+    assert_eq!(settle(&state, at + 300).await, 0);
+    assert_eq!(rows_of_builds(&state, &before).await, 0);
+    let (raw, rolled) = both(&state, &total).await;
+    assert_eq!(raw, rolled);
+}
