@@ -104,6 +104,14 @@ pub(crate) struct Raw {
 }
 
 impl Raw {
+    /// The group of `dims` in `groups`, created empty if it is not there yet.
+    pub fn slot<'m>(groups: &'m mut HashMap<String, Raw>, dims: &[Value]) -> &'m mut Raw {
+        groups.entry(key_of(dims)).or_insert_with(|| Raw {
+            dims: dims.to_vec(),
+            ..Raw::default()
+        })
+    }
+
     /// Adds the sums of `other` (same group, a disjoint set of UTC days).
     pub fn add(&mut self, other: &Raw) {
         self.visitors += other.visitors;
@@ -410,7 +418,7 @@ pub(crate) fn as_f64(v: &Value) -> f64 {
     }
 }
 
-pub(crate) fn key_of(dims: &[Value]) -> String {
+fn key_of(dims: &[Value]) -> String {
     serde_json::to_string(dims).unwrap_or_default()
 }
 
@@ -648,13 +656,8 @@ impl Engine<'_> {
         };
         let mut out = plan.read(self.store, q).await?;
         for part in &plan.rest {
-            for (key, r) in self.raw_groups(q, part, metrics).await? {
-                out.entry(key)
-                    .or_insert_with(|| Raw {
-                        dims: r.dims.clone(),
-                        ..Raw::default()
-                    })
-                    .add(&r);
+            for r in self.raw_groups(q, part, metrics).await?.into_values() {
+                Raw::slot(&mut out, &r.dims).add(&r);
             }
         }
         Ok(out)
@@ -698,10 +701,7 @@ impl Engine<'_> {
                 .session_query(q, range, &q.dimensions, &q.filters, metrics)
                 .await?
             {
-                let e = out.entry(key_of(&r.dims)).or_insert_with(|| Raw {
-                    dims: r.dims.clone(),
-                    ..Raw::default()
-                });
+                let e = Raw::slot(&mut out, &r.dims);
                 e.visits = r.visits;
                 e.bounces = r.bounces;
                 e.duration = r.duration;

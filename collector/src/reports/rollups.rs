@@ -27,7 +27,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::dates::{first_of_month, Bucket, Range};
-use super::engine::{as_f64, as_u64, key_of, Engine, Query, Raw, ReportError};
+use super::engine::{as_f64, as_u64, Engine, Query, Raw, ReportError};
 use super::goals::{Goal, Goals};
 use super::model::{Dimension, Metric, VISIT_COLUMNS};
 use crate::sites::Site;
@@ -179,12 +179,7 @@ impl Plan {
                 duration: as_f64(&r[6]),
                 session_pageviews: as_u64(&r[7]),
             };
-            out.entry(key_of(&raw.dims))
-                .or_insert_with(|| Raw {
-                    dims: raw.dims.clone(),
-                    ..Raw::default()
-                })
-                .add(&raw);
+            Raw::slot(&mut out, &raw.dims).add(&raw);
         }
         Ok(out)
     }
