@@ -321,4 +321,28 @@ async fn sigterm_drains_the_spool_before_exit() {
     let c = start(&data, port, &[], None);
     let v = sql(&http, &c.base, "SELECT count() FROM events").await;
     assert_eq!(v["rows"][0][0], 50);
+    // The spool directory is empty now; the next segments must not reuse the numbers (and so
+    // the insert deduplication tokens) of the first run, or the store drops them as repeats.
+    for i in 0..50 {
+        let r = http
+            .post(format!("{}/api/event", c.base))
+            .header("Content-Type", "text/plain")
+            .header("User-Agent", CHROME)
+            .body(
+                json!({"site": "example.com", "url": format!("https://example.com/second/{i}")})
+                    .to_string(),
+            )
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 202);
+    }
+    assert_eq!(
+        wait_count(&http, &c.base, "SELECT count() FROM events", 100).await,
+        100
+    );
+    assert_eq!(
+        wait_count(&http, &c.base, "SELECT sum(events) FROM sessions", 100).await,
+        100
+    );
 }

@@ -103,8 +103,15 @@ impl Spool {
             .filter_map(|(_, p)| std::fs::metadata(p).ok())
             .map(|m| m.len())
             .sum();
-        // Segments left by a previous run are all sealed; writing resumes in a new one.
-        let next = existing.last().map(|(s, _)| s + 1).unwrap_or(1);
+        // Segments left by a previous run are all sealed; writing resumes in a new one. Segment
+        // numbers name the store's insert deduplication tokens, so they must never repeat,
+        // not even after a clean stop that left the directory empty: they continue from the
+        // clock (microseconds) when that is ahead of the last segment.
+        let next = existing
+            .last()
+            .map(|(s, _)| s + 1)
+            .unwrap_or(1)
+            .max(crate::clock::unix_micros());
         if !existing.is_empty() {
             tracing::info!(
                 segments = existing.len(),
@@ -418,6 +425,25 @@ mod tests {
         let (records, torn) = read_segment(&path).unwrap();
         assert!(torn);
         assert!(records.is_empty());
+    }
+
+    #[tokio::test]
+    async fn segment_numbers_never_repeat_after_a_clean_stop() {
+        let dir = tempfile::tempdir().unwrap();
+        let spool = Spool::open(config(dir.path())).unwrap();
+        spool.append(b"one".to_vec()).await.unwrap();
+        spool.close().await;
+        let (first, path) = list_segments(dir.path()).unwrap().pop().unwrap();
+        // Delivered and deleted: the directory is empty, as after a drained shutdown.
+        std::fs::remove_file(path).unwrap();
+        let spool = Spool::open(config(dir.path())).unwrap();
+        spool.append(b"two".to_vec()).await.unwrap();
+        spool.close().await;
+        let (second, _) = list_segments(dir.path()).unwrap().pop().unwrap();
+        assert!(
+            second > first,
+            "segment {second} reuses a number (and dedup token) at or below {first}"
+        );
     }
 
     #[tokio::test]
