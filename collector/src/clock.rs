@@ -10,6 +10,13 @@ pub fn unix_millis() -> u64 {
         .unwrap_or(0)
 }
 
+pub fn unix_micros() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_micros() as u64)
+        .unwrap_or(0)
+}
+
 pub fn unix_seconds() -> u32 {
     (unix_millis() / 1000) as u32
 }

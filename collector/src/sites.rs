@@ -148,7 +148,7 @@ struct SiteRow {
 
 pub struct Sites {
     store: Arc<dyn Store>,
-    cache: RwLock<BTreeMap<SiteDomain, Site>>,
+    cache: RwLock<BTreeMap<SiteDomain, Arc<Site>>>,
 }
 
 impl Sites {
@@ -176,7 +176,7 @@ impl Sites {
                 let domain = SiteDomain::parse(&r.domain).ok()?;
                 Some((
                     domain.clone(),
-                    Site {
+                    Arc::new(Site {
                         domain,
                         timezone: r.timezone,
                         retention_days: r.retention_days,
@@ -191,7 +191,7 @@ impl Sites {
                         created_at: r.created_at,
                         consent_version: r.consent_version,
                         lead_scoring: serde_json::from_str(&r.lead_scoring).unwrap_or_default(),
-                    },
+                    }),
                 ))
             })
             .collect();
@@ -201,10 +201,15 @@ impl Sites {
 
     pub fn get(&self, domain: &str) -> Option<Site> {
         let domain = SiteDomain::parse(domain).ok()?;
+        self.get_shared(&domain).map(|s| (*s).clone())
+    }
+
+    /// The cached site itself, without copying it (the ingest path asks on every beacon).
+    pub fn get_shared(&self, domain: &SiteDomain) -> Option<Arc<Site>> {
         self.cache
             .read()
             .unwrap_or_else(|e| e.into_inner())
-            .get(&domain)
+            .get(domain)
             .cloned()
     }
 
@@ -213,7 +218,7 @@ impl Sites {
             .read()
             .unwrap_or_else(|e| e.into_inner())
             .values()
-            .cloned()
+            .map(|s| (**s).clone())
             .collect()
     }
 
@@ -324,7 +329,7 @@ impl Sites {
         self.cache
             .write()
             .unwrap_or_else(|e| e.into_inner())
-            .insert(site.domain.clone(), site.clone());
+            .insert(site.domain.clone(), Arc::new(site.clone()));
         Ok((site, existing.is_none()))
     }
 

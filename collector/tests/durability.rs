@@ -321,4 +321,143 @@ async fn sigterm_drains_the_spool_before_exit() {
     let c = start(&data, port, &[], None);
     let v = sql(&http, &c.base, "SELECT count() FROM events").await;
     assert_eq!(v["rows"][0][0], 50);
+    // The spool directory is empty now; the next segments must not reuse the numbers (and so
+    // the insert deduplication tokens) of the first run, or the store drops them as repeats.
+    for i in 0..50 {
+        let r = http
+            .post(format!("{}/api/event", c.base))
+            .header("Content-Type", "text/plain")
+            .header("User-Agent", CHROME)
+            .body(
+                json!({"site": "example.com", "url": format!("https://example.com/second/{i}")})
+                    .to_string(),
+            )
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 202);
+    }
+    assert_eq!(
+        wait_count(&http, &c.base, "SELECT count() FROM events", 100).await,
+        100
+    );
+    assert_eq!(
+        wait_count(&http, &c.base, "SELECT sum(events) FROM sessions", 100).await,
+        100
+    );
+    // Event ids arrive as the version-4 UUIDs they were generated as (RowBinary byte order).
+    let v = sql(
+        &http,
+        &c.base,
+        "SELECT countIf(match(toString(event_id), '^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$')), uniqExact(event_id) FROM events",
+    )
+    .await;
+    assert_eq!(v["rows"][0], json!([100, 100]));
+}
+
+/// A spooled record as collectors before the RowBinary format wrote it: two JSONEachRow
+/// lines, framed as `[length][crc32c][payload]`.
+fn legacy_frame(event_id: &str, session_id: u64, path: &str) -> Vec<u8> {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let day = {
+        let d = now / 86_400;
+        // civil date of day number d (1970-01-01 = 0)
+        let z = d as i64 + 719_468;
+        let era = z.div_euclid(146_097);
+        let doe = z - era * 146_097;
+        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+        let mp = (5 * doy + 2) / 153;
+        let dd = doy - (153 * mp + 2) / 5 + 1;
+        let m = if mp < 10 { mp + 3 } else { mp - 9 };
+        let y = yoe + era * 400 + i64::from(m <= 2);
+        format!("{y:04}-{m:02}-{dd:02}")
+    };
+    let attribution = json!({"hostname": "example.com", "referrer": "", "referrer_source": "Google",
+        "channel": "search", "utm_source": "", "utm_medium": "", "utm_campaign": "", "utm_content": "",
+        "utm_term": "", "country_code": "", "region": "", "city": "", "org": "", "org_type": "",
+        "browser": "Chrome", "browser_version": "131.0", "os": "Windows", "os_version": "10", "device": "desktop"});
+    let mut event = json!({"event_id": event_id, "timestamp": now, "site": "example.com", "name": "pageview",
+        "pathname": path, "screen_width": 1440, "visitor_id": 7, "session_id": session_id, "visitor_key": "",
+        "consent": "none", "engaged_ms": 0, "props": {}, "retention_days": 400});
+    let mut session = json!({"site": "example.com", "day": day, "session_id": session_id, "visitor_id": 7,
+        "start": now, "end": now, "pageviews": 1, "events": 1, "engaged_ms": 0, "entry_page": path,
+        "exit": [1, path], "visitor_key": "", "retention_days": 400});
+    for row in [&mut event, &mut session] {
+        row.as_object_mut()
+            .unwrap()
+            .extend(attribution.as_object().unwrap().clone());
+    }
+    let payload = format!("{event}\n{session}\n").into_bytes();
+    let mut frame = (payload.len() as u32).to_le_bytes().to_vec();
+    frame.extend_from_slice(&crc32c::crc32c(&payload).to_le_bytes());
+    frame.extend_from_slice(&payload);
+    frame
+}
+
+#[tokio::test]
+async fn segments_spooled_before_the_rowbinary_format_still_drain() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let spool = data.join("spool");
+    std::fs::create_dir_all(&spool).unwrap();
+    // An upgrade with two segments of the old format left on disk.
+    let mut segment = legacy_frame("00000000-0000-4000-8000-000000000001", 11, "/old/1");
+    segment.extend(legacy_frame(
+        "00000000-0000-4000-8000-000000000002",
+        11,
+        "/old/2",
+    ));
+    std::fs::write(spool.join(format!("{:020}.spool", 3)), &segment).unwrap();
+    std::fs::write(
+        spool.join(format!("{:020}.spool", 4)),
+        legacy_frame("00000000-0000-4000-8000-000000000003", 12, "/old/3"),
+    )
+    .unwrap();
+    let port = common::free_port();
+    let c = start(&data, port, &[], None);
+    let http = reqwest::Client::new();
+    let r = http
+        .post(format!("{}/api/event", c.base))
+        .header("Content-Type", "text/plain")
+        .header("User-Agent", CHROME)
+        .body(json!({"site": "example.com", "url": "https://example.com/new"}).to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 202);
+    assert_eq!(
+        wait_count(&http, &c.base, "SELECT count() FROM events", 4).await,
+        4
+    );
+    let v = sql(
+        &http,
+        &c.base,
+        "SELECT groupArray(pathname) FROM (SELECT pathname FROM events ORDER BY pathname)",
+    )
+    .await;
+    assert_eq!(
+        v["rows"][0][0],
+        json!(["/new", "/old/1", "/old/2", "/old/3"])
+    );
+    let v = sql(
+        &http,
+        &c.base,
+        "SELECT session_id, sum(pageviews), max(exit).2 FROM sessions WHERE session_id IN (11, 12) GROUP BY session_id ORDER BY session_id",
+    )
+    .await;
+    assert_eq!(v["rows"], json!([[11, 2, "/old/2"], [12, 1, "/old/3"]]));
+    assert!(
+        std::fs::read_dir(&spool)
+            .unwrap()
+            .filter_map(Result::ok)
+            .all(|e| !e
+                .file_name()
+                .to_string_lossy()
+                .starts_with("0000000000000000000")),
+        "the old segments were deleted once stored"
+    );
 }

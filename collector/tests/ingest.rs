@@ -226,11 +226,12 @@ async fn rate_limit_answers_429_with_retry_after() {
 #[actix_rt::test]
 async fn a_full_spool_answers_503_and_readyz_says_not_ready() {
     let dir = tempfile::tempdir().unwrap();
-    // A spool that holds about one event, and a batch interval long enough that it stays full.
+    // A spool that is full once it holds any event, and a batch interval long enough that it
+    // stays full.
     let (state, _bg) = setup(
         dir.path(),
         &[
-            ("CANDOR_SPOOL_MAX_BYTES", "300"),
+            ("CANDOR_SPOOL_MAX_BYTES", "1"),
             ("CANDOR_BATCH_INTERVAL_MS", "60000"),
             ("CANDOR_RATE_LIMIT", "0"),
         ],

@@ -2,6 +2,8 @@
 # `make bench`: ingest throughput of `candor serve` (durable spool on) against a bare actix-web
 # ceiling measured in the same run, with 256 connections; then chDB batch insert rate; then
 # ingest throughput again with 10 million events stored. Prints a Markdown summary.
+# (The batch insert rate is measured as the batcher inserts — RowBinary events and sessions
+# rows — and, for comparison, as JSONEachRow events rows, the format used before.)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 ROWS="${BENCH_ROWS:-10000000}"
@@ -42,6 +44,7 @@ empty="$(load 127.0.0.1:8092 "candor POST /api/event, empty store")"
 stop_candor
 
 insert="$(./target/release/store-bench insert "$work/insert" 500000)"
+insert_json="$(./target/release/store-bench insert-json "$work/insert-json" 500000)"
 seed="$(./target/release/store-bench seed "$work/data" "$ROWS")"
 
 start_candor
@@ -61,5 +64,6 @@ for r in "$ceiling" "$empty" "$full"; do
 done
 echo
 echo "- chDB batch insert: $insert"
+echo "- chDB batch insert, the JSONEachRow format used before: $insert_json"
 echo "- seeding: $seed"
 echo "- events stored after the last run: $stored"

@@ -137,10 +137,11 @@ fn device_class(ua: &str, os: &str, device: &str) -> &'static str {
     }
 }
 
-/// Parses with a bounded cache: real traffic repeats a few thousand user agents.
+/// Parses with a bounded cache: real traffic repeats a few thousand user agents. Entries are
+/// shared, so a hit copies nothing.
 #[derive(Clone)]
 pub struct AgentCache {
-    cache: Arc<Cache<String, Agent>>,
+    cache: Arc<Cache<String, Arc<Agent>>>,
 }
 
 impl AgentCache {
@@ -150,16 +151,17 @@ impl AgentCache {
         }
     }
 
-    pub fn get(&self, ua: &str) -> Agent {
-        // User agents over 512 bytes are truncated before parsing (and caching).
-        let ua = match ua.char_indices().nth(512) {
-            Some((i, _)) => &ua[..i],
-            None => ua,
+    pub fn get(&self, ua: &str) -> Arc<Agent> {
+        // User agents over 512 characters are truncated before parsing (and caching).
+        let ua = if ua.len() > 512 {
+            ua.char_indices().nth(512).map_or(ua, |(i, _)| &ua[..i])
+        } else {
+            ua
         };
         if let Some(a) = self.cache.get(ua) {
             return a;
         }
-        let agent = parse(ua);
+        let agent = Arc::new(parse(ua));
         self.cache.insert(ua.to_string(), agent.clone());
         agent
     }

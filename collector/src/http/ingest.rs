@@ -2,6 +2,8 @@
 //! rate limits, then the pipeline. Status codes per the contract: 202 stored durably, 204
 //! deliberately not stored (`X-Candor-Drop`), 400/403/413/415/429/503, never 500 for input.
 
+use std::sync::Arc;
+
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse, HttpResponseBuilder};
@@ -13,7 +15,7 @@ use crate::ingest;
 use crate::pipeline::spool::SpoolError;
 use crate::pipeline::{IngestError, Visit};
 use crate::privacy;
-use crate::sites::Site;
+use crate::sites::{Site, SiteDomain};
 
 /// Whether a browser Origin may send beacons for a site: the site's domain and its
 /// subdomains on any scheme and port, plus the site's configured origins.
@@ -54,8 +56,24 @@ pub fn cors_error(e: ApiError, origin: Option<&str>) -> HttpResponse {
 }
 
 /// The registered site, if the Origin (when the browser sent one) may send data for it.
-pub fn site_for(state: &AppState, domain: &str, origin: Option<&str>) -> Result<Site, ApiError> {
-    let site = state.sites.get(domain).ok_or_else(|| {
+pub fn site_for(
+    state: &AppState,
+    domain: &str,
+    origin: Option<&str>,
+) -> Result<Arc<Site>, ApiError> {
+    let site = SiteDomain::parse(domain)
+        .ok()
+        .and_then(|d| state.sites.get_shared(&d));
+    allowed_site(site, domain, origin)
+}
+
+/// A site looked up for a beacon: 403 when unknown or when the Origin may not send for it.
+fn allowed_site(
+    site: Option<Arc<Site>>,
+    domain: &str,
+    origin: Option<&str>,
+) -> Result<Arc<Site>, ApiError> {
+    let site = site.ok_or_else(|| {
         ApiError::forbidden(format!(
             "unknown site \"{}\"",
             domain.chars().take(100).collect::<String>()
@@ -112,10 +130,19 @@ pub async fn read_beacon(
     read_body(payload, declared, state.config.max_event_bytes).await
 }
 
+/// The body of every 202, written once rather than serialised per beacon.
+const ACCEPTED: &str = r#"{"status":"accepted"}"#;
+
+fn accepted(origin: Option<&str>) -> HttpResponse {
+    with_cors(HttpResponse::Accepted(), origin)
+        .content_type(header::ContentType::json())
+        .body(ACCEPTED)
+}
+
 /// 202 on success, or the error with CORS headers for the Origin.
 pub fn accepted_or(result: Result<(), ApiError>, origin: Option<&str>) -> HttpResponse {
     match result {
-        Ok(()) => with_cors(HttpResponse::Accepted(), origin).json(json!({"status": "accepted"})),
+        Ok(()) => accepted(origin),
         Err(e) => cors_error(e, origin),
     }
 }
@@ -149,7 +176,8 @@ pub async fn event(
         Err(inv) => return cors_error(ApiError::bad_request(inv.message).field(inv.field), origin),
     };
     // A 403 for the site or the Origin carries no CORS grant.
-    let site = match site_for(&state, beacon.site.as_str(), origin) {
+    let site = state.sites.get_shared(&beacon.site);
+    let site = match allowed_site(site, beacon.site.as_str(), origin) {
         Ok(s) => s,
         Err(e) => return cors_error(e, None),
     };
@@ -173,7 +201,7 @@ pub async fn event(
         now_ms: crate::clock::unix_millis(),
     };
     match pipeline.ingest(beacon, &site, &visit).await {
-        Ok(None) => with_cors(HttpResponse::Accepted(), origin).json(json!({"status": "accepted"})),
+        Ok(None) => accepted(origin),
         Ok(Some(reason)) => with_cors(HttpResponse::NoContent(), origin)
             .insert_header(("X-Candor-Drop", reason.as_str()))
             .finish(),

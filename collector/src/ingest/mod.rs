@@ -97,13 +97,14 @@ pub const MAX_PROP_VALUE: usize = 2000;
 
 /// Parses and validates one beacon body.
 pub fn parse(body: &[u8]) -> Result<Beacon, Invalid> {
-    let raw: Raw = match serde_json::from_slice::<Value>(body) {
-        Ok(v @ Value::Object(_)) => {
-            serde_json::from_value(v).map_err(|e| invalid("body", format!("invalid event: {e}")))?
+    // Straight into the field slots (no intermediate map); each field is checked below.
+    let raw: Raw = serde_json::from_slice(body).map_err(|e| match e.classify() {
+        serde_json::error::Category::Data if !is_object(body) => {
+            invalid("body", "expected one JSON object")
         }
-        Ok(_) => return Err(invalid("body", "expected one JSON object")),
-        Err(e) => return Err(invalid("body", format!("malformed JSON: {e}"))),
-    };
+        serde_json::error::Category::Data => invalid("body", format!("invalid event: {e}")),
+        _ => invalid("body", format!("malformed JSON: {e}")),
+    })?;
     let site = match raw.site {
         Some(Value::String(s)) => {
             SiteDomain::parse(&s).map_err(|e| invalid("site", e.to_string()))?
@@ -221,6 +222,11 @@ pub fn parse(body: &[u8]) -> Result<Beacon, Invalid> {
     })
 }
 
+/// Whether a body that is valid JSON holds an object (rather than an array or a scalar).
+fn is_object(body: &[u8]) -> bool {
+    body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{')
+}
+
 fn parse_page_url(s: &str) -> Result<Url, Invalid> {
     if s.len() > 2048 {
         return Err(invalid("url", "url is longer than 2048 characters"));
@@ -322,6 +328,19 @@ mod tests {
         assert_eq!(b.props.get("n").map(String::as_str), Some("3"));
         assert_eq!(hostname(&b.url), "example.com");
         assert_eq!(pathname(&b.url, false), "/docs");
+    }
+
+    #[test]
+    fn bodies_that_are_not_one_object_say_so() {
+        let message = |body: &str| parse(body.as_bytes()).unwrap_err().message;
+        assert_eq!(message("[1]"), "expected one JSON object");
+        assert_eq!(message(" null"), "expected one JSON object");
+        assert!(message(r#"{"site":"#).starts_with("malformed JSON"));
+        assert!(message(r#"{"site":"a.com"} x"#).starts_with("malformed JSON"));
+        assert!(
+            message(r#"{"site":"a.com","d":"b.com","url":"https://a.com/"}"#)
+                .starts_with("invalid event")
+        );
     }
 
     #[test]

@@ -5,7 +5,7 @@
 //! and the spool grows (up to its cap, then beacons get 503).
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
 use prometheus::{IntCounter, IntGauge};
@@ -13,7 +13,7 @@ use prometheus::{IntCounter, IntGauge};
 use super::spool::{read_segment, Spool};
 use bytes::Bytes;
 
-use super::split_record;
+use super::{split_record, SpooledRows, EVENT_COLUMNS, SESSION_COLUMNS};
 use crate::store::{InsertOptions, Store};
 
 pub struct BatcherMetrics {
@@ -58,7 +58,7 @@ impl Batcher {
 
     /// Returns false only when asked to stop while the store keeps failing.
     async fn drain_segment(&self, seq: u64, path: &std::path::Path) -> bool {
-        let (payloads, torn) = match read_segment(path) {
+        let segment = match read_segment(path) {
             Ok(r) => r,
             Err(e) => {
                 tracing::error!(segment = %path.display(), error = %e, "cannot read spool segment; leaving it");
@@ -66,12 +66,12 @@ impl Batcher {
                 return !self.stop.load(Ordering::Acquire);
             }
         };
-        if torn {
+        if segment.torn {
             self.metrics.torn.inc();
-            tracing::warn!(segment = %path.display(), records = payloads.len(), "spool segment has a torn tail (crash during write); skipped the incomplete record");
+            tracing::warn!(segment = %path.display(), records = segment.len(), "spool segment has a torn tail (crash during write); skipped the incomplete record");
         }
-        let records: Vec<(&[u8], &[u8])> = payloads
-            .iter()
+        let records: Vec<SpooledRows<'_>> = segment
+            .records()
             .filter_map(|p| {
                 let split = split_record(p);
                 if split.is_none() {
@@ -81,48 +81,51 @@ impl Batcher {
             })
             .collect();
         for (i, chunk) in records.chunks(self.batch_rows.max(1)).enumerate() {
-            let token = format!("{seq:016x}-{i:06x}");
-            // The spooled lines are already JSONEachRow: concatenate, don't re-encode.
-            let events: Bytes = chunk
-                .iter()
-                .flat_map(|(e, _)| e.iter().copied())
-                .collect::<Vec<u8>>()
-                .into();
-            let sessions: Bytes = chunk
-                .iter()
-                .flat_map(|(_, s)| s.iter().copied())
-                .collect::<Vec<u8>>()
-                .into();
-            let mut backoff = Duration::from_millis(100);
-            loop {
-                let opts = InsertOptions {
-                    dedup_token: Some(token.clone()),
-                };
-                let result = async {
-                    self.store
-                        .insert("events", "JSONEachRow", events.clone(), &opts)
-                        .await?;
-                    self.store
-                        .insert("sessions", "JSONEachRow", sessions.clone(), &opts)
-                        .await
+            // The spooled rows are ready to insert: concatenate, don't re-encode. Records
+            // spooled before the RowBinary format (an upgrade with segments left on disk) go
+            // in as JSONEachRow, under the token they always had.
+            let mut batches = Vec::with_capacity(2);
+            for binary in [true, false] {
+                let rows = chunk
+                    .iter()
+                    .filter(|r| matches!(r, SpooledRows::RowBinary(..)) == binary);
+                let mut events = Vec::new();
+                let mut sessions = Vec::new();
+                let mut n = 0u64;
+                for r in rows {
+                    let (SpooledRows::RowBinary(e, s) | SpooledRows::Json(e, s)) = r;
+                    events.extend_from_slice(e);
+                    sessions.extend_from_slice(s);
+                    n += 1;
                 }
-                .await;
-                match result {
-                    Ok(()) => {
-                        self.metrics.rows.inc_by(chunk.len() as u64);
-                        self.metrics.batches.inc();
-                        break;
+                if n == 0 {
+                    continue;
+                }
+                batches.push(if binary {
+                    Batch {
+                        token: format!("{seq:016x}-{i:06x}-01"),
+                        format: "RowBinary",
+                        events_table: EVENTS_ROWBINARY.as_str(),
+                        sessions_table: SESSIONS_ROWBINARY.as_str(),
+                        events: events.into(),
+                        sessions: sessions.into(),
+                        rows: n,
                     }
-                    Err(e) => {
-                        self.metrics.failures.inc();
-                        tracing::warn!(error = %e, segment = seq, batch = i, "store insert failed; will retry");
-                        if self.stop.load(Ordering::Acquire) && backoff >= Duration::from_secs(2) {
-                            tracing::warn!("stopping with undelivered spool segments; they are replayed at next start");
-                            return false;
-                        }
-                        tokio::time::sleep(backoff).await;
-                        backoff = (backoff * 2).min(Duration::from_secs(5));
+                } else {
+                    Batch {
+                        token: format!("{seq:016x}-{i:06x}"),
+                        format: "JSONEachRow",
+                        events_table: "events",
+                        sessions_table: "sessions",
+                        events: events.into(),
+                        sessions: sessions.into(),
+                        rows: n,
                     }
+                });
+            }
+            for batch in batches {
+                if !self.insert(&batch, seq, i).await {
+                    return false;
                 }
             }
         }
@@ -131,4 +134,67 @@ impl Batcher {
         }
         true
     }
+
+    /// Inserts one batch into both tables, retrying with backoff while the store fails.
+    /// Returns false only when asked to stop while the store keeps failing.
+    async fn insert(&self, batch: &Batch, seq: u64, i: usize) -> bool {
+        let mut backoff = Duration::from_millis(100);
+        loop {
+            let opts = InsertOptions {
+                dedup_token: Some(batch.token.clone()),
+            };
+            let result = async {
+                self.store
+                    .insert(
+                        batch.events_table,
+                        batch.format,
+                        batch.events.clone(),
+                        &opts,
+                    )
+                    .await?;
+                self.store
+                    .insert(
+                        batch.sessions_table,
+                        batch.format,
+                        batch.sessions.clone(),
+                        &opts,
+                    )
+                    .await
+            }
+            .await;
+            match result {
+                Ok(()) => {
+                    self.metrics.rows.inc_by(batch.rows);
+                    self.metrics.batches.inc();
+                    return true;
+                }
+                Err(e) => {
+                    self.metrics.failures.inc();
+                    tracing::warn!(error = %e, segment = seq, batch = i, "store insert failed; will retry");
+                    if self.stop.load(Ordering::Acquire) && backoff >= Duration::from_secs(2) {
+                        tracing::warn!("stopping with undelivered spool segments; they are replayed at next start");
+                        return false;
+                    }
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(5));
+                }
+            }
+        }
+    }
 }
+
+/// One insert into `events` and `sessions`, with the deduplication token that makes a re-sent
+/// batch land once.
+struct Batch {
+    token: String,
+    format: &'static str,
+    events_table: &'static str,
+    sessions_table: &'static str,
+    events: Bytes,
+    sessions: Bytes,
+    rows: u64,
+}
+
+static EVENTS_ROWBINARY: LazyLock<String> = LazyLock::new(|| format!("events ({EVENT_COLUMNS})"));
+static SESSIONS_ROWBINARY: LazyLock<String> =
+    LazyLock::new(|| format!("sessions ({SESSION_COLUMNS})"));

@@ -15,7 +15,6 @@ use std::time::Instant;
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use prometheus::{Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, Opts};
 use ring::hmac;
-use serde::{Deserialize, Serialize};
 
 use crate::enrich::{self, AgentCache, Geo};
 use crate::ingest::{self, Beacon};
@@ -23,6 +22,7 @@ use crate::metrics::Metrics;
 use crate::privacy::keys::Keys;
 use crate::privacy::salts::Salts;
 use crate::sites::Site;
+use crate::store::rowbinary::RowBinary;
 use sessions::{Attribution, SessionDelta, Touch, Tracker};
 use spool::{Spool, SpoolError};
 
@@ -49,52 +49,147 @@ impl DropReason {
 }
 
 /// One row of `events`, as spooled and inserted.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct EventRow {
-    pub event_id: String,
+    pub event_id: uuid::Uuid,
     pub timestamp: u32,
     pub site: String,
     pub name: String,
+    /// The event's own host; every other visit property comes from `attribution`.
+    pub hostname: String,
     pub pathname: String,
-    /// Host, referrer, UTM, location and device: the same fields a session keeps from its
-    /// first event.
-    #[serde(flatten)]
-    pub attribution: Attribution,
+    /// The visit's first-touch attributes (referrer, UTM, location, device), shared with the
+    /// session: set by the session step.
+    pub attribution: Arc<Attribution>,
     pub screen_width: u16,
     pub visitor_id: u64,
     pub session_id: u64,
     pub visitor_key: String,
-    pub consent: String,
+    pub consent: &'static str,
     pub engaged_ms: u32,
     pub props: BTreeMap<String, String>,
     pub retention_days: u16,
 }
 
 /// What the spool holds per accepted event: its row and its session delta.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug)]
 pub struct Record {
     pub event: EventRow,
     pub session: SessionDelta,
 }
 
+/// The first byte of a spooled record in the current format: RowBinary rows. Records of
+/// earlier versions start with `{` (two JSONEachRow lines) and are still replayed.
+pub const RECORD_ROWBINARY: u8 = 1;
+
+/// The `events` columns of a spooled RowBinary row, in order.
+pub const EVENT_COLUMNS: &str = "event_id, timestamp, site, name, hostname, pathname, referrer, \
+referrer_source, channel, utm_source, utm_medium, utm_campaign, utm_content, utm_term, \
+country_code, region, city, org, org_type, browser, browser_version, os, os_version, device, \
+screen_width, visitor_id, session_id, visitor_key, consent, engaged_ms, props, retention_days";
+
+/// The `sessions` columns of a spooled RowBinary row, in order.
+pub const SESSION_COLUMNS: &str = "site, day, session_id, visitor_id, start, end, pageviews, \
+events, engaged_ms, entry_page, exit, visitor_key, hostname, referrer, referrer_source, \
+channel, utm_source, utm_medium, utm_campaign, utm_content, utm_term, country_code, region, \
+city, org, org_type, browser, browser_version, os, os_version, device, retention_days";
+
+fn put_attribution(w: &mut RowBinary<'_>, a: &Attribution) {
+    w.str(&a.referrer)
+        .str(&a.referrer_source)
+        .str(&a.channel)
+        .str(&a.utm_source)
+        .str(&a.utm_medium)
+        .str(&a.utm_campaign)
+        .str(&a.utm_content)
+        .str(&a.utm_term)
+        .str(&a.country_code)
+        .str(&a.region)
+        .str(&a.city)
+        .str(&a.org)
+        .str(&a.org_type)
+        .str(&a.browser)
+        .str(&a.browser_version)
+        .str(&a.os)
+        .str(&a.os_version)
+        .str(&a.device);
+}
+
 impl Record {
-    /// The spooled form: the `events` row and the `sessions` row as two JSONEachRow lines,
-    /// so the batcher only concatenates bytes (serde_json never writes a raw newline).
-    pub fn encode(&self) -> serde_json::Result<Vec<u8>> {
-        let mut out = Vec::with_capacity(1536);
-        serde_json::to_writer(&mut out, &self.event)?;
-        out.push(b'\n');
-        serde_json::to_writer(&mut out, &self.session)?;
-        out.push(b'\n');
-        Ok(out)
+    /// The spooled form: the version byte, the length of the `events` row, then the `events`
+    /// row and the `sessions` row in RowBinary (`EVENT_COLUMNS`, `SESSION_COLUMNS`), so the
+    /// batcher only concatenates bytes and the store reads them without parsing text.
+    pub fn encode(&self) -> Vec<u8> {
+        let (e, s) = (&self.event, &self.session);
+        let mut out = Vec::with_capacity(640);
+        out.push(RECORD_ROWBINARY);
+        out.extend_from_slice(&[0; 4]);
+        let w = &mut RowBinary(&mut out);
+        w.uuid(&e.event_id)
+            .datetime(e.timestamp)
+            .str(&e.site)
+            .str(&e.name)
+            .str(&e.hostname)
+            .str(&e.pathname);
+        put_attribution(w, &e.attribution);
+        w.u16(e.screen_width)
+            .u64(e.visitor_id)
+            .u64(e.session_id)
+            .str(&e.visitor_key)
+            .str(e.consent)
+            .u32(e.engaged_ms)
+            .string_map(&e.props)
+            .u16(e.retention_days);
+        let event_len = (w.0.len() - 5) as u32;
+        w.str(&e.site)
+            .date((s.start / 86_400) as u16)
+            .u64(s.session_id)
+            .u64(e.visitor_id)
+            .datetime(s.start)
+            .datetime(s.end)
+            .u64(s.pageviews)
+            .u64(s.events)
+            .u64(s.engaged_ms)
+            .str(&s.entry_page)
+            .u32(s.exit.0)
+            .str(&s.exit.1)
+            .str(&e.visitor_key)
+            .str(&s.attribution.hostname);
+        put_attribution(w, &s.attribution);
+        w.u16(e.retention_days);
+        out[1..5].copy_from_slice(&event_len.to_le_bytes());
+        out
     }
 }
 
-/// Splits a spooled record into its events line and sessions line (each ending in `\n`).
-pub fn split_record(payload: &[u8]) -> Option<(&[u8], &[u8])> {
-    let at = payload.iter().position(|b| *b == b'\n')?;
-    let (event, session) = payload.split_at(at + 1);
-    (session.len() > 1 && session.ends_with(b"\n")).then_some((event, session))
+/// A spooled record split into its `events` row and its `sessions` row.
+#[derive(Debug, PartialEq)]
+pub enum SpooledRows<'a> {
+    /// RowBinary rows (`EVENT_COLUMNS`, `SESSION_COLUMNS`).
+    RowBinary(&'a [u8], &'a [u8]),
+    /// Records spooled before the RowBinary format: two JSONEachRow lines, each ending in `\n`.
+    Json(&'a [u8], &'a [u8]),
+}
+
+/// Splits a spooled record of any version; `None` for bytes no version wrote.
+pub fn split_record(payload: &[u8]) -> Option<SpooledRows<'_>> {
+    match payload.first()? {
+        &RECORD_ROWBINARY => {
+            let len = u32::from_le_bytes(payload.get(1..5)?.try_into().ok()?) as usize;
+            let rows = &payload[5..];
+            (len > 0 && len < rows.len()).then(|| {
+                let (event, session) = rows.split_at(len);
+                SpooledRows::RowBinary(event, session)
+            })
+        }
+        b'{' => {
+            let at = payload.iter().position(|b| *b == b'\n')?;
+            let (event, session) = payload.split_at(at + 1);
+            (session.len() > 1 && session.ends_with(b"\n"))
+                .then_some(SpooledRows::Json(event, session))
+        }
+        _ => None,
+    }
 }
 
 /// The request facts the pipeline may use. The IP and user agent live only here, in memory.
@@ -265,13 +360,12 @@ impl Pipeline {
                 .inc();
             return Ok(Some(reason));
         }
-        let mut row = Self::timed(&self.metrics.enrich, || {
-            enrich(&beacon, site, visit, &agent, &self.geo)
-        });
+        let mut row = Self::timed(&self.metrics.enrich, || enrich(&beacon, site, visit));
         Self::timed(&self.metrics.hash, || self.hash(&mut row, &beacon, visit))?;
-        let record = Self::timed(&self.metrics.session, || self.session(row, &beacon));
-        let payload = Self::timed(&self.metrics.encode, || record.encode())
-            .map_err(|e| SpoolError::Io(e.to_string()))?;
+        let record = Self::timed(&self.metrics.session, || {
+            self.session(row, || attribute(&beacon, visit, &agent, &self.geo))
+        });
+        let payload = Self::timed(&self.metrics.encode, || record.encode());
         let started = Instant::now();
         self.spool.append(payload).await?;
         self.metrics.spool.observe(started.elapsed().as_secs_f64());
@@ -299,23 +393,21 @@ impl Pipeline {
     /// Step: assigns the event to its visit. The event then carries the visit's first-touch
     /// attributes (source, UTM, location, device), as the session row does, so reports
     /// filter and group events by visit properties without a join. Only the hostname stays
-    /// the event's own.
-    fn session(&self, mut row: EventRow, beacon: &Beacon) -> Record {
-        let hostname = row.attribution.hostname.clone();
-        let mut delta = self.tracker.touch(Touch {
-            site: &row.site,
-            visitor_id: row.visitor_id,
-            at: row.timestamp,
-            is_pageview: row.name == "pageview",
-            pathname: &row.pathname,
-            attribution: std::mem::take(&mut row.attribution),
-        });
+    /// the event's own. `first_touch` runs only for an event that starts a visit.
+    fn session(&self, mut row: EventRow, first_touch: impl FnOnce() -> Attribution) -> Record {
+        let mut delta = self.tracker.touch(
+            Touch {
+                site: &row.site,
+                visitor_id: row.visitor_id,
+                at: row.timestamp,
+                is_pageview: row.name == "pageview",
+                pathname: &row.pathname,
+            },
+            first_touch,
+        );
         row.attribution = delta.attribution.clone();
-        row.attribution.hostname = hostname;
         row.session_id = delta.session_id;
-        delta.engaged_ms = u64::from(beacon.engaged_ms.unwrap_or(0));
-        delta.visitor_key = row.visitor_key.clone();
-        delta.retention_days = row.retention_days;
+        delta.engaged_ms = u64::from(row.engaged_ms);
         Record {
             event: row,
             session: delta,
@@ -369,14 +461,31 @@ pub fn glob_match(pattern: &str, text: &str) -> bool {
     true
 }
 
-/// Step: user agent, referrer source and channel, UTM, geo and organisation.
-fn enrich(
-    beacon: &Beacon,
-    site: &Site,
-    visit: &Visit<'_>,
-    agent: &enrich::Agent,
-    geo: &Geo,
-) -> EventRow {
+/// Step: the event's own facts (time, host, path, properties). The visit's attributes come
+/// from `attribute`, once per visit.
+fn enrich(beacon: &Beacon, site: &Site, visit: &Visit<'_>) -> EventRow {
+    EventRow {
+        event_id: uuid::Uuid::new_v4(),
+        timestamp: (visit.now_ms / 1000) as u32,
+        site: beacon.site.to_string(),
+        name: beacon.name.clone(),
+        hostname: ingest::hostname(&beacon.url),
+        pathname: ingest::pathname(&beacon.url, beacon.hash_mode),
+        attribution: Arc::default(),
+        screen_width: beacon.screen_width.unwrap_or(0),
+        visitor_id: 0,
+        session_id: 0,
+        visitor_key: String::new(),
+        consent: beacon.consent.as_str(),
+        engaged_ms: beacon.engaged_ms.unwrap_or(0),
+        props: beacon.props.clone(),
+        retention_days: site.retention_days,
+    }
+}
+
+/// Step (first event of a visit): user agent, referrer source and channel, UTM, geo and
+/// organisation — the visit's first-touch attributes.
+fn attribute(beacon: &Beacon, visit: &Visit<'_>, agent: &enrich::Agent, geo: &Geo) -> Attribution {
     let hostname = ingest::hostname(&beacon.url);
     let utm = enrich::referrer::utm(&beacon.url);
     let source = enrich::referrer::classify(beacon.referrer.as_deref(), &hostname, &utm);
@@ -389,47 +498,110 @@ fn enrich(
         Some(w) if w >= 992 => "desktop",
         _ => agent.device,
     };
-    EventRow {
-        event_id: uuid::Uuid::new_v4().to_string(),
-        timestamp: (visit.now_ms / 1000) as u32,
-        site: beacon.site.to_string(),
-        name: beacon.name.clone(),
-        pathname: ingest::pathname(&beacon.url, beacon.hash_mode),
-        attribution: Attribution {
-            hostname,
-            referrer: source.referrer,
-            referrer_source: source.name,
-            channel: source.channel.to_string(),
-            utm_source: utm.source,
-            utm_medium: utm.medium,
-            utm_campaign: utm.campaign,
-            utm_content: utm.content,
-            utm_term: utm.term,
-            country_code: location.country_code,
-            region: location.region,
-            city: location.city,
-            org,
-            org_type,
-            browser: agent.browser.clone(),
-            browser_version: agent.browser_version.clone(),
-            os: agent.os.clone(),
-            os_version: agent.os_version.clone(),
-            device: device.to_string(),
-        },
-        screen_width: beacon.screen_width.unwrap_or(0),
-        visitor_id: 0,
-        session_id: 0,
-        visitor_key: String::new(),
-        consent: beacon.consent.as_str().to_string(),
-        engaged_ms: beacon.engaged_ms.unwrap_or(0),
-        props: beacon.props.clone(),
-        retention_days: site.retention_days,
+    Attribution {
+        hostname,
+        referrer: source.referrer,
+        referrer_source: source.name,
+        channel: source.channel.to_string(),
+        utm_source: utm.source,
+        utm_medium: utm.medium,
+        utm_campaign: utm.campaign,
+        utm_content: utm.content,
+        utm_term: utm.term,
+        country_code: location.country_code,
+        region: location.region,
+        city: location.city,
+        org,
+        org_type,
+        browser: agent.browser.clone(),
+        browser_version: agent.browser_version.clone(),
+        os: agent.os.clone(),
+        os_version: agent.os_version.clone(),
+        device: device.to_string(),
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::glob_match;
+    use super::*;
+
+    fn record() -> Record {
+        let attribution = Arc::new(Attribution {
+            hostname: "example.com".into(),
+            referrer_source: "Google".into(),
+            ..Default::default()
+        });
+        Record {
+            event: EventRow {
+                event_id: uuid::Uuid::new_v4(),
+                timestamp: 86_400 * 3 + 5,
+                site: "example.com".into(),
+                name: "pageview".into(),
+                hostname: "shop.example.com".into(),
+                pathname: "/p".into(),
+                attribution: attribution.clone(),
+                screen_width: 1280,
+                visitor_id: 7,
+                session_id: 9,
+                visitor_key: String::new(),
+                consent: "none",
+                engaged_ms: 0,
+                props: BTreeMap::from([("plan".to_string(), "pro".to_string())]),
+                retention_days: 400,
+            },
+            session: SessionDelta {
+                session_id: 9,
+                start: 86_400 * 3,
+                end: 86_400 * 3 + 5,
+                pageviews: 1,
+                events: 1,
+                engaged_ms: 0,
+                entry_page: Arc::from("/"),
+                exit: (2, "/p".into()),
+                attribution,
+            },
+        }
+    }
+
+    #[test]
+    fn a_record_splits_into_its_two_rowbinary_rows() {
+        let r = record();
+        let bytes = r.encode();
+        let Some(SpooledRows::RowBinary(event, session)) = split_record(&bytes) else {
+            panic!("not a RowBinary record");
+        };
+        assert_eq!(&event[..16], &RowBinaryBytes::uuid(&r.event.event_id)[..]);
+        assert_eq!(event.len() + session.len() + 5, bytes.len());
+        // The sessions row starts with the site, then the day of the visit's start.
+        assert_eq!(&session[..12], b"\x0bexample.com");
+        assert_eq!(&session[12..14], &3u16.to_le_bytes());
+    }
+
+    #[test]
+    fn records_of_the_json_format_still_split_and_garbage_does_not() {
+        let legacy = b"{\"event_id\":\"x\"}\n{\"site\":\"a\"}\n";
+        assert_eq!(
+            split_record(legacy),
+            Some(SpooledRows::Json(
+                &b"{\"event_id\":\"x\"}\n"[..],
+                &b"{\"site\":\"a\"}\n"[..]
+            ))
+        );
+        assert_eq!(split_record(b"{\"no\":\"second line\"}\n"), None);
+        assert_eq!(split_record(&[RECORD_ROWBINARY, 200, 0, 0, 0, 1, 2]), None);
+        assert_eq!(split_record(&[9, 9, 9]), None);
+        assert_eq!(split_record(b""), None);
+    }
+
+    /// Encodes a value alone, to compare with a slice of a row.
+    struct RowBinaryBytes;
+    impl RowBinaryBytes {
+        fn uuid(id: &uuid::Uuid) -> Vec<u8> {
+            let mut out = Vec::new();
+            RowBinary(&mut out).uuid(id);
+            out
+        }
+    }
 
     #[test]
     fn globs_match_paths() {

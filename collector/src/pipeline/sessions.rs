@@ -51,34 +51,33 @@ struct Live {
     start: u32,
     last: u32,
     seq: u32,
-    entry: String,
+    entry: Arc<str>,
     attribution: Arc<Attribution>,
 }
 
-/// The sessions table row written with each event.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+/// What one event adds to its visit: the `sessions` delta row, less the columns the event row
+/// already holds (site, visitor id and key, retention), which the spool record takes from it.
+#[derive(Clone, Debug, PartialEq)]
 pub struct SessionDelta {
-    pub site: String,
-    /// Day of the session start (UTC, YYYY-MM-DD): the partition and sort key.
-    pub day: String,
     pub session_id: u64,
-    pub visitor_id: u64,
+    /// The visit's start; its UTC day is the partition and sort key.
     pub start: u32,
     pub end: u32,
     pub pageviews: u64,
     pub events: u64,
     pub engaged_ms: u64,
-    pub entry_page: String,
+    pub entry_page: Arc<str>,
     /// (sequence of the page view in the session, path); the max is the exit page.
     pub exit: (u32, String),
-    pub visitor_key: String,
-    #[serde(flatten)]
-    pub attribution: Attribution,
-    pub retention_days: u16,
+    /// The visit's first-touch attributes, shared with the visit (and the event row).
+    pub attribution: Arc<Attribution>,
 }
 
+/// Live visits by site, then visitor id (two levels, so a lookup needs no allocation).
+type LiveVisits = HashMap<String, HashMap<u64, Live>>;
+
 pub struct Tracker {
-    live: Mutex<HashMap<(String, u64), Live>>,
+    live: Mutex<LiveVisits>,
     rng: SystemRandom,
 }
 
@@ -89,7 +88,6 @@ pub struct Touch<'a> {
     pub at: u32,
     pub is_pageview: bool,
     pub pathname: &'a str,
-    pub attribution: Attribution,
 }
 
 impl Default for Tracker {
@@ -112,42 +110,43 @@ impl Tracker {
         u64::from_be_bytes(b) >> 1 // positive when read as a signed integer, too
     }
 
-    /// Assigns the event to the visitor's live session (or a new one) and returns the row to
-    /// store. Engaged time and visitor key are filled in by the caller.
-    pub fn touch(&self, t: Touch<'_>) -> SessionDelta {
+    /// Assigns the event to the visitor's live session (or a new one) and returns its delta.
+    /// `first_touch` computes the attribution of a new visit; it is called only when the
+    /// event starts one, since every later event of the visit carries the first touch.
+    pub fn touch(&self, t: Touch<'_>, first_touch: impl FnOnce() -> Attribution) -> SessionDelta {
         let mut live = self.live.lock().unwrap_or_else(|e| e.into_inner());
-        let key = (t.site.to_string(), t.visitor_id);
-        let expired = live
-            .get(&key)
+        if !live.contains_key(t.site) {
+            live.insert(t.site.to_string(), HashMap::new());
+        }
+        let visits = live.get_mut(t.site).expect("inserted above");
+        let expired = visits
+            .get(&t.visitor_id)
             .is_none_or(|s| t.at.saturating_sub(s.last) > TIMEOUT_SECS);
         if expired {
-            live.insert(
-                key.clone(),
+            visits.insert(
+                t.visitor_id,
                 Live {
                     session_id: self.new_id(),
                     start: t.at,
                     last: t.at,
                     seq: 0,
-                    entry: String::new(),
-                    attribution: Arc::new(t.attribution),
+                    entry: Arc::from(""),
+                    attribution: Arc::new(first_touch()),
                 },
             );
         }
-        let s = live.get_mut(&key).expect("inserted above");
+        let s = visits.get_mut(&t.visitor_id).expect("inserted above");
         s.last = s.last.max(t.at);
         let mut exit = (0, String::new());
         if t.is_pageview {
             s.seq += 1;
             if s.entry.is_empty() {
-                s.entry = t.pathname.to_string();
+                s.entry = Arc::from(t.pathname);
             }
             exit = (s.seq, t.pathname.to_string());
         }
         SessionDelta {
-            site: t.site.to_string(),
-            day: crate::privacy::date_string((s.start / 86_400) as i64),
             session_id: s.session_id,
-            visitor_id: t.visitor_id,
             start: s.start,
             end: t.at,
             pageviews: u64::from(t.is_pageview),
@@ -155,21 +154,23 @@ impl Tracker {
             engaged_ms: 0,
             entry_page: s.entry.clone(),
             exit,
-            visitor_key: String::new(),
-            attribution: (*s.attribution).clone(),
-            retention_days: 0,
+            attribution: s.attribution.clone(),
         }
     }
 
     /// Forgets sessions idle for longer than the timeout.
     pub fn sweep(&self, now: u32) -> usize {
         let mut live = self.live.lock().unwrap_or_else(|e| e.into_inner());
-        live.retain(|_, s| now.saturating_sub(s.last) <= TIMEOUT_SECS);
-        live.len()
+        for visits in live.values_mut() {
+            visits.retain(|_, s| now.saturating_sub(s.last) <= TIMEOUT_SECS);
+        }
+        live.retain(|_, visits| !visits.is_empty());
+        live.values().map(HashMap::len).sum()
     }
 
     pub fn len(&self) -> usize {
-        self.live.lock().unwrap_or_else(|e| e.into_inner()).len()
+        let live = self.live.lock().unwrap_or_else(|e| e.into_inner());
+        live.values().map(HashMap::len).sum()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -209,14 +210,14 @@ impl Tracker {
         let mut live = self.live.lock().unwrap_or_else(|e| e.into_inner());
         let n = rows.len();
         for r in rows {
-            live.insert(
-                (r.site, r.visitor_id),
+            live.entry(r.site).or_default().insert(
+                r.visitor_id,
                 Live {
                     session_id: r.session_id,
                     start: r.started,
                     last: r.last_seen,
                     seq: r.seq,
-                    entry: r.entry,
+                    entry: Arc::from(r.entry),
                     attribution: Arc::new(r.attribution),
                 },
             );
@@ -230,17 +231,19 @@ mod tests {
     use super::*;
 
     fn touch(t: &Tracker, visitor: u64, at: u32, path: &str, pageview: bool) -> SessionDelta {
-        t.touch(Touch {
-            site: "x.com",
-            visitor_id: visitor,
-            at,
-            is_pageview: pageview,
-            pathname: path,
-            attribution: Attribution {
+        t.touch(
+            Touch {
+                site: "x.com",
+                visitor_id: visitor,
+                at,
+                is_pageview: pageview,
+                pathname: path,
+            },
+            || Attribution {
                 referrer_source: format!("src{at}"),
                 ..Default::default()
             },
-        })
+        )
     }
 
     #[test]
@@ -252,7 +255,7 @@ mod tests {
             a.session_id, b.session_id,
             "exactly 30 minutes later is the same visit"
         );
-        assert_eq!(b.entry_page, "/");
+        assert_eq!(&*b.entry_page, "/");
         assert_eq!(b.exit, (2, "/pricing".to_string()));
         assert_eq!(
             b.attribution.referrer_source, "src1000",
@@ -260,7 +263,7 @@ mod tests {
         );
         let c = touch(&t, 1, 1000 + 2 * TIMEOUT_SECS + 1, "/blog", true);
         assert_ne!(c.session_id, a.session_id);
-        assert_eq!(c.entry_page, "/blog");
+        assert_eq!(&*c.entry_page, "/blog");
         let other = touch(&t, 2, 1000, "/", true);
         assert_ne!(other.session_id, a.session_id, "two visitors, two visits");
     }

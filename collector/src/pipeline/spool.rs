@@ -103,8 +103,15 @@ impl Spool {
             .filter_map(|(_, p)| std::fs::metadata(p).ok())
             .map(|m| m.len())
             .sum();
-        // Segments left by a previous run are all sealed; writing resumes in a new one.
-        let next = existing.last().map(|(s, _)| s + 1).unwrap_or(1);
+        // Segments left by a previous run are all sealed; writing resumes in a new one. Segment
+        // numbers name the store's insert deduplication tokens, so they must never repeat,
+        // not even after a clean stop that left the directory empty: they continue from the
+        // clock (microseconds) when that is ahead of the last segment.
+        let next = existing
+            .last()
+            .map(|(s, _)| s + 1)
+            .unwrap_or(1)
+            .max(crate::clock::unix_micros());
         if !existing.is_empty() {
             tracing::info!(
                 segments = existing.len(),
@@ -238,8 +245,24 @@ fn open_segment(dir: &Path, seq: u64) -> std::io::Result<Active> {
     })
 }
 
+/// Group commit: a group smaller than this waits `GROUP_WAIT` for more writers (only while
+/// writes are concurrent), and no group is larger than `GROUP_MAX`.
+const GROUP_TARGET: usize = 256;
+const GROUP_WAIT: Duration = Duration::from_millis(1);
+const GROUP_MAX: usize = 4096;
+
+fn take_waiting(rx: &mpsc::Receiver<Request>, batch: &mut Vec<Request>) {
+    while batch.len() < GROUP_MAX {
+        match rx.try_recv() {
+            Ok(r) => batch.push(r),
+            Err(_) => break,
+        }
+    }
+}
+
 fn writer_loop(rx: mpsc::Receiver<Request>, shared: Arc<Shared>, config: SpoolConfig) {
     let mut active: Option<Active> = None;
+    let mut last_group = 0;
     let mut buf = Vec::with_capacity(256 * 1024);
     loop {
         let first = match rx.recv_timeout(config.rotate_every) {
@@ -247,16 +270,19 @@ fn writer_loop(rx: mpsc::Receiver<Request>, shared: Arc<Shared>, config: SpoolCo
             Err(mpsc::RecvTimeoutError::Timeout) => None,
             Err(mpsc::RecvTimeoutError::Disconnected) => break,
         };
-        // Group commit: take everything already waiting, write it, sync once.
+        // Group commit: take everything already waiting, write it, sync once. When the last
+        // group showed concurrent writers but few are waiting now, linger a moment so more
+        // join this sync: fewer, larger syncs cost less CPU and wake the HTTP workers less
+        // often. A lone writer never waits.
         let mut batch: Vec<Request> = first.into_iter().collect();
-        while batch.len() < 4096 {
-            match rx.try_recv() {
-                Ok(r) => batch.push(r),
-                Err(_) => break,
-            }
+        take_waiting(&rx, &mut batch);
+        if last_group > 1 && batch.len() < GROUP_TARGET {
+            std::thread::sleep(GROUP_WAIT);
+            take_waiting(&rx, &mut batch);
         }
         let mut waiting = Vec::new();
         let mut seal_replies = Vec::new();
+        last_group = batch.len();
         buf.clear();
         for r in batch {
             match r {
@@ -328,16 +354,40 @@ fn writer_loop(rx: mpsc::Receiver<Request>, shared: Arc<Shared>, config: SpoolCo
     }
 }
 
+/// A segment read back: its bytes and where each intact record lies in them.
+pub struct Segment {
+    data: Vec<u8>,
+    records: Vec<std::ops::Range<usize>>,
+    /// A torn tail (a crash mid-write) was skipped.
+    pub torn: bool,
+}
+
+impl Segment {
+    pub fn records(&self) -> impl Iterator<Item = &[u8]> + '_ {
+        self.records.iter().map(|r| &self.data[r.clone()])
+    }
+
+    pub fn len(&self) -> usize {
+        self.records.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.records.is_empty()
+    }
+}
+
 /// Reads a segment's records, stopping at the first frame that is incomplete or fails its
-/// checksum (a torn tail). Returns the records and whether a tail was skipped.
-pub fn read_segment(path: &Path) -> std::io::Result<(Vec<Vec<u8>>, bool)> {
+/// checksum (a torn tail).
+pub fn read_segment(path: &Path) -> std::io::Result<Segment> {
     let mut data = Vec::new();
     File::open(path)?.read_to_end(&mut data)?;
     let mut records = Vec::new();
     let mut at = 0;
+    let mut torn = false;
     while at < data.len() {
         if data.len() - at < FRAME_HEADER {
-            return Ok((records, true));
+            torn = true;
+            break;
         }
         let len = u32::from_le_bytes(data[at..at + 4].try_into().expect("4 bytes")) as usize;
         let crc = u32::from_le_bytes(data[at + 4..at + 8].try_into().expect("4 bytes"));
@@ -346,12 +396,17 @@ pub fn read_segment(path: &Path) -> std::io::Result<(Vec<Vec<u8>>, bool)> {
             || data.len() - start < len
             || crc32c::crc32c(&data[start..start + len]) != crc
         {
-            return Ok((records, true));
+            torn = true;
+            break;
         }
-        records.push(data[start..start + len].to_vec());
+        records.push(start..start + len);
         at = start + len;
     }
-    Ok((records, false))
+    Ok(Segment {
+        data,
+        records,
+        torn,
+    })
 }
 
 #[cfg(test)]
@@ -385,9 +440,9 @@ mod tests {
         let segs = spool.sealed_segments();
         let mut all = Vec::new();
         for (_, p) in &segs {
-            let (records, torn) = read_segment(p).unwrap();
-            assert!(!torn);
-            all.extend(records);
+            let segment = read_segment(p).unwrap();
+            assert!(!segment.torn);
+            all.extend(segment.records().map(<[u8]>::to_vec));
         }
         assert_eq!(all.len(), 100);
         assert!(spool.bytes() > 0);
@@ -408,16 +463,38 @@ mod tests {
         // A crash mid-write: half a frame at the end.
         let mut f = OpenOptions::new().append(true).open(&path).unwrap();
         f.write_all(&[9, 0, 0, 0, 1, 2]).unwrap();
-        let (records, torn) = read_segment(&path).unwrap();
-        assert!(torn);
-        assert_eq!(records, vec![b"one".to_vec(), b"two".to_vec()]);
+        let segment = read_segment(&path).unwrap();
+        assert!(segment.torn);
+        assert_eq!(
+            segment.records().collect::<Vec<_>>(),
+            vec![&b"one"[..], &b"two"[..]]
+        );
         // And a corrupted byte inside a frame is caught by the checksum.
         let mut data = std::fs::read(&path).unwrap();
         data[FRAME_HEADER + 1] ^= 0xff;
         std::fs::write(&path, data).unwrap();
-        let (records, torn) = read_segment(&path).unwrap();
-        assert!(torn);
-        assert!(records.is_empty());
+        let segment = read_segment(&path).unwrap();
+        assert!(segment.torn);
+        assert!(segment.is_empty());
+    }
+
+    #[tokio::test]
+    async fn segment_numbers_never_repeat_after_a_clean_stop() {
+        let dir = tempfile::tempdir().unwrap();
+        let spool = Spool::open(config(dir.path())).unwrap();
+        spool.append(b"one".to_vec()).await.unwrap();
+        spool.close().await;
+        let (first, path) = list_segments(dir.path()).unwrap().pop().unwrap();
+        // Delivered and deleted: the directory is empty, as after a drained shutdown.
+        std::fs::remove_file(path).unwrap();
+        let spool = Spool::open(config(dir.path())).unwrap();
+        spool.append(b"two".to_vec()).await.unwrap();
+        spool.close().await;
+        let (second, _) = list_segments(dir.path()).unwrap().pop().unwrap();
+        assert!(
+            second > first,
+            "segment {second} reuses a number (and dedup token) at or below {first}"
+        );
     }
 
     #[tokio::test]

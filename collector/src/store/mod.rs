@@ -5,6 +5,7 @@
 mod chdb;
 pub mod migrations;
 mod params;
+pub mod rowbinary;
 mod server;
 pub mod synthetic;
 
@@ -95,7 +96,8 @@ pub trait Store: Send + Sync {
     /// Runs a query and returns its output in `format` (e.g. `JSONEachRow`).
     async fn query(&self, sql: &str, params: &Params, format: &str) -> Result<Bytes, StoreError>;
 
-    /// Inserts pre-formatted rows (`format`, e.g. `JSONEachRow`) into `table`.
+    /// Inserts pre-formatted rows (`format`, e.g. `JSONEachRow` or `RowBinary`) into `table`,
+    /// which may name the columns the rows hold: `events (event_id, timestamp, ...)`.
     async fn insert(
         &self,
         table: &str,
@@ -200,19 +202,30 @@ pub async fn insert_rows<T: Serialize>(
         .await
 }
 
-/// Checks that a table name is a plain identifier before it is placed in an INSERT.
-/// Table names come from Candor's own code, never from requests.
-pub(crate) fn checked_table(table: &str) -> Result<&str, StoreError> {
-    let ok = !table.is_empty()
-        && table
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.');
+/// Checks an INSERT target — a plain table name, optionally followed by a column list
+/// (`events (a, b)`) — before it is placed in an INSERT. Targets come from Candor's own code,
+/// never from requests.
+pub(crate) fn checked_table(target: &str) -> Result<&str, StoreError> {
+    let ident = |s: &str| {
+        !s.is_empty()
+            && s.chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.')
+    };
+    let ok = match target.split_once(" (") {
+        None => ident(target),
+        Some((table, columns)) => {
+            ident(table)
+                && columns
+                    .strip_suffix(')')
+                    .is_some_and(|c| c.split(',').all(|c| ident(c.trim())))
+        }
+    };
     if ok {
-        Ok(table)
+        Ok(target)
     } else {
         Err(StoreError::Query {
             code: None,
-            message: format!("invalid table name {table:?}"),
+            message: format!("invalid table name {target:?}"),
         })
     }
 }
@@ -250,6 +263,9 @@ mod tests {
     fn table_names_and_tokens_are_checked() {
         assert!(checked_table("events").is_ok());
         assert!(checked_table("events; DROP TABLE x").is_err());
+        assert!(checked_table("events (a, b_c)").is_ok());
+        assert!(checked_table("events (a, b) FORMAT x").is_err());
+        assert!(checked_table("events (a, (b))").is_err());
         assert!(checked_token("0a1b-2c").is_ok());
         assert!(checked_token("x' OR 1").is_err());
     }

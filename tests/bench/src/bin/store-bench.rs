@@ -1,12 +1,20 @@
 //! Store benchmarks on embedded chDB:
-//!   store-bench insert <data-dir> <rows>   batch insert rate through the Store API (JSONEachRow,
-//!                                          10,000-row batches, as the batcher inserts)
+//!   store-bench insert <data-dir> <rows>   batch insert rate through the Store API (events and
+//!                                          sessions rows in RowBinary, 10,000-row batches, as the
+//!                                          batcher inserts)
+//!   store-bench insert-json <data-dir> <rows>  the same `events` rows as JSONEachRow (the format
+//!                                          the batcher used before), for comparison
 //!   store-bench seed <data-dir> <rows>     fills `events` and `sessions` with <rows> events over
 //!                                          the last 30 days from 50,000 visitors (SQL-generated)
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use candor::config::SqlLimits;
+use candor::pipeline::sessions::{Attribution, SessionDelta};
+use candor::pipeline::{
+    split_record, EventRow, Record, SpooledRows, EVENT_COLUMNS, SESSION_COLUMNS,
+};
 use candor::store::migrations::{migrate, Topology};
 use candor::store::{insert_rows, ChdbStore, InsertOptions, Params, Store};
 
@@ -21,20 +29,123 @@ async fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().collect();
     let (cmd, dir, rows) = match args.as_slice() {
         [_, cmd, dir, rows] => (cmd.as_str(), dir.clone(), rows.parse::<u64>()?),
-        _ => anyhow::bail!("usage: store-bench insert|seed <data-dir> <rows>"),
+        _ => anyhow::bail!("usage: store-bench insert|insert-json|seed <data-dir> <rows>"),
     };
     let path = std::path::Path::new(&dir).join("clickhouse");
     std::fs::create_dir_all(&path)?;
     let store = ChdbStore::open(&libchdb(), &path, SqlLimits::default())?;
     migrate(&store, &Topology::default()).await?;
+    if let Ok(settings) = std::env::var("BENCH_TABLE_SETTINGS") {
+        for table in ["events", "sessions"] {
+            store
+                .execute(
+                    &format!("ALTER TABLE {table} MODIFY SETTING {settings}"),
+                    &Params::new(),
+                )
+                .await?;
+        }
+    }
     match cmd {
         "insert" => insert(&store, rows).await,
+        "insert-json" => insert_json(&store, rows).await,
         "seed" => seed(&store, rows).await,
         other => anyhow::bail!("unknown command {other}"),
     }
 }
 
+/// The batcher's insert path: records encoded as the pipeline spools them (RowBinary), split
+/// and concatenated into 10,000-row batches for `events` and `sessions`.
 async fn insert(store: &ChdbStore, rows: u64) -> anyhow::Result<()> {
+    let now = candor::clock::unix_seconds();
+    let batch: u64 = std::env::var("BENCH_BATCH")
+        .ok()
+        .and_then(|b| b.parse().ok())
+        .unwrap_or(10_000);
+    let attribution = Arc::new(Attribution {
+        hostname: "bench.example".into(),
+        referrer: "google.com/search".into(),
+        referrer_source: "Google".into(),
+        channel: "search".into(),
+        country_code: "DE".into(),
+        region: "Berlin".into(),
+        city: "Berlin".into(),
+        browser: "Chrome".into(),
+        browser_version: "131.0".into(),
+        os: "Windows".into(),
+        os_version: "10".into(),
+        device: "desktop".into(),
+        ..Default::default()
+    });
+    let (events_table, sessions_table) = (
+        format!("events ({EVENT_COLUMNS})"),
+        format!("sessions ({SESSION_COLUMNS})"),
+    );
+    let started = Instant::now();
+    let mut done = 0u64;
+    while done < rows {
+        let n = batch.min(rows - done);
+        let (mut events, mut sessions) = (Vec::new(), Vec::new());
+        for i in done..done + n {
+            let path = format!("/page/{}", i % 500);
+            let record = Record {
+                event: EventRow {
+                    event_id: uuid::Uuid::from_u64_pair(0x4000, 0x8000_0000_0000_0000 | i),
+                    timestamp: now - (i % 86_400) as u32,
+                    site: "bench.example".into(),
+                    name: "pageview".into(),
+                    hostname: "bench.example".into(),
+                    pathname: path.clone(),
+                    attribution: attribution.clone(),
+                    screen_width: 1920,
+                    visitor_id: i % 50_000,
+                    session_id: i % 200_000,
+                    visitor_key: String::new(),
+                    consent: "none",
+                    engaged_ms: 0,
+                    props: Default::default(),
+                    retention_days: 400,
+                },
+                session: SessionDelta {
+                    session_id: i % 200_000,
+                    start: now - (i % 86_400) as u32,
+                    end: now - (i % 86_400) as u32,
+                    pageviews: 1,
+                    events: 1,
+                    engaged_ms: 0,
+                    entry_page: Arc::from(path.as_str()),
+                    exit: (1, path),
+                    attribution: attribution.clone(),
+                },
+            };
+            let encoded = record.encode();
+            let Some(SpooledRows::RowBinary(e, s)) = split_record(&encoded) else {
+                anyhow::bail!("a record did not split");
+            };
+            events.extend_from_slice(e);
+            sessions.extend_from_slice(s);
+        }
+        let opts = InsertOptions {
+            dedup_token: Some(format!("{done:016x}")),
+        };
+        store
+            .insert(&events_table, "RowBinary", events.into(), &opts)
+            .await?;
+        store
+            .insert(&sessions_table, "RowBinary", sessions.into(), &opts)
+            .await?;
+        done += n;
+    }
+    let secs = started.elapsed().as_secs_f64();
+    println!(
+        "inserted {rows} events and their {rows} session rows in {secs:.2} s: {:.0} events/s (10,000-row RowBinary batches, as the batcher inserts)",
+        rows as f64 / secs
+    );
+    Ok(())
+}
+
+/// The batcher's insert path before RowBinary, for comparison: `events` rows only, as
+/// JSONEachRow.
+async fn insert_json(store: &ChdbStore, rows: u64) -> anyhow::Result<()> {
     let now = candor::clock::unix_seconds();
     let batch = 10_000u64;
     let started = Instant::now();
@@ -69,7 +180,7 @@ async fn insert(store: &ChdbStore, rows: u64) -> anyhow::Result<()> {
     }
     let secs = started.elapsed().as_secs_f64();
     println!(
-        "inserted {rows} rows in {secs:.2} s: {:.0} rows/s (10,000-row JSONEachRow batches)",
+        "inserted {rows} rows in {secs:.2} s: {:.0} rows/s (events only, 10,000-row JSONEachRow batches)",
         rows as f64 / secs
     );
     Ok(())
