@@ -247,8 +247,8 @@ fn open_segment(dir: &Path, seq: u64) -> std::io::Result<Active> {
 
 /// Group commit: a group smaller than this waits `GROUP_WAIT` for more writers (only while
 /// writes are concurrent), and no group is larger than `GROUP_MAX`.
-const GROUP_TARGET: usize = 256;
-const GROUP_WAIT: Duration = Duration::from_millis(1);
+const GROUP_TARGET: usize = 1024;
+const GROUP_WAIT: Duration = Duration::from_millis(2);
 const GROUP_MAX: usize = 4096;
 
 fn take_waiting(rx: &mpsc::Receiver<Request>, batch: &mut Vec<Request>) {
