@@ -271,6 +271,24 @@ async fn sigkill_under_load_loses_no_acknowledged_event_and_duplicates_none() {
     );
 }
 
+/// Sends 50 page views (`https://example.com/{prefix}{i}`) and expects a 202 for each.
+async fn send_pages(http: &reqwest::Client, base: &str, prefix: &str) {
+    for i in 0..50 {
+        let r = http
+            .post(format!("{base}/api/event"))
+            .header("Content-Type", "text/plain")
+            .header("User-Agent", CHROME)
+            .body(
+                json!({"site": "example.com", "url": format!("https://example.com/{prefix}{i}")})
+                    .to_string(),
+            )
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 202);
+    }
+}
+
 #[tokio::test]
 async fn sigterm_drains_the_spool_before_exit() {
     let dir = tempfile::tempdir().unwrap();
@@ -279,20 +297,7 @@ async fn sigterm_drains_the_spool_before_exit() {
     // A long batch interval: without the drain, these events would still sit in the spool.
     let mut c = start(&data, port, &[("CANDOR_BATCH_INTERVAL_MS", "60000")], None);
     let http = reqwest::Client::new();
-    for i in 0..50 {
-        let r = http
-            .post(format!("{}/api/event", c.base))
-            .header("Content-Type", "text/plain")
-            .header("User-Agent", CHROME)
-            .body(
-                json!({"site": "example.com", "url": format!("https://example.com/{i}")})
-                    .to_string(),
-            )
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 202);
-    }
+    send_pages(&http, &c.base, "").await;
     let pid = c.child.id().to_string();
     assert!(Command::new("kill")
         .args(["-TERM", &pid])
@@ -323,20 +328,7 @@ async fn sigterm_drains_the_spool_before_exit() {
     assert_eq!(v["rows"][0][0], 50);
     // The spool directory is empty now; the next segments must not reuse the numbers (and so
     // the insert deduplication tokens) of the first run, or the store drops them as repeats.
-    for i in 0..50 {
-        let r = http
-            .post(format!("{}/api/event", c.base))
-            .header("Content-Type", "text/plain")
-            .header("User-Agent", CHROME)
-            .body(
-                json!({"site": "example.com", "url": format!("https://example.com/second/{i}")})
-                    .to_string(),
-            )
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 202);
-    }
+    send_pages(&http, &c.base, "second/").await;
     assert_eq!(
         wait_count(&http, &c.base, "SELECT count() FROM events", 100).await,
         100
