@@ -52,6 +52,7 @@ pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
         dir: config.data_dir.join("spool"),
         max_bytes: config.spool.max_bytes,
         segment_bytes: 8 << 20,
+        segment_records: config.spool.batch_rows,
         rotate_every: config.spool.batch_interval,
     })?;
     let leads = Arc::new(crate::leads::Leads::new(store.clone(), keys.clone()));

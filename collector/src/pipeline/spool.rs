@@ -1,8 +1,9 @@
 //! The write-ahead spool. A 202 means the event is here, on disk, fsynced: records are appended
 //! to the active segment file as `[length u32 LE][crc32c u32 LE][payload]` by one writer thread
 //! that commits in groups (every request waiting at that moment shares one `fdatasync`). The
-//! active segment is sealed after `rotate_every` or `segment_bytes`; the batcher moves sealed
-//! segments into the store and deletes each one only after the store confirmed it. A torn tail
+//! active segment is sealed after `rotate_every`, `segment_records` or `segment_bytes`; the
+//! batcher moves sealed segments into the store and deletes each one only after the store
+//! confirmed it. A torn tail
 //! (a crash mid-write) fails its checksum and is skipped with a log line.
 
 use std::fs::{File, OpenOptions};
@@ -26,6 +27,11 @@ pub struct SpoolConfig {
     pub max_bytes: u64,
     /// Seal the active segment at this size.
     pub segment_bytes: u64,
+    /// A segment holds at most this many records (a commit group that would overfill it is
+    /// split across two segments): the batch size, so a segment under load is exactly one full store insert rather than
+    /// a full one and a small remainder. Each insert costs the store a new part and a share
+    /// of the merges that follow, whatever its size.
+    pub segment_records: usize,
     /// Seal a non-empty active segment this often, so events reach the store promptly.
     pub rotate_every: Duration,
 }
@@ -225,6 +231,7 @@ struct Active {
     seq: u64,
     file: File,
     len: u64,
+    records: usize,
     opened: Instant,
 }
 
@@ -241,6 +248,7 @@ fn open_segment(dir: &Path, seq: u64) -> std::io::Result<Active> {
         seq,
         file,
         len: 0,
+        records: 0,
         opened: Instant::now(),
     })
 }
@@ -280,74 +288,98 @@ fn writer_loop(rx: mpsc::Receiver<Request>, shared: Arc<Shared>, config: SpoolCo
             std::thread::sleep(GROUP_WAIT);
             take_waiting(&rx, &mut batch);
         }
-        let mut waiting = Vec::new();
+        let mut appends = Vec::with_capacity(batch.len());
         let mut seal_replies = Vec::new();
         last_group = batch.len();
-        buf.clear();
         for r in batch {
             match r {
-                Request::Append { payload, reply } => {
-                    if payload.len() > MAX_RECORD {
-                        let _ = reply.send(Err(SpoolError::Io("record too large".into())));
-                        continue;
-                    }
-                    buf.extend_from_slice(&(payload.len() as u32).to_le_bytes());
-                    buf.extend_from_slice(&crc32c::crc32c(&payload).to_le_bytes());
-                    buf.extend_from_slice(&payload);
-                    waiting.push(reply);
+                Request::Append { payload, reply } if payload.len() > MAX_RECORD => {
+                    let _ = reply.send(Err(SpoolError::Io("record too large".into())));
                 }
+                Request::Append { payload, reply } => appends.push((payload, reply)),
                 Request::Seal { reply } => seal_replies.push(reply),
             }
         }
-        if !waiting.is_empty() {
-            let result = (|| -> std::io::Result<()> {
-                if active.is_none() {
-                    active = Some(open_segment(
-                        &shared.dir,
-                        shared.active.load(Ordering::Acquire),
-                    )?);
-                }
-                let a = active.as_mut().expect("opened above");
-                a.file.write_all(&buf)?;
-                a.file.sync_data()?;
-                a.len += buf.len() as u64;
-                Ok(())
-            })();
-            match result {
-                Ok(()) => {
-                    shared.bytes.fetch_add(buf.len() as u64, Ordering::Relaxed);
-                    for w in waiting {
-                        let _ = w.send(Ok(()));
-                    }
-                }
-                Err(e) => {
-                    tracing::error!(error = %e, "spool write failed");
-                    // The segment may now hold a partial frame: seal it (its tail fails the
-                    // checksum on read) and write the next records to a fresh segment.
-                    if let Some(a) = active.take() {
-                        shared.active.store(a.seq + 1, Ordering::Release);
-                        shared.sealed.notify_one();
-                    }
-                    for w in waiting {
-                        let _ = w.send(Err(SpoolError::Io(e.to_string())));
-                    }
-                }
+        // A group that would overfill the active segment is split: the first part completes
+        // it (and seals it), the rest starts the next one.
+        let mut appends = appends.into_iter().peekable();
+        while appends.peek().is_some() {
+            let room = config.segment_records.max(1) - active.as_ref().map_or(0, |a| a.records);
+            buf.clear();
+            let mut waiting = Vec::new();
+            for (payload, reply) in appends.by_ref().take(room) {
+                buf.extend_from_slice(&(payload.len() as u32).to_le_bytes());
+                buf.extend_from_slice(&crc32c::crc32c(&payload).to_le_bytes());
+                buf.extend_from_slice(&payload);
+                waiting.push(reply);
+            }
+            commit(&mut active, &shared, &buf, waiting);
+            if active
+                .as_ref()
+                .is_some_and(|a| a.records >= config.segment_records)
+            {
+                seal(&mut active, &shared);
             }
         }
         let due = active.as_ref().is_some_and(|a| {
             a.len > 0
-                && (a.len >= config.segment_bytes || a.opened.elapsed() >= config.rotate_every)
+                && (a.len >= config.segment_bytes
+                    || a.records >= config.segment_records
+                    || a.opened.elapsed() >= config.rotate_every)
         });
         if due || !seal_replies.is_empty() {
-            if let Some(a) = active.take() {
-                shared.active.store(a.seq + 1, Ordering::Release);
-                shared.sealed.notify_one();
-            }
+            seal(&mut active, &shared);
         }
         for r in seal_replies {
             let _ = r.send(());
         }
     }
+    seal(&mut active, &shared);
+}
+
+/// Writes one group's frames to the active segment (opening one if needed), syncs once, and
+/// answers every writer of the group.
+fn commit(
+    active: &mut Option<Active>,
+    shared: &Shared,
+    buf: &[u8],
+    waiting: Vec<oneshot::Sender<Result<(), SpoolError>>>,
+) {
+    let result = (|| -> std::io::Result<()> {
+        if active.is_none() {
+            *active = Some(open_segment(
+                &shared.dir,
+                shared.active.load(Ordering::Acquire),
+            )?);
+        }
+        let a = active.as_mut().expect("opened above");
+        a.file.write_all(buf)?;
+        a.file.sync_data()?;
+        a.len += buf.len() as u64;
+        a.records += waiting.len();
+        Ok(())
+    })();
+    match result {
+        Ok(()) => {
+            shared.bytes.fetch_add(buf.len() as u64, Ordering::Relaxed);
+            for w in waiting {
+                let _ = w.send(Ok(()));
+            }
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "spool write failed");
+            // The segment may now hold a partial frame: seal it (its tail fails the checksum
+            // on read) and write the next records to a fresh segment.
+            seal(active, shared);
+            for w in waiting {
+                let _ = w.send(Err(SpoolError::Io(e.to_string())));
+            }
+        }
+    }
+}
+
+/// Seals the active segment, if any: the batcher may take it, the next write opens a new one.
+fn seal(active: &mut Option<Active>, shared: &Shared) {
     if let Some(a) = active.take() {
         shared.active.store(a.seq + 1, Ordering::Release);
         shared.sealed.notify_one();
@@ -418,6 +450,7 @@ mod tests {
             dir: dir.to_path_buf(),
             max_bytes: 1 << 20,
             segment_bytes: 1 << 20,
+            segment_records: 10_000,
             rotate_every: Duration::from_millis(50),
         }
     }
@@ -450,6 +483,34 @@ mod tests {
             spool.remove(&p).unwrap();
         }
         assert_eq!(spool.bytes(), 0);
+    }
+
+    #[tokio::test]
+    async fn segments_hold_at_most_one_batch_of_records() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut c = config(dir.path());
+        c.segment_records = 7;
+        c.rotate_every = Duration::from_secs(60);
+        let spool = Spool::open(c).unwrap();
+        // Concurrent writers commit in groups; no group may push a segment past 7 records.
+        let tasks: Vec<_> = (0..40)
+            .map(|i| {
+                let s = spool.clone();
+                tokio::spawn(async move { s.append(vec![i as u8; 3]).await })
+            })
+            .collect();
+        for t in tasks {
+            t.await.unwrap().unwrap();
+        }
+        spool.seal().await;
+        let sizes: Vec<usize> = spool
+            .sealed_segments()
+            .iter()
+            .map(|(_, p)| read_segment(p).unwrap().len())
+            .collect();
+        // Groups that would overfill a segment are split, so every segment but the last is
+        // full, however the writers happened to be grouped.
+        assert_eq!(sizes, [7, 7, 7, 7, 7, 5]);
     }
 
     #[tokio::test]
