@@ -246,6 +246,19 @@ async fn sigkill_under_load_loses_no_acknowledged_event_and_duplicates_none() {
     );
     let dupes = sql(&http, &c.base, "SELECT count() FROM (SELECT props['seq'] AS s FROM events WHERE name = 'load' GROUP BY s HAVING count() > 1)").await;
     assert_eq!(dupes["rows"][0][0], 0, "no event stored twice");
+    // Nor a visit event: the sessions rows the store derives from a replayed batch are
+    // deduplicated with it.
+    assert_eq!(
+        wait_count(
+            &http,
+            &c.base,
+            "SELECT (SELECT sum(events) FROM sessions) = (SELECT count() FROM events)",
+            1,
+        )
+        .await,
+        1,
+        "the visits count each stored event once"
+    );
     let seqs = sql(
         &http,
         &c.base,
@@ -347,6 +360,54 @@ async fn sigterm_drains_the_spool_before_exit() {
     assert_eq!(v["rows"][0], json!([100, 100]));
 }
 
+/// A spooled record as collectors wrote it before sessions were derived in the store: the
+/// events row and the sessions row in RowBinary, framed as `[length][crc32c][payload]`.
+fn rowbinary_v1_frame(session_id: u64, path: &str) -> Vec<u8> {
+    use candor::pipeline::sessions::{Attribution, SessionDelta};
+    use candor::pipeline::{EventRow, Record};
+    let now = candor::clock::unix_seconds();
+    let attribution = Arc::new(Attribution {
+        hostname: "example.com".into(),
+        browser: "Chrome".into(),
+        ..Default::default()
+    });
+    let record = Record {
+        event: EventRow {
+            event_id: uuid::Uuid::new_v4(),
+            timestamp: now,
+            site: "example.com".into(),
+            name: "pageview".into(),
+            hostname: "example.com".into(),
+            pathname: path.into(),
+            attribution: attribution.clone(),
+            screen_width: 1440,
+            visitor_id: 8,
+            session_id,
+            visitor_key: String::new(),
+            consent: "none",
+            engaged_ms: 0,
+            props: Default::default(),
+            retention_days: 400,
+        },
+        session: SessionDelta {
+            session_id,
+            start: now,
+            end: now,
+            pageviews: 1,
+            events: 1,
+            engaged_ms: 0,
+            entry_page: path.into(),
+            exit: (1, path.into()),
+            attribution,
+        },
+    };
+    let payload = record.encode_v1();
+    let mut frame = (payload.len() as u32).to_le_bytes().to_vec();
+    frame.extend_from_slice(&crc32c::crc32c(&payload).to_le_bytes());
+    frame.extend_from_slice(&payload);
+    frame
+}
+
 /// A spooled record as collectors before the RowBinary format wrote it: two JSONEachRow
 /// lines, framed as `[length][crc32c][payload]`.
 fn legacy_frame(event_id: &str, session_id: u64, path: &str) -> Vec<u8> {
@@ -409,6 +470,12 @@ async fn segments_spooled_before_the_rowbinary_format_still_drain() {
         legacy_frame("00000000-0000-4000-8000-000000000003", 12, "/old/3"),
     )
     .unwrap();
+    // And one of the format after it: the events row and the sessions row in RowBinary.
+    std::fs::write(
+        spool.join(format!("{:020}.spool", 5)),
+        rowbinary_v1_frame(13, "/old/4"),
+    )
+    .unwrap();
     let port = common::free_port();
     let c = start(&data, port, &[], None);
     let http = reqwest::Client::new();
@@ -422,8 +489,8 @@ async fn segments_spooled_before_the_rowbinary_format_still_drain() {
         .unwrap();
     assert_eq!(r.status(), 202);
     assert_eq!(
-        wait_count(&http, &c.base, "SELECT count() FROM events", 4).await,
-        4
+        wait_count(&http, &c.base, "SELECT count() FROM events", 5).await,
+        5
     );
     let v = sql(
         &http,
@@ -433,15 +500,26 @@ async fn segments_spooled_before_the_rowbinary_format_still_drain() {
     .await;
     assert_eq!(
         v["rows"][0][0],
-        json!(["/new", "/old/1", "/old/2", "/old/3"])
+        json!(["/new", "/old/1", "/old/2", "/old/3", "/old/4"])
     );
+    // Each old record's session row is stored once: written by the old format, not derived
+    // again from its events row.
     let v = sql(
         &http,
         &c.base,
-        "SELECT session_id, sum(pageviews), max(exit).2 FROM sessions WHERE session_id IN (11, 12) GROUP BY session_id ORDER BY session_id",
+        "SELECT session_id, sum(events), sum(pageviews), max(exit).2 FROM sessions WHERE session_id IN (11, 12, 13) GROUP BY session_id ORDER BY session_id",
     )
     .await;
-    assert_eq!(v["rows"], json!([[11, 2, "/old/2"], [12, 1, "/old/3"]]));
+    assert_eq!(
+        v["rows"],
+        json!([
+            [11, 2, 2, "/old/2"],
+            [12, 1, 1, "/old/3"],
+            [13, 1, 1, "/old/4"]
+        ])
+    );
+    let v = sql(&http, &c.base, "SELECT sum(events) FROM sessions").await;
+    assert_eq!(v["rows"][0][0], 5, "one visit event per stored event");
     assert!(
         std::fs::read_dir(&spool)
             .unwrap()

@@ -454,3 +454,151 @@ async fn marketing_consent_stores_a_keyed_hash_of_the_vid_and_nothing_else_does(
         "raw vids are never stored"
     );
 }
+
+#[actix_rt::test]
+async fn a_visit_row_is_derived_from_its_events_in_the_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let (state, _bg) = setup(dir.path(), &[]).await;
+    let app = app!(state);
+    // One visitor: a landing page view from a campaign, a custom event, a page view on a
+    // subdomain, and the engaged time of the last page.
+    let beacons = [
+        json!({"site": "example.com", "url": "https://www.example.com/landing?utm_source=news", "referrer": "https://www.google.com/"}),
+        json!({"site": "example.com", "name": "signup", "url": "https://www.example.com/landing"}),
+        json!({"site": "example.com", "url": "https://shop.example.com/cart"}),
+        json!({"site": "example.com", "name": "engagement", "url": "https://shop.example.com/cart", "engaged_ms": 1500}),
+    ];
+    for b in beacons {
+        let r = test::call_service(&app, beacon(b).to_request()).await;
+        assert_eq!(r.status(), StatusCode::ACCEPTED);
+    }
+    assert_eq!(
+        wait_for(&state, "SELECT count() AS c FROM events", 4).await,
+        4
+    );
+    #[derive(Deserialize, Debug, PartialEq)]
+    struct Visit {
+        pageviews: u64,
+        events: u64,
+        engaged_ms: u64,
+        entry_page: String,
+        exit_page: String,
+        hostname: String,
+        utm_source: String,
+        referrer_source: String,
+        starts_at_first_event: u8,
+        ends_at_last_event: u8,
+        day_of_start: u8,
+    }
+    let visits: Vec<Visit> = fetch(
+        state.store.as_ref(),
+        "SELECT sum(pageviews) AS pageviews, sum(events) AS events,
+                sum(engaged_ms) AS engaged_ms, max(entry_page) AS entry_page,
+                max(exit).2 AS exit_page, any(hostname) AS hostname,
+                any(utm_source) AS utm_source, any(referrer_source) AS referrer_source,
+                min(start) = (SELECT min(timestamp) FROM events) AS starts_at_first_event,
+                max(end) = (SELECT max(timestamp) FROM events) AS ends_at_last_event,
+                any(day) = toDate(min(start)) AS day_of_start
+         FROM sessions GROUP BY session_id",
+        &Params::new(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        visits,
+        [Visit {
+            pageviews: 2,
+            events: 4,
+            engaged_ms: 1500,
+            entry_page: "/landing".into(),
+            exit_page: "/cart".into(),
+            hostname: "example.com".into(),
+            utm_source: "news".into(),
+            referrer_source: "Google".into(),
+            starts_at_first_event: 1,
+            ends_at_last_event: 1,
+            day_of_start: 1,
+        }]
+    );
+    let one: u64 = count(
+        &state,
+        "SELECT uniqExact(session_id) = 1 AND any(session_id) = (SELECT any(session_id) FROM sessions) AS c FROM events",
+    )
+    .await;
+    assert_eq!(one, 1, "the events and the visit share one session id");
+}
+
+#[actix_rt::test]
+async fn a_retried_batch_adds_no_visit_twice() {
+    use candor::pipeline::sessions::{Attribution, SessionDelta};
+    use candor::pipeline::{split_record, EventRow, Record, SpooledRows, EVENT_COLUMNS};
+    use candor::store::InsertOptions;
+    let dir = tempfile::tempdir().unwrap();
+    let (state, _bg) = setup(dir.path(), &[]).await;
+    let now = candor::clock::unix_seconds();
+    let attribution = std::sync::Arc::new(Attribution {
+        hostname: "example.com".into(),
+        ..Default::default()
+    });
+    let record = Record {
+        event: EventRow {
+            event_id: uuid::Uuid::new_v4(),
+            timestamp: now,
+            site: "example.com".into(),
+            name: "pageview".into(),
+            hostname: "example.com".into(),
+            pathname: "/".into(),
+            attribution: attribution.clone(),
+            screen_width: 0,
+            visitor_id: 77,
+            session_id: 4242,
+            visitor_key: String::new(),
+            consent: "none",
+            engaged_ms: 0,
+            props: Default::default(),
+            retention_days: 400,
+        },
+        session: SessionDelta {
+            session_id: 4242,
+            start: now,
+            end: now,
+            pageviews: 1,
+            events: 1,
+            engaged_ms: 0,
+            entry_page: "/".into(),
+            exit: (1, "/".into()),
+            attribution,
+        },
+    };
+    let encoded = record.encode();
+    let Some(SpooledRows::Event(row)) = split_record(&encoded) else {
+        panic!("not an event record");
+    };
+    let table = format!("events ({EVENT_COLUMNS})");
+    let insert = |token: &str| {
+        let opts = InsertOptions {
+            dedup_token: Some(token.into()),
+        };
+        let (store, table, data) = (state.store.clone(), table.clone(), row.to_vec());
+        async move {
+            store
+                .insert(&table, "RowBinary", data.into(), &opts)
+                .await
+                .unwrap()
+        }
+    };
+    let visit_events = "SELECT sum(events) AS c FROM sessions WHERE session_id = 4242";
+    insert("00000000000000aa-000000-02").await;
+    insert("00000000000000aa-000000-02").await; // re-sent after a lost acknowledgement
+    assert_eq!(
+        count(
+            &state,
+            "SELECT count() AS c FROM events WHERE session_id = 4242"
+        )
+        .await,
+        1
+    );
+    assert_eq!(count(&state, visit_events).await, 1);
+    insert("00000000000000ab-000000-02").await; // another batch: counted
+    assert_eq!(count(&state, visit_events).await, 2);
+}

@@ -13,7 +13,7 @@ use prometheus::{IntCounter, IntGauge};
 use super::spool::{read_segment, Spool};
 use bytes::Bytes;
 
-use super::{split_record, SpooledRows, EVENT_COLUMNS, SESSION_COLUMNS};
+use super::{split_record, SpooledRows, EVENT_COLUMNS, EVENT_COLUMNS_V1, SESSION_COLUMNS};
 use crate::store::{InsertOptions, Store};
 
 pub struct BatcherMetrics {
@@ -81,49 +81,35 @@ impl Batcher {
             })
             .collect();
         for (i, chunk) in records.chunks(self.batch_rows.max(1)).enumerate() {
-            // The spooled rows are ready to insert: concatenate, don't re-encode. Records
-            // spooled before the RowBinary format (an upgrade with segments left on disk) go
-            // in as JSONEachRow, under the token they always had.
-            let mut batches = Vec::with_capacity(2);
-            for binary in [true, false] {
-                let rows = chunk
-                    .iter()
-                    .filter(|r| matches!(r, SpooledRows::RowBinary(..)) == binary);
+            // The spooled rows are ready to insert: concatenate, don't re-encode. Records of
+            // earlier formats (an upgrade with segments left on disk) go in as they were
+            // always inserted, under the tokens they always had.
+            for format in [Format::Event, Format::RowBinary, Format::Json] {
                 let mut events = Vec::new();
                 let mut sessions = Vec::new();
-                let mut n = 0u64;
-                for r in rows {
-                    let (SpooledRows::RowBinary(e, s) | SpooledRows::Json(e, s)) = r;
-                    events.extend_from_slice(e);
-                    sessions.extend_from_slice(s);
-                    n += 1;
+                let mut rows = 0u64;
+                for r in chunk {
+                    match (format, r) {
+                        (Format::Event, SpooledRows::Event(e)) => events.extend_from_slice(e),
+                        (Format::RowBinary, SpooledRows::RowBinary(e, s))
+                        | (Format::Json, SpooledRows::Json(e, s)) => {
+                            events.extend_from_slice(e);
+                            sessions.extend_from_slice(s);
+                        }
+                        _ => continue,
+                    }
+                    rows += 1;
                 }
-                if n == 0 {
+                if rows == 0 {
                     continue;
                 }
-                batches.push(if binary {
-                    Batch {
-                        token: format!("{seq:016x}-{i:06x}-01"),
-                        format: "RowBinary",
-                        events_table: EVENTS_ROWBINARY.as_str(),
-                        sessions_table: SESSIONS_ROWBINARY.as_str(),
-                        events: events.into(),
-                        sessions: sessions.into(),
-                        rows: n,
-                    }
-                } else {
-                    Batch {
-                        token: format!("{seq:016x}-{i:06x}"),
-                        format: "JSONEachRow",
-                        events_table: "events",
-                        sessions_table: "sessions",
-                        events: events.into(),
-                        sessions: sessions.into(),
-                        rows: n,
-                    }
-                });
-            }
-            for batch in batches {
+                let batch = Batch {
+                    token: format!("{seq:016x}-{i:06x}{}", format.token_suffix()),
+                    format,
+                    events: events.into(),
+                    sessions: (!sessions.is_empty()).then(|| sessions.into()),
+                    rows,
+                };
                 if !self.insert(&batch, seq, i).await {
                     return false;
                 }
@@ -146,20 +132,20 @@ impl Batcher {
             let result = async {
                 self.store
                     .insert(
-                        batch.events_table,
-                        batch.format,
+                        batch.format.events_table(),
+                        batch.format.name(),
                         batch.events.clone(),
                         &opts,
                     )
                     .await?;
-                self.store
-                    .insert(
-                        batch.sessions_table,
-                        batch.format,
-                        batch.sessions.clone(),
-                        &opts,
-                    )
-                    .await
+                match (&batch.sessions, batch.format.sessions_table()) {
+                    (Some(rows), Some(table)) => {
+                        self.store
+                            .insert(table, batch.format.name(), rows.clone(), &opts)
+                            .await
+                    }
+                    _ => Ok(()),
+                }
             }
             .await;
             match result {
@@ -183,18 +169,65 @@ impl Batcher {
     }
 }
 
-/// One insert into `events` and `sessions`, with the deduplication token that makes a re-sent
-/// batch land once.
+/// One insert into `events` (which feeds `sessions` through the store's materialized view)
+/// or, for records of earlier formats, into `events` and `sessions`; with the deduplication
+/// token that makes a re-sent batch land once.
 struct Batch {
     token: String,
-    format: &'static str,
-    events_table: &'static str,
-    sessions_table: &'static str,
+    format: Format,
     events: Bytes,
-    sessions: Bytes,
+    sessions: Option<Bytes>,
     rows: u64,
 }
 
+/// The spool record formats, each inserted as it was written.
+#[derive(Clone, Copy)]
+enum Format {
+    /// `events` rows with the visit columns; sessions derive from them in the store.
+    Event,
+    /// The previous format: `events` and `sessions` rows in RowBinary.
+    RowBinary,
+    /// The first format: `events` and `sessions` rows in JSONEachRow.
+    Json,
+}
+
+impl Format {
+    fn name(self) -> &'static str {
+        match self {
+            Format::Event | Format::RowBinary => "RowBinary",
+            Format::Json => "JSONEachRow",
+        }
+    }
+
+    fn events_table(self) -> &'static str {
+        match self {
+            Format::Event => EVENTS_ROWBINARY.as_str(),
+            Format::RowBinary => EVENTS_ROWBINARY_V1.as_str(),
+            Format::Json => "events",
+        }
+    }
+
+    fn sessions_table(self) -> Option<&'static str> {
+        match self {
+            Format::Event => None,
+            Format::RowBinary => Some(SESSIONS_ROWBINARY.as_str()),
+            Format::Json => Some("sessions"),
+        }
+    }
+
+    /// Tokens of the earlier formats are unchanged, so a batch inserted half before an
+    /// upgrade and again after it still lands once.
+    fn token_suffix(self) -> &'static str {
+        match self {
+            Format::Event => "-02",
+            Format::RowBinary => "-01",
+            Format::Json => "",
+        }
+    }
+}
+
 static EVENTS_ROWBINARY: LazyLock<String> = LazyLock::new(|| format!("events ({EVENT_COLUMNS})"));
+static EVENTS_ROWBINARY_V1: LazyLock<String> =
+    LazyLock::new(|| format!("events ({EVENT_COLUMNS_V1})"));
 static SESSIONS_ROWBINARY: LazyLock<String> =
     LazyLock::new(|| format!("sessions ({SESSION_COLUMNS})"));

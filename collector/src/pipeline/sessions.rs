@@ -1,14 +1,17 @@
 //! Sessions. A visit ends after 30 minutes of inactivity.
 //!
 //! Design: the collector keeps each live session in memory (keyed by site and visitor id) and
-//! writes, with every event, a small *delta* row into `sessions`, an AggregatingMergeTree of
+//! gives every event its visit's id, start, page-view sequence and first-touch attributes.
+//! From each stored event the store derives a small *delta* row in `sessions` (a materialized
+//! view, `SESSIONS_FROM_EVENTS` in `store::migrations`), an AggregatingMergeTree of
 //! SimpleAggregateFunction columns (min start, max end, summed page views, entry page, exit
 //! page as max((sequence, path)), first-touch attributes). ClickHouse folds the deltas in the
 //! background and reports fold the rest with a GROUP BY, so bounce rate, visit duration, entry
 //! and exit pages read one row per session instead of re-sessionising events at query time —
 //! that is what keeps the reports issue's query set under a second on 10 million events.
 //! Nothing rescans history per batch: the only read is a one-off warm-up at start, so a
-//! restart does not split visits that are in progress.
+//! restart does not split visits that are in progress. (Collectors before the view wrote the
+//! delta rows themselves, beside each event; their spool records still replay that way.)
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};

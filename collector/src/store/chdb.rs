@@ -499,8 +499,10 @@ impl Store for ChdbStore {
     ) -> Result<(), StoreError> {
         let mut statement = format!("INSERT INTO {}", checked_table(table)?);
         if let Some(token) = &options.dedup_token {
+            // The token also guards the rows a materialized view derives from the insert
+            // (`sessions` from `events`), so a retried batch adds no session twice.
             statement.push_str(&format!(
-                " SETTINGS insert_deduplication_token = '{}'",
+                " SETTINGS insert_deduplication_token = '{}', deduplicate_blocks_in_dependent_materialized_views = 1",
                 checked_token(token)?
             ));
         }

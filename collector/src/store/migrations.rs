@@ -418,6 +418,50 @@ const ROLLUP_DAYS: Table = Table {
     placement: Placement::Everywhere,
 };
 
+/// The visit columns of an `events` row: what the store needs to derive the row's session
+/// delta (`SESSIONS_FROM_EVENTS`). Rows of earlier versions hold the defaults and derive
+/// nothing (their session rows were written directly).
+const EVENT_VISIT_COLUMNS: &[&str] = &[
+    "session_start DateTime('UTC') DEFAULT 0",
+    "session_seq UInt32 DEFAULT 0",
+    "session_hostname LowCardinality(String) DEFAULT ''",
+];
+
+/// The session delta of each inserted event, as the collector used to write it beside the
+/// event (see `pipeline::sessions`): the visit's start, the event's time as its end, one
+/// event, a page view or not, the engaged time, the entry page on the visit's first page
+/// view, (sequence, path) for the exit page, and the visit's first-touch attributes, which
+/// every event row carries. One insert per batch then feeds both tables, and the spool holds
+/// each event once. On a cluster the view runs on each shard's `events_local` and writes to
+/// that shard's `sessions_local`: a visit's events share their visitor id, so its deltas
+/// land on one shard, and reports aggregate across shards anyway.
+const SESSIONS_FROM_EVENTS: &str = "SELECT site, toDate(session_start) AS day, session_id,
+    visitor_id, session_start AS `start`, timestamp AS `end`,
+    toUInt64(name = 'pageview') AS pageviews, toUInt64(1) AS events,
+    toUInt64(engaged_ms) AS engaged_ms,
+    if(session_seq = 1, pathname, '') AS entry_page,
+    (session_seq, if(session_seq > 0, pathname, '')) AS `exit`,
+    visitor_key, session_hostname AS hostname, referrer, referrer_source, channel,
+    utm_source, utm_medium, utm_campaign, utm_content, utm_term, country_code, region, city,
+    org, org_type, browser, browser_version, os, os_version, device, retention_days
+FROM {events}
+WHERE session_start > toDateTime(0)";
+
+fn sessions_view(topology: &Topology) -> Vec<String> {
+    let mut s = add_columns(&EVENTS, EVENT_VISIT_COLUMNS, topology);
+    s.push(match &topology.cluster {
+        None => format!(
+            "CREATE MATERIALIZED VIEW IF NOT EXISTS sessions_from_events TO sessions AS {}",
+            SESSIONS_FROM_EVENTS.replace("{events}", "events")
+        ),
+        Some(c) => format!(
+            "CREATE MATERIALIZED VIEW IF NOT EXISTS sessions_from_events ON CLUSTER {c} TO sessions_local AS {}",
+            SESSIONS_FROM_EVENTS.replace("{events}", "events_local")
+        ),
+    });
+    s
+}
+
 /// `ALTER TABLE .. ADD COLUMN IF NOT EXISTS` for a table, on every node in a cluster.
 fn add_columns(table: &Table, columns: &[&str], topology: &Topology) -> Vec<String> {
     let adds = columns
@@ -526,6 +570,11 @@ pub const MIGRATIONS: &[Migration] = &[
         version: 8,
         name: "daily rollups",
         statements: |t| create_all(&[ROLLUPS, ROLLUP_DAYS], t),
+    },
+    Migration {
+        version: 9,
+        name: "sessions derived from events by a materialized view",
+        statements: sessions_view,
     },
 ];
 

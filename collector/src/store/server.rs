@@ -94,7 +94,11 @@ impl Store for ServerStore {
         );
         let mut insert = self.client.insert_formatted_with(sql);
         if let Some(token) = &options.dedup_token {
-            insert = insert.with_setting("insert_deduplication_token", checked_token(token)?);
+            // The token also guards the rows a materialized view derives from the insert
+            // (`sessions` from `events`), so a retried batch adds no session twice.
+            insert = insert
+                .with_setting("insert_deduplication_token", checked_token(token)?)
+                .with_setting("deduplicate_blocks_in_dependent_materialized_views", "1");
         }
         insert.send(data).await.map_err(map_error)?;
         insert.end().await.map_err(map_error)
