@@ -363,44 +363,7 @@ async fn sigterm_drains_the_spool_before_exit() {
 /// A spooled record as collectors wrote it before sessions were derived in the store: the
 /// events row and the sessions row in RowBinary, framed as `[length][crc32c][payload]`.
 fn rowbinary_v1_frame(session_id: u64, path: &str) -> Vec<u8> {
-    use candor::pipeline::sessions::{Attribution, SessionDelta};
-    use candor::pipeline::{EventRow, Record};
-    let now = candor::clock::unix_seconds();
-    let attribution = Arc::new(Attribution {
-        hostname: "example.com".into(),
-        browser: "Chrome".into(),
-        ..Default::default()
-    });
-    let record = Record {
-        event: EventRow {
-            event_id: uuid::Uuid::new_v4(),
-            timestamp: now,
-            site: "example.com".into(),
-            name: "pageview".into(),
-            hostname: "example.com".into(),
-            pathname: path.into(),
-            attribution: attribution.clone(),
-            screen_width: 1440,
-            visitor_id: 8,
-            session_id,
-            visitor_key: String::new(),
-            consent: "none",
-            engaged_ms: 0,
-            props: Default::default(),
-            retention_days: 400,
-        },
-        session: SessionDelta {
-            session_id,
-            start: now,
-            end: now,
-            pageviews: 1,
-            events: 1,
-            engaged_ms: 0,
-            entry_page: path.into(),
-            exit: (1, path.into()),
-            attribution,
-        },
-    };
+    let record = common::page_view_record(8, session_id, path, candor::clock::unix_seconds());
     let payload = record.encode_v1();
     let mut frame = (payload.len() as u32).to_le_bytes().to_vec();
     frame.extend_from_slice(&crc32c::crc32c(&payload).to_le_bytes());

@@ -530,46 +530,11 @@ async fn a_visit_row_is_derived_from_its_events_in_the_store() {
 
 #[actix_rt::test]
 async fn a_retried_batch_adds_no_visit_twice() {
-    use candor::pipeline::sessions::{Attribution, SessionDelta};
-    use candor::pipeline::{split_record, EventRow, Record, SpooledRows, EVENT_COLUMNS};
+    use candor::pipeline::{split_record, SpooledRows, EVENT_COLUMNS};
     use candor::store::InsertOptions;
     let dir = tempfile::tempdir().unwrap();
     let (state, _bg) = setup(dir.path(), &[]).await;
-    let now = candor::clock::unix_seconds();
-    let attribution = std::sync::Arc::new(Attribution {
-        hostname: "example.com".into(),
-        ..Default::default()
-    });
-    let record = Record {
-        event: EventRow {
-            event_id: uuid::Uuid::new_v4(),
-            timestamp: now,
-            site: "example.com".into(),
-            name: "pageview".into(),
-            hostname: "example.com".into(),
-            pathname: "/".into(),
-            attribution: attribution.clone(),
-            screen_width: 0,
-            visitor_id: 77,
-            session_id: 4242,
-            visitor_key: String::new(),
-            consent: "none",
-            engaged_ms: 0,
-            props: Default::default(),
-            retention_days: 400,
-        },
-        session: SessionDelta {
-            session_id: 4242,
-            start: now,
-            end: now,
-            pageviews: 1,
-            events: 1,
-            engaged_ms: 0,
-            entry_page: "/".into(),
-            exit: (1, "/".into()),
-            attribution,
-        },
-    };
+    let record = common::page_view_record(77, 4242, "/", candor::clock::unix_seconds());
     let encoded = record.encode();
     let Some(SpooledRows::Event(row)) = split_record(&encoded) else {
         panic!("not an event record");

@@ -83,3 +83,49 @@ pub async fn send(
 pub fn bearer(token: &str) -> (&'static str, String) {
     ("Authorization", format!("Bearer {token}"))
 }
+
+/// A spool record of one page view at `at` that starts its visit (`session_id`) on `path`.
+pub fn page_view_record(
+    visitor_id: u64,
+    session_id: u64,
+    path: &str,
+    at: u32,
+) -> candor::pipeline::Record {
+    use candor::pipeline::sessions::{Attribution, SessionDelta};
+    use candor::pipeline::{EventRow, Record};
+    let attribution = std::sync::Arc::new(Attribution {
+        hostname: "example.com".into(),
+        browser: "Chrome".into(),
+        ..Default::default()
+    });
+    Record {
+        event: EventRow {
+            event_id: uuid::Uuid::new_v4(),
+            timestamp: at,
+            site: "example.com".into(),
+            name: "pageview".into(),
+            hostname: "example.com".into(),
+            pathname: path.into(),
+            attribution: attribution.clone(),
+            screen_width: 1440,
+            visitor_id,
+            session_id,
+            visitor_key: String::new(),
+            consent: "none",
+            engaged_ms: 0,
+            props: Default::default(),
+            retention_days: 400,
+        },
+        session: SessionDelta {
+            session_id,
+            start: at,
+            end: at,
+            pageviews: 1,
+            events: 1,
+            engaged_ms: 0,
+            entry_page: path.into(),
+            exit: (1, path.into()),
+            attribution,
+        },
+    }
+}
