@@ -364,10 +364,14 @@ async fn sigterm_drains_the_spool_before_exit() {
 /// events row and the sessions row in RowBinary, framed as `[length][crc32c][payload]`.
 fn rowbinary_v1_frame(session_id: u64, path: &str) -> Vec<u8> {
     let record = common::page_view_record(8, session_id, path, candor::clock::unix_seconds());
-    let payload = record.encode_v1();
+    frame(&record.encode_v1())
+}
+
+/// A spool frame: `[length u32 LE][crc32c u32 LE][payload]`.
+fn frame(payload: &[u8]) -> Vec<u8> {
     let mut frame = (payload.len() as u32).to_le_bytes().to_vec();
-    frame.extend_from_slice(&crc32c::crc32c(&payload).to_le_bytes());
-    frame.extend_from_slice(&payload);
+    frame.extend_from_slice(&crc32c::crc32c(payload).to_le_bytes());
+    frame.extend_from_slice(payload);
     frame
 }
 
@@ -407,11 +411,7 @@ fn legacy_frame(event_id: &str, session_id: u64, path: &str) -> Vec<u8> {
             .unwrap()
             .extend(attribution.as_object().unwrap().clone());
     }
-    let payload = format!("{event}\n{session}\n").into_bytes();
-    let mut frame = (payload.len() as u32).to_le_bytes().to_vec();
-    frame.extend_from_slice(&crc32c::crc32c(&payload).to_le_bytes());
-    frame.extend_from_slice(&payload);
-    frame
+    frame(format!("{event}\n{session}\n").as_bytes())
 }
 
 #[tokio::test]

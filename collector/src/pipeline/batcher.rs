@@ -107,7 +107,7 @@ impl Batcher {
                     token: format!("{seq:016x}-{i:06x}{}", format.token_suffix()),
                     format,
                     events: events.into(),
-                    sessions: (!sessions.is_empty()).then(|| sessions.into()),
+                    sessions: sessions.into(),
                     rows,
                 };
                 if !self.insert(&batch, seq, i).await {
@@ -138,13 +138,13 @@ impl Batcher {
                         &opts,
                     )
                     .await?;
-                match (&batch.sessions, batch.format.sessions_table()) {
-                    (Some(rows), Some(table)) => {
+                match batch.format.sessions_table() {
+                    Some(table) => {
                         self.store
-                            .insert(table, batch.format.name(), rows.clone(), &opts)
+                            .insert(table, batch.format.name(), batch.sessions.clone(), &opts)
                             .await
                     }
-                    _ => Ok(()),
+                    None => Ok(()),
                 }
             }
             .await;
@@ -176,7 +176,8 @@ struct Batch {
     token: String,
     format: Format,
     events: Bytes,
-    sessions: Option<Bytes>,
+    /// The `sessions` rows of the earlier formats; empty for `Format::Event`.
+    sessions: Bytes,
     rows: u64,
 }
 

@@ -3,8 +3,8 @@
 //! that commits in groups (every request waiting at that moment shares one `fdatasync`). The
 //! active segment is sealed after `rotate_every`, `segment_records` or `segment_bytes`; the
 //! batcher moves sealed segments into the store and deletes each one only after the store
-//! confirmed it. A torn tail
-//! (a crash mid-write) fails its checksum and is skipped with a log line.
+//! confirmed it. A torn tail (a crash mid-write) fails its checksum and is skipped with a log
+//! line.
 
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Write};
@@ -28,9 +28,10 @@ pub struct SpoolConfig {
     /// Seal the active segment at this size.
     pub segment_bytes: u64,
     /// A segment holds at most this many records (a commit group that would overfill it is
-    /// split across two segments): the batch size, so a segment under load is exactly one full store insert rather than
-    /// a full one and a small remainder. Each insert costs the store a new part and a share
-    /// of the merges that follow, whatever its size.
+    /// split across two segments, and a full one is sealed at once): the batch size, so a
+    /// segment under load is exactly one full store insert rather than a full one and a small
+    /// remainder. Each insert costs the store a new part and a share of the merges that
+    /// follow, whatever its size.
     pub segment_records: usize,
     /// Seal a non-empty active segment this often, so events reach the store promptly.
     pub rotate_every: Duration,
@@ -323,9 +324,7 @@ fn writer_loop(rx: mpsc::Receiver<Request>, shared: Arc<Shared>, config: SpoolCo
         }
         let due = active.as_ref().is_some_and(|a| {
             a.len > 0
-                && (a.len >= config.segment_bytes
-                    || a.records >= config.segment_records
-                    || a.opened.elapsed() >= config.rotate_every)
+                && (a.len >= config.segment_bytes || a.opened.elapsed() >= config.rotate_every)
         });
         if due || !seal_replies.is_empty() {
             seal(&mut active, &shared);
