@@ -2,7 +2,8 @@
 //! time bucket, comparison and goal, reports answered from rollups plus the raw rest of the
 //! range are identical to reports answered from the raw tables alone — for a UTC site and
 //! for a site in New York, whose ranges cut UTC days at both ends. Late events and goal
-//! changes make a day stale; the next pass rebuilds it and old builds are deleted.
+//! changes make a day stale; the next pass rebuilds it (a day older than the recount window:
+//! the hourly full recount does) and old builds are deleted.
 
 mod common;
 
@@ -282,6 +283,28 @@ async fn rolled_up_reports_equal_the_raw_tables() {
     assert!(rows_of_builds(&state, &before).await > 0);
     assert_eq!(settle(&state, at + 300).await, 0);
     assert_eq!(rows_of_builds(&state, &before).await, 0);
+    let (raw, rolled) = both(&state, &total).await;
+    assert_eq!(raw, rolled);
+
+    // Late events for days older than the recount window: passes within the hour count only
+    // recent days afresh, so they keep the stale rollups; the hourly full recount rebuilds
+    // the two days touched.
+    seed(
+        state.store.as_ref(),
+        &Traffic {
+            site: "r.example",
+            events: 300,
+            people: 20,
+            end: (finished - 9) * 86_400 + 43_200,
+            days: 1,
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(settle(&state, at + 600).await, 0, "old days wait for the full recount");
+    let (raw, rolled) = both(&state, &total).await;
+    assert_ne!(raw, rolled, "the old days' rollups are stale until then");
+    assert_eq!(settle(&state, at + 3_600).await, 2);
     let (raw, rolled) = both(&state, &total).await;
     assert_eq!(raw, rolled);
 }

@@ -11,9 +11,13 @@
 //! day.
 //!
 //! Freshness: a day is rolled up once it has ended (plus a grace period for the spool).
-//! Every pass the builder counts each day's events and session events again and rebuilds a
-//! day whose counts changed (events that arrived late, after a store outage) or whose site
-//! changed its goals. Every build has its own id; `rollup_days` names the current build of
+//! The builder compares each day's events and session events with the counts its build
+//! recorded and rebuilds a day whose counts changed (events that arrived late, after a store
+//! outage) or whose site changed its goals. Counting every day on every pass would scan the
+//! whole history each time, work that grows with the store; so each pass counts only the
+//! last `RECENT_DAYS` days afresh and reuses the last full count for older days, which is
+//! renewed every `FULL_RECOUNT_EVERY` (late events that old come only from an outage longer
+//! than `RECENT_DAYS`, and are picked up within the hour). Every build has its own id; `rollup_days` names the current build of
 //! each day and readers take only that build's rows, so a rebuild never mixes with the old
 //! one. Superseded rows are deleted a few passes later, once every collector's index (it is
 //! refreshed with the other caches) has moved on.
@@ -37,6 +41,12 @@ const DAY: i64 = 86_400;
 
 /// A day is rolled up this long after it ended, so the spool has handed its events over.
 pub const GRACE: i64 = 10 * 60;
+
+/// Days counted afresh on every builder pass (older days: see `FULL_RECOUNT_EVERY`).
+const RECENT_DAYS: i64 = 7;
+
+/// Every day of the history is counted again this often (seconds).
+const FULL_RECOUNT_EVERY: i64 = 3600;
 
 /// Superseded builds are deleted once they have been superseded this long (every
 /// collector refreshes its index far more often).
@@ -257,6 +267,9 @@ struct Count {
     n: u64,
 }
 
+/// (events, session events) per (site, day number).
+type DayCounts = HashMap<(String, i64), (u64, u64)>;
+
 /// What a builder pass did.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct Pass {
@@ -275,6 +288,8 @@ pub struct Rollups {
     /// Builds replaced by a newer one: (site, day, build, superseded at).
     superseded: Mutex<Vec<(String, i64, u64, i64)>>,
     last_build: Mutex<u64>,
+    /// The last full count of every finished day, and when it was taken.
+    counted: Mutex<Option<(i64, DayCounts)>>,
     /// One builder pass at a time (the background task, tests, benchmarks).
     pass: tokio::sync::Mutex<()>,
 }
@@ -286,6 +301,7 @@ impl Rollups {
             index: RwLock::new(HashMap::new()),
             superseded: Mutex::new(Vec::new()),
             last_build: Mutex::new(0),
+            counted: Mutex::new(None),
             pass: tokio::sync::Mutex::new(()),
         };
         r.refresh().await?;
@@ -400,24 +416,49 @@ impl Rollups {
         *last
     }
 
-    /// Events and session events per (site, finished day), as stored now.
-    async fn counts(&self, cutoff: i64) -> Result<HashMap<(String, i64), (u64, u64)>, StoreError> {
-        let p = Params::new().with("cutoff", cutoff);
+    /// Events and session events per (site, finished day): the last `RECENT_DAYS` days as
+    /// stored now, older days as of the last full count (taken again when it is older than
+    /// `FULL_RECOUNT_EVERY`).
+    async fn counts(&self, cutoff: i64, now: i64) -> Result<DayCounts, StoreError> {
+        let last = self
+            .counted
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
+            .filter(|(at, _)| (0..FULL_RECOUNT_EVERY).contains(&(now - at)));
+        let Some((at, mut counts)) = last else {
+            let counts = self.count_days(0, cutoff).await?;
+            *self.counted.lock().unwrap_or_else(|e| e.into_inner()) = Some((now, counts.clone()));
+            return Ok(counts);
+        };
+        let since = cutoff - RECENT_DAYS * DAY;
+        counts.retain(|(_, day), _| *day < since.div_euclid(DAY));
+        counts.extend(self.count_days(since, cutoff).await?);
+        *self.counted.lock().unwrap_or_else(|e| e.into_inner()) = Some((at, counts.clone()));
+        Ok(counts)
+    }
+
+    /// Events and session events per (site, day) from `since` to `cutoff` (day boundaries,
+    /// Unix seconds), as stored now.
+    async fn count_days(&self, since: i64, cutoff: i64) -> Result<DayCounts, StoreError> {
+        let p = Params::new().with("since", since).with("cutoff", cutoff);
         let events: Vec<Count> = fetch(
             self.store.as_ref(),
             "SELECT site, toString(toDate(timestamp)) AS d, count() AS n FROM events
-             WHERE timestamp < toDateTime({cutoff:Int64}) GROUP BY site, d",
+             WHERE timestamp >= toDateTime({since:Int64}) AND timestamp < toDateTime({cutoff:Int64})
+             GROUP BY site, d",
             &p,
         )
         .await?;
         let sessions: Vec<Count> = fetch(
             self.store.as_ref(),
             "SELECT site, toString(day) AS d, sum(events) AS n FROM sessions
-             WHERE day < toDate(toDateTime({cutoff:Int64})) GROUP BY site, d",
+             WHERE day >= toDate(toDateTime({since:Int64})) AND day < toDate(toDateTime({cutoff:Int64}))
+             GROUP BY site, d",
             &p,
         )
         .await?;
-        let mut out: HashMap<(String, i64), (u64, u64)> = HashMap::new();
+        let mut out = DayCounts::new();
         for (rows, second) in [(events, false), (sessions, true)] {
             for c in rows {
                 let Some(d) = super::dates::parse_date(&c.d) else {
@@ -449,7 +490,7 @@ impl Rollups {
         self.delete_superseded(now).await?;
         let cutoff = (now - GRACE).div_euclid(DAY) * DAY;
         let last_day = cutoff / DAY - 1;
-        let counts = self.counts(cutoff).await?;
+        let counts = self.counts(cutoff, now).await?;
         // Per site: its goals and their fingerprint; then (day, site, counts) to build.
         let mut site_goals: Vec<(Vec<Goal>, u64)> = Vec::new();
         let mut todo: Vec<(i64, usize, (u64, u64))> = Vec::new();
