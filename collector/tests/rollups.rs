@@ -301,7 +301,11 @@ async fn rolled_up_reports_equal_the_raw_tables() {
     )
     .await
     .unwrap();
-    assert_eq!(settle(&state, at + 600).await, 0, "old days wait for the full recount");
+    assert_eq!(
+        settle(&state, at + 600).await,
+        0,
+        "old days wait for the full recount"
+    );
     let (raw, rolled) = both(&state, &total).await;
     assert_ne!(raw, rolled, "the old days' rollups are stale until then");
     assert_eq!(settle(&state, at + 3_600).await, 2);

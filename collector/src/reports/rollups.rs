@@ -17,10 +17,12 @@
 //! whole history each time, work that grows with the store; so each pass counts only the
 //! last `RECENT_DAYS` days afresh and reuses the last full count for older days, which is
 //! renewed every `FULL_RECOUNT_EVERY` (late events that old come only from an outage longer
-//! than `RECENT_DAYS`, and are picked up within the hour). Every build has its own id; `rollup_days` names the current build of
-//! each day and readers take only that build's rows, so a rebuild never mixes with the old
-//! one. Superseded rows are deleted a few passes later, once every collector's index (it is
-//! refreshed with the other caches) has moved on.
+//! than `RECENT_DAYS`, and are picked up within the hour).
+//!
+//! Every build has its own id; `rollup_days` names the current build of each day and readers
+//! take only that build's rows, so a rebuild never mixes with the old one. Superseded rows
+//! are deleted a few passes later, once every collector's index (it is refreshed with the
+//! other caches) has moved on.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, RwLock};
