@@ -189,10 +189,12 @@ async fn rolled_up_reports_equal_the_raw_tables() {
     )
     .await as i64;
     let days_per_site = (finished - first) as usize;
-    // Days (of both sites) that a pass at a later time finds newly finished: the test passes
-    // its builder a clock up to an hour ahead, which may cross the end of today.
-    let ended_by =
-        |later: i64| SITES.len() * ((later - GRACE).div_euclid(86_400) - finished) as usize;
+    // Days (of both sites) that end between two of the builder's clock readings: the test
+    // runs its clock up to an hour ahead, which may cross the end of a UTC day.
+    let ended = |from: i64, to: i64| {
+        SITES.len() * ((to - GRACE).div_euclid(86_400) - (from - GRACE).div_euclid(86_400)) as usize
+    };
+    |later: i64| SITES.len() * ((later - GRACE).div_euclid(86_400) - finished) as usize;
     assert_eq!(settle(&state, at).await, 2 * days_per_site);
     assert_eq!(settle(&state, at).await, 0, "nothing is stale right after");
     assert_eq!(state.rollups.days("r.example").len(), days_per_site);
@@ -285,7 +287,7 @@ async fn rolled_up_reports_equal_the_raw_tables() {
 
     // Superseded builds are deleted a couple of minutes later, the current ones kept.
     assert!(rows_of_builds(&state, &before).await > 0);
-    assert_eq!(settle(&state, at + 300).await, ended_by(at + 300));
+    assert_eq!(settle(&state, at + 300).await, ended(at, at + 300));
     assert_eq!(rows_of_builds(&state, &before).await, 0);
     let (raw, rolled) = both(&state, &total).await;
     assert_eq!(raw, rolled);
@@ -307,12 +309,15 @@ async fn rolled_up_reports_equal_the_raw_tables() {
     .unwrap();
     assert_eq!(
         settle(&state, at + 600).await,
-        ended_by(at + 600),
+        ended(at + 300, at + 600),
         "old days wait for the full recount"
     );
     let (raw, rolled) = both(&state, &total).await;
     assert_ne!(raw, rolled, "the old days' rollups are stale until then");
-    assert_eq!(settle(&state, at + 3_600).await, 2 + ended_by(at + 3_600));
+    assert_eq!(
+        settle(&state, at + 3_600).await,
+        2 + ended(at + 600, at + 3_600)
+    );
     let (raw, rolled) = both(&state, &total).await;
     assert_eq!(raw, rolled);
 }
