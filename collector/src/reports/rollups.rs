@@ -428,14 +428,15 @@ impl Rollups {
             .unwrap_or_else(|e| e.into_inner())
             .take()
             .filter(|(at, _)| (0..FULL_RECOUNT_EVERY).contains(&(now - at)));
-        let Some((at, mut counts)) = last else {
-            let counts = self.count_days(0, cutoff).await?;
-            *self.counted.lock().unwrap_or_else(|e| e.into_inner()) = Some((now, counts.clone()));
-            return Ok(counts);
+        let (at, counts) = match last {
+            None => (now, self.count_days(0, cutoff).await?),
+            Some((at, mut counts)) => {
+                let since = cutoff - RECENT_DAYS * DAY;
+                counts.retain(|(_, day), _| *day < since.div_euclid(DAY));
+                counts.extend(self.count_days(since, cutoff).await?);
+                (at, counts)
+            }
         };
-        let since = cutoff - RECENT_DAYS * DAY;
-        counts.retain(|(_, day), _| *day < since.div_euclid(DAY));
-        counts.extend(self.count_days(since, cutoff).await?);
         *self.counted.lock().unwrap_or_else(|e| e.into_inner()) = Some((at, counts.clone()));
         Ok(counts)
     }
