@@ -194,7 +194,6 @@ async fn rolled_up_reports_equal_the_raw_tables() {
     let ended = |from: i64, to: i64| {
         SITES.len() * ((to - GRACE).div_euclid(86_400) - (from - GRACE).div_euclid(86_400)) as usize
     };
-    |later: i64| SITES.len() * ((later - GRACE).div_euclid(86_400) - finished) as usize;
     assert_eq!(settle(&state, at).await, 2 * days_per_site);
     assert_eq!(settle(&state, at).await, 0, "nothing is stale right after");
     assert_eq!(state.rollups.days("r.example").len(), days_per_site);
