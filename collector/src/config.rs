@@ -47,6 +47,10 @@ pub struct Config {
     pub site_rate_limit: u32,
     /// The write-ahead spool and the batcher that drains it.
     pub spool: SpoolSettings,
+    /// Always mark the dashboard session cookie `Secure`. Set it when a TLS-terminating proxy
+    /// that is not listed in `trusted_proxies` forwards plain HTTP. Default false: `Secure`
+    /// then follows the listener's TLS or a trusted proxy's `X-Forwarded-Proto: https`.
+    pub secure_cookies: bool,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -184,6 +188,7 @@ settings! {
     SPOOL_MAX_BYTES => "spool.max_bytes", "CANDOR_SPOOL_MAX_BYTES", "spool-max-bytes";
     BATCH_ROWS => "spool.batch_rows", "CANDOR_BATCH_ROWS", "batch-rows";
     BATCH_INTERVAL => "spool.batch_interval_ms", "CANDOR_BATCH_INTERVAL_MS", "batch-interval-ms";
+    SECURE_COOKIES => "secure_cookies", "CANDOR_SECURE_COOKIES", "secure-cookies";
 }
 
 /// Raw values from the three layers, before validation.
@@ -402,6 +407,7 @@ impl Config {
                     })?
                     .unwrap_or(SpoolSettings::default().batch_interval),
             },
+            secure_cookies: p.value(&SECURE_COOKIES, parse_bool)?.unwrap_or(false),
             data_dir,
             clickhouse,
         })
@@ -483,6 +489,14 @@ fn parse_identifier(s: &str) -> Result<String, String> {
         Err(format!(
             "expected a name of letters, digits and _, got \"{s}\""
         ))
+    }
+}
+
+fn parse_bool(s: &str) -> Result<bool, String> {
+    match s.to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" | "on" => Ok(true),
+        "false" | "0" | "no" | "off" => Ok(false),
+        _ => Err(format!("expected true or false, got \"{s}\"")),
     }
 }
 
