@@ -132,9 +132,21 @@ impl Background {
                 "sealed spool segments waiting for the store",
             )
             .expect("static metric"),
+            rejected_batches: IntCounter::new(
+                "spool_rejected_batches_total",
+                "batches the store refused as invalid data (split to set the bad records aside)",
+            )
+            .expect("static metric"),
+            rejected_records: IntCounter::new(
+                "spool_rejected_records_total",
+                "spooled records the store refused as invalid, set aside in the spool's rejected directory",
+            )
+            .expect("static metric"),
         };
         for c in [
-            Box::new(m.rows.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(m.rejected_batches.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(m.rejected_records.clone()),
+            Box::new(m.rows.clone()),
             Box::new(m.batches.clone()),
             Box::new(m.failures.clone()),
             Box::new(m.torn.clone()),

@@ -3,6 +3,11 @@
 //! derived from its segment and position, so a batch re-sent after a crash or a failed
 //! acknowledgement is stored once. While the store is down, the batch is retried with backoff
 //! and the spool grows (up to its cap, then beacons get 503).
+//!
+//! A batch the store refuses as invalid data (see `REJECTED_DATA_CODES`) is not retried: it
+//! is split in halves until the records the store refuses on their own are found; the others
+//! are stored and those are set aside in `<spool dir>/rejected/` for inspection and replay
+//! (`Spool::set_aside`), counted and logged once. One bad record never stalls the spool.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, LazyLock};
@@ -14,7 +19,7 @@ use super::spool::{read_segment, Spool};
 use bytes::Bytes;
 
 use super::{split_record, SpooledRows, EVENT_COLUMNS, EVENT_COLUMNS_V1, SESSION_COLUMNS};
-use crate::store::{InsertOptions, Store};
+use crate::store::{InsertOptions, Store, StoreError};
 
 pub struct BatcherMetrics {
     pub rows: IntCounter,
@@ -23,6 +28,53 @@ pub struct BatcherMetrics {
     pub torn: IntCounter,
     pub spool_bytes: IntGauge,
     pub spool_segments: IntGauge,
+    /// Batches the store refused as invalid data (each then split to find the bad records).
+    pub rejected_batches: IntCounter,
+    /// Records set aside in `<spool dir>/rejected/`.
+    pub rejected_records: IntCounter,
+}
+
+/// ClickHouse error codes that say the inserted *data* is invalid: the same bytes fail the
+/// same way however often they are retried. Only these set a record aside. Everything else —
+/// `StoreError::Unavailable` (network, closed engine), timeouts (159 TIMEOUT_EXCEEDED), memory
+/// (241 MEMORY_LIMIT_EXCEEDED), too many parts (252), readonly or missing tables after a bad
+/// deploy, codes the engine did not give — is taken as transient and retried forever, as
+/// before. Kept narrow on purpose: a code listed here by mistake would set good records aside
+/// (still kept and replayable, but out of the reports until replayed), a code missing only
+/// stalls the spool as it always did. Deliberately absent: 36 BAD_ARGUMENTS and 43
+/// ILLEGAL_TYPE_OF_ARGUMENT (also raised by bad settings or SQL, not only by data), 16
+/// NO_SUCH_COLUMN_IN_TABLE (a schema problem that affects every record alike).
+/// The names are checked against the engine's `system.error_codes` in `tests/poison.rs`.
+pub const REJECTED_DATA_CODES: &[(u32, &str)] = &[
+    (6, "CANNOT_PARSE_TEXT"),
+    (25, "CANNOT_PARSE_ESCAPE_SEQUENCE"),
+    (26, "CANNOT_PARSE_QUOTED_STRING"),
+    (27, "CANNOT_PARSE_INPUT_ASSERTION_FAILED"),
+    (32, "ATTEMPT_TO_READ_AFTER_EOF"),
+    (33, "CANNOT_READ_ALL_DATA"),
+    (38, "CANNOT_PARSE_DATE"),
+    (41, "CANNOT_PARSE_DATETIME"),
+    (53, "TYPE_MISMATCH"),
+    (69, "ARGUMENT_OUT_OF_BOUND"),
+    (70, "CANNOT_CONVERT_TYPE"),
+    (72, "CANNOT_PARSE_NUMBER"),
+    (117, "INCORRECT_DATA"),
+    (128, "TOO_LARGE_ARRAY_SIZE"),
+    (130, "CANNOT_READ_ARRAY_FROM_TEXT"),
+    (131, "TOO_LARGE_STRING_SIZE"),
+    (321, "VALUE_IS_OUT_OF_RANGE_OF_DATA_TYPE"),
+    (349, "CANNOT_INSERT_NULL_IN_ORDINARY_COLUMN"),
+    (376, "CANNOT_PARSE_UUID"),
+    (377, "ILLEGAL_SYNTAX_FOR_DATA_TYPE"),
+    (441, "CANNOT_PARSE_DOMAIN_VALUE_FROM_STRING"),
+    (467, "CANNOT_PARSE_BOOL"),
+    (691, "UNKNOWN_ELEMENT_OF_ENUM"),
+];
+
+/// Whether the store refused a batch because of the data in it (never retried as is).
+pub fn rejects_data(e: &StoreError) -> bool {
+    matches!(e, StoreError::Query { code: Some(code), .. }
+        if REJECTED_DATA_CODES.iter().any(|(c, _)| c == code))
 }
 
 pub struct Batcher {
@@ -31,6 +83,15 @@ pub struct Batcher {
     pub batch_rows: usize,
     pub metrics: Arc<BatcherMetrics>,
     pub stop: Arc<AtomicBool>,
+}
+
+/// What became of one insert.
+enum Outcome {
+    Stored,
+    /// The store refused the data itself (`rejects_data`).
+    Rejected(StoreError),
+    /// Asked to stop while the store keeps failing.
+    Stopping,
 }
 
 impl Batcher {
@@ -70,50 +131,64 @@ impl Batcher {
             self.metrics.torn.inc();
             tracing::warn!(segment = %path.display(), records = segment.len(), "spool segment has a torn tail (crash during write); skipped the incomplete record");
         }
-        let records: Vec<SpooledRows<'_>> = segment
-            .records()
-            .filter_map(|p| {
-                let split = split_record(p);
-                if split.is_none() {
-                    tracing::error!("undecodable spool record skipped");
-                }
-                split
-            })
-            .collect();
+        // Records set aside, with the reason: undecodable ones (no version wrote them) and
+        // those the store refused on their own.
+        let mut rejected: Vec<(&[u8], String)> = Vec::new();
+        let mut records: Vec<(&[u8], SpooledRows<'_>)> = Vec::with_capacity(segment.len());
+        for p in segment.records() {
+            match split_record(p) {
+                Some(split) => records.push((p, split)),
+                None => rejected.push((p, "undecodable spool record".into())),
+            }
+        }
         for (i, chunk) in records.chunks(self.batch_rows.max(1)).enumerate() {
             // The spooled rows are ready to insert: concatenate, don't re-encode. Records of
             // earlier formats (an upgrade with segments left on disk) go in as they were
             // always inserted, under the tokens they always had.
             for format in [Format::Event, Format::RowBinary, Format::Json] {
-                let mut events = Vec::new();
-                let mut sessions = Vec::new();
-                let mut rows = 0u64;
-                for r in chunk {
-                    match (format, r) {
-                        (Format::Event, SpooledRows::Event(e)) => events.extend_from_slice(e),
-                        (Format::RowBinary, SpooledRows::RowBinary(e, s))
-                        | (Format::Json, SpooledRows::Json(e, s)) => {
-                            events.extend_from_slice(e);
-                            sessions.extend_from_slice(s);
-                        }
-                        _ => continue,
-                    }
-                    rows += 1;
-                }
-                if rows == 0 {
+                let members: Vec<&(&[u8], SpooledRows<'_>)> =
+                    chunk.iter().filter(|(_, r)| format.holds(r)).collect();
+                if members.is_empty() {
                     continue;
                 }
-                let batch = Batch {
-                    token: format!("{seq:016x}-{i:06x}{}", format.token_suffix()),
-                    format,
-                    events: events.into(),
-                    sessions: sessions.into(),
-                    rows,
-                };
-                if !self.insert(&batch, seq, i).await {
-                    return false;
+                // Ranges of `members` still to insert, the next one last. The whole batch
+                // goes first under its usual token; a refused range is split in halves, each
+                // with a token naming its range, so a replay after a crash mid-split lands
+                // every half once.
+                let mut todo = vec![(0, members.len())];
+                while let Some((lo, hi)) = todo.pop() {
+                    let whole = lo == 0 && hi == members.len();
+                    let batch = Batch::of(format, &members[lo..hi], || {
+                        if whole {
+                            format!("{seq:016x}-{i:06x}{}", format.token_suffix())
+                        } else {
+                            format!(
+                                "{seq:016x}-{i:06x}-{lo:06x}-{hi:06x}{}",
+                                format.token_suffix()
+                            )
+                        }
+                    });
+                    match self.insert(&batch, seq, i).await {
+                        Outcome::Stored => {}
+                        Outcome::Stopping => return false,
+                        Outcome::Rejected(e) => {
+                            if whole {
+                                self.metrics.rejected_batches.inc();
+                            }
+                            if hi - lo == 1 {
+                                rejected.push((members[lo].0, e.to_string()));
+                            } else {
+                                let mid = lo + (hi - lo) / 2;
+                                todo.push((mid, hi));
+                                todo.push((lo, mid));
+                            }
+                        }
+                    }
                 }
             }
+        }
+        if !rejected.is_empty() && !self.set_aside(seq, path, &rejected).await {
+            return !self.stop.load(Ordering::Acquire);
         }
         if let Err(e) = self.spool.remove(path) {
             tracing::error!(segment = %path.display(), error = %e, "cannot delete a delivered spool segment");
@@ -121,9 +196,45 @@ impl Batcher {
         true
     }
 
-    /// Inserts one batch into both tables, retrying with backoff while the store fails.
-    /// Returns false only when asked to stop while the store keeps failing.
-    async fn insert(&self, batch: &Batch, seq: u64, i: usize) -> bool {
+    /// Writes refused records to `rejected/` and says so once. False when they could not be
+    /// written: the segment then stays where it is and is tried again.
+    async fn set_aside(
+        &self,
+        seq: u64,
+        path: &std::path::Path,
+        rejected: &[(&[u8], String)],
+    ) -> bool {
+        let records: Vec<&[u8]> = rejected.iter().map(|(r, _)| *r).collect();
+        let reasons: String = rejected
+            .iter()
+            .enumerate()
+            .map(|(n, (_, why))| format!("record {n}: {why}\n"))
+            .collect();
+        match self.spool.set_aside(&records, &reasons) {
+            Ok(to) => {
+                self.metrics.rejected_records.inc_by(rejected.len() as u64);
+                // Records hold no IP address or user agent (only their keyed hashes), so the
+                // engine's message may be logged as it is.
+                tracing::error!(
+                    segment = seq,
+                    records = rejected.len(),
+                    moved_to = %to.display(),
+                    reason = %rejected[0].1,
+                    "the store refused spooled records as invalid; set them aside (the rest of the segment is stored). Inspect the file; move it back into the spool directory to replay it at the next start"
+                );
+                true
+            }
+            Err(e) => {
+                tracing::error!(segment = %path.display(), error = %e, "cannot set refused records aside; leaving the segment to try again");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                false
+            }
+        }
+    }
+
+    /// Inserts one batch into both tables, retrying with backoff while the store fails for a
+    /// reason other than the data itself.
+    async fn insert(&self, batch: &Batch, seq: u64, i: usize) -> Outcome {
         let mut backoff = Duration::from_millis(100);
         loop {
             let opts = InsertOptions {
@@ -152,14 +263,19 @@ impl Batcher {
                 Ok(()) => {
                     self.metrics.rows.inc_by(batch.rows);
                     self.metrics.batches.inc();
-                    return true;
+                    return Outcome::Stored;
+                }
+                Err(e) if rejects_data(&e) => {
+                    self.metrics.failures.inc();
+                    tracing::debug!(error = %e, segment = seq, batch = i, rows = batch.rows, "the store refused the batch's data");
+                    return Outcome::Rejected(e);
                 }
                 Err(e) => {
                     self.metrics.failures.inc();
                     tracing::warn!(error = %e, segment = seq, batch = i, "store insert failed; will retry");
                     if self.stop.load(Ordering::Acquire) && backoff >= Duration::from_secs(2) {
                         tracing::warn!("stopping with undelivered spool segments; they are replayed at next start");
-                        return false;
+                        return Outcome::Stopping;
                     }
                     tokio::time::sleep(backoff).await;
                     backoff = (backoff * 2).min(Duration::from_secs(5));
@@ -192,7 +308,45 @@ enum Format {
     Json,
 }
 
+impl Batch {
+    /// The batch of `members` (records of `format`), under the token `token` makes.
+    fn of(
+        format: Format,
+        members: &[&(&[u8], SpooledRows<'_>)],
+        token: impl FnOnce() -> String,
+    ) -> Batch {
+        let mut events = Vec::new();
+        let mut sessions = Vec::new();
+        for (_, r) in members {
+            match r {
+                SpooledRows::Event(e) => events.extend_from_slice(e),
+                SpooledRows::RowBinary(e, s) | SpooledRows::Json(e, s) => {
+                    events.extend_from_slice(e);
+                    sessions.extend_from_slice(s);
+                }
+            }
+        }
+        Batch {
+            token: token(),
+            format,
+            events: events.into(),
+            sessions: sessions.into(),
+            rows: members.len() as u64,
+        }
+    }
+}
+
 impl Format {
+    /// Whether a record is of this format.
+    fn holds(self, r: &SpooledRows<'_>) -> bool {
+        matches!(
+            (self, r),
+            (Format::Event, SpooledRows::Event(_))
+                | (Format::RowBinary, SpooledRows::RowBinary(..))
+                | (Format::Json, SpooledRows::Json(..))
+        )
+    }
+
     fn name(self) -> &'static str {
         match self {
             Format::Event | Format::RowBinary => "RowBinary",
@@ -232,3 +386,36 @@ static EVENTS_ROWBINARY_V1: LazyLock<String> =
     LazyLock::new(|| format!("events ({EVENT_COLUMNS_V1})"));
 static SESSIONS_ROWBINARY: LazyLock<String> =
     LazyLock::new(|| format!("sessions ({SESSION_COLUMNS})"));
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_invalid_data_is_refused_for_good_and_everything_else_retries() {
+        let code = |c| StoreError::Query {
+            code: Some(c),
+            message: String::new(),
+        };
+        for c in [6, 27, 33, 53, 117, 131, 376] {
+            assert!(rejects_data(&code(c)), "code {c}");
+        }
+        for e in [
+            StoreError::Unavailable("connection refused".into()),
+            StoreError::Unavailable("timed out".into()),
+            code(159), // TIMEOUT_EXCEEDED
+            code(241), // MEMORY_LIMIT_EXCEEDED
+            code(252), // TOO_MANY_PARTS
+            code(164), // READONLY
+            code(60),  // UNKNOWN_TABLE
+            code(16),  // NO_SUCH_COLUMN_IN_TABLE
+            StoreError::Query {
+                code: None,
+                message: "boom".into(),
+            },
+            StoreError::Decode("?".into()),
+        ] {
+            assert!(!rejects_data(&e), "{e:?}");
+        }
+    }
+}

@@ -228,6 +228,56 @@ impl Spool {
     }
 }
 
+/// Where the batcher sets aside records the store refused as invalid (see `Spool::set_aside`).
+pub const REJECTED_DIR: &str = "rejected";
+
+impl Spool {
+    /// Writes records the store refused as invalid to `<spool dir>/rejected/<seq>.spool`,
+    /// framed exactly as the spool frames them (each frame is byte-for-byte the one in the
+    /// segment it came from), with the store's reasons beside it in `<seq>.spool.txt`.
+    ///
+    /// The file is a spool segment: moved back into the spool directory it is replayed at the
+    /// next start. Its number is fresh (the clock in microseconds, which the running spool's
+    /// segment numbers never reach), so the replay inserts under deduplication tokens no earlier
+    /// insert used and is not mistaken for a batch already stored. It is written to a temporary
+    /// name, synced, then renamed, so a crash leaves either the whole file or none (a crash
+    /// before the source segment is deleted sets the same records aside again on the next
+    /// start: inspect before replaying twice).
+    pub fn set_aside(&self, records: &[&[u8]], reasons: &str) -> std::io::Result<PathBuf> {
+        let dir = self.shared.dir.join(REJECTED_DIR);
+        std::fs::create_dir_all(&dir)?;
+        let mut seq = crate::clock::unix_micros();
+        while segment_path(&dir, seq).exists() {
+            seq += 1;
+        }
+        let path = segment_path(&dir, seq);
+        let tmp = path.with_extension("spool.tmp");
+        let mut data = Vec::new();
+        for r in records {
+            data.extend_from_slice(&frame(r));
+        }
+        let mut f = File::create(&tmp)?;
+        f.write_all(&data)?;
+        f.sync_all()?;
+        drop(f);
+        std::fs::rename(&tmp, &path)?;
+        std::fs::write(path.with_extension("spool.txt"), reasons)?;
+        if let Ok(d) = File::open(&dir) {
+            let _ = d.sync_all();
+        }
+        Ok(path)
+    }
+}
+
+/// One spool frame: `[length u32 LE][crc32c u32 LE][payload]`.
+pub fn frame(payload: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(FRAME_HEADER + payload.len());
+    out.extend_from_slice(&(payload.len() as u32).to_le_bytes());
+    out.extend_from_slice(&crc32c::crc32c(payload).to_le_bytes());
+    out.extend_from_slice(payload);
+    out
+}
+
 struct Active {
     seq: u64,
     file: File,
