@@ -1,4 +1,9 @@
 //! Administration: sites and API tokens. Every route needs the `admin` scope.
+//!
+//! An admin token limited to sites (a site admin) manages only those sites: it lists, changes
+//! and configures only them, sees and revokes only tokens limited to a subset of them, and
+//! creates only such tokens, never a global one. Anything outside its sites is 403, whether
+//! it exists or not, so a site admin learns nothing about other sites or tokens.
 
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
@@ -6,7 +11,7 @@ use serde_json::json;
 
 use super::json::Json;
 use super::{ApiError, AppState};
-use crate::auth::{Scope, TokenError};
+use crate::auth::{Principal, Scope, TokenError};
 use crate::sites::{SiteDomain, SiteError, SiteRequest};
 
 impl From<SiteError> for ApiError {
@@ -27,23 +32,38 @@ impl From<TokenError> for ApiError {
     }
 }
 
+fn outside_sites() -> ApiError {
+    ApiError::forbidden("this token is not valid for this site")
+}
+
+/// Whether a token limited to `sites` lies within the caller's sites: always for a global
+/// admin; for a site admin only a token limited to a non-empty subset of its own sites.
+fn within_sites(principal: &Principal, sites: &[String]) -> bool {
+    !principal.is_site_limited()
+        || (!sites.is_empty() && sites.iter().all(|s| principal.may_access_site(s)))
+}
+
 /// The canonical domain of a registered site, for an admin route (401/403 without admin,
-/// 404 for an unknown site).
+/// 403 for a site outside the token's sites, 404 for an unknown site to a global admin).
 pub fn admin_site(state: &AppState, req: &HttpRequest, domain: &str) -> Result<String, ApiError> {
-    state.authorize(req, Scope::Admin)?;
-    state
-        .sites
-        .get(domain)
-        .map(|s| s.domain.to_string())
-        .ok_or_else(|| ApiError::not_found(format!("no site named {domain:?}")))
+    let principal = state.authorize(req, Scope::Admin)?;
+    match state.sites.get(domain).map(|s| s.domain.to_string()) {
+        Some(site) if principal.may_access_site(&site) => Ok(site),
+        None if !principal.is_site_limited() => {
+            Err(ApiError::not_found(format!("no site named {domain:?}")))
+        }
+        _ => Err(outside_sites()),
+    }
 }
 
 pub async fn list_sites(
     state: web::Data<AppState>,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
-    state.authorize(&req, Scope::Admin)?;
-    Ok(HttpResponse::Ok().json(json!({"sites": state.sites.list()})))
+    let principal = state.authorize(&req, Scope::Admin)?;
+    let mut sites = state.sites.list();
+    sites.retain(|s| principal.may_access_site(s.domain.as_str()));
+    Ok(HttpResponse::Ok().json(json!({ "sites": sites })))
 }
 
 pub async fn upsert_site(
@@ -51,8 +71,13 @@ pub async fn upsert_site(
     req: HttpRequest,
     body: Json<SiteRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    state.authorize(&req, Scope::Admin)?;
-    let (site, created) = state.sites.upsert(body.into_inner()).await?;
+    let principal = state.authorize(&req, Scope::Admin)?;
+    let body = body.into_inner();
+    // A site admin may change its own sites but not register new ones.
+    if !principal.may_access_site(body.domain.as_str()) {
+        return Err(outside_sites().field("domain"));
+    }
+    let (site, created) = state.sites.upsert(body).await?;
     tracing::info!(site = %site.domain, created, "site saved");
     Ok(if created {
         HttpResponse::Created().json(site)
@@ -74,8 +99,10 @@ pub async fn list_tokens(
     state: web::Data<AppState>,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
-    state.authorize(&req, Scope::Admin)?;
-    Ok(HttpResponse::Ok().json(json!({"tokens": state.tokens.list()})))
+    let principal = state.authorize(&req, Scope::Admin)?;
+    let mut tokens = state.tokens.list();
+    tokens.retain(|t| within_sites(&principal, &t.sites));
+    Ok(HttpResponse::Ok().json(json!({ "tokens": tokens })))
 }
 
 pub async fn create_token(
@@ -83,8 +110,15 @@ pub async fn create_token(
     req: HttpRequest,
     body: Json<CreateToken>,
 ) -> Result<HttpResponse, ApiError> {
-    state.authorize(&req, Scope::Admin)?;
+    let principal = state.authorize(&req, Scope::Admin)?;
     let body = body.into_inner();
+    let sites: Vec<String> = body.sites.iter().map(|s| s.to_string()).collect();
+    if !within_sites(&principal, &sites) {
+        return Err(ApiError::forbidden(
+            "a token limited to sites may only create tokens limited to some of its sites",
+        )
+        .field("sites"));
+    }
     let scopes = body
         .scopes
         .iter()
@@ -113,7 +147,21 @@ pub async fn revoke_token(
     req: HttpRequest,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    state.authorize(&req, Scope::Admin)?;
+    let principal = state.authorize(&req, Scope::Admin)?;
+    if principal.is_site_limited() {
+        // The same 403 for another site's token and for no token at all: a site admin cannot
+        // probe for tokens outside its sites.
+        let mine = state
+            .tokens
+            .list()
+            .into_iter()
+            .any(|t| t.id == *id && within_sites(&principal, &t.sites));
+        if !mine {
+            return Err(ApiError::forbidden(
+                "no active token with this id within this token's sites",
+            ));
+        }
+    }
     if state.tokens.revoke(&id).await? {
         tracing::info!(token_id = %id, "token revoked");
         Ok(HttpResponse::NoContent().finish())

@@ -13,7 +13,7 @@ use super::json::read_body;
 use super::{ApiError, AppState};
 use crate::ingest;
 use crate::pipeline::spool::SpoolError;
-use crate::pipeline::{IngestError, Visit};
+use crate::pipeline::{DropReason, IngestError, Visit};
 use crate::privacy;
 use crate::sites::{Site, SiteDomain};
 
@@ -147,6 +147,27 @@ pub fn accepted_or(result: Result<(), ApiError>, origin: Option<&str>) -> HttpRe
     }
 }
 
+/// 204 for a beacon deliberately not stored, naming why in `X-Candor-Drop`.
+pub fn dropped(reason: DropReason, origin: Option<&str>) -> HttpResponse {
+    with_cors(HttpResponse::NoContent(), origin)
+        .insert_header(("X-Candor-Drop", reason.as_str()))
+        .finish()
+}
+
+/// The per-client and per-site beacon limits, shared by every beacon route (`/api/event`,
+/// `/api/identify`, `/api/optout`) through the pipeline's one limiter. Returns the client's
+/// address (resolved through the trusted proxies).
+pub fn check_beacon_rate(
+    state: &AppState,
+    req: &HttpRequest,
+    site: &str,
+) -> Result<std::net::IpAddr, ApiError> {
+    let ip = privacy::client::client_ip(req, &state.config.trusted_proxies)
+        .ok_or_else(|| ApiError::bad_request("no client address"))?;
+    state.pipeline.check_rate(site, ip)?;
+    Ok(ip)
+}
+
 /// CORS preflight. The real check happens on the POST, when the site is known.
 pub async fn preflight(req: HttpRequest) -> HttpResponse {
     let origin = req
@@ -181,8 +202,9 @@ pub async fn event(
         Ok(s) => s,
         Err(e) => return cors_error(e, None),
     };
-    let Some(ip) = privacy::client::client_ip(&req, &state.config.trusted_proxies) else {
-        return cors_error(ApiError::bad_request("no client address"), origin);
+    let ip = match check_beacon_rate(&state, &req, site.domain.as_str()) {
+        Ok(ip) => ip,
+        Err(e) => return cors_error(e, origin),
     };
     let user_agent = req
         .headers()
@@ -190,9 +212,6 @@ pub async fn event(
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
     let pipeline = &state.pipeline;
-    if let Err(e) = pipeline.check_rate(site.domain.as_str(), ip) {
-        return cors_error(e.into(), origin);
-    }
     let visit = Visit {
         ip,
         user_agent,
@@ -202,9 +221,7 @@ pub async fn event(
     };
     match pipeline.ingest(beacon, &site, &visit).await {
         Ok(None) => accepted(origin),
-        Ok(Some(reason)) => with_cors(HttpResponse::NoContent(), origin)
-            .insert_header(("X-Candor-Drop", reason.as_str()))
-            .finish(),
+        Ok(Some(reason)) => dropped(reason, origin),
         Err(e) => cors_error(e.into(), origin),
     }
 }

@@ -1,14 +1,21 @@
 //! `POST /api/identify` and `POST /api/optout`: the snippet's consented lead capture and
 //! consent withdrawal. Identify requires `consent: "marketing"` and a `vid` (403 otherwise,
-//! nothing stored); only email, name and company are read.
+//! nothing stored); only email, name and company are read. Both are beacons: the same
+//! per-client and per-site rate limits as `/api/event`, and identify stores nothing under
+//! `DNT: 1` or `Sec-GPC: 1` (204 with `X-Candor-Drop`). Opt-out is honoured whatever the
+//! browser's privacy signals say, since it only ever removes consent.
 
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 
-use super::ingest::{accepted_or, cors_error, origin_of, read_beacon, site_for};
+use super::ingest::{
+    accepted_or, check_beacon_rate, cors_error, dropped, origin_of, read_beacon, site_for,
+};
 use super::json::parse;
 use super::{ApiError, AppState};
 use crate::leads::{Email, Identification};
+use crate::pipeline::DropReason;
+use crate::privacy;
 
 #[derive(Deserialize)]
 struct IdentifyBody {
@@ -41,6 +48,13 @@ pub async fn identify(
     let result = async {
         let b: IdentifyBody = parse(&body)?;
         let site = site_for(&state, &b.site, origin)?;
+        check_beacon_rate(&state, &req, site.domain.as_str())?;
+        if privacy::do_not_track(req.headers()) {
+            return Ok(Some(DropReason::Dnt));
+        }
+        if privacy::global_privacy_control(req.headers()) {
+            return Ok(Some(DropReason::Gpc));
+        }
         if b.consent.as_deref() != Some("marketing") {
             return Err(
                 ApiError::forbidden("identification requires consent \"marketing\"")
@@ -93,10 +107,14 @@ pub async fn identify(
             "lead.updated"
         };
         announce(&state, site.domain.as_str(), event, &id).await?;
-        Ok(())
+        Ok(None)
     }
     .await;
-    accepted_or(result, origin)
+    match result {
+        Ok(Some(reason)) => dropped(reason, origin),
+        Ok(None) => accepted_or(Ok(()), origin),
+        Err(e) => cors_error(e, origin),
+    }
 }
 
 pub async fn opt_out(
@@ -113,6 +131,7 @@ pub async fn opt_out(
     let result = async {
         let b: OptOutBody = parse(&body)?;
         let site = site_for(&state, &b.site, origin)?;
+        check_beacon_rate(&state, &req, site.domain.as_str())?;
         if b.vid.is_empty() || b.vid.len() > 64 {
             return Err(ApiError::bad_request("vid must be 1 to 64 characters").field("vid"));
         }
@@ -172,16 +191,19 @@ pub async fn erasure(
                 ApiError::bad_request("a valid email address is required").field("email")
             })?;
             let sites: Vec<String> = match body.site {
-                Some(s) => {
-                    let site = state
-                        .sites
-                        .get(&s)
-                        .ok_or_else(|| ApiError::not_found("unknown site").field("site"))?;
-                    if !principal.may_access_site(site.domain.as_str()) {
-                        return Err(ApiError::forbidden("this token is not valid for this site"));
+                Some(s) => match state.sites.get(&s) {
+                    Some(site) if principal.may_access_site(site.domain.as_str()) => {
+                        vec![site.domain.to_string()]
                     }
-                    vec![site.domain.to_string()]
-                }
+                    // A token limited to sites learns nothing about sites outside them.
+                    None if !principal.is_site_limited() => {
+                        return Err(ApiError::not_found("unknown site").field("site"))
+                    }
+                    _ => {
+                        return Err(ApiError::forbidden("this token is not valid for this site")
+                            .field("site"))
+                    }
+                },
                 None => state
                     .sites
                     .list()
