@@ -1,16 +1,14 @@
 //! The dashboard: its embedded files at `/dashboard/`, sign-in with an API token or a site's
-//! dashboard password into an HttpOnly, SameSite=Strict session cookie, and the admin routes
-//! that set a site's dashboard password.
+//! dashboard password into an HttpOnly, SameSite=Strict session cookie, sign-out that ends
+//! the session server-side, and the admin routes that set a site's dashboard password.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::num::NonZeroU32;
 use std::sync::LazyLock;
 
 use actix_web::cookie::{time::Duration as CookieDuration, Cookie, SameSite};
 use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
-use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use serde::Deserialize;
 use serde_json::json;
 
@@ -20,14 +18,11 @@ use super::json::Json;
 use super::{ApiError, AppState};
 use crate::auth::dashboard::{COOKIE, MIN_PASSWORD_CHARS, SESSION_SECS};
 use crate::auth::{Principal, Scope};
+use crate::privacy::client;
 
 include!(concat!(env!("OUT_DIR"), "/dashboard_files.rs"));
 
 static ASSETS: LazyLock<HashMap<&'static str, Asset>> = LazyLock::new(|| index(DASHBOARD_FILES));
-
-/// Sign-in attempts per client address and minute (password guessing is slow, not free).
-static LOGIN_LIMIT: LazyLock<DefaultKeyedRateLimiter<IpAddr>> =
-    LazyLock::new(|| RateLimiter::keyed(Quota::per_minute(NonZeroU32::new(30).expect("non-zero"))));
 
 const CSP: &str = "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
 
@@ -96,12 +91,22 @@ fn sites_of(state: &AppState, principal: &Principal) -> serde_json::Value {
     json!({ "sites": sites })
 }
 
-fn session_cookie(req: &HttpRequest, value: String, max_age: i64) -> Cookie<'static> {
+/// The session cookie. `Secure` when configured (`secure_cookies`, for TLS-terminating proxies
+/// that are not trusted) or when the request came over TLS, as our listener or a trusted proxy
+/// says; a client's own `X-Forwarded-Proto` does not count.
+fn session_cookie(
+    state: &AppState,
+    req: &HttpRequest,
+    value: String,
+    max_age: i64,
+) -> Cookie<'static> {
+    let secure =
+        state.config.secure_cookies || client::is_https(req, &state.config.trusted_proxies);
     Cookie::build(COOKIE, value)
         .path("/")
         .http_only(true)
         .same_site(SameSite::Strict)
-        .secure(req.connection_info().scheme() == "https")
+        .secure(secure)
         .max_age(CookieDuration::seconds(max_age))
         .finish()
 }
@@ -119,16 +124,16 @@ pub async fn login(
     req: HttpRequest,
     body: Json<Login>,
 ) -> Result<HttpResponse, ApiError> {
-    let peer = req
-        .peer_addr()
-        .map(|a| a.ip())
+    // Keyed on the client as resolved through the trusted proxies, so one proxy in front is
+    // not one shared limit, and a client cannot pick its key with X-Forwarded-For.
+    let client = client::client_ip(&req, &state.config.trusted_proxies)
         .unwrap_or(IpAddr::from([0, 0, 0, 0]));
-    if LOGIN_LIMIT.check_key(&peer).is_err() {
+    if let Err(wait) = state.dashboard.check_login(client) {
         let mut e = ApiError::new(
             actix_web::http::StatusCode::TOO_MANY_REQUESTS,
             "too many sign-in attempts; wait a minute",
         );
-        e.retry_after = Some(60);
+        e.retry_after = Some(wait);
         return Err(e);
     }
     let body = body.into_inner();
@@ -171,7 +176,7 @@ pub async fn login(
     };
     tracing::info!(principal = %principal.token_id, "dashboard sign-in");
     Ok(HttpResponse::Ok()
-        .cookie(session_cookie(&req, value, i64::from(SESSION_SECS)))
+        .cookie(session_cookie(&state, &req, value, i64::from(SESSION_SECS)))
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .json(sites_of(&state, &principal)))
 }
@@ -187,10 +192,18 @@ pub async fn session(
         .json(sites_of(&state, &principal)))
 }
 
-pub async fn logout(req: HttpRequest) -> HttpResponse {
-    HttpResponse::NoContent()
-        .cookie(session_cookie(&req, String::new(), 0))
-        .finish()
+/// Ends the session server-side (the cookie stops working on every collector, not only in
+/// this browser) and clears the cookie.
+pub async fn logout(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    if let Some(cookie) = req.cookie(COOKIE) {
+        state.dashboard.end_session(cookie.value()).await?;
+    }
+    Ok(HttpResponse::NoContent()
+        .cookie(session_cookie(&state, &req, String::new(), 0))
+        .finish())
 }
 
 #[derive(Deserialize)]

@@ -1,6 +1,7 @@
 //! The client's address: the TCP peer, or — only when the peer is a trusted proxy — the
 //! right-most address in `X-Forwarded-For` that is not itself a trusted proxy. The address is
-//! used for hashing, geo lookup and rate limiting, and is never stored or logged.
+//! used for hashing, geo lookup and rate limiting, and is never stored or logged. Likewise
+//! whether the client used HTTPS: `X-Forwarded-Proto` counts only from a trusted proxy.
 
 use std::net::IpAddr;
 
@@ -16,6 +17,32 @@ pub fn client_ip(req: &HttpRequest, trusted: &[IpNet]) -> Option<IpAddr> {
             .and_then(|v| v.to_str().ok()),
         trusted,
     )
+}
+
+/// Whether the client reached us over TLS: our own listener's TLS, or `X-Forwarded-Proto:
+/// https` from a trusted proxy (the value its nearest hop wrote, the right-most one). From any
+/// other peer the header is ignored, so a client cannot choose the answer.
+pub fn is_https(req: &HttpRequest, trusted: &[IpNet]) -> bool {
+    if req.app_config().secure() {
+        return true;
+    }
+    let Some(peer) = req.peer_addr().map(|a| a.ip()) else {
+        return false;
+    };
+    forwarded_https(
+        peer,
+        req.headers()
+            .get("x-forwarded-proto")
+            .and_then(|v| v.to_str().ok()),
+        trusted,
+    )
+}
+
+fn forwarded_https(peer: IpAddr, proto: Option<&str>, trusted: &[IpNet]) -> bool {
+    trusted.iter().any(|n| n.contains(&peer))
+        && proto
+            .and_then(|p| p.rsplit(',').next())
+            .is_some_and(|p| p.trim().eq_ignore_ascii_case("https"))
 }
 
 fn resolve(peer: IpAddr, forwarded: Option<&str>, trusted: &[IpNet]) -> Option<IpAddr> {
@@ -47,6 +74,17 @@ mod tests {
 
     fn ip(s: &str) -> IpAddr {
         s.parse().unwrap()
+    }
+
+    #[test]
+    fn forwarded_proto_is_believed_only_from_trusted_peers() {
+        let trusted: Vec<IpNet> = vec!["10.0.0.0/8".parse().unwrap()];
+        assert!(forwarded_https(ip("10.0.0.2"), Some("https"), &trusted));
+        assert!(forwarded_https(ip("10.0.0.2"), Some("http, HTTPS"), &trusted));
+        assert!(!forwarded_https(ip("10.0.0.2"), Some("https, http"), &trusted));
+        assert!(!forwarded_https(ip("10.0.0.2"), None, &trusted));
+        assert!(!forwarded_https(ip("198.51.100.9"), Some("https"), &trusted));
+        assert!(!forwarded_https(ip("198.51.100.9"), Some("https"), &[]));
     }
 
     #[test]
