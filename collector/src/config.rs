@@ -85,6 +85,12 @@ pub struct ClickHouseConfig {
     pub database: String,
     /// Cluster name: migrations emit `ON CLUSTER`, Replicated engines and Distributed tables.
     pub cluster: Option<String>,
+    /// A ClickHouse user for analysts' `/api/v1/sql` queries, granted `SELECT` on the analyst
+    /// database only (README, "Ad-hoc SQL"). Default unset: the main user, still behind the
+    /// allow-list and limits.
+    pub analyst_user: Option<String>,
+    /// Password of `analyst_user`. Default empty.
+    pub analyst_password: String,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -93,6 +99,16 @@ pub struct SqlLimits {
     pub max_rows: u64,
     /// Longest a query may run. Default 10 s.
     pub timeout: Duration,
+    /// Most memory one analyst query may use (engine `max_memory_usage`). Default 512 MiB.
+    pub max_memory_bytes: u64,
+    /// Largest result one query may produce, uncompressed (engine `max_result_bytes`; the
+    /// query fails rather than being cut). Default 32 MiB.
+    pub max_result_bytes: u64,
+    /// Threads one analyst query may use (engine `max_threads`). Default 1, so an analyst
+    /// never takes both cores of a small host from ingestion.
+    pub max_threads: u64,
+    /// Analyst queries running or waiting at once, over all tokens; more get 429. Default 2.
+    pub max_concurrent: usize,
 }
 
 impl Default for SqlLimits {
@@ -100,6 +116,10 @@ impl Default for SqlLimits {
         SqlLimits {
             max_rows: 10_000,
             timeout: Duration::from_secs(10),
+            max_memory_bytes: 512 << 20,
+            max_result_bytes: 32 << 20,
+            max_threads: 1,
+            max_concurrent: 2,
         }
     }
 }
@@ -173,6 +193,8 @@ settings! {
     CH_PASSWORD => "clickhouse.password", "CANDOR_CLICKHOUSE_PASSWORD", "clickhouse-password";
     CH_DATABASE => "clickhouse.database", "CANDOR_CLICKHOUSE_DATABASE", "clickhouse-database";
     CH_CLUSTER => "clickhouse.cluster", "CANDOR_CLICKHOUSE_CLUSTER", "clickhouse-cluster";
+    CH_ANALYST_USER => "clickhouse.analyst_user", "CANDOR_CLICKHOUSE_ANALYST_USER", "clickhouse-analyst-user";
+    CH_ANALYST_PASSWORD => "clickhouse.analyst_password", "CANDOR_CLICKHOUSE_ANALYST_PASSWORD", "clickhouse-analyst-password";
     LIBCHDB => "libchdb", "CANDOR_LIBCHDB", "libchdb";
     GEOIP_DB => "geoip_db", "CANDOR_GEOIP_DB", "geoip-db";
     ORG_DB => "org_db", "CANDOR_ORG_DB", "org-db";
@@ -183,6 +205,10 @@ settings! {
     PII_KEY => "pii_key", "CANDOR_PII_KEY", "pii-key";
     SQL_MAX_ROWS => "sql.max_rows", "CANDOR_SQL_MAX_ROWS", "sql-max-rows";
     SQL_TIMEOUT => "sql.timeout_seconds", "CANDOR_SQL_TIMEOUT_SECONDS", "sql-timeout-seconds";
+    SQL_MAX_MEMORY => "sql.max_memory_mb", "CANDOR_SQL_MAX_MEMORY_MB", "sql-max-memory-mb";
+    SQL_MAX_RESULT => "sql.max_result_mb", "CANDOR_SQL_MAX_RESULT_MB", "sql-max-result-mb";
+    SQL_MAX_THREADS => "sql.max_threads", "CANDOR_SQL_MAX_THREADS", "sql-max-threads";
+    SQL_MAX_CONCURRENT => "sql.max_concurrent", "CANDOR_SQL_MAX_CONCURRENT", "sql-max-concurrent";
     MAX_EVENT_BYTES => "max_event_bytes", "CANDOR_MAX_EVENT_BYTES", "max-event-bytes";
     SITE_RATE_LIMIT => "site_rate_limit", "CANDOR_SITE_RATE_LIMIT", "site-rate-limit";
     SPOOL_MAX_BYTES => "spool.max_bytes", "CANDOR_SPOOL_MAX_BYTES", "spool-max-bytes";
@@ -335,6 +361,10 @@ impl Config {
                 .value(&CH_DATABASE, parse_identifier)?
                 .unwrap_or_else(|| "default".into()),
             cluster: p.value(&CH_CLUSTER, parse_identifier)?,
+            analyst_user: p.value(&CH_ANALYST_USER, non_empty)?,
+            analyst_password: p
+                .value(&CH_ANALYST_PASSWORD, |s| Ok(s.to_string()))?
+                .unwrap_or_default(),
         };
         Ok(Config {
             listen: p
@@ -383,6 +413,20 @@ impl Config {
                         positive::<u64>(s).map(Duration::from_secs)
                     })?
                     .unwrap_or(SqlLimits::default().timeout),
+                max_memory_bytes: p
+                    .value(&SQL_MAX_MEMORY, positive::<u64>)?
+                    .map(|mb| mb << 20)
+                    .unwrap_or(SqlLimits::default().max_memory_bytes),
+                max_result_bytes: p
+                    .value(&SQL_MAX_RESULT, positive::<u64>)?
+                    .map(|mb| mb << 20)
+                    .unwrap_or(SqlLimits::default().max_result_bytes),
+                max_threads: p
+                    .value(&SQL_MAX_THREADS, positive::<u64>)?
+                    .unwrap_or(SqlLimits::default().max_threads),
+                max_concurrent: p
+                    .value(&SQL_MAX_CONCURRENT, positive::<usize>)?
+                    .unwrap_or(SqlLimits::default().max_concurrent),
             },
             max_event_bytes: p
                 .value(&MAX_EVENT_BYTES, positive::<usize>)?

@@ -2,6 +2,7 @@
 //!
 //! Data flows one way: HTTP → ingest → pipeline → store; reports and leads read from the store.
 
+pub mod analyst;
 pub mod auth;
 pub mod cli;
 pub mod client;

@@ -45,7 +45,7 @@ pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
     let metrics = Arc::new(Metrics::new());
     let keys = Arc::new(Keys::load(config.pii_key.as_deref(), &config.data_dir)?);
     let dashboard_key = keys.derive("dashboard-session");
-    let salts = Arc::new(Salts::new(store.clone()));
+    let salts = Arc::new(Salts::new(store.clone(), &keys));
     salts.rotate(salts::today()).await?;
     let geo = Geo::open(config.geoip_db.as_deref(), config.org_db.as_deref())?;
     let spool = Spool::open(SpoolConfig {
@@ -82,6 +82,7 @@ pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
         Arc::new(crate::auth::dashboard::Dashboard::load(store.clone(), dashboard_key).await?);
     let rollups = Arc::new(crate::reports::rollups::Rollups::load(store.clone()).await?);
     Ok(AppState {
+        analyst: Arc::new(crate::analyst::Analyst::new(store.clone(), config.sql)),
         rollups,
         webhooks,
         goals,

@@ -50,6 +50,7 @@ pub struct AppState {
     pub dashboard: Arc<Dashboard>,
     pub webhooks: Arc<Webhooks>,
     pub rollups: Arc<crate::reports::rollups::Rollups>,
+    pub analyst: Arc<crate::analyst::Analyst>,
 }
 
 impl AppState {

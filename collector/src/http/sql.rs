@@ -1,13 +1,16 @@
-//! `POST /api/v1/sql`: read-only ad-hoc SQL for analysts. Read-only is enforced by the engine
-//! (`readonly=1` on a dedicated connection or request), with row and time limits; the text is
-//! never inspected. Engine errors come back as 400 with the engine's message.
+//! `POST /api/v1/sql`: read-only ad-hoc SQL for analysts. What may run is decided by
+//! `crate::analyst` (an allow-list over the engine's own syntax tree); the engine's read-only
+//! setting and limits apply as well. Refusals and engine errors are 400, too many queries at
+//! once 429.
 
+use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
 use super::json::Json;
 use super::{ApiError, AppState};
+use crate::analyst::AnalystError;
 use crate::auth::Scope;
 use crate::store::{Params, StoreError};
 
@@ -18,6 +21,21 @@ pub struct SqlRequest {
     /// Optional server-side parameters for `{name:Type}` placeholders in the query.
     #[serde(default)]
     params: Map<String, Value>,
+}
+
+impl From<AnalystError> for ApiError {
+    fn from(e: AnalystError) -> ApiError {
+        match e {
+            AnalystError::Refused(m) | AnalystError::Failed(m) => {
+                ApiError::bad_request(m).field("query")
+            }
+            AnalystError::Busy(_) => ApiError {
+                retry_after: Some(1),
+                ..ApiError::new(StatusCode::TOO_MANY_REQUESTS, e.to_string())
+            },
+            AnalystError::Store(s) => s.into(),
+        }
+    }
 }
 
 pub async fn run(
@@ -56,15 +74,9 @@ pub async fn run(
         }
     }
     let output = state
-        .store
-        .query_readonly(&body.query, &params, "JSONCompact")
-        .await
-        .map_err(|e| match e {
-            StoreError::Query { message, .. } => ApiError::bad_request(message).field("query"),
-            other => other.into(),
-        })?;
-    // A statement with no result set (e.g. `SET` refused earlier, or `SHOW` producing nothing)
-    // returns no output at all.
+        .analyst
+        .run(&body.query, &params, "JSONCompact")
+        .await?;
     if output.is_empty() {
         return Ok(HttpResponse::Ok().json(json!({"columns": [], "rows": []})));
     }

@@ -15,8 +15,8 @@ use bytes::Bytes;
 use tokio::sync::oneshot;
 
 use super::{
-    checked_table, checked_token, readonly_settings, Engine, InsertOptions, Params, Store,
-    StoreError, SESSION_SETTINGS,
+    analyst_database, checked_table, checked_token, inspect_settings, readonly_settings, Engine,
+    InsertOptions, Params, Store, StoreError, SESSION_SETTINGS,
 };
 use crate::config::SqlLimits;
 
@@ -435,6 +435,8 @@ impl ChdbConnection {
 pub struct ChdbStore {
     main: ChdbConnection,
     readonly: ChdbConnection,
+    /// `Store::inspect`: parses and explains analysts' statements, runs none of them.
+    inspector: ChdbConnection,
 }
 
 impl Drop for ChdbConnection {
@@ -466,10 +468,47 @@ impl ChdbStore {
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
-        let main = ChdbConnection::open(libchdb, path, "chdb-main", &session)?;
-        let readonly =
-            ChdbConnection::open(libchdb, path, "chdb-readonly", &readonly_settings(limits))?;
-        Ok(ChdbStore { main, readonly })
+        // The analyst database must exist before the read-only connection can `USE` it; its
+        // views are (re)made by the migrations.
+        let analyst = analyst_database("default");
+        let main = ChdbConnection::open_with_init(
+            libchdb,
+            path,
+            "chdb-main",
+            &session,
+            vec![(
+                "CREATE DATABASE IF NOT EXISTS {db:Identifier}".to_string(),
+                Params::new().with("db", analyst.as_str()),
+            )],
+        )?;
+        // Analysts run in their own database, so an unqualified name resolves to one of its
+        // views or to nothing; never to an internal table or, through the embedded engine's
+        // default database, to a file. A failed `USE` fails the connection: never a fallback.
+        let readonly = ChdbConnection::open_with_init(
+            libchdb,
+            path,
+            "chdb-readonly",
+            &readonly_settings(limits),
+            vec![(
+                "USE {db:Identifier}".to_string(),
+                Params::new().with("db", analyst.as_str()),
+            )],
+        )?;
+        let inspector = ChdbConnection::open_with_init(
+            libchdb,
+            path,
+            "chdb-inspect",
+            &inspect_settings(limits),
+            vec![(
+                "USE {db:Identifier}".to_string(),
+                Params::new().with("db", analyst.as_str()),
+            )],
+        )?;
+        Ok(ChdbStore {
+            main,
+            readonly,
+            inspector,
+        })
     }
 }
 
@@ -516,5 +555,9 @@ impl Store for ChdbStore {
         format: &str,
     ) -> Result<Bytes, StoreError> {
         self.readonly.query(sql, params, format).await
+    }
+
+    async fn inspect(&self, sql: &str, params: &Params, format: &str) -> Result<Bytes, StoreError> {
+        self.inspector.query(sql, params, format).await
     }
 }

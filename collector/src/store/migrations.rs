@@ -622,7 +622,51 @@ pub async fn migrate(store: &dyn Store, topology: &Topology) -> Result<Vec<u32>,
         tracing::info!(version = m.version, name = m.name, "applied migration");
         now_applied.push(m.version);
     }
+    #[derive(Deserialize)]
+    struct Current {
+        db: String,
+    }
+    let current = fetch::<Current>(store, "SELECT currentDatabase() AS db", &Params::new())
+        .await?
+        .pop()
+        .ok_or_else(|| StoreError::Decode("no current database".into()))?;
+    for sql in analyst_views(&current.db, topology)? {
+        store.execute(&sql, &Params::new()).await?;
+    }
     Ok(now_applied)
+}
+
+/// What analysts may read through `/api/v1/sql`, as views in their own database (see
+/// `super::analyst_database`). Derived, not data: remade at every start so they follow the
+/// tables. `events` leaves out `visitor_key` (the hashed first-party id that links a visit to
+/// a lead); `sessions` likewise.
+pub fn analyst_views(database: &str, topology: &Topology) -> Result<Vec<String>, StoreError> {
+    let plain = |s: &str| {
+        !s.is_empty()
+            && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+            && !s.starts_with(|c: char| c.is_ascii_digit())
+    };
+    if !plain(database) {
+        return Err(StoreError::Query {
+            code: None,
+            message: format!("database name {database:?} is not a plain identifier"),
+        });
+    }
+    let analyst = super::analyst_database(database);
+    let on_cluster = topology
+        .cluster
+        .as_ref()
+        .map(|c| format!(" ON CLUSTER {c}"))
+        .unwrap_or_default();
+    let view = |name: &str, select: &str| {
+        format!("CREATE OR REPLACE VIEW {analyst}.{name}{on_cluster} AS {select} FROM {database}.{name}")
+    };
+    Ok(vec![
+        format!("CREATE DATABASE IF NOT EXISTS {analyst}{on_cluster}"),
+        view("events", "SELECT * EXCEPT (visitor_key)"),
+        view("sessions", "SELECT * EXCEPT (visitor_key)"),
+        view("goals", "SELECT *"),
+    ])
 }
 
 #[cfg(test)]

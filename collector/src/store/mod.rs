@@ -106,14 +106,21 @@ pub trait Store: Send + Sync {
         options: &InsertOptions,
     ) -> Result<(), StoreError>;
 
-    /// Runs an analyst's query with the engine's `readonly` setting and the configured row and
-    /// time limits. Nothing here inspects the SQL text: the engine enforces read-only.
+    /// Runs an analyst's query in the analyst database (`analyst_database`) with the engine's
+    /// `readonly` setting and the configured limits. Only `crate::analyst` calls it, after its
+    /// allow-list has accepted the statement.
     async fn query_readonly(
         &self,
         sql: &str,
         params: &Params,
         format: &str,
     ) -> Result<Bytes, StoreError>;
+
+    /// Runs Candor's own statements that look at an analyst's statement without running it
+    /// (`formatQuerySingleLine`, `EXPLAIN AST` as a subquery), in the analyst database with
+    /// `readonly=2`: the engine refuses EXPLAIN-as-a-subquery under `readonly=1`, and nothing
+    /// here writes either way.
+    async fn inspect(&self, sql: &str, params: &Params, format: &str) -> Result<Bytes, StoreError>;
 }
 
 /// Opens the store the configuration asks for: a ClickHouse server when
@@ -142,17 +149,55 @@ pub(crate) const SESSION_SETTINGS: &[(&str, &str)] = &[
     ("async_insert", "0"),
 ];
 
-/// Settings for analysts' queries on top of the limits.
+/// The database analysts' queries run in: views over the analyst schema only (`events`,
+/// `sessions`, `goals`), so an unqualified name can never reach an internal table, and on the
+/// embedded engine never the file-backed default database either.
+pub fn analyst_database(database: &str) -> String {
+    format!("{database}_analyst")
+}
+
+/// Settings for analysts' queries: the engine's own limits, defence in depth behind the
+/// allow-list in `crate::analyst`. `readonly=1` also forbids changing any of them.
 pub(crate) fn readonly_settings(limits: SqlLimits) -> Vec<(String, String)> {
     vec![
         ("max_result_rows".into(), limits.max_rows.to_string()),
+        (
+            "max_result_bytes".into(),
+            limits.max_result_bytes.to_string(),
+        ),
         ("result_overflow_mode".into(), "throw".into()),
         (
             "max_execution_time".into(),
             limits.timeout.as_secs().to_string(),
         ),
+        ("timeout_overflow_mode".into(), "throw".into()),
+        (
+            "max_memory_usage".into(),
+            limits.max_memory_bytes.to_string(),
+        ),
+        ("max_threads".into(), limits.max_threads.to_string()),
+        // Sorting and grouping spill to disk rather than fail at half the memory limit.
+        (
+            "max_bytes_before_external_group_by".into(),
+            (limits.max_memory_bytes / 2).to_string(),
+        ),
+        (
+            "max_bytes_before_external_sort".into(),
+            (limits.max_memory_bytes / 2).to_string(),
+        ),
         ("readonly".into(), "1".into()),
     ]
+}
+
+/// Settings for `Store::inspect`: the analyst limits, with `readonly=2`.
+pub(crate) fn inspect_settings(limits: SqlLimits) -> Vec<(String, String)> {
+    let mut s = readonly_settings(limits);
+    for (k, v) in s.iter_mut() {
+        if k == "readonly" {
+            *v = "2".into();
+        }
+    }
+    s
 }
 
 /// Reads every row of a query as `T` (JSONEachRow on both engines).
@@ -174,7 +219,20 @@ pub async fn fetch_compact(
     decode_lines(&store.query(sql, params, "JSONCompactEachRow").await?)
 }
 
-fn decode_lines<T: DeserializeOwned>(bytes: &[u8]) -> Result<Vec<T>, StoreError> {
+/// Reads every row of a Candor-written query on the analyst connection as `T`.
+pub async fn fetch_readonly<T: DeserializeOwned>(
+    store: &dyn Store,
+    sql: &str,
+) -> Result<Vec<T>, StoreError> {
+    decode_lines(
+        &store
+            .query_readonly(sql, &Params::new(), "JSONEachRow")
+            .await?,
+    )
+}
+
+/// Decodes JSONEachRow / JSONCompactEachRow output, one value per line.
+pub fn decode_lines<T: DeserializeOwned>(bytes: &[u8]) -> Result<Vec<T>, StoreError> {
     bytes
         .split(|b| *b == b'\n')
         .filter(|line| !line.is_empty())

@@ -6,13 +6,18 @@ use async_trait::async_trait;
 use bytes::Bytes;
 
 use super::{
-    checked_table, checked_token, readonly_settings, Engine, InsertOptions, Params, Store,
-    StoreError, SESSION_SETTINGS,
+    analyst_database, checked_table, checked_token, inspect_settings, readonly_settings, Engine,
+    InsertOptions, Params, Store, StoreError, SESSION_SETTINGS,
 };
 use crate::config::{ClickHouseConfig, SqlLimits};
 
 pub struct ServerStore {
     client: clickhouse::Client,
+    /// Analysts' queries: the analyst database, and the restricted ClickHouse user when one
+    /// is configured (`clickhouse.analyst_user`), so the server itself refuses what the
+    /// allow-list might miss.
+    analyst: clickhouse::Client,
+    analyst_db: String,
     limits: SqlLimits,
 }
 
@@ -28,7 +33,19 @@ impl ServerStore {
         for (k, v) in SESSION_SETTINGS {
             client = client.with_setting(*k, *v);
         }
-        ServerStore { client, limits }
+        let analyst_db = analyst_database(&config.database);
+        let mut analyst = client.clone().with_database(analyst_db.clone());
+        if let Some(user) = &config.analyst_user {
+            analyst = analyst
+                .with_user(user.clone())
+                .with_password(config.analyst_password.clone());
+        }
+        ServerStore {
+            client,
+            analyst,
+            analyst_db,
+            limits,
+        }
     }
 
     fn prepared(&self, sql: &str, params: &Params) -> clickhouse::query::Query {
@@ -110,8 +127,39 @@ impl Store for ServerStore {
         params: &Params,
         format: &str,
     ) -> Result<Bytes, StoreError> {
-        let mut q = self.prepared(sql, params);
-        for (k, v) in readonly_settings(self.limits) {
+        self.analyst_query(
+            &self.analyst,
+            sql,
+            params,
+            format,
+            readonly_settings(self.limits),
+        )
+        .await
+    }
+
+    async fn inspect(&self, sql: &str, params: &Params, format: &str) -> Result<Bytes, StoreError> {
+        // The main user: a restricted analyst user's profile may pin `readonly=1`, under
+        // which the engine refuses EXPLAIN as a subquery.
+        let client = self.client.clone().with_database(self.analyst_db.clone());
+        self.analyst_query(&client, sql, params, format, inspect_settings(self.limits))
+            .await
+    }
+}
+
+impl ServerStore {
+    async fn analyst_query(
+        &self,
+        client: &clickhouse::Client,
+        sql: &str,
+        params: &Params,
+        format: &str,
+        settings: Vec<(String, String)>,
+    ) -> Result<Bytes, StoreError> {
+        let mut q = client.query_raw(sql);
+        for (name, value) in params.iter() {
+            q = q.with_setting(format!("param_{name}"), value);
+        }
+        for (k, v) in settings {
             q = q.with_setting(k, v);
         }
         let mut cursor = q.fetch_bytes(format).map_err(map_error)?;

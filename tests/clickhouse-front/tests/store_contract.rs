@@ -30,6 +30,7 @@ fn limits() -> SqlLimits {
     SqlLimits {
         max_rows: 100,
         timeout: std::time::Duration::from_secs(5),
+        ..Default::default()
     }
 }
 
