@@ -393,8 +393,9 @@ async fn visitor_ids_follow_the_daily_salt_and_old_salts_are_destroyed() {
     )
     .await;
     assert_eq!(left, 0, "the old salt is deleted from the store");
-    // A second collector sharing the store derives the same ids.
-    let twin = candor::privacy::salts::Salts::new(state.store.clone());
+    // A second collector sharing the store (and the server key) derives the same ids.
+    let keys = candor::privacy::keys::Keys::load(None, dir.path()).unwrap();
+    let twin = candor::privacy::salts::Salts::new(state.store.clone(), &keys);
     twin.rotate(day + 2).await.unwrap();
     assert_eq!(
         twin.visitor_id(day + 2, "example.com", ip_a, CHROME),
