@@ -378,9 +378,16 @@ async fn erasure_removes_the_person_everywhere_and_announces_a_tombstone() {
         before.iter().any(|(_, t)| t.contains(&key)),
         "the key is there before"
     );
+    // The webhook log holds the lead's event before, its contact details sealed.
     assert!(
-        before.iter().any(|(_, t)| t.contains("grace@example.com")),
-        "the webhook log holds the email before"
+        before
+            .iter()
+            .any(|(t, text)| t == "webhook_outbox" && text.contains("lead.created")),
+        "the webhook log holds the lead's event before"
+    );
+    assert!(
+        !before.iter().any(|(_, t)| t.contains("grace@example.com")),
+        "no table holds the email in the clear"
     );
 
     // Bad requests, then the erasure itself.
@@ -427,6 +434,13 @@ async fn erasure_removes_the_person_everywhere_and_announces_a_tombstone() {
             );
         }
     }
+    let outbox = dump(&state).await;
+    assert!(
+        outbox
+            .iter()
+            .all(|(t, text)| t != "webhook_outbox" || !text.contains("lead.created")),
+        "the lead's sealed payloads are gone from the webhook log too"
+    );
     // The visits themselves stay (anonymous): only the key is gone.
     let left: Vec<Value> = candor::store::fetch(
         state.store.as_ref(),

@@ -96,17 +96,28 @@ impl Leads {
             &InsertOptions::default(),
         )
         .await?;
+        // Outbox payloads are sealed: find the lead's events by opening them.
+        let events = super::webhooks::outbox_events_of_lead(
+            self.store(),
+            &super::webhooks::payload_sealer(&self.keys),
+            site,
+            id,
+        )
+        .await?;
         let p = Params::new()
             .with("site", site)
             .with("id", id)
             .with("v", version)
             .with("keys", &keys)
+            .with("events", &events)
             .with("needle", format!("\"id\":\"{id}\""));
         for sql in [
             "ALTER TABLE leads DELETE WHERE site = {site:String} AND id = {id:String} AND version < {v:UInt64}",
             "ALTER TABLE lead_visitors DELETE WHERE site = {site:String} AND lead_id = {id:String}",
-            // Earlier webhook payloads carried the contact details.
-            "ALTER TABLE webhook_outbox DELETE WHERE site = {site:String} AND position(payload, {needle:String}) > 0",
+            // Earlier webhook payloads carried the contact details (sealed; in the clear when
+            // an earlier version wrote them and no collector has sealed them since).
+            "ALTER TABLE webhook_outbox DELETE WHERE site = {site:String}
+             AND (has({events:Array(String)}, event_id) OR (startsWith(payload, '{') AND position(payload, {needle:String}) > 0))",
         ] {
             self.store().execute(&format!("{sql}{SYNC}"), &p).await?;
         }

@@ -8,6 +8,14 @@
 //! it. Failures retry with exponential backoff (1 s, 2 s, 4 s … capped at one hour) up to
 //! `MAX_ATTEMPTS`; the outbox doubles as the delivery log. Endpoint secrets must be readable
 //! to sign, so they are stored encrypted (AES-256-GCM), never in the clear.
+//!
+//! Bodies carry a lead's contact details, so `webhook_outbox.payload` holds them sealed too
+//! (AES-256-GCM with a key derived from the server key): a reader of the store sees no email,
+//! name or company. The body is sealed as it was when the event happened (receivers get the
+//! lead as of the change, as before) and opened only to send it or to show the delivery log
+//! to an admin. An opt-out leaves earlier payloads sealed; an erasure deletes every payload of
+//! the lead (`leads::erasure`). Rows an earlier version wrote in the clear are sealed when a
+//! collector starts (`seal_plain_payloads`).
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};
@@ -83,6 +91,8 @@ pub struct Webhooks {
     /// anyone listens without asking the store.
     cache: RwLock<BTreeMap<String, Vec<EndpointRow>>>,
     sealer: Sealer,
+    /// Seals outbox payloads (a key of its own, derived from the same server key).
+    payloads: Sealer,
     http: reqwest::Client,
 }
 
@@ -96,6 +106,53 @@ pub fn sign(secret: &str, t: u64, body: &[u8]) -> String {
     format!("t={t},v1={}", hex::encode(ctx.sign().as_ref()))
 }
 
+/// The sealer of outbox payloads: a key of its own, derived from the server key.
+pub fn payload_sealer(keys: &Keys) -> Sealer {
+    Sealer::new(&keys.aead_key("webhook-payload"))
+}
+
+/// A stored payload as the receiver gets it: opened, or as it is when an earlier version
+/// wrote it in the clear (a JSON body starts with `{`; sealed base64 never does). None when
+/// it was sealed with another server key.
+pub fn open_payload(sealer: &Sealer, stored: &str) -> Option<String> {
+    if stored.starts_with('{') {
+        return Some(stored.to_string());
+    }
+    String::from_utf8(sealer.open(stored)?).ok()
+}
+
+/// Event ids of a site's outbox rows whose payload is about `lead_id`. Payloads are sealed, so
+/// the store cannot search them: this reads and opens the site's outbox, acceptable for a
+/// rare, admin-initiated erasure (and it needs no column the store could link to a person).
+pub async fn outbox_events_of_lead(
+    store: &dyn Store,
+    sealer: &Sealer,
+    site: &str,
+    lead_id: &str,
+) -> Result<Vec<String>, StoreError> {
+    #[derive(Deserialize)]
+    struct Row {
+        event_id: String,
+        payload: String,
+    }
+    let rows: Vec<Row> = fetch(
+        store,
+        "SELECT event_id, any(payload) AS payload FROM webhook_outbox
+         WHERE site = {site:String} GROUP BY event_id",
+        &Params::new().with("site", site),
+    )
+    .await?;
+    Ok(rows
+        .into_iter()
+        .filter(|r| {
+            open_payload(sealer, &r.payload)
+                .and_then(|p| serde_json::from_str::<Value>(&p).ok())
+                .is_some_and(|v| v["data"]["lead"]["id"] == json!(lead_id))
+        })
+        .map(|r| r.event_id)
+        .collect())
+}
+
 fn backoff(attempts: u32) -> u64 {
     (1u64 << attempts.min(12).saturating_sub(1)).min(BACKOFF_CAP_SECS)
 }
@@ -106,6 +163,7 @@ impl Webhooks {
             store,
             cache: RwLock::new(BTreeMap::new()),
             sealer: Sealer::new(&keys.aead_key("webhook-secret")),
+            payloads: payload_sealer(keys),
             http: reqwest::Client::builder()
                 .timeout(Duration::from_secs(10))
                 .redirect(reqwest::redirect::Policy::none())
@@ -113,7 +171,67 @@ impl Webhooks {
                 .unwrap_or_default(),
         };
         w.refresh().await?;
+        w.seal_plain_payloads().await?;
         Ok(w)
+    }
+
+    /// Seals outbox rows an earlier version wrote in the clear (a JSON body starts with `{`;
+    /// a sealed one is base64 and never does). The latest version of each row is written
+    /// again sealed, under the same version, then every plain row is deleted with a
+    /// synchronous mutation, so no plain copy is left for a reader or a later merge.
+    /// Forward-only and idempotent: a crash in between leaves plain rows to seal next time.
+    pub async fn seal_plain_payloads(&self) -> Result<usize, StoreError> {
+        #[derive(Deserialize)]
+        struct Count {
+            c: u64,
+        }
+        let left = fetch::<Count>(
+            self.store.as_ref(),
+            "SELECT count() AS c FROM webhook_outbox WHERE startsWith(payload, '{')",
+            &Params::new(),
+        )
+        .await?;
+        if left.first().is_none_or(|c| c.c == 0) {
+            return Ok(0);
+        }
+        let plain: Vec<Delivery> = fetch(
+            self.store.as_ref(),
+            "SELECT event_id, endpoint_id, site, event_type, payload, created_at, status, attempts, next_attempt_at,
+                    last_status, last_error, version
+             FROM webhook_outbox FINAL WHERE startsWith(payload, '{')",
+            &Params::new(),
+        )
+        .await?;
+        let sealed: Vec<Delivery> = plain
+            .into_iter()
+            .map(|d| Delivery {
+                payload: self.payloads.seal(d.payload.as_bytes()),
+                ..d
+            })
+            .collect();
+        insert_rows(
+            self.store.as_ref(),
+            "webhook_outbox",
+            &sealed,
+            &InsertOptions::default(),
+        )
+        .await?;
+        self.store
+            .execute(
+                "ALTER TABLE webhook_outbox DELETE WHERE startsWith(payload, '{') SETTINGS mutations_sync = 2",
+                &Params::new(),
+            )
+            .await?;
+        tracing::info!(
+            rows = sealed.len(),
+            "sealed webhook payloads stored in the clear by an earlier version"
+        );
+        Ok(sealed.len())
+    }
+
+    /// A stored payload as the receiver gets it (see `open_payload`).
+    pub fn open_payload(&self, stored: &str) -> Option<String> {
+        open_payload(&self.payloads, stored)
     }
 
     /// Reloads the active endpoints (changes made through another collector appear here).
@@ -260,14 +378,17 @@ impl Webhooks {
             .filter(|e| e.events.iter().any(|x| x == event_type))
             .map(|e| {
                 let event_id = format!("evt_{}", hex::encode(self.sealer.random::<12>()));
-                let payload = json!({
-                    "id": event_id,
-                    "type": event_type,
-                    "created": now_ms / 1000,
-                    "site": site,
-                    "data": data,
-                })
-                .to_string();
+                let payload = self.payloads.seal(
+                    json!({
+                        "id": event_id,
+                        "type": event_type,
+                        "created": now_ms / 1000,
+                        "site": site,
+                        "data": data,
+                    })
+                    .to_string()
+                    .as_bytes(),
+                );
                 Delivery {
                     event_id,
                     endpoint_id: e.id,
@@ -296,14 +417,15 @@ impl Webhooks {
         Ok(rows.len())
     }
 
-    /// The delivery log of one endpoint, newest first.
+    /// The delivery log of one endpoint, newest first, with the payloads opened (empty when
+    /// sealed with another server key).
     pub async fn deliveries(
         &self,
         site: &str,
         endpoint: &str,
         limit: u32,
     ) -> Result<Vec<Delivery>, StoreError> {
-        fetch(
+        let rows: Vec<Delivery> = fetch(
             self.store.as_ref(),
             "SELECT event_id, endpoint_id, site, event_type, payload, created_at, status, attempts, next_attempt_at,
                     last_status, last_error, version
@@ -311,7 +433,14 @@ impl Webhooks {
              ORDER BY created_at DESC, event_id LIMIT {limit:UInt32}",
             &Params::new().with("site", site).with("e", endpoint).with("limit", limit),
         )
-        .await
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|d| Delivery {
+                payload: self.open_payload(&d.payload).unwrap_or_default(),
+                ..d
+            })
+            .collect())
     }
 
     /// Delivers every due row once. Returns how many were attempted.
@@ -349,6 +478,19 @@ impl Webhooks {
                 updates.push(d);
                 continue;
             };
+            let body = self.open_payload(&d.payload);
+            if d.payload.starts_with('{') {
+                // Written in the clear by an earlier collector: never write it back that way.
+                d.payload = self.payloads.seal(d.payload.as_bytes());
+            }
+            let Some(body) = body else {
+                d.status = "failed".into();
+                d.last_error =
+                    "payload sealed with another server key (collectors must share CANDOR_PII_KEY)"
+                        .into();
+                updates.push(d);
+                continue;
+            };
             let t = clock::unix_seconds() as u64;
             let result = self
                 .http
@@ -357,8 +499,8 @@ impl Webhooks {
                 .header("User-Agent", "Candor-Webhooks/1")
                 .header("Candor-Event", &d.event_type)
                 .header("Candor-Event-Id", &d.event_id)
-                .header("Candor-Signature", sign(&secret, t, d.payload.as_bytes()))
-                .body(d.payload.clone())
+                .header("Candor-Signature", sign(&secret, t, body.as_bytes()))
+                .body(body)
                 .send()
                 .await;
             match result {
