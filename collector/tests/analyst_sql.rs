@@ -99,6 +99,42 @@ async fn analyst_sql_cannot_escape_its_sandbox() {
     let analyst = v["token"].as_str().unwrap().to_string();
     let ok = |q: &str| sql(&analyst, json!({ "query": q }));
 
+    // Every function on the allow-list exists in this engine, and none is a table function.
+    let names = |sql: &str| {
+        let store = st.store.clone();
+        let sql = sql.to_string();
+        async move {
+            candor::store::fetch_compact(store.as_ref(), &sql, &candor::store::Params::new())
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|r| r[0].as_str().unwrap().to_string())
+                .collect::<std::collections::HashSet<String>>()
+        }
+    };
+    let functions = names("SELECT name FROM system.functions").await;
+    let case_insensitive =
+        names("SELECT lower(name) FROM system.functions WHERE case_insensitive").await;
+    let table_functions = names("SELECT lower(name) FROM system.table_functions").await;
+    let unknown: Vec<&str> = candor::analyst::functions::all_listed()
+        .filter(|f| {
+            !functions.contains(*f)
+                && !case_insensitive.contains(&f.to_lowercase())
+                && !candor::analyst::functions::PARSER_ONLY.contains(f)
+        })
+        .collect();
+    assert!(
+        unknown.is_empty(),
+        "allow-listed but unknown to the engine: {unknown:?}"
+    );
+    let tabular: Vec<&str> = candor::analyst::functions::all_listed()
+        .filter(|f| table_functions.contains(&f.to_lowercase()))
+        .collect();
+    assert!(
+        tabular.is_empty(),
+        "allow-listed table functions: {tabular:?}"
+    );
+
     // Ordinary analytics SQL runs: CTEs, unions, joins, subqueries, FINAL, parameters.
     for q in [
         "SELECT count() FROM events",

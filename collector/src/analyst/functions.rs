@@ -213,18 +213,11 @@ const SCALAR: &[&str] = &[
     "timeSlots",
     "makeDate",
     "makeDateTime",
-    "toDayOfWeekName",
     "toStartOfISOYear",
-    "date_add",
-    "date_sub",
-    "dateAdd",
-    "dateSub",
-    "timestamp_add",
-    "timestamp_sub",
     // strings
     "length",
     "lengthUTF8",
-    "char_length",
+    "CHAR_LENGTH",
     "empty",
     "notEmpty",
     "lower",
@@ -430,7 +423,6 @@ const AGGREGATE: &[&str] = &[
     "uniqCombined",
     "uniqCombined64",
     "uniqHLL12",
-    "uniqTheta",
     "quantile",
     "quantiles",
     "quantileExact",
@@ -459,9 +451,6 @@ const AGGREGATE: &[&str] = &[
     "corr",
     "entropy",
     "simpleLinearRegression",
-    "sumMap",
-    "minMap",
-    "maxMap",
     "histogram",
     "windowFunnel",
     "retention",
@@ -470,8 +459,7 @@ const AGGREGATE: &[&str] = &[
     "first_value",
     "last_value",
     "any_value",
-    "stddev",
-    "variance",
+    "STDDEV",
     "singleValueOrNull",
     "boundingRatio",
     "deltaSum",
@@ -497,6 +485,10 @@ const COMBINATORS: &[&str] = &[
     "ArgMin",
     "ArgMax",
 ];
+
+/// Names the parser itself produces (`EXISTS (...)`, `x -> ...`, `COUNT(DISTINCT x)`,
+/// `untuple`), resolved by the engine without being listed in `system.functions`.
+pub const PARSER_ONLY: &[&str] = &["exists", "lambda", "countDistinct", "untuple"];
 
 /// Whether an analyst's query may call `name`.
 pub fn allowed(name: &str) -> bool {

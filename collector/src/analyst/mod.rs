@@ -8,7 +8,7 @@
 //!    nothing, takes only SELECT and refuses output options (`INTO OUTFILE`, `FORMAT`); the
 //!    canonical form has balanced parentheses, so it cannot close the subquery early.
 //! 3. `ast::check` walks the tree: node kinds, tables, databases and functions by allow-list.
-//! 4. The canonical form runs in the analyst database (views of `events`, `sessions`, `goals`
+//! 4. The canonical form runs, as a subquery, in the analyst database (views of `events`, `sessions`, `goals`
 //!    only) on the read-only connection, under the engine's limits.
 
 pub mod ast;
@@ -75,8 +75,10 @@ impl Analyst {
             .try_acquire()
             .map_err(|_| AnalystError::Busy(self.max_concurrent))?;
         let canonical = self.check(sql, params).await?;
+        // As a subquery: the engine checks its result limits on what a query reads, so
+        // `SELECT arrayJoin(range(1e7))` (one row read) would pass them at the top level.
         self.store
-            .query_readonly(&canonical, params, format)
+            .query_readonly(&format!("SELECT * FROM (\n{canonical}\n)"), params, format)
             .await
             .map_err(engine_error)
     }
