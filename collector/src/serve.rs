@@ -34,6 +34,9 @@ const ROLLUP_BUDGET: Duration = Duration::from_secs(10);
 
 /// Everything `serve` needs, built from a config. Tests use this to run the app in process.
 pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
+    // The data directory holds the server key, the spool and the embedded store: 0700.
+    crate::privacy::keys::create_private_dir(&config.data_dir)
+        .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", config.data_dir.display()))?;
     let store = store::open(&config).await?;
     let topology = migrations::Topology {
         cluster: config.clickhouse.cluster.clone(),

@@ -1,5 +1,7 @@
 //! The server secret: `CANDOR_PII_KEY` (base64, 32 bytes), or a key generated once into the
-//! data directory with mode 0600 (with a warning: several collectors must share one key).
+//! data directory with mode 0600 (with a warning: several collectors must share one key, as
+//! they share the sealed visitor-id salts and lead details through the store). The data
+//! directory itself is made private (0700): it holds the key, the spool and the embedded store.
 //! Keys derived from it (HMAC-SHA256 with a purpose label) hash first-party ids into
 //! per-site visitor keys and encrypt lead contact details.
 
@@ -41,6 +43,7 @@ impl Keys {
             message,
         };
         if let Ok(text) = std::fs::read_to_string(&path) {
+            restrict(&path, 0o600);
             let bytes = base64::engine::general_purpose::STANDARD
                 .decode(text.trim())
                 .map_err(|e| err(e.to_string()))?;
@@ -53,7 +56,7 @@ impl Keys {
         SystemRandom::new()
             .fill(&mut master)
             .map_err(|_| err("no random source".into()))?;
-        std::fs::create_dir_all(data_dir).map_err(|e| err(e.to_string()))?;
+        create_private_dir(data_dir).map_err(|e| err(e.to_string()))?;
         let mut opts = std::fs::OpenOptions::new();
         opts.write(true).create_new(true);
         #[cfg(unix)]
@@ -72,7 +75,57 @@ impl Keys {
         tracing::warn!(path = %path.display(), "generated a server key; set CANDOR_PII_KEY to share one key between collectors and keep a backup");
         Ok(Keys { master })
     }
+}
 
+/// Creates `dir` (and missing parents) readable by the service user only (0700). A directory
+/// that already exists with access for others is narrowed to 0700 with a warning (an earlier
+/// version created it with the default umask).
+pub fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        builder.mode(0o700);
+    }
+    builder.create(dir)?;
+    restrict(dir, 0o700);
+    Ok(())
+}
+
+/// Takes group and other permissions away from `path` (to `mode`), warning when it had any.
+/// A failure is logged, not fatal: the path may belong to another user by design.
+fn restrict(path: &Path, mode: u32) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let Ok(meta) = std::fs::metadata(path) else {
+            return;
+        };
+        let current = meta.permissions().mode() & 0o7777;
+        if current & 0o077 == 0 {
+            return;
+        }
+        if current & 0o1000 != 0 {
+            // A sticky, shared directory such as /tmp chosen as the data directory: never
+            // narrow that, only say so.
+            tracing::warn!(path = %path.display(), "the data directory is a shared directory; use a directory of its own");
+            return;
+        }
+        match std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)) {
+            Ok(()) => {
+                tracing::warn!(path = %path.display(), from = format!("{current:o}"), to = format!("{mode:o}"), "narrowed permissions: only the service user may read this")
+            }
+            Err(e) => {
+                tracing::warn!(path = %path.display(), error = %e, "readable by other users and cannot be narrowed")
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = (path, mode);
+}
+
+impl Keys {
     /// A key for one purpose, derived from the master key.
     pub fn derive(&self, purpose: &str) -> hmac::Key {
         let k = hmac::Key::new(hmac::HMAC_SHA256, &self.master);
@@ -120,5 +173,32 @@ mod tests {
                 .mode();
             assert_eq!(mode & 0o777, 0o600);
         }
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_data_directory_and_key_open_to_others_are_narrowed() {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        let root = tempfile::tempdir().unwrap();
+        let fresh = root.path().join("a").join("data");
+        create_private_dir(&fresh).unwrap();
+        assert_eq!(mode(&fresh), 0o700, "created private");
+        // As an earlier version left them: the default umask.
+        let dir = root.path().join("old");
+        std::fs::create_dir(&dir).unwrap();
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+        Keys::load(None, &dir).unwrap();
+        let key = dir.join("pii.key");
+        std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let before = Keys::load(None, &dir).unwrap().visitor_key("x.com", "v");
+        assert_eq!(mode(&key), 0o600, "key file narrowed");
+        create_private_dir(&dir).unwrap();
+        assert_eq!(mode(&dir), 0o700, "data directory narrowed");
+        assert_eq!(
+            Keys::load(None, &dir).unwrap().visitor_key("x.com", "v"),
+            before,
+            "the same key"
+        );
     }
 }
