@@ -411,8 +411,7 @@ impl LoginLimiter {
         if !clients.contains_key(&key) && clients.len() >= self.capacity {
             clients.retain(|_, a| now.saturating_duration_since(a.since) < self.window);
             if clients.len() >= self.capacity {
-                if let Some(oldest) = clients.iter().min_by_key(|(_, a)| a.since).map(|(k, _)| *k)
-                {
+                if let Some(oldest) = clients.iter().min_by_key(|(_, a)| a.since).map(|(k, _)| *k) {
                     clients.remove(&oldest);
                 }
             }
@@ -466,7 +465,10 @@ mod tests {
         assert!(limiter.check(ip("2001:db8::ffff"), t0).is_err());
         assert!(limiter.check(ip("::ffff:192.0.2.1"), t0).is_err());
         let later = t0 + Duration::from_secs(61);
-        assert!(limiter.check(ip("192.0.2.1"), later).is_ok(), "a new window");
+        assert!(
+            limiter.check(ip("192.0.2.1"), later).is_ok(),
+            "a new window"
+        );
     }
 
     #[test]
@@ -482,7 +484,10 @@ mod tests {
         }
         // The oldest were evicted; the newest is still counted.
         assert!(limiter
-            .check(IpAddr::from([198, 51, 100, 49]), t0 + Duration::from_millis(60))
+            .check(
+                IpAddr::from([198, 51, 100, 49]),
+                t0 + Duration::from_millis(60)
+            )
             .is_err());
     }
 

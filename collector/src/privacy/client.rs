@@ -80,10 +80,22 @@ mod tests {
     fn forwarded_proto_is_believed_only_from_trusted_peers() {
         let trusted: Vec<IpNet> = vec!["10.0.0.0/8".parse().unwrap()];
         assert!(forwarded_https(ip("10.0.0.2"), Some("https"), &trusted));
-        assert!(forwarded_https(ip("10.0.0.2"), Some("http, HTTPS"), &trusted));
-        assert!(!forwarded_https(ip("10.0.0.2"), Some("https, http"), &trusted));
+        assert!(forwarded_https(
+            ip("10.0.0.2"),
+            Some("http, HTTPS"),
+            &trusted
+        ));
+        assert!(!forwarded_https(
+            ip("10.0.0.2"),
+            Some("https, http"),
+            &trusted
+        ));
         assert!(!forwarded_https(ip("10.0.0.2"), None, &trusted));
-        assert!(!forwarded_https(ip("198.51.100.9"), Some("https"), &trusted));
+        assert!(!forwarded_https(
+            ip("198.51.100.9"),
+            Some("https"),
+            &trusted
+        ));
         assert!(!forwarded_https(ip("198.51.100.9"), Some("https"), &[]));
     }
 
