@@ -442,6 +442,44 @@ async fn ttls_are_declared(e: Engine) {
     );
 }
 
+async fn analyst_sql_is_checked_alike(e: Engine) {
+    migrate(e.store.as_ref(), &Topology::default())
+        .await
+        .unwrap();
+    let analyst = candor::analyst::Analyst::new(e.store.clone(), limits());
+    let out = analyst
+        .run(
+            "WITH t AS (SELECT site FROM events WHERE site = {s:String}) SELECT count() AS n FROM t",
+            &Params::new().with("s", "example.com"),
+            "JSONCompact",
+        )
+        .await
+        .unwrap();
+    assert!(String::from_utf8_lossy(&out).contains("\"data\""));
+    for q in [
+        "SELECT * FROM default.salts",
+        "SELECT * FROM salts",
+        "SELECT * FROM system.tables",
+        "SELECT * FROM file('/etc/passwd')",
+        "SELECT 1 INTO OUTFILE '/tmp/candor-contract-outfile'",
+        "KILL QUERY WHERE 1",
+    ] {
+        let err = analyst
+            .run(q, &Params::new(), "JSONCompact")
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(
+                err,
+                candor::analyst::AnalystError::Refused(_)
+                    | candor::analyst::AnalystError::Failed(_)
+            ),
+            "{q}: {err}"
+        );
+    }
+    assert!(!Path::new("/tmp/candor-contract-outfile").exists());
+}
+
 async fn engine_errors_are_mapped(e: Engine) {
     migrate(e.store.as_ref(), &Topology::default())
         .await
@@ -480,7 +518,7 @@ async fn engine_errors_are_mapped(e: Engine) {
     let err = e
         .store
         .query_readonly(
-            "INSERT INTO sites (domain) VALUES ('x')",
+            "INSERT INTO default.sites (domain) VALUES ('x')",
             &Params::new(),
             "JSON",
         )
@@ -573,6 +611,7 @@ contract!(
     hostile_strings_bind_as_plain_values,
     ttls_are_declared,
     engine_errors_are_mapped,
+    analyst_sql_is_checked_alike,
     cluster_ddl_parses_in_the_engine,
     dedup_token_stores_a_retried_batch_once,
 );
