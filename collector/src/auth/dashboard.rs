@@ -42,7 +42,10 @@ const LOGIN_CLIENTS: usize = 10_000;
 const MAX_ENDED_SESSIONS: usize = 100_000;
 
 /// Ended sessions, created at load like a migration (idempotent). Insert-only; a row lives
-/// until the session would have expired anyway.
+/// until the session would have expired anyway. Plain single-node DDL: with
+/// `clickhouse.cluster` this table belongs in `store::migrations` (replicated everywhere, like
+/// `dashboard_passwords`), which is where it should move; until then each server node that a
+/// collector starts against gets its own copy.
 const ENDED_SESSIONS_DDL: &str = "CREATE TABLE IF NOT EXISTS dashboard_sessions_ended (
     id_hash String,
     expires_at DateTime('UTC')
