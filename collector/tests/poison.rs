@@ -49,6 +49,18 @@ async fn a_record_the_store_refuses_is_set_aside_and_the_spool_moves_on() {
     }
     let source = spool.join(format!("{:020}.spool", 3));
     std::fs::write(&source, &segment).unwrap();
+    // And one with many bad records (more than the batcher splits one by one), then two good.
+    let mut many = Vec::new();
+    for _ in 0..70 {
+        many.extend(frame(&poison));
+    }
+    for n in [1, 2] {
+        many.extend(frame(
+            &common::page_view_record(6, 90 + n, &format!("/many/{n}"), now).encode(),
+        ));
+    }
+    let many_source = spool.join(format!("{:020}.spool", 4));
+    std::fs::write(&many_source, &many).unwrap();
 
     let state = build_state(common::config(
         &data,
@@ -75,7 +87,10 @@ async fn a_record_the_store_refuses_is_set_aside_and_the_spool_moves_on() {
     .await;
     assert_eq!(r.status(), StatusCode::ACCEPTED);
     let deadline = Instant::now() + Duration::from_secs(30);
-    while count(&state, "SELECT count() AS c FROM events").await < 4 {
+    while count(&state, "SELECT count() AS c FROM events").await < 4
+        || source.exists()
+        || many_source.exists()
+    {
         assert!(
             Instant::now() < deadline,
             "the good records and the later beacon are stored"
@@ -84,7 +99,7 @@ async fn a_record_the_store_refuses_is_set_aside_and_the_spool_moves_on() {
     }
     let paths: Vec<Value> = fetch(
         state.store.as_ref(),
-        "SELECT groupArray(pathname) AS p FROM (SELECT pathname FROM events ORDER BY pathname)",
+        "SELECT groupArray(pathname) AS p FROM (SELECT pathname FROM events WHERE pathname NOT LIKE '/many/%' ORDER BY pathname)",
         &Params::new(),
     )
     .await
@@ -100,11 +115,12 @@ async fn a_record_the_store_refuses_is_set_aside_and_the_spool_moves_on() {
         .unwrap()
         .map(|e| e.unwrap().path())
         .collect();
-    let segments: Vec<_> = rejected
+    let mut segments: Vec<_> = rejected
         .iter()
         .filter(|p| p.extension().is_some_and(|e| e == "spool"))
         .collect();
-    assert_eq!(segments.len(), 1, "{rejected:?}");
+    segments.sort();
+    assert_eq!(segments.len(), 2, "{rejected:?}");
     let mut expected = frame(&undecodable);
     expected.extend(frame(&poison));
     assert_eq!(std::fs::read(segments[0]).unwrap(), expected);
@@ -114,15 +130,35 @@ async fn a_record_the_store_refuses_is_set_aside_and_the_spool_moves_on() {
     assert!(reasons.contains("undecodable"), "{reasons}");
     assert!(reasons.contains("Code: "), "the store's reason: {reasons}");
 
-    // Counted in /metrics: one batch refused, two records set aside.
+    // Of the many bad records, none is stored and none is lost: every record of that segment
+    // is either stored or set aside (a refused range may be set aside whole, good ones too).
+    let many_stored = count(
+        &state,
+        "SELECT count() AS c FROM events WHERE pathname LIKE '/many/%'",
+    )
+    .await;
+    let many_aside = read_segment(segments[1]).unwrap();
+    assert_eq!(many_aside.len() as u64 + many_stored, 72);
+    assert_eq!(
+        many_aside
+            .records()
+            .filter(|r| *r == poison.as_slice())
+            .count(),
+        70
+    );
+
+    // Counted in /metrics: two batches refused, every record set aside counted.
     let (_, _, metrics) = common::send(&app, test::TestRequest::get().uri("/metrics")).await;
     let metrics = metrics.as_str().unwrap_or_default().to_string();
     assert!(
-        metrics.contains("candor_spool_rejected_batches_total 1"),
+        metrics.contains("candor_spool_rejected_batches_total 2"),
         "{metrics}"
     );
     assert!(
-        metrics.contains("candor_spool_rejected_records_total 2"),
+        metrics.contains(&format!(
+            "candor_spool_rejected_records_total {}",
+            2 + many_aside.len()
+        )),
         "{metrics}"
     );
 

@@ -77,6 +77,11 @@ pub fn rejects_data(e: &StoreError) -> bool {
         if REJECTED_DATA_CODES.iter().any(|(c, _)| c == code))
 }
 
+/// After this many records of one batch were refused one by one, refused ranges are set aside
+/// whole instead of being split further: a batch of 10,000 bad records (say, after a bad
+/// deploy) costs about `SPLIT_LIMIT * log2(batch)` inserts, not 20,000.
+const SPLIT_LIMIT: usize = 64;
+
 pub struct Batcher {
     pub store: Arc<dyn Store>,
     pub spool: Spool,
@@ -156,6 +161,7 @@ impl Batcher {
                 // with a token naming its range, so a replay after a crash mid-split lands
                 // every half once.
                 let mut todo = vec![(0, members.len())];
+                let mut refused = 0usize;
                 while let Some((lo, hi)) = todo.pop() {
                     let whole = lo == 0 && hi == members.len();
                     let batch = Batch::of(format, &members[lo..hi], || {
@@ -177,6 +183,13 @@ impl Batcher {
                             }
                             if hi - lo == 1 {
                                 rejected.push((members[lo].0, e.to_string()));
+                                refused += 1;
+                            } else if refused >= SPLIT_LIMIT {
+                                // Many bad records: stop paying two inserts per record and
+                                // set the refused range aside whole (good ones in it too —
+                                // kept and replayable, never dropped).
+                                let why = format!("in a refused range of {} records: {e}", hi - lo);
+                                rejected.extend(members[lo..hi].iter().map(|m| (m.0, why.clone())));
                             } else {
                                 let mid = lo + (hi - lo) / 2;
                                 todo.push((mid, hi));
@@ -240,37 +253,44 @@ impl Batcher {
             let opts = InsertOptions {
                 dedup_token: Some(batch.token.clone()),
             };
-            let result = async {
-                self.store
-                    .insert(
-                        batch.format.events_table(),
-                        batch.format.name(),
-                        batch.events.clone(),
-                        &opts,
-                    )
-                    .await?;
-                match batch.format.sessions_table() {
-                    Some(table) => {
-                        self.store
-                            .insert(table, batch.format.name(), batch.sessions.clone(), &opts)
-                            .await
-                    }
+            // The error, and whether the `events` rows were stored before it (records of the
+            // earlier formats are two inserts).
+            let result = match self
+                .store
+                .insert(
+                    batch.format.events_table(),
+                    batch.format.name(),
+                    batch.events.clone(),
+                    &opts,
+                )
+                .await
+            {
+                Err(e) => Err((e, false)),
+                Ok(()) => match batch.format.sessions_table() {
+                    Some(table) => self
+                        .store
+                        .insert(table, batch.format.name(), batch.sessions.clone(), &opts)
+                        .await
+                        .map_err(|e| (e, true)),
                     None => Ok(()),
-                }
-            }
-            .await;
+                },
+            };
             match result {
                 Ok(()) => {
                     self.metrics.rows.inc_by(batch.rows);
                     self.metrics.batches.inc();
                     return Outcome::Stored;
                 }
-                Err(e) if rejects_data(&e) => {
+                // Only when nothing of the batch was stored: splitting a batch whose `events`
+                // rows are in would store them again under the halves' tokens. That case (an
+                // earlier format's `sessions` rows refused, their `events` rows accepted) is
+                // retried as before.
+                Err((e, false)) if rejects_data(&e) => {
                     self.metrics.failures.inc();
                     tracing::debug!(error = %e, segment = seq, batch = i, rows = batch.rows, "the store refused the batch's data");
                     return Outcome::Rejected(e);
                 }
-                Err(e) => {
+                Err((e, _)) => {
                     self.metrics.failures.inc();
                     tracing::warn!(error = %e, segment = seq, batch = i, "store insert failed; will retry");
                     if self.stop.load(Ordering::Acquire) && backoff >= Duration::from_secs(2) {
