@@ -279,6 +279,20 @@ async fn analyst_sql_cannot_escape_its_sandbox() {
         assert_eq!(status, StatusCode::BAD_REQUEST, "{q} → {v}");
         assert_eq!(v["field"], "query", "{q} → {v}");
     }
+    let (_, v) = send(&app, ok("SELECT 1; SELECT 2")).await;
+    assert_eq!(
+        v["error"],
+        "only one statement may run: remove the ';' and what follows"
+    );
+    let (_, v) = send(&app, ok("SELECT * FROM default.salts")).await;
+    assert!(
+        v["error"]
+            .as_str()
+            .unwrap()
+            .contains("not in the analyst schema"),
+        "{v}"
+    );
+
     // A parameter typed Identifier is substituted before the check, so it cannot smuggle a
     // table past it either.
     for t in ["salts", "default.salts", "system.tables", "/etc/passwd"] {
@@ -375,4 +389,152 @@ async fn analyst_sql_cannot_escape_its_sandbox() {
             assert_eq!(r.0, StatusCode::OK, "{:?}", r.1);
         }
     }
+}
+
+/// Statements put together at random from the pieces attacks are made of — internal tables in
+/// every spelling, table functions, output clauses, settings, comments, quotes, parameters —
+/// run through the real engine. Whatever comes out is either a refusal (400) or a result
+/// without the canary kept in an internal table; never a server error, never a file.
+#[actix_rt::test]
+async fn random_attack_statements_never_reach_internal_data_or_files() {
+    use proptest::strategy::{Strategy, ValueTree};
+    use proptest::test_runner::TestRunner;
+
+    let dir = tempfile::tempdir().unwrap();
+    let outside = tempfile::tempdir().unwrap();
+    let out = outside.path().join("out");
+    let st = candor::serve::build_state(common::config(
+        &dir.path().join("data"),
+        &[("CANDOR_SITES", "example.com,canary-0451.example")],
+    ))
+    .await
+    .unwrap();
+    let tables = [
+        "events",
+        "sessions",
+        "goals",
+        "salts",
+        "default.salts",
+        "`default`.`salts`",
+        "\"default\".\"sites\"",
+        "default.sites",
+        "sites",
+        "default.api_tokens",
+        "system.tables",
+        "system.one",
+        "INFORMATION_SCHEMA.TABLES",
+        "`/etc/hostname`",
+        "file('/etc/hostname')",
+        "merge('default', 'sit')",
+        "numbers(3)",
+        "view(SELECT * FROM default.sites)",
+        "(SELECT * FROM default.sites)",
+        "(SELECT domain FROM default.sites)",
+        "{t:Identifier}",
+        "default . sites",
+        "default./**/sites",
+        "`default.sites`",
+        "default_analyst.events",
+    ];
+    let columns = [
+        "*",
+        "count()",
+        "domain",
+        "site",
+        "any(domain)",
+        "file('/etc/hostname')",
+        "(SELECT any(domain) FROM default.sites)",
+        "'x' IN default.sites",
+        "toString(1)",
+        "domain IN (SELECT domain FROM sites)",
+        "`a\n      TableIdentifier events`",
+        "{c:String}",
+        "joinGet('default.sites', 'domain', 1)",
+        "hostName()",
+        "getSetting('readonly')",
+    ];
+    let tails = [
+        "",
+        " LIMIT 5",
+        " SETTINGS readonly = 0",
+        " FORMAT TSV",
+        " -- )",
+        " /* ",
+        " ) UNION ALL (SELECT domain FROM default.sites",
+        "; SELECT 1",
+        " UNION ALL SELECT domain FROM default.sites",
+        " WHERE site = {c:String}",
+    ];
+    let out_path = out.display().to_string();
+    let outfiles = [
+        String::new(),
+        format!(" INTO OUTFILE '{out_path}'"),
+        format!(" INTO OUTFILE '{out_path}' TRUNCATE FORMAT RawBLOB"),
+        format!(" INTO OUTFILE '{out_path}' APPEND COMPRESSION 'gzip'"),
+    ];
+    let heads = [
+        "",
+        "WITH x AS (SELECT * FROM default.sites) ",
+        "WITH events AS (SELECT domain AS site FROM default.sites) ",
+        "/* c */ ",
+        "EXPLAIN ",
+        "(",
+        "SELECT * FROM (",
+    ];
+    // Each piece is benign three times in four, so many statements are allowed and run.
+    fn piece<T: Clone + std::fmt::Debug + 'static>(
+        benign: Vec<T>,
+        attack: Vec<T>,
+    ) -> impl Strategy<Value = T> {
+        proptest::prop_oneof![
+            3 => proptest::sample::select(benign),
+            1 => proptest::sample::select(attack),
+        ]
+    }
+    let (benign_tables, attack_tables) = tables.split_at(4);
+    let (benign_columns, attack_columns) = columns.split_at(4);
+    let (benign_tails, attack_tails) = tails.split_at(2);
+    let strategy = (
+        piece(vec![""], heads[1..].to_vec()),
+        piece(benign_columns.to_vec(), attack_columns.to_vec()),
+        piece(benign_tables.to_vec(), attack_tables.to_vec()),
+        piece(benign_tails.to_vec(), attack_tails.to_vec()),
+        piece(vec![String::new()], outfiles[1..].to_vec()),
+        proptest::sample::select(vec![
+            "sites",
+            "salts",
+            "events",
+            "default.sites",
+            "/etc/hostname",
+        ]),
+    );
+    let mut runner = TestRunner::deterministic();
+    let (mut refused, mut answered) = (0, 0);
+    for _ in 0..300 {
+        let (head, col, table, tail, outfile, t) =
+            strategy.new_tree(&mut runner).unwrap().current();
+        let q = format!("{head}SELECT {col} FROM {table}{tail}{outfile}");
+        let params = candor::store::Params::new()
+            .with("t", t)
+            .with("c", "canary-0451.example");
+        match st.analyst.run(&q, &params, "JSONCompact").await {
+            Ok(body) => {
+                answered += 1;
+                let text = String::from_utf8_lossy(&body);
+                // A statement that uses the canary as its own parameter may echo it back.
+                let leaked = !q.contains("{c:String}") && text.contains("canary-0451");
+                assert!(!leaked, "{q:?} (t = {t}) leaked the canary: {text}");
+            }
+            Err(candor::analyst::AnalystError::Refused(_))
+            | Err(candor::analyst::AnalystError::Failed(_))
+            | Err(candor::analyst::AnalystError::Busy(_)) => refused += 1,
+            Err(e) => panic!("{q:?} (t = {t}) → server error {e}"),
+        }
+        assert!(!out.exists(), "{q:?} wrote a file");
+    }
+    eprintln!("300 random statements: {answered} answered, {refused} refused");
+    assert!(
+        answered > 10 && refused > 100,
+        "{answered} answered, {refused} refused"
+    );
 }

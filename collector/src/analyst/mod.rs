@@ -161,6 +161,9 @@ fn parse_error(e: StoreError) -> AnalystError {
         StoreError::Query { code, message } => AnalystError::Refused(match code {
             // BAD_ARGUMENTS from EXPLAIN-as-subquery: not a SELECT, or output options.
             Some(36) if message.contains("only SELECT") => ast::Refusal::NotSelect.to_string(),
+            Some(62) if message.contains("Multi-statements") => {
+                "only one statement may run: remove the ';' and what follows".into()
+            }
             Some(36) if message.contains("output options") => {
                 "INTO OUTFILE and FORMAT are not allowed in analyst SQL (results are JSON)".into()
             }
