@@ -243,9 +243,9 @@ mod tests {
     fn a_plain_select_passes() {
         assert_eq!(verdict(OK), Ok(()));
         let nodes = parse(OK).unwrap();
-        assert_eq!(nodes.len(), 10);
+        assert_eq!(nodes.len(), 11);
         assert_eq!(
-            nodes[4],
+            nodes[5],
             Node {
                 depth: 4,
                 kind: "Function",

@@ -643,7 +643,6 @@ mod tests {
             "sleep",
             "throwIf",
             "countFile",
-            "If",
             "",
             "toDATE",
         ] {
