@@ -6,7 +6,8 @@
 //! Salts are stored sealed (AES-256-GCM, `leads::seal`) with a key derived from the server key
 //! (`CANDOR_PII_KEY`), so a reader of the store alone cannot recompute visitor ids. Every
 //! collector sharing a store must therefore share one server key: a collector with another
-//! key cannot open the shared salts, logs an error and assigns no visitor ids until fixed.
+//! key cannot open the shared salts: it logs an error at each rotation and answers beacons 503
+//! (salt not loaded) until it runs with the shared key, rather than counting visitors apart.
 //!
 //! Upgrade from stores that held salts in the clear (64 hex characters): both forms are read
 //! for the transition, and every rotation (at start, then every few minutes) seals any plain
