@@ -132,6 +132,19 @@ async fn a_store_reader_finds_no_usable_salt_and_no_contact_details() {
         }
     }
 
+    // A collector with another server key opens no salt and makes none of its own.
+    let salts_before = rows(&state, "SELECT count() AS c FROM salts").await;
+    let stranger = Salts::new(
+        state.store.clone(),
+        &Keys::load(None, &dir.path().join("elsewhere")).unwrap(),
+    );
+    stranger.rotate(today).await.unwrap();
+    assert_eq!(stranger.visitor_id(today, "example.com", ip, UA), None);
+    assert_eq!(
+        rows(&state, "SELECT count() AS c FROM salts").await,
+        salts_before
+    );
+
     // Webhook outbox: a lead's contact details are not readable in it.
     let port = common::free_port(); // nobody listens: deliveries fail and stay pending
     let (status, _, hook) = send(

@@ -8,6 +8,8 @@
 //! collector sharing a store must therefore share one server key: a collector with another
 //! key cannot open the shared salts: it logs an error at each rotation and answers beacons 503
 //! (salt not loaded) until it runs with the shared key, rather than counting visitors apart.
+//! It makes no salt of its own meanwhile (the others could not open it). A store whose key is
+//! lost for good: `TRUNCATE TABLE salts`, and the next rotation makes new ones.
 //!
 //! Upgrade from stores that held salts in the clear (64 hex characters): both forms are read
 //! for the transition, and every rotation (at start, then every few minutes) seals any plain
@@ -79,24 +81,26 @@ impl Salts {
     pub async fn rotate(&self, today: i64) -> Result<(), StoreError> {
         self.seal_plain_rows().await?;
         let (have, unreadable) = self.load(today - 1, today + 1).await?;
-        for day in [today, today + 1] {
-            if unreadable.contains(&day) {
-                // Another collector made this salt with another server key. A new salt would
-                // not help (every collector takes the earliest row): say so and wait.
-                tracing::error!(day = %date_string(day), "the stored visitor-id salt cannot be opened with this collector's server key; every collector sharing a store must use the same CANDOR_PII_KEY");
-                continue;
-            }
-            if !have.contains_key(&day) {
-                let mut salt = [0u8; 32];
-                self.rng
-                    .fill(&mut salt)
-                    .map_err(|_| StoreError::Library("no random source".into()))?;
-                self.store
-                    .execute(
-                        "INSERT INTO salts (day, salt, created_at) VALUES ({day:Date}, {salt:String}, now64(3))",
-                        &Params::new().with("day", date_string(day)).with("salt", self.sealer.seal(&salt)),
-                    )
-                    .await?;
+        if !unreadable.is_empty() {
+            // Salts sealed with another server key: a collector runs with the wrong key. A
+            // salt made here would be unreadable to the others (every collector takes the
+            // earliest row), so make none: say so and wait for the configuration to be fixed.
+            let days: Vec<String> = unreadable.iter().map(|d| date_string(*d)).collect();
+            tracing::error!(days = ?days, "stored visitor-id salts cannot be opened with this collector's server key; every collector sharing a store must use the same CANDOR_PII_KEY");
+        } else {
+            for day in [today, today + 1] {
+                if !have.contains_key(&day) {
+                    let mut salt = [0u8; 32];
+                    self.rng
+                        .fill(&mut salt)
+                        .map_err(|_| StoreError::Library("no random source".into()))?;
+                    self.store
+                        .execute(
+                            "INSERT INTO salts (day, salt, created_at) VALUES ({day:Date}, {salt:String}, now64(3))",
+                            &Params::new().with("day", date_string(day)).with("salt", self.sealer.seal(&salt)),
+                        )
+                        .await?;
+                }
             }
         }
         self.store
