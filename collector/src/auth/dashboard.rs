@@ -41,18 +41,6 @@ const LOGIN_CLIENTS: usize = 10_000;
 /// seven days a session lives; past it the entries closest to expiry go first.
 const MAX_ENDED_SESSIONS: usize = 100_000;
 
-/// Ended sessions, created at load like a migration (idempotent). Insert-only; a row lives
-/// until the session would have expired anyway. Plain single-node DDL: with
-/// `clickhouse.cluster` this table belongs in `store::migrations` (replicated everywhere, like
-/// `dashboard_passwords`), which is where it should move; until then each server node that a
-/// collector starts against gets its own copy.
-const ENDED_SESSIONS_DDL: &str = "CREATE TABLE IF NOT EXISTS dashboard_sessions_ended (
-    id_hash String,
-    expires_at DateTime('UTC')
-) ENGINE = ReplacingMergeTree
-ORDER BY id_hash
-TTL expires_at";
-
 #[derive(Serialize, Deserialize)]
 struct PasswordRow {
     site: String,
@@ -98,7 +86,6 @@ fn fingerprint(hash: &str) -> String {
 
 impl Dashboard {
     pub async fn load(store: Arc<dyn Store>, key: hmac::Key) -> Result<Dashboard, StoreError> {
-        store.execute(ENDED_SESSIONS_DDL, &Params::new()).await?;
         let d = Dashboard {
             store,
             passwords: RwLock::new(BTreeMap::new()),

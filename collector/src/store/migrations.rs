@@ -297,6 +297,20 @@ const LEAD_VISITORS: Table = Table {
     placement: Placement::Everywhere,
 };
 
+/// Dashboard sessions ended by sign-out (SHA-256 of the session id), until the cookie would
+/// have expired anyway; every collector sharing the store refuses them.
+const DASHBOARD_SESSIONS_ENDED: Table = Table {
+    name: "dashboard_sessions_ended",
+    columns: "    id_hash String,
+    expires_at DateTime('UTC')",
+    family: Family::Replacing("expires_at"),
+    partition_by: None,
+    order_by: "id_hash",
+    ttl: Some("expires_at"),
+    settings: None,
+    placement: Placement::Everywhere,
+};
+
 /// Goals per site: an event name or a page path. One version per change.
 const GOALS: Table = Table {
     name: "goals",
@@ -575,6 +589,11 @@ pub const MIGRATIONS: &[Migration] = &[
         version: 9,
         name: "sessions derived from events by a materialized view",
         statements: sessions_view,
+    },
+    Migration {
+        version: 10,
+        name: "dashboard sessions ended by sign-out",
+        statements: |t| DASHBOARD_SESSIONS_ENDED.create(t),
     },
 ];
 
