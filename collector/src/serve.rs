@@ -212,6 +212,7 @@ impl Background {
                         tracing::warn!(error = %e, "refreshing the rollup index failed");
                     }
                     state.pipeline.tracker.sweep(crate::clock::unix_seconds());
+                    state.pipeline.forget_idle_clients();
                 }
             }
         });

@@ -221,6 +221,33 @@ async fn rate_limit_answers_429_with_retry_after() {
         test::call_service(&app, other.to_request()).await.status(),
         StatusCode::ACCEPTED
     );
+    // The limiter remembers clients only while they are limited: a flood from many
+    // addresses leaves nothing behind once their allowance is back (3 a minute: 20 s each).
+    for i in 0..200u32 {
+        let ip = std::net::Ipv4Addr::from(0xC633_6400 + i); // 198.51.100.0/24 and on
+        let _ = state.pipeline.check_rate("example.com", ip.into());
+    }
+    assert!(state.pipeline.remembered_clients() >= 200);
+    state.pipeline.forget_idle_clients();
+    assert!(
+        state.pipeline.remembered_clients() >= 200,
+        "clients still inside their window are kept"
+    );
+}
+
+#[actix_rt::test]
+async fn the_rate_limiter_forgets_clients_whose_allowance_is_back() {
+    let dir = tempfile::tempdir().unwrap();
+    // 600,000 a minute: one request's cost is back within 0.1 ms.
+    let (state, _bg) = setup(dir.path(), &[("CANDOR_RATE_LIMIT", "600000")]).await;
+    for i in 0..500u32 {
+        let ip = std::net::Ipv4Addr::from(0xCB00_7100 + i); // 203.0.113.0/24 and on
+        state.pipeline.check_rate("example.com", ip.into()).unwrap();
+    }
+    assert_eq!(state.pipeline.remembered_clients(), 500);
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    state.pipeline.forget_idle_clients();
+    assert_eq!(state.pipeline.remembered_clients(), 0);
 }
 
 #[actix_rt::test]

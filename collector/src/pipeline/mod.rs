@@ -388,6 +388,24 @@ impl Pipeline {
         Ok(())
     }
 
+    /// Drops the rate-limit state of clients and sites that are back to a full allowance, so
+    /// the limiters hold only recently active keys however many addresses have called.
+    pub fn forget_idle_clients(&self) {
+        if let Some(l) = &self.client_limit {
+            l.retain_recent();
+            l.shrink_to_fit();
+        }
+        if let Some(l) = &self.site_limit {
+            l.retain_recent();
+            l.shrink_to_fit();
+        }
+    }
+
+    /// The number of clients the per-client limiter remembers.
+    pub fn remembered_clients(&self) -> usize {
+        self.client_limit.as_ref().map_or(0, |l| l.len())
+    }
+
     /// The whole ingestion path. `Ok(None)` means stored; `Ok(Some(reason))` deliberately not.
     pub async fn ingest(
         &self,
