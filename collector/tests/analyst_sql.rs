@@ -353,6 +353,25 @@ async fn analyst_sql_cannot_escape_its_sandbox() {
         "{statuses:?}"
     );
 
+    // A client that hangs up does not free its slot while the engine still works on its
+    // query (else hanging up in a loop would queue unbounded work on the analyst connection).
+    let slower = "SELECT count() FROM (SELECT arrayJoin(range(4000)) AS a) AS x, (SELECT arrayJoin(range(5000)) AS b) AS y WHERE cityHash64(toString(a), toString(b)) % 7 = 1";
+    let abandoned = tokio::time::timeout(
+        std::time::Duration::from_millis(1),
+        st.analyst
+            .run(slower, &candor::store::Params::new(), "JSONCompact"),
+    )
+    .await;
+    assert!(abandoned.is_err(), "the query should still be running");
+    let (a, b) = futures_util::join!(send(&app, ok(slower)), send(&app, ok(slower)));
+    let mut statuses = [a.0, b.0];
+    statuses.sort();
+    assert_eq!(
+        statuses,
+        [StatusCode::OK, StatusCode::TOO_MANY_REQUESTS],
+        "the abandoned query still holds its slot"
+    );
+
     // Reports keep working while an analyst loops on KILL QUERY.
     let (status, v) = send(
         &app,

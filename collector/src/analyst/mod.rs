@@ -50,7 +50,7 @@ impl From<ast::Refusal> for AnalystError {
 
 pub struct Analyst {
     store: Arc<dyn Store>,
-    slots: Semaphore,
+    slots: Arc<Semaphore>,
     max_concurrent: usize,
 }
 
@@ -58,101 +58,122 @@ impl Analyst {
     pub fn new(store: Arc<dyn Store>, limits: SqlLimits) -> Analyst {
         Analyst {
             store,
-            slots: Semaphore::new(limits.max_concurrent),
+            slots: Arc::new(Semaphore::new(limits.max_concurrent)),
             max_concurrent: limits.max_concurrent,
         }
     }
 
     /// Checks `sql` and, when allowed, runs it; the output is in `format`.
+    ///
+    /// The work runs in a task of its own that holds the slot until the engine is done, so a
+    /// client that hangs up cannot leave queries queued behind a free slot.
     pub async fn run(
         &self,
         sql: &str,
         params: &Params,
         format: &str,
     ) -> Result<Bytes, AnalystError> {
-        let _slot = self
+        let slot = self
             .slots
-            .try_acquire()
+            .clone()
+            .try_acquire_owned()
             .map_err(|_| AnalystError::Busy(self.max_concurrent))?;
-        let canonical = self.check(sql, params).await?;
-        // As a subquery: the engine checks its result limits on what a query reads, so
-        // `SELECT arrayJoin(range(1e7))` (one row read) would pass them at the top level.
-        self.store
-            .query_readonly(&format!("SELECT * FROM (\n{canonical}\n)"), params, format)
-            .await
-            .map_err(engine_error)
+        let (store, sql, params, format) = (
+            self.store.clone(),
+            sql.to_string(),
+            params.clone(),
+            format.to_string(),
+        );
+        tokio::spawn(async move {
+            let _slot = slot;
+            let canonical = check(store.as_ref(), &sql, &params).await?;
+            // As a subquery: the engine checks its result limits on what a query reads, so
+            // `SELECT arrayJoin(range(1e7))` (one row read) would pass them at the top level.
+            store
+                .query_readonly(
+                    &format!("SELECT * FROM (\n{canonical}\n)"),
+                    &params,
+                    &format,
+                )
+                .await
+                .map_err(engine_error)
+        })
+        .await
+        .map_err(|e| {
+            AnalystError::Store(StoreError::Unavailable(format!("analyst query task: {e}")))
+        })?
     }
 
     /// The canonical form of `sql` when the allow-list accepts it.
     pub async fn check(&self, sql: &str, params: &Params) -> Result<String, AnalystError> {
-        if sql.trim().is_empty() {
-            return Err(AnalystError::Refused("query must not be empty".into()));
-        }
-        if sql.len() > MAX_QUERY_BYTES {
-            return Err(AnalystError::Refused(format!(
-                "query is longer than {MAX_QUERY_BYTES} bytes"
-            )));
-        }
-        #[derive(Deserialize)]
-        struct Formatted {
-            q: String,
-        }
-        let canonical = crate::store::decode_lines::<Formatted>(
-            &self
-                .store
-                .inspect(
-                    "SELECT formatQuerySingleLine({q:String}) AS q",
-                    &Params::new().with("q", sql),
-                    "JSONEachRow",
-                )
-                .await
-                .map_err(parse_error)?,
-        )
-        .map_err(AnalystError::Store)?
-        .pop()
-        .map(|f| f.q)
-        .ok_or_else(|| AnalystError::Refused("the statement could not be parsed".into()))?;
-        #[derive(Deserialize)]
-        struct Line {
-            explain: String,
-        }
-        let tree = crate::store::decode_lines::<Line>(
-            &self
-                .store
-                .inspect(
-                    &format!("SELECT explain FROM (EXPLAIN AST\n{canonical}\n)"),
-                    params,
-                    "JSONEachRow",
-                )
-                .await
-                .map_err(parse_error)?,
-        )
-        .map_err(AnalystError::Store)?
-        .into_iter()
-        .map(|l| l.explain)
-        .collect::<Vec<_>>()
-        .join("\n");
-        #[derive(Deserialize)]
-        struct Database {
-            name: String,
-        }
-        let mut databases: Vec<String> = ["default", "system", "information_schema"]
-            .into_iter()
-            .map(String::from)
-            .collect();
-        databases.extend(
-            crate::store::fetch_readonly::<Database>(
-                self.store.as_ref(),
-                "SELECT name FROM system.databases",
+        check(self.store.as_ref(), sql, params).await
+    }
+}
+
+/// The canonical form of `sql` when the allow-list accepts it.
+async fn check(store: &dyn Store, sql: &str, params: &Params) -> Result<String, AnalystError> {
+    if sql.trim().is_empty() {
+        return Err(AnalystError::Refused("query must not be empty".into()));
+    }
+    if sql.len() > MAX_QUERY_BYTES {
+        return Err(AnalystError::Refused(format!(
+            "query is longer than {MAX_QUERY_BYTES} bytes"
+        )));
+    }
+    #[derive(Deserialize)]
+    struct Formatted {
+        q: String,
+    }
+    let canonical = crate::store::decode_lines::<Formatted>(
+        &store
+            .inspect(
+                "SELECT formatQuerySingleLine({q:String}) AS q",
+                &Params::new().with("q", sql),
+                "JSONEachRow",
             )
+            .await
+            .map_err(parse_error)?,
+    )
+    .map_err(AnalystError::Store)?
+    .pop()
+    .map(|f| f.q)
+    .ok_or_else(|| AnalystError::Refused("the statement could not be parsed".into()))?;
+    #[derive(Deserialize)]
+    struct Line {
+        explain: String,
+    }
+    let tree = crate::store::decode_lines::<Line>(
+        &store
+            .inspect(
+                &format!("SELECT explain FROM (EXPLAIN AST\n{canonical}\n)"),
+                params,
+                "JSONEachRow",
+            )
+            .await
+            .map_err(parse_error)?,
+    )
+    .map_err(AnalystError::Store)?
+    .into_iter()
+    .map(|l| l.explain)
+    .collect::<Vec<_>>()
+    .join("\n");
+    #[derive(Deserialize)]
+    struct Database {
+        name: String,
+    }
+    let mut databases: Vec<String> = ["default", "system", "information_schema"]
+        .into_iter()
+        .map(String::from)
+        .collect();
+    databases.extend(
+        crate::store::fetch_readonly::<Database>(store, "SELECT name FROM system.databases")
             .await
             .map_err(AnalystError::Store)?
             .into_iter()
             .map(|d| d.name),
-        );
-        ast::check(&ast::parse(&tree)?, &databases)?;
-        Ok(canonical)
-    }
+    );
+    ast::check(&ast::parse(&tree)?, &databases)?;
+    Ok(canonical)
 }
 
 /// The engine refused to parse or explain the statement.
