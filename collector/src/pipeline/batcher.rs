@@ -18,7 +18,10 @@ use prometheus::{IntCounter, IntGauge};
 use super::spool::{read_segment, Spool};
 use bytes::Bytes;
 
-use super::{split_record, SpooledRows, EVENT_COLUMNS, EVENT_COLUMNS_V1, SESSION_COLUMNS};
+use super::record::{
+    split_record, SpooledRows, RECORD_EVENT_THROUGH, RECORD_ROWBINARY_THROUGH, SESSION_COLUMNS,
+};
+use super::row;
 use crate::store::{InsertOptions, Store, StoreError};
 
 pub struct BatcherMetrics {
@@ -150,12 +153,14 @@ impl Batcher {
             // The spooled rows are ready to insert: concatenate, don't re-encode. Records of
             // earlier formats (an upgrade with segments left on disk) go in as they were
             // always inserted, under the tokens they always had.
-            for format in [Format::Event, Format::RowBinary, Format::Json] {
-                let members: Vec<&(&[u8], SpooledRows<'_>)> =
-                    chunk.iter().filter(|(_, r)| format.holds(r)).collect();
-                if members.is_empty() {
-                    continue;
-                }
+            let mut formats: Vec<Format> = chunk.iter().map(|(_, r)| Format::of(r)).collect();
+            formats.sort_unstable();
+            formats.dedup();
+            for format in formats {
+                let members: Vec<&(&[u8], SpooledRows<'_>)> = chunk
+                    .iter()
+                    .filter(|(_, r)| Format::of(r) == format)
+                    .collect();
                 // Ranges of `members` still to insert, the next one last. The whole batch
                 // goes first under its usual token; a refused range is split in halves, each
                 // with a token naming its range, so a replay after a crash mid-split lands
@@ -258,8 +263,8 @@ impl Batcher {
             let result = match self
                 .store
                 .insert(
-                    batch.format.events_table(),
-                    batch.format.name(),
+                    "events",
+                    batch.format.events_format(),
                     batch.events.clone(),
                     &opts,
                 )
@@ -267,9 +272,9 @@ impl Batcher {
             {
                 Err(e) => Err((e, false)),
                 Ok(()) => match batch.format.sessions_table() {
-                    Some(table) => self
+                    Some((table, format)) => self
                         .store
-                        .insert(table, batch.format.name(), batch.sessions.clone(), &opts)
+                        .insert(table, format, batch.sessions.clone(), &opts)
                         .await
                         .map_err(|e| (e, true)),
                     None => Ok(()),
@@ -317,17 +322,6 @@ struct Batch {
     rows: u64,
 }
 
-/// The spool record formats, each inserted as it was written.
-#[derive(Clone, Copy)]
-enum Format {
-    /// `events` rows with the visit columns; sessions derive from them in the store.
-    Event,
-    /// The previous format: `events` and `sessions` rows in RowBinary.
-    RowBinary,
-    /// The first format: `events` and `sessions` rows in JSONEachRow.
-    Json,
-}
-
 impl Batch {
     /// The batch of `members` (records of `format`), under the token `token` makes.
     fn of(
@@ -335,11 +329,15 @@ impl Batch {
         members: &[&(&[u8], SpooledRows<'_>)],
         token: impl FnOnce() -> String,
     ) -> Batch {
-        let mut events = Vec::new();
+        // The header names and types the columns the rows hold, so the engine refuses rows
+        // that do not match the table instead of storing shifted data.
+        let mut events = format.through().map(row::header).unwrap_or_default();
         let mut sessions = Vec::new();
         for (_, r) in members {
             match r {
-                SpooledRows::Event(e) => events.extend_from_slice(e),
+                SpooledRows::Event(e) | SpooledRows::Versioned { row: e, .. } => {
+                    events.extend_from_slice(e)
+                }
                 SpooledRows::RowBinary(e, s) | SpooledRows::Json(e, s) => {
                     events.extend_from_slice(e);
                     sessions.extend_from_slice(s);
@@ -356,54 +354,66 @@ impl Batch {
     }
 }
 
+/// The spool record formats (see `record`), each inserted as it was written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Format {
+    /// Format 2: `events` rows with the visit columns; sessions derive from them in the store.
+    Event,
+    /// Format 3: `events` rows of the columns through a migration version.
+    Versioned(u32),
+    /// Format 1: `events` and `sessions` rows in RowBinary.
+    RowBinary,
+    /// The first format: `events` and `sessions` rows in JSONEachRow.
+    Json,
+}
+
 impl Format {
-    /// Whether a record is of this format.
-    fn holds(self, r: &SpooledRows<'_>) -> bool {
-        matches!(
-            (self, r),
-            (Format::Event, SpooledRows::Event(_))
-                | (Format::RowBinary, SpooledRows::RowBinary(..))
-                | (Format::Json, SpooledRows::Json(..))
-        )
+    fn of(r: &SpooledRows<'_>) -> Format {
+        match r {
+            SpooledRows::Event(_) => Format::Event,
+            SpooledRows::Versioned { through, .. } => Format::Versioned(*through),
+            SpooledRows::RowBinary(..) => Format::RowBinary,
+            SpooledRows::Json(..) => Format::Json,
+        }
     }
 
-    fn name(self) -> &'static str {
+    /// The `events` columns the rows hold, when they are RowBinary.
+    fn through(self) -> Option<u32> {
         match self {
-            Format::Event | Format::RowBinary => "RowBinary",
+            Format::Event => Some(RECORD_EVENT_THROUGH),
+            Format::Versioned(through) => Some(through),
+            Format::RowBinary => Some(RECORD_ROWBINARY_THROUGH),
+            Format::Json => None,
+        }
+    }
+
+    fn events_format(self) -> &'static str {
+        match self {
             Format::Json => "JSONEachRow",
+            _ => "RowBinaryWithNamesAndTypes",
         }
     }
 
-    fn events_table(self) -> &'static str {
+    fn sessions_table(self) -> Option<(&'static str, &'static str)> {
         match self {
-            Format::Event => EVENTS_ROWBINARY.as_str(),
-            Format::RowBinary => EVENTS_ROWBINARY_V1.as_str(),
-            Format::Json => "events",
-        }
-    }
-
-    fn sessions_table(self) -> Option<&'static str> {
-        match self {
-            Format::Event => None,
-            Format::RowBinary => Some(SESSIONS_ROWBINARY.as_str()),
-            Format::Json => Some("sessions"),
+            Format::Event | Format::Versioned(_) => None,
+            Format::RowBinary => Some((SESSIONS_ROWBINARY.as_str(), "RowBinary")),
+            Format::Json => Some(("sessions", "JSONEachRow")),
         }
     }
 
     /// Tokens of the earlier formats are unchanged, so a batch inserted half before an
     /// upgrade and again after it still lands once.
-    fn token_suffix(self) -> &'static str {
+    fn token_suffix(self) -> String {
         match self {
-            Format::Event => "-02",
-            Format::RowBinary => "-01",
-            Format::Json => "",
+            Format::Event => "-02".into(),
+            Format::Versioned(through) => format!("-03-{through:04x}"),
+            Format::RowBinary => "-01".into(),
+            Format::Json => String::new(),
         }
     }
 }
 
-static EVENTS_ROWBINARY: LazyLock<String> = LazyLock::new(|| format!("events ({EVENT_COLUMNS})"));
-static EVENTS_ROWBINARY_V1: LazyLock<String> =
-    LazyLock::new(|| format!("events ({EVENT_COLUMNS_V1})"));
 static SESSIONS_ROWBINARY: LazyLock<String> =
     LazyLock::new(|| format!("sessions ({SESSION_COLUMNS})"));
 

@@ -3,10 +3,17 @@
 //! timed in `/metrics`. Read `Pipeline::ingest` to see the whole path in one screen.
 
 pub mod batcher;
+pub mod record;
+pub mod row;
 pub mod sessions;
 pub mod spool;
 
-use std::collections::BTreeMap;
+pub use record::{
+    split_record, Record, SpooledRows, EVENT_COLUMNS, EVENT_COLUMNS_V1, RECORD_EVENT,
+    RECORD_ROWBINARY, RECORD_VERSIONED, SESSION_COLUMNS,
+};
+pub use row::EventRow;
+
 use std::net::IpAddr;
 use std::num::NonZeroU32;
 use std::sync::Arc;
@@ -22,8 +29,7 @@ use crate::metrics::Metrics;
 use crate::privacy::keys::Keys;
 use crate::privacy::salts::Salts;
 use crate::sites::Site;
-use crate::store::rowbinary::RowBinary;
-use sessions::{Attribution, SessionDelta, Touch, Tracker};
+use sessions::{Attribution, Touch, Tracker};
 use spool::{Spool, SpoolError};
 
 /// Why an event was deliberately not stored (`X-Candor-Drop`).
@@ -45,195 +51,6 @@ impl DropReason {
             DropReason::OptedOut => "opted-out",
             DropReason::Excluded => "excluded",
         }
-    }
-}
-
-/// One row of `events`, as spooled and inserted.
-#[derive(Clone, Debug, PartialEq)]
-pub struct EventRow {
-    pub event_id: uuid::Uuid,
-    pub timestamp: u32,
-    pub site: String,
-    pub name: String,
-    /// The event's own host; every other visit property comes from `attribution`.
-    pub hostname: String,
-    pub pathname: String,
-    /// The visit's first-touch attributes (referrer, UTM, location, device), shared with the
-    /// session: set by the session step.
-    pub attribution: Arc<Attribution>,
-    pub screen_width: u16,
-    pub visitor_id: u64,
-    pub session_id: u64,
-    pub visitor_key: String,
-    pub consent: &'static str,
-    pub engaged_ms: u32,
-    pub props: BTreeMap<String, String>,
-    pub retention_days: u16,
-}
-
-/// What the spool holds per accepted event: its row and its session delta.
-#[derive(Clone, Debug)]
-pub struct Record {
-    pub event: EventRow,
-    pub session: SessionDelta,
-}
-
-/// The first byte of a spooled record in the current format: the `events` row alone, in
-/// RowBinary (`EVENT_COLUMNS`), with the three columns from which the store derives the
-/// session delta row itself (`SESSIONS_FROM_EVENTS` in `store::migrations`).
-pub const RECORD_EVENT: u8 = 2;
-
-/// The first byte of a record of the previous format: the `events` row (`EVENT_COLUMNS_V1`)
-/// and the `sessions` delta row (`SESSION_COLUMNS`) in RowBinary. Records of the first format
-/// start with `{` (two JSONEachRow lines). Both are still replayed after an upgrade.
-pub const RECORD_ROWBINARY: u8 = 1;
-
-macro_rules! event_columns_v1 {
-    () => {
-        "event_id, timestamp, site, name, hostname, pathname, referrer, referrer_source, \
-channel, utm_source, utm_medium, utm_campaign, utm_content, utm_term, country_code, region, \
-city, org, org_type, browser, browser_version, os, os_version, device, screen_width, \
-visitor_id, session_id, visitor_key, consent, engaged_ms, props, retention_days"
-    };
-}
-
-/// The `events` columns of a spooled record of the previous format, in order.
-pub const EVENT_COLUMNS_V1: &str = event_columns_v1!();
-
-/// The `events` columns of a spooled record, in order: the event, then its visit's start,
-/// the page view's sequence in the visit (0 for other events) and the visit's hostname.
-pub const EVENT_COLUMNS: &str = concat!(
-    event_columns_v1!(),
-    ", session_start, session_seq, session_hostname"
-);
-
-/// The `sessions` columns of a spooled record of the previous format, in order.
-pub const SESSION_COLUMNS: &str = "site, day, session_id, visitor_id, start, end, pageviews, \
-events, engaged_ms, entry_page, exit, visitor_key, hostname, referrer, referrer_source, \
-channel, utm_source, utm_medium, utm_campaign, utm_content, utm_term, country_code, region, \
-city, org, org_type, browser, browser_version, os, os_version, device, retention_days";
-
-fn put_attribution(w: &mut RowBinary<'_>, a: &Attribution) {
-    w.str(&a.referrer)
-        .str(&a.referrer_source)
-        .str(&a.channel)
-        .str(&a.utm_source)
-        .str(&a.utm_medium)
-        .str(&a.utm_campaign)
-        .str(&a.utm_content)
-        .str(&a.utm_term)
-        .str(&a.country_code)
-        .str(&a.region)
-        .str(&a.city)
-        .str(&a.org)
-        .str(&a.org_type)
-        .str(&a.browser)
-        .str(&a.browser_version)
-        .str(&a.os)
-        .str(&a.os_version)
-        .str(&a.device);
-}
-
-impl Record {
-    /// The spooled form: `RECORD_EVENT`, then the `events` row in RowBinary
-    /// (`EVENT_COLUMNS`), so the batcher only concatenates bytes and the store reads them
-    /// without parsing text. The store derives the session delta from the row, so one
-    /// insert per batch feeds both tables.
-    pub fn encode(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(384);
-        out.push(RECORD_EVENT);
-        let w = &mut RowBinary(&mut out);
-        self.put_event(w);
-        w.datetime(self.session.start)
-            .u32(self.session.exit.0)
-            .str(&self.session.attribution.hostname);
-        out
-    }
-
-    /// The previous spooled form (`RECORD_ROWBINARY`): the version byte, the length of the
-    /// `events` row, then the `events` row (`EVENT_COLUMNS_V1`) and the `sessions` delta row
-    /// (`SESSION_COLUMNS`). Candor no longer writes it; it is kept so the upgrade path (a
-    /// spool of this format left on disk) stays tested.
-    pub fn encode_v1(&self) -> Vec<u8> {
-        let (e, s) = (&self.event, &self.session);
-        let mut out = Vec::with_capacity(640);
-        out.push(RECORD_ROWBINARY);
-        out.extend_from_slice(&[0; 4]);
-        let w = &mut RowBinary(&mut out);
-        self.put_event(w);
-        let event_len = (w.0.len() - 5) as u32;
-        w.str(&e.site)
-            .date((s.start / 86_400) as u16)
-            .u64(s.session_id)
-            .u64(e.visitor_id)
-            .datetime(s.start)
-            .datetime(s.end)
-            .u64(s.pageviews)
-            .u64(s.events)
-            .u64(s.engaged_ms)
-            .str(&s.entry_page)
-            .u32(s.exit.0)
-            .str(&s.exit.1)
-            .str(&e.visitor_key)
-            .str(&s.attribution.hostname);
-        put_attribution(w, &s.attribution);
-        w.u16(e.retention_days);
-        out[1..5].copy_from_slice(&event_len.to_le_bytes());
-        out
-    }
-
-    /// The `EVENT_COLUMNS_V1` part of the `events` row.
-    fn put_event(&self, w: &mut RowBinary<'_>) {
-        let e = &self.event;
-        w.uuid(&e.event_id)
-            .datetime(e.timestamp)
-            .str(&e.site)
-            .str(&e.name)
-            .str(&e.hostname)
-            .str(&e.pathname);
-        put_attribution(w, &e.attribution);
-        w.u16(e.screen_width)
-            .u64(e.visitor_id)
-            .u64(e.session_id)
-            .str(&e.visitor_key)
-            .str(e.consent)
-            .u32(e.engaged_ms)
-            .string_map(&e.props)
-            .u16(e.retention_days);
-    }
-}
-
-/// A spooled record, by format.
-#[derive(Debug, PartialEq)]
-pub enum SpooledRows<'a> {
-    /// The `events` row alone (`EVENT_COLUMNS`); the store derives the session delta.
-    Event(&'a [u8]),
-    /// The previous format: the `events` row (`EVENT_COLUMNS_V1`) and the `sessions` row
-    /// (`SESSION_COLUMNS`), in RowBinary.
-    RowBinary(&'a [u8], &'a [u8]),
-    /// The first format: two JSONEachRow lines, each ending in `\n`.
-    Json(&'a [u8], &'a [u8]),
-}
-
-/// Splits a spooled record of any version; `None` for bytes no version wrote.
-pub fn split_record(payload: &[u8]) -> Option<SpooledRows<'_>> {
-    match payload.first()? {
-        &RECORD_EVENT => (payload.len() > 1).then(|| SpooledRows::Event(&payload[1..])),
-        &RECORD_ROWBINARY => {
-            let len = u32::from_le_bytes(payload.get(1..5)?.try_into().ok()?) as usize;
-            let rows = &payload[5..];
-            (len > 0 && len < rows.len()).then(|| {
-                let (event, session) = rows.split_at(len);
-                SpooledRows::RowBinary(event, session)
-            })
-        }
-        b'{' => {
-            let at = payload.iter().position(|b| *b == b'\n')?;
-            let (event, session) = payload.split_at(at + 1);
-            (session.len() > 1 && session.ends_with(b"\n"))
-                .then_some(SpooledRows::Json(event, session))
-        }
-        _ => None,
     }
 }
 
@@ -587,110 +404,6 @@ fn attribute(beacon: &Beacon, visit: &Visit<'_>, agent: &enrich::Agent, geo: &Ge
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn record() -> Record {
-        let attribution = Arc::new(Attribution {
-            hostname: "example.com".into(),
-            referrer_source: "Google".into(),
-            ..Default::default()
-        });
-        Record {
-            event: EventRow {
-                event_id: uuid::Uuid::new_v4(),
-                timestamp: 86_400 * 3 + 5,
-                site: "example.com".into(),
-                name: "pageview".into(),
-                hostname: "shop.example.com".into(),
-                pathname: "/p".into(),
-                attribution: attribution.clone(),
-                screen_width: 1280,
-                visitor_id: 7,
-                session_id: 9,
-                visitor_key: String::new(),
-                consent: "none",
-                engaged_ms: 0,
-                props: BTreeMap::from([("plan".to_string(), "pro".to_string())]),
-                retention_days: 400,
-            },
-            session: SessionDelta {
-                session_id: 9,
-                start: 86_400 * 3,
-                end: 86_400 * 3 + 5,
-                pageviews: 1,
-                events: 1,
-                engaged_ms: 0,
-                entry_page: Arc::from("/"),
-                exit: (2, "/p".into()),
-                attribution,
-            },
-        }
-    }
-
-    #[test]
-    fn a_record_is_its_event_row_with_the_visit_columns_at_the_end() {
-        let r = record();
-        let bytes = r.encode();
-        let Some(SpooledRows::Event(event)) = split_record(&bytes) else {
-            panic!("not an event record");
-        };
-        assert_eq!(&event[..16], &RowBinaryBytes::uuid(&r.event.event_id)[..]);
-        // session_start (DateTime), session_seq (UInt32), session_hostname (String).
-        let tail = [
-            &(86_400u32 * 3).to_le_bytes()[..],
-            &2u32.to_le_bytes(),
-            b"\x0bexample.com",
-        ]
-        .concat();
-        assert!(event.ends_with(&tail));
-        assert_eq!(event.len() + 1, bytes.len());
-    }
-
-    #[test]
-    fn a_record_of_the_previous_format_splits_into_its_two_rowbinary_rows() {
-        let r = record();
-        let bytes = r.encode_v1();
-        let Some(SpooledRows::RowBinary(event, session)) = split_record(&bytes) else {
-            panic!("not a RowBinary record");
-        };
-        assert_eq!(&event[..16], &RowBinaryBytes::uuid(&r.event.event_id)[..]);
-        assert_eq!(event.len() + session.len() + 5, bytes.len());
-        // The event rows of both formats agree on the columns they share.
-        let encoded = r.encode();
-        let Some(SpooledRows::Event(current)) = split_record(&encoded) else {
-            panic!("not an event record");
-        };
-        assert!(current.starts_with(event));
-        // The sessions row starts with the site, then the day of the visit's start.
-        assert_eq!(&session[..12], b"\x0bexample.com");
-        assert_eq!(&session[12..14], &3u16.to_le_bytes());
-    }
-
-    #[test]
-    fn records_of_the_json_format_still_split_and_garbage_does_not() {
-        let legacy = b"{\"event_id\":\"x\"}\n{\"site\":\"a\"}\n";
-        assert_eq!(
-            split_record(legacy),
-            Some(SpooledRows::Json(
-                &b"{\"event_id\":\"x\"}\n"[..],
-                &b"{\"site\":\"a\"}\n"[..]
-            ))
-        );
-        assert_eq!(split_record(b"{\"no\":\"second line\"}\n"), None);
-        assert_eq!(split_record(&[RECORD_ROWBINARY, 200, 0, 0, 0, 1, 2]), None);
-        assert_eq!(split_record(&[9, 9, 9]), None);
-        assert_eq!(split_record(&[RECORD_EVENT]), None);
-        assert_eq!(split_record(b""), None);
-    }
-
-    /// Encodes a value alone, to compare with a slice of a row.
-    struct RowBinaryBytes;
-    impl RowBinaryBytes {
-        fn uuid(id: &uuid::Uuid) -> Vec<u8> {
-            let mut out = Vec::new();
-            RowBinary(&mut out).uuid(id);
-            out
-        }
-    }
 
     #[test]
     fn globs_match_paths() {

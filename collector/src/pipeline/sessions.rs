@@ -60,7 +60,7 @@ struct Live {
 
 /// What one event adds to its visit: the `sessions` delta row, less the columns the event row
 /// already holds (site, visitor id and key, retention), which the spool record takes from it.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct SessionDelta {
     pub session_id: u64,
     /// The visit's start; its UTC day is the partition and sort key.

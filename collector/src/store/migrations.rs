@@ -4,7 +4,11 @@
 //! render as `ON CLUSTER` DDL with Replicated engines: big tables are sharded behind a
 //! Distributed table, small ones are replicated to every node.
 
+use std::borrow::Cow;
+
 use serde::Deserialize;
+
+use crate::pipeline::row;
 
 use super::{fetch, Params, Store, StoreError};
 
@@ -34,9 +38,26 @@ enum Placement {
     Everywhere,
 }
 
+/// A table's column list in `CREATE TABLE`.
+#[derive(Clone, Copy)]
+enum Columns {
+    Listed(&'static str),
+    /// The `events` columns a migration introduced (`pipeline::row`).
+    EventsOf(u32),
+}
+
+impl Columns {
+    fn ddl(self) -> Cow<'static, str> {
+        match self {
+            Columns::Listed(c) => Cow::Borrowed(c),
+            Columns::EventsOf(version) => Cow::Owned(row::created_in(version)),
+        }
+    }
+}
+
 struct Table {
     name: &'static str,
-    columns: &'static str,
+    columns: Columns,
     family: Family,
     partition_by: Option<&'static str>,
     order_by: &'static str,
@@ -77,7 +98,7 @@ impl Table {
             None => vec![format!(
                 "CREATE TABLE IF NOT EXISTS {} (\n{}\n) ENGINE = {family}({}){tail}",
                 self.name,
-                self.columns,
+                self.columns.ddl(),
                 args(None)
             )],
             Some(cluster) => match self.placement {
@@ -85,14 +106,14 @@ impl Table {
                     "CREATE TABLE IF NOT EXISTS {name} ON CLUSTER {cluster} (\n{cols}\n) ENGINE = Replicated{family}({}){tail}",
                     args(Some(format!("'/clickhouse/tables/all/{{database}}/{name}', '{{replica}}'", name = self.name))),
                     name = self.name,
-                    cols = self.columns,
+                    cols = self.columns.ddl(),
                 )],
                 Placement::Sharded(key) => vec![
                     format!(
                         "CREATE TABLE IF NOT EXISTS {name}_local ON CLUSTER {cluster} (\n{cols}\n) ENGINE = Replicated{family}({}){tail}",
                         args(Some(format!("'/clickhouse/tables/{{shard}}/{{database}}/{name}_local', '{{replica}}'", name = self.name))),
                         name = self.name,
-                        cols = self.columns,
+                        cols = self.columns.ddl(),
                     ),
                     format!(
                         "CREATE TABLE IF NOT EXISTS {name} ON CLUSTER {cluster} AS {name}_local ENGINE = Distributed({cluster}, currentDatabase(), {name}_local, {key})",
@@ -106,7 +127,7 @@ impl Table {
 
 const MIGRATIONS_TABLE: Table = Table {
     name: "schema_migrations",
-    columns: "    version UInt32,\n    name String,\n    applied_at DateTime('UTC') DEFAULT now()",
+    columns: Columns::Listed("    version UInt32,\n    name String,\n    applied_at DateTime('UTC') DEFAULT now()"),
     family: Family::Replacing("applied_at"),
     partition_by: None,
     order_by: "version",
@@ -118,13 +139,13 @@ const MIGRATIONS_TABLE: Table = Table {
 /// Registered sites. Newest `version` wins.
 const SITES: Table = Table {
     name: "sites",
-    columns: "    domain String,
+    columns: Columns::Listed("    domain String,
     timezone String DEFAULT 'UTC',
     retention_days UInt16 DEFAULT 400,
     allowed_origins Array(String),
     created_at DateTime('UTC'),
     deleted UInt8 DEFAULT 0,
-    version UInt64",
+    version UInt64"),
     family: Family::Replacing("version"),
     partition_by: None,
     order_by: "domain",
@@ -136,14 +157,14 @@ const SITES: Table = Table {
 /// API tokens: only the SHA-256 of the token is stored. Revocation writes a newer version.
 const API_TOKENS: Table = Table {
     name: "api_tokens",
-    columns: "    id String,
+    columns: Columns::Listed("    id String,
     name String,
     token_hash FixedString(64),
     scopes Array(LowCardinality(String)),
     sites Array(String),
     created_at DateTime('UTC'),
     revoked UInt8 DEFAULT 0,
-    version UInt64",
+    version UInt64"),
     family: Family::Replacing("version"),
     partition_by: None,
     order_by: "id",
@@ -157,9 +178,9 @@ const API_TOKENS: Table = Table {
 /// create a day's salt; readers take the earliest row (`argMin(salt, (created_at, salt))`).
 const SALTS: Table = Table {
     name: "salts",
-    columns: "    day Date,
+    columns: Columns::Listed("    day Date,
     salt String,
-    created_at DateTime64(3, 'UTC')",
+    created_at DateTime64(3, 'UTC')"),
     family: Family::MergeTree,
     partition_by: None,
     order_by: "(day, created_at)",
@@ -174,37 +195,8 @@ const SALTS: Table = Table {
 /// dropped by insert deduplication (`insert_deduplication_token` per spool batch).
 const EVENTS: Table = Table {
     name: "events",
-    columns: "    event_id UUID,
-    timestamp DateTime('UTC'),
-    site LowCardinality(String),
-    name LowCardinality(String),
-    hostname LowCardinality(String),
-    pathname String,
-    referrer String,
-    referrer_source LowCardinality(String),
-    channel LowCardinality(String),
-    utm_source String,
-    utm_medium String,
-    utm_campaign String,
-    utm_content String,
-    utm_term String,
-    country_code LowCardinality(String),
-    region LowCardinality(String),
-    city String,
-    org String,
-    browser LowCardinality(String),
-    browser_version LowCardinality(String),
-    os LowCardinality(String),
-    os_version LowCardinality(String),
-    device LowCardinality(String),
-    screen_width UInt16,
-    visitor_id UInt64,
-    session_id UInt64,
-    visitor_key String,
-    consent LowCardinality(String),
-    engaged_ms UInt32,
-    props Map(String, String),
-    retention_days UInt16 DEFAULT 400",
+    columns: Columns::EventsOf(1),
+
     family: Family::MergeTree,
     partition_by: Some("toYYYYMM(timestamp)"),
     order_by: "(site, toDate(timestamp), visitor_id, timestamp)",
@@ -217,7 +209,7 @@ const EVENTS: Table = Table {
 /// ClickHouse folds the deltas; reports fold the remainder with GROUP BY session.
 const SESSIONS: Table = Table {
     name: "sessions",
-    columns: "    site LowCardinality(String),
+    columns: Columns::Listed("    site LowCardinality(String),
     day Date,
     session_id UInt64,
     visitor_id SimpleAggregateFunction(any, UInt64),
@@ -247,7 +239,7 @@ const SESSIONS: Table = Table {
     os SimpleAggregateFunction(any, String),
     os_version SimpleAggregateFunction(any, String),
     device SimpleAggregateFunction(any, String),
-    retention_days SimpleAggregateFunction(max, UInt16)",
+    retention_days SimpleAggregateFunction(max, UInt16)"),
     family: Family::Aggregating,
     partition_by: Some("toYYYYMM(day)"),
     order_by: "(site, day, session_id)",
@@ -260,7 +252,7 @@ const SESSIONS: Table = Table {
 /// and erasure. Each change writes a new version; `FINAL` reads the current state.
 const LEADS: Table = Table {
     name: "leads",
-    columns: "    id String,
+    columns: Columns::Listed("    id String,
     site LowCardinality(String),
     email_hash String,
     email_enc String,
@@ -271,7 +263,7 @@ const LEADS: Table = Table {
     consent_page String,
     created_at DateTime('UTC'),
     updated_at DateTime64(3, 'UTC') DEFAULT now64(3),
-    version UInt64",
+    version UInt64"),
     family: Family::Replacing("version"),
     partition_by: None,
     order_by: "(site, id)",
@@ -283,12 +275,12 @@ const LEADS: Table = Table {
 /// Which visitor keys (hashed first-party ids) belong to which lead.
 const LEAD_VISITORS: Table = Table {
     name: "lead_visitors",
-    columns: "    site LowCardinality(String),
+    columns: Columns::Listed("    site LowCardinality(String),
     visitor_key String,
     lead_id String,
     linked_at DateTime('UTC'),
     unlinked UInt8,
-    version UInt64",
+    version UInt64"),
     family: Family::Replacing("version"),
     partition_by: None,
     order_by: "(site, visitor_key, lead_id)",
@@ -301,8 +293,8 @@ const LEAD_VISITORS: Table = Table {
 /// have expired anyway; every collector sharing the store refuses them.
 const DASHBOARD_SESSIONS_ENDED: Table = Table {
     name: "dashboard_sessions_ended",
-    columns: "    id_hash String,
-    expires_at DateTime('UTC')",
+    columns: Columns::Listed("    id_hash String,
+    expires_at DateTime('UTC')"),
     family: Family::Replacing("expires_at"),
     partition_by: None,
     order_by: "id_hash",
@@ -314,14 +306,14 @@ const DASHBOARD_SESSIONS_ENDED: Table = Table {
 /// Goals per site: an event name or a page path. One version per change.
 const GOALS: Table = Table {
     name: "goals",
-    columns: "    site LowCardinality(String),
+    columns: Columns::Listed("    site LowCardinality(String),
     id String,
     event_name String,
     page_path String,
     display_name String,
     created_at DateTime('UTC'),
     deleted UInt8,
-    version UInt64",
+    version UInt64"),
     family: Family::Replacing("version"),
     partition_by: None,
     order_by: "(site, id)",
@@ -333,10 +325,10 @@ const GOALS: Table = Table {
 /// Per-site dashboard passwords, as PBKDF2 hashes only.
 const DASHBOARD_PASSWORDS: Table = Table {
     name: "dashboard_passwords",
-    columns: "    site LowCardinality(String),
+    columns: Columns::Listed("    site LowCardinality(String),
     password_hash String,
     deleted UInt8,
-    version UInt64",
+    version UInt64"),
     family: Family::Replacing("version"),
     partition_by: None,
     order_by: "site",
@@ -348,14 +340,14 @@ const DASHBOARD_PASSWORDS: Table = Table {
 /// Webhook endpoints per site; the signing secret only encrypted.
 const WEBHOOKS: Table = Table {
     name: "webhooks",
-    columns: "    site LowCardinality(String),
+    columns: Columns::Listed("    site LowCardinality(String),
     id String,
     url String,
     secret_enc String,
     events Array(String),
     created_at DateTime('UTC'),
     deleted UInt8,
-    version UInt64",
+    version UInt64"),
     family: Family::Replacing("version"),
     partition_by: None,
     order_by: "(site, id)",
@@ -367,7 +359,7 @@ const WEBHOOKS: Table = Table {
 /// The webhook outbox and delivery log: one row version per event, endpoint and attempt.
 const WEBHOOK_OUTBOX: Table = Table {
     name: "webhook_outbox",
-    columns: "    event_id String,
+    columns: Columns::Listed("    event_id String,
     endpoint_id String,
     site LowCardinality(String),
     event_type LowCardinality(String),
@@ -378,7 +370,7 @@ const WEBHOOK_OUTBOX: Table = Table {
     next_attempt_at UInt64,
     last_status UInt16,
     last_error String,
-    version UInt64",
+    version UInt64"),
     family: Family::Replacing("version"),
     partition_by: None,
     order_by: "(site, endpoint_id, event_id)",
@@ -392,7 +384,7 @@ const WEBHOOK_OUTBOX: Table = Table {
 /// current build of each day, named in `rollup_days`.
 const ROLLUPS: Table = Table {
     name: "rollups",
-    columns: "    site LowCardinality(String),
+    columns: Columns::Listed("    site LowCardinality(String),
     day Date,
     build UInt64,
     dimension LowCardinality(String),
@@ -404,7 +396,7 @@ const ROLLUPS: Table = Table {
     bounces UInt64,
     duration Float64,
     session_pageviews UInt64,
-    retention_days UInt16",
+    retention_days UInt16"),
     family: Family::MergeTree,
     partition_by: Some("toYYYYMM(day)"),
     order_by: "(site, dimension, day, value)",
@@ -417,13 +409,13 @@ const ROLLUPS: Table = Table {
 /// from (a day whose counts or goals changed is built again).
 const ROLLUP_DAYS: Table = Table {
     name: "rollup_days",
-    columns: "    site LowCardinality(String),
+    columns: Columns::Listed("    site LowCardinality(String),
     day Date,
     build UInt64,
     events UInt64,
     session_events UInt64,
     goals UInt64,
-    retention_days UInt16",
+    retention_days UInt16"),
     family: Family::Replacing("build"),
     partition_by: None,
     order_by: "(site, day)",
@@ -432,14 +424,6 @@ const ROLLUP_DAYS: Table = Table {
     placement: Placement::Everywhere,
 };
 
-/// The visit columns of an `events` row: what the store needs to derive the row's session
-/// delta (`SESSIONS_FROM_EVENTS`). Rows of earlier versions hold the defaults and derive
-/// nothing (their session rows were written directly).
-const EVENT_VISIT_COLUMNS: &[&str] = &[
-    "session_start DateTime('UTC') DEFAULT 0",
-    "session_seq UInt32 DEFAULT 0",
-    "session_hostname LowCardinality(String) DEFAULT ''",
-];
 
 /// The session delta of each inserted event, as the collector used to write it beside the
 /// event (see `pipeline::sessions`): the visit's start, the event's time as its end, one
@@ -462,7 +446,10 @@ FROM {events}
 WHERE session_start > toDateTime(0)";
 
 fn sessions_view(topology: &Topology) -> Vec<String> {
-    let mut s = add_columns(&EVENTS, EVENT_VISIT_COLUMNS, topology);
+    // The visit columns of an `events` row: what the store derives the row's session delta
+    // from. Rows of earlier versions hold the defaults and derive nothing (their session
+    // rows were written directly).
+    let mut s = add_columns(&EVENTS, &row::added_in(9), topology);
     s.push(match &topology.cluster {
         None => format!(
             "CREATE MATERIALIZED VIEW IF NOT EXISTS sessions_from_events TO sessions AS {}",
@@ -477,10 +464,10 @@ fn sessions_view(topology: &Topology) -> Vec<String> {
 }
 
 /// `ALTER TABLE .. ADD COLUMN IF NOT EXISTS` for a table, on every node in a cluster.
-fn add_columns(table: &Table, columns: &[&str], topology: &Topology) -> Vec<String> {
+fn add_columns(table: &Table, columns: &[impl AsRef<str>], topology: &Topology) -> Vec<String> {
     let adds = columns
         .iter()
-        .map(|c| format!("ADD COLUMN IF NOT EXISTS {c}"))
+        .map(|c| format!("ADD COLUMN IF NOT EXISTS {}", c.as_ref()))
         .collect::<Vec<_>>()
         .join(", ");
     match (&topology.cluster, table.placement) {
@@ -571,7 +558,7 @@ pub const MIGRATIONS: &[Migration] = &[
         version: 7,
         name: "network kind of the visiting organisation",
         statements: |t| {
-            let mut s = add_columns(&EVENTS, &["org_type LowCardinality(String) DEFAULT ''"], t);
+            let mut s = add_columns(&EVENTS, &row::added_in(7), t);
             s.extend(add_columns(
                 &SESSIONS,
                 &["org_type SimpleAggregateFunction(any, String) DEFAULT ''"],
@@ -691,6 +678,96 @@ pub fn analyst_views(database: &str, topology: &Topology) -> Result<Vec<String>,
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The `events` DDL as migrations 1, 7 and 9 wrote it before the columns were derived
+    /// from `pipeline::row`: shipped migrations must produce the same statements.
+    const EVENTS_COLUMNS_OF_MIGRATION_1: &str = "    event_id UUID,
+    timestamp DateTime('UTC'),
+    site LowCardinality(String),
+    name LowCardinality(String),
+    hostname LowCardinality(String),
+    pathname String,
+    referrer String,
+    referrer_source LowCardinality(String),
+    channel LowCardinality(String),
+    utm_source String,
+    utm_medium String,
+    utm_campaign String,
+    utm_content String,
+    utm_term String,
+    country_code LowCardinality(String),
+    region LowCardinality(String),
+    city String,
+    org String,
+    browser LowCardinality(String),
+    browser_version LowCardinality(String),
+    os LowCardinality(String),
+    os_version LowCardinality(String),
+    device LowCardinality(String),
+    screen_width UInt16,
+    visitor_id UInt64,
+    session_id UInt64,
+    visitor_key String,
+    consent LowCardinality(String),
+    engaged_ms UInt32,
+    props Map(String, String),
+    retention_days UInt16 DEFAULT 400";
+    const EVENTS_COLUMNS_OF_MIGRATION_7: &[&str] = &["org_type LowCardinality(String) DEFAULT ''"];
+    const EVENTS_COLUMNS_OF_MIGRATION_9: &[&str] = &[
+        "session_start DateTime('UTC') DEFAULT 0",
+        "session_seq UInt32 DEFAULT 0",
+        "session_hostname LowCardinality(String) DEFAULT ''",
+    ];
+
+    #[test]
+    fn events_ddl_derived_from_the_row_is_the_shipped_ddl() {
+        let listed = || Table {
+            columns: Columns::Listed(EVENTS_COLUMNS_OF_MIGRATION_1),
+            ..EVENTS
+        };
+        for t in [
+            Topology::default(),
+            Topology {
+                cluster: Some("analytics".into()),
+            },
+        ] {
+            assert_eq!(EVENTS.create(&t), listed().create(&t));
+            let version = |v: u32| {
+                MIGRATIONS
+                    .iter()
+                    .find(|m| m.version == v)
+                    .expect("migration")
+                    .statements(&t)
+            };
+            assert_eq!(version(1), create_all(&[SITES, API_TOKENS, SALTS, listed()], &t));
+            let mut seven = add_columns(&EVENTS, EVENTS_COLUMNS_OF_MIGRATION_7, &t);
+            seven.extend(add_columns(
+                &SESSIONS,
+                &["org_type SimpleAggregateFunction(any, String) DEFAULT ''"],
+                &t,
+            ));
+            assert_eq!(version(7), seven);
+            let nine = version(9);
+            let adds = add_columns(&EVENTS, EVENTS_COLUMNS_OF_MIGRATION_9, &t);
+            assert_eq!(nine[..adds.len()], adds[..]);
+        }
+    }
+
+    #[test]
+    fn the_session_view_carries_every_visit_attribute_of_the_row() {
+        let sessions = SESSIONS.columns.ddl();
+        for c in row::COLUMNS.iter().filter(|c| c.visit_attribute) {
+            let named = SESSIONS_FROM_EVENTS
+                .split(|ch: char| !(ch.is_ascii_alphanumeric() || ch == '_'))
+                .any(|w| w == c.name);
+            assert!(named, "{} missing from SESSIONS_FROM_EVENTS", c.name);
+            assert!(
+                sessions.contains(&format!("    {} ", c.name)) || c.name == "org_type",
+                "{} missing from sessions",
+                c.name
+            );
+        }
+    }
 
     #[test]
     fn single_node_ddl_has_no_cluster_clause() {

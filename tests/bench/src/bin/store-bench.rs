@@ -1,7 +1,10 @@
 //! Store benchmarks on embedded chDB:
-//!   store-bench insert <data-dir> <rows>   batch insert rate through the Store API (events and
-//!                                          sessions rows in RowBinary, 10,000-row batches, as the
-//!                                          batcher inserts)
+//!   store-bench insert <data-dir> <rows>   batch insert rate through the Store API (`events`
+//!                                          rows in RowBinaryWithNamesAndTypes, 10,000-row
+//!                                          batches, as the batcher inserts; the store derives
+//!                                          the sessions rows)
+//!   store-bench insert-plain <data-dir> <rows>  the same rows as plain RowBinary under a column
+//!                                          list (the batcher's format before the typed header)
 //!   store-bench insert-json <data-dir> <rows>  the same `events` rows as JSONEachRow (the format
 //!                                          the batcher used before), for comparison
 //!   store-bench seed <data-dir> <rows>     fills `events` and `sessions` with <rows> events over
@@ -12,7 +15,8 @@ use std::time::Instant;
 
 use candor::config::SqlLimits;
 use candor::pipeline::sessions::{Attribution, SessionDelta};
-use candor::pipeline::{split_record, EventRow, Record, SpooledRows, EVENT_COLUMNS};
+use candor::pipeline::record::RECORD_EVENT_THROUGH;
+use candor::pipeline::{row, split_record, EventRow, Record, SpooledRows, EVENT_COLUMNS};
 use candor::store::migrations::{migrate, Topology};
 use candor::store::{insert_rows, ChdbStore, InsertOptions, Params, Store};
 
@@ -27,7 +31,7 @@ async fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().collect();
     let (cmd, dir, rows) = match args.as_slice() {
         [_, cmd, dir, rows] => (cmd.as_str(), dir.clone(), rows.parse::<u64>()?),
-        _ => anyhow::bail!("usage: store-bench insert|insert-json|seed <data-dir> <rows>"),
+        _ => anyhow::bail!("usage: store-bench insert|insert-plain|insert-json|seed <data-dir> <rows>"),
     };
     let path = std::path::Path::new(&dir).join("clickhouse");
     std::fs::create_dir_all(&path)?;
@@ -44,7 +48,8 @@ async fn main() -> anyhow::Result<()> {
         }
     }
     match cmd {
-        "insert" => insert(&store, rows).await,
+        "insert" => insert(&store, rows, true).await,
+        "insert-plain" => insert(&store, rows, false).await,
         "insert-json" => insert_json(&store, rows).await,
         "seed" => seed(&store, rows).await,
         other => anyhow::bail!("unknown command {other}"),
@@ -52,8 +57,9 @@ async fn main() -> anyhow::Result<()> {
 }
 
 /// The batcher's insert path: records encoded as the pipeline spools them (RowBinary), split
-/// and concatenated into 10,000-row batches for `events` and `sessions`.
-async fn insert(store: &ChdbStore, rows: u64) -> anyhow::Result<()> {
+/// and concatenated into 10,000-row batches behind the typed header (`typed`), or as plain
+/// RowBinary under a column list.
+async fn insert(store: &ChdbStore, rows: u64, typed: bool) -> anyhow::Result<()> {
     let now = candor::clock::unix_seconds();
     let batch: u64 = std::env::var("BENCH_BATCH")
         .ok()
@@ -74,12 +80,20 @@ async fn insert(store: &ChdbStore, rows: u64) -> anyhow::Result<()> {
         device: "desktop".into(),
         ..Default::default()
     });
-    let events_table = format!("events ({EVENT_COLUMNS})");
+    let (events_table, format) = if typed {
+        ("events".to_string(), "RowBinaryWithNamesAndTypes")
+    } else {
+        (format!("events ({EVENT_COLUMNS})"), "RowBinary")
+    };
     let started = Instant::now();
     let mut done = 0u64;
     while done < rows {
         let n = batch.min(rows - done);
-        let mut events = Vec::new();
+        let mut events = if typed {
+            row::header(RECORD_EVENT_THROUGH)
+        } else {
+            Vec::new()
+        };
         for i in done..done + n {
             let path = format!("/page/{}", i % 500);
             let record = Record {
@@ -94,11 +108,9 @@ async fn insert(store: &ChdbStore, rows: u64) -> anyhow::Result<()> {
                     screen_width: 1920,
                     visitor_id: i % 50_000,
                     session_id: i % 200_000,
-                    visitor_key: String::new(),
                     consent: "none",
-                    engaged_ms: 0,
-                    props: Default::default(),
                     retention_days: 400,
+                    ..Default::default()
                 },
                 session: SessionDelta {
                     session_id: i % 200_000,
@@ -106,10 +118,10 @@ async fn insert(store: &ChdbStore, rows: u64) -> anyhow::Result<()> {
                     end: now - (i % 86_400) as u32,
                     pageviews: 1,
                     events: 1,
-                    engaged_ms: 0,
                     entry_page: Arc::from(path.as_str()),
                     exit: (1, path),
                     attribution: attribution.clone(),
+                    ..Default::default()
                 },
             };
             let encoded = record.encode();
@@ -123,14 +135,15 @@ async fn insert(store: &ChdbStore, rows: u64) -> anyhow::Result<()> {
         };
         // One insert per batch: the store derives each event's session row itself.
         store
-            .insert(&events_table, "RowBinary", events.into(), &opts)
+            .insert(&events_table, format, events.into(), &opts)
             .await?;
         done += n;
     }
     let secs = started.elapsed().as_secs_f64();
     println!(
-        "inserted {rows} events (and the {rows} session rows the store derives from them) in {secs:.2} s: {:.0} events/s (10,000-row RowBinary batches, as the batcher inserts)",
-        rows as f64 / secs
+        "inserted {rows} events (and the {rows} session rows the store derives from them) in {secs:.2} s: {:.0} events/s (10,000-row {format} batches{})",
+        rows as f64 / secs,
+        if typed { ", as the batcher inserts" } else { "" }
     );
     Ok(())
 }
@@ -185,19 +198,43 @@ fn uuid_from(i: u64) -> String {
 async fn seed(store: &ChdbStore, rows: u64) -> anyhow::Result<()> {
     let started = Instant::now();
     // Events spread over 30 days, 50,000 visitors, ~4 events per session.
+    // Each seeded column and its generator; the others take their defaults. Named against
+    // the row definition, so a renamed or dropped column fails here, not in the engine.
+    let generated: &[(&str, &str)] = &[
+        ("event_id", "generateUUIDv4(number)"),
+        ("timestamp", "now() - toIntervalSecond(number % (30 * 86400))"),
+        ("site", "'bench.example'"),
+        ("name", "if(number % 10 = 0, 'signup', 'pageview')"),
+        ("hostname", "'bench.example'"),
+        ("pathname", "concat('/page/', toString(number % 500))"),
+        ("referrer", "['', 'google.com/search', 'news.ycombinator.com/item', 't.co/x'][1 + number % 4]"),
+        ("referrer_source", "['', 'Google', 'Hacker News', 'Twitter'][1 + number % 4]"),
+        ("channel", "['direct', 'search', 'social', 'social'][1 + number % 4]"),
+        ("utm_source", "if(number % 7 = 0, 'newsletter', '')"),
+        ("country_code", "['DE', 'US', 'FR', 'JP', 'BR'][1 + number % 5]"),
+        ("browser", "['Chrome', 'Firefox', 'Safari', 'Edge'][1 + number % 4]"),
+        ("os", "['Windows', 'Mac OS X', 'iOS', 'Android'][1 + number % 4]"),
+        ("device", "['desktop', 'mobile', 'tablet'][1 + number % 3]"),
+        ("visitor_id", "number % 50000"),
+        ("session_id", "intDiv(number, 4)"),
+        ("consent", "'none'"),
+        ("retention_days", "400"),
+    ];
+    for (name, _) in generated {
+        anyhow::ensure!(
+            row::COLUMNS.iter().any(|c| c.name == *name),
+            "{name} is not an events column"
+        );
+    }
+    let names: Vec<&str> = generated.iter().map(|(n, _)| *n).collect();
+    let values: Vec<&str> = generated.iter().map(|(_, v)| *v).collect();
     store
         .execute(
-            "INSERT INTO events (event_id, timestamp, site, name, hostname, pathname, referrer, referrer_source, channel,
-                                 utm_source, country_code, browser, os, device, visitor_id, session_id, consent, retention_days)
-             SELECT generateUUIDv4(number), now() - toIntervalSecond(number % (30 * 86400)), 'bench.example',
-                    if(number % 10 = 0, 'signup', 'pageview'), 'bench.example', concat('/page/', toString(number % 500)),
-                    ['', 'google.com/search', 'news.ycombinator.com/item', 't.co/x'][1 + number % 4],
-                    ['', 'Google', 'Hacker News', 'Twitter'][1 + number % 4],
-                    ['direct', 'search', 'social', 'social'][1 + number % 4],
-                    if(number % 7 = 0, 'newsletter', ''), ['DE', 'US', 'FR', 'JP', 'BR'][1 + number % 5],
-                    ['Chrome', 'Firefox', 'Safari', 'Edge'][1 + number % 4], ['Windows', 'Mac OS X', 'iOS', 'Android'][1 + number % 4],
-                    ['desktop', 'mobile', 'tablet'][1 + number % 3], number % 50000, intDiv(number, 4), 'none', 400
-             FROM numbers({rows:UInt64})",
+            &format!(
+                "INSERT INTO events ({}) SELECT {} FROM numbers({{rows:UInt64}})",
+                names.join(", "),
+                values.join(", ")
+            ),
             &Params::new().with("rows", rows),
         )
         .await?;
