@@ -1,11 +1,20 @@
 //! Reports: Plausible's Stats API v2 (`POST /api/v2/query`) as the one query engine, the
 //! legacy v1 GET endpoints on top of it, and goals.
+//!
+//! A report flows `query` (validated request) → `sql` (pure statement builders) →
+//! `execute` (runs them on the store) → `shape` (rows to the response), orchestrated by
+//! `engine`, which asks `rollups` (`plan`: read side, `build`: background builder) which
+//! whole days come from daily rollups. Nothing below `engine` imports it.
 
 pub mod dates;
 pub mod engine;
+mod execute;
 pub mod goals;
 pub mod model;
+pub mod query;
 pub mod rollups;
+mod shape;
+pub mod sql;
 pub mod v1;
 
 use chrono_tz::Tz;

@@ -1,0 +1,57 @@
+//! Execution against the store: runs the statements `sql` builds and hands the rows to
+//! `shape`. Which statements a question needs is decided by `sql::raw_statements`; which
+//! whole days come from rollups instead by `rollups::plan`, combined in `engine`.
+
+use std::collections::HashMap;
+
+use serde_json::Value;
+
+use super::dates::Range;
+use super::goals::Goal;
+use super::model::Metric;
+use super::query::{Query, ReportError};
+use super::shape::{self, key_of, Raw};
+use super::sql::{self, Statement};
+use crate::store::{fetch_compact, Store};
+
+/// Every row of a statement as a JSON array of its values.
+pub(crate) async fn rows(
+    store: &dyn Store,
+    statement: &Statement,
+) -> Result<Vec<Vec<Value>>, ReportError> {
+    Ok(fetch_compact(store, &statement.text, &statement.params).await?)
+}
+
+/// Raw groups for a range from the raw tables, keyed by their dimension values.
+pub(crate) async fn raw_groups(
+    store: &dyn Store,
+    goals: &[Goal],
+    q: &Query,
+    range: &Range,
+    metrics: &[Metric],
+) -> Result<HashMap<String, Raw>, ReportError> {
+    let plan = sql::raw_statements(q, range, metrics, goals)?;
+    let dims = q.dimensions.len();
+    let mut out: HashMap<String, Raw> = HashMap::new();
+    if let Some(s) = &plan.events {
+        for r in shape::split(rows(store, s).await?, dims, sql::EVENT_METRICS) {
+            let r = shape::event_sums(r);
+            out.insert(key_of(&r.dims), r);
+        }
+    }
+    if let Some(s) = &plan.sessions {
+        for r in shape::split(rows(store, s).await?, dims, sql::SESSION_METRICS) {
+            let r = shape::session_sums(r);
+            if plan.visit_level {
+                out.insert(key_of(&r.dims), r);
+            } else {
+                let e = Raw::slot(&mut out, &r.dims);
+                e.visits = r.visits;
+                e.bounces = r.bounces;
+                e.duration = r.duration;
+                e.session_pageviews = r.session_pageviews;
+            }
+        }
+    }
+    Ok(out)
+}

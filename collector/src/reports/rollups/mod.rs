@@ -1,0 +1,205 @@
+//! Daily rollups: unfiltered reports read whole finished UTC days from pre-aggregated rows,
+//! and only the rest of the range (today, and the partial days at the edges of a range in
+//! a time zone other than UTC) from the raw tables. This module holds the index of current
+//! builds that both sides share; `plan` is the read side, `build` the background builder.
+//!
+//! Why the sums are exact: visitor ids are salted per UTC day (`privacy::salts`), so one
+//! person on two days has two ids, and a period's unique visitors are exactly the sum of its
+//! days' unique visitors. A visit belongs to one visitor id, so it starts and ends on its
+//! UTC day, and visits, bounces, durations and page views add up by day too. Each day's
+//! rows are computed by the same raw-table path reports use (`execute::raw_groups` over that
+//! day), so a rolled-up answer is by construction the sum of the answers the raw tables give
+//! day by day.
+//!
+//! Every build has its own id; `rollup_days` names the current build of each day and readers
+//! take only that build's rows, so a rebuild never mixes with the old one. Superseded rows
+//! are deleted a few passes later, once every collector's index (it is refreshed with the
+//! other caches) has moved on.
+
+mod build;
+mod plan;
+
+pub use build::{Pass, GRACE};
+pub use plan::Plan;
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex, RwLock};
+
+use chrono::NaiveDate;
+use serde::Deserialize;
+
+use super::goals::Goal;
+use super::model::{Dimension, VISIT_COLUMNS};
+use super::sql;
+use crate::store::{fetch, Store, StoreError};
+
+const DAY: i64 = 86_400;
+
+/// The dimensions rolled up per day, besides the totals (dimension `""`): every breakdown
+/// the dashboard and the v1 API offer except custom properties and hours.
+pub fn rolled_dimensions() -> Vec<Dimension> {
+    let mut dims = vec![
+        Dimension::Page,
+        Dimension::Name,
+        Dimension::Goal,
+        Dimension::Hostname,
+        Dimension::EntryPage,
+        Dimension::ExitPage,
+    ];
+    dims.extend(VISIT_COLUMNS.iter().map(|(_, col)| Dimension::Visit(col)));
+    dims
+}
+
+/// The current build of one site's day.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Built {
+    pub build: u64,
+    pub events: u64,
+    pub session_events: u64,
+    /// Fingerprint of the goals the `event:goal` rows were computed with.
+    pub goals: u64,
+}
+
+/// Days since 1970-01-01 of a UTC day.
+fn day_number(d: NaiveDate) -> i64 {
+    d.signed_duration_since(NaiveDate::default()).num_days()
+}
+
+fn day_date(n: i64) -> NaiveDate {
+    NaiveDate::default() + chrono::Duration::days(n)
+}
+
+/// A stable fingerprint of a site's goal definitions (order does not matter).
+pub fn goals_fingerprint(goals: &[Goal]) -> u64 {
+    let mut defs: Vec<String> = goals
+        .iter()
+        .map(|g| {
+            serde_json::to_string(&(&g.display_name, &g.event_name, &g.page_path))
+                .unwrap_or_default()
+        })
+        .collect();
+    defs.sort();
+    let digest = ring::digest::digest(&ring::digest::SHA256, defs.join("\n").as_bytes());
+    let mut b = [0u8; 8];
+    b.copy_from_slice(&digest.as_ref()[..8]);
+    u64::from_be_bytes(b) >> 1
+}
+
+/// Current builds per site and day number.
+type Index = HashMap<String, BTreeMap<i64, Built>>;
+
+/// Makes `built` the day's current build unless a newer one is known; returns the build it
+/// replaced.
+fn install(index: &mut Index, site: String, day: i64, built: Built) -> Option<Built> {
+    let days = index.entry(site).or_default();
+    match days.get(&day) {
+        Some(current) if current.build >= built.build => None,
+        _ => days.insert(day, built),
+    }
+}
+
+#[derive(Deserialize)]
+struct DayRow {
+    site: String,
+    day: String,
+    current: u64,
+    events: u64,
+    session_events: u64,
+    goals: u64,
+}
+
+/// (events, session events) per (site, day number).
+type DayCounts = HashMap<(String, i64), (u64, u64)>;
+
+/// The rollup index (current build per site and day), read by the planner and written by
+/// the builder, and the builder's state.
+pub struct Rollups {
+    store: Arc<dyn Store>,
+    index: RwLock<Index>,
+    /// Builds replaced by a newer one: (site, day, build, superseded at).
+    superseded: Mutex<Vec<(String, i64, u64, i64)>>,
+    last_build: Mutex<u64>,
+    /// The last full count of every finished day, and when it was taken.
+    counted: Mutex<Option<(i64, DayCounts)>>,
+    /// One builder pass at a time (the background task, tests, benchmarks).
+    pass: tokio::sync::Mutex<()>,
+}
+
+impl Rollups {
+    pub async fn load(store: Arc<dyn Store>) -> Result<Rollups, StoreError> {
+        let r = Rollups {
+            store,
+            index: RwLock::new(HashMap::new()),
+            superseded: Mutex::new(Vec::new()),
+            last_build: Mutex::new(0),
+            counted: Mutex::new(None),
+            pass: tokio::sync::Mutex::new(()),
+        };
+        r.refresh().await?;
+        Ok(r)
+    }
+
+    /// Reloads the index from `rollup_days` (builds by other collectors appear here). The
+    /// newest build of a day wins, so a build this collector installed while the rows were
+    /// being read is kept.
+    pub async fn refresh(&self) -> Result<(), StoreError> {
+        let s = sql::rollups::index();
+        let rows: Vec<DayRow> = fetch(self.store.as_ref(), &s.text, &s.params).await?;
+        let mut index = self.index.write().unwrap_or_else(|e| e.into_inner());
+        for r in rows {
+            let Some(day) = super::dates::parse_date(&r.day) else {
+                continue;
+            };
+            install(
+                &mut index,
+                r.site,
+                day_number(day),
+                Built {
+                    build: r.current,
+                    events: r.events,
+                    session_events: r.session_events,
+                    goals: r.goals,
+                },
+            );
+        }
+        Ok(())
+    }
+
+    /// The current builds of a site's days.
+    pub fn days(&self, site: &str) -> BTreeMap<i64, Built> {
+        self.index
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(site)
+            .cloned()
+            .unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn day_numbers_round_trip() {
+        let d = NaiveDate::from_ymd_opt(2026, 11, 24).unwrap();
+        assert_eq!(day_date(day_number(d)), d);
+        assert_eq!(day_number(d) * DAY, 1_795_478_400);
+    }
+
+    #[test]
+    fn goal_fingerprints_ignore_order() {
+        let g = |name: &str| Goal {
+            id: name.into(),
+            site: "a.example".into(),
+            goal_type: "event",
+            event_name: Some(name.into()),
+            page_path: None,
+            display_name: name.into(),
+            created_at: 0,
+        };
+        let a = goals_fingerprint(&[g("Signup"), g("Download")]);
+        assert_eq!(a, goals_fingerprint(&[g("Download"), g("Signup")]));
+        assert_ne!(a, goals_fingerprint(&[g("Signup")]));
+    }
+}

@@ -1,0 +1,237 @@
+//! The two grouped statements a report is answered with: event metrics from `events`, and
+//! session metrics from `sessions` (see `reports::engine` for when each is used). Each row
+//! is the group's dimension values (`_d0`, `_d1`, ...) followed by the metric sums.
+
+use std::collections::BTreeSet;
+
+use super::expr::{
+    dim_expr, filter_expr, folded_sessions, goal_condition, group_by, sessions_where,
+    visit_columns, Ctx, EVENTS_IN_RANGE,
+};
+use super::{Binder, Statement};
+use crate::reports::dates::Range;
+use crate::reports::goals::Goal;
+use crate::reports::model::{Dimension, Filter, Kind, Metric};
+use crate::reports::query::{invalid, Query, ReportError};
+
+/// Metric columns after the dimensions in an `event_metrics` row: visitors, pageviews,
+/// events.
+pub const EVENT_METRICS: usize = 3;
+
+/// Metric columns after the dimensions in a `session_metrics` row: visitors, pageviews,
+/// events, visits, bounces, duration sum.
+pub const SESSION_METRICS: usize = 6;
+
+/// The statements that answer `q` over `range` from the raw tables.
+#[derive(Clone, Debug)]
+pub struct RawStatements {
+    /// Event metrics (`event_metrics`), when an event metric is asked for and the question
+    /// is not visit-level.
+    pub events: Option<Statement>,
+    /// Session metrics (`session_metrics`), when the question is visit-level or asks for a
+    /// session metric.
+    pub sessions: Option<Statement>,
+    /// The question is visit-level: the session statement's rows are the whole answer, its
+    /// visitor, pageview and event sums included.
+    pub visit_level: bool,
+}
+
+/// Which statements answer `q` over `range` from the raw tables. Visit-level questions
+/// (visit dimensions and filters, time) are answered from `sessions` alone, as Plausible
+/// answers them from its sessions table: far fewer rows than events. Visits count in the
+/// range where they start.
+pub fn raw_statements(
+    q: &Query,
+    range: &Range,
+    metrics: &[Metric],
+    goals: &[Goal],
+) -> Result<RawStatements, ReportError> {
+    let visit_level = !range.live
+        && q.dimensions.iter().all(|d| d.kind() != Kind::Event)
+        && q.filters
+            .iter()
+            .all(|f| !matches!(f.kind(), Ok(Kind::Event)));
+    let sessions =
+        |metrics: &[Metric]| session_metrics(q, range, &q.dimensions, &q.filters, metrics, goals);
+    if visit_level {
+        return Ok(RawStatements {
+            events: None,
+            sessions: Some(sessions(metrics)?),
+            visit_level,
+        });
+    }
+    let events = if metrics.iter().any(|m| !m.is_session()) {
+        Some(event_metrics(q, range, &q.dimensions, &q.filters, goals)?)
+    } else {
+        None
+    };
+    let sessions = if metrics.iter().any(|m| m.is_session()) {
+        Some(sessions(metrics)?)
+    } else {
+        None
+    };
+    Ok(RawStatements {
+        events,
+        sessions,
+        visit_level,
+    })
+}
+
+/// Event metrics per group of `dims` over `range`, from `events`.
+pub fn event_metrics(
+    q: &Query,
+    range: &Range,
+    dims: &[Dimension],
+    filters: &[Filter],
+    goals: &[Goal],
+) -> Result<Statement, ReportError> {
+    let mut sql = Binder::new(q, range);
+    let mut select = Vec::new();
+    for (i, d) in dims.iter().enumerate() {
+        select.push(format!(
+            "{} AS _d{i}",
+            dim_expr(&mut sql, d, Ctx::Events, goals)
+        ));
+    }
+    let mut wheres = vec![EVENTS_IN_RANGE.to_string()];
+    if dims.contains(&Dimension::Goal) && !goals.is_empty() {
+        // Only events that complete some goal can have a goal value.
+        let any: Vec<String> = goals.iter().map(|g| goal_condition(&mut sql, g)).collect();
+        wheres.push(format!("({})", any.join(" OR ")));
+    }
+    for f in filters {
+        match f.kind().map_err(|m| invalid("filters", m))? {
+            Kind::Session => {
+                let inner = folded_sessions(&visit_columns(f.dimensions()), &[], false);
+                let cond = filter_expr(&mut sql, f, Ctx::Sessions, goals)?;
+                wheres.push(format!(
+                    "session_id IN (SELECT session_id FROM ({inner}) WHERE {cond})"
+                ));
+            }
+            _ => wheres.push(filter_expr(&mut sql, f, Ctx::Events, goals)?),
+        }
+    }
+    let join = if dims
+        .iter()
+        .any(|d| matches!(d, Dimension::EntryPage | Dimension::ExitPage))
+    {
+        let inner = folded_sessions(&BTreeSet::new(), &[], false);
+        format!(" INNER JOIN (SELECT session_id, entry, exit_page FROM ({inner})) AS x USING session_id")
+    } else {
+        String::new()
+    };
+    select.extend([
+        "uniq(visitor_id)".to_string(),
+        "countIf(name = 'pageview')".to_string(),
+        "count()".to_string(),
+    ]);
+    let group = group_by(dims.len());
+    let text = format!(
+        "SELECT {} FROM events{join} WHERE {}{group}",
+        select.join(", "),
+        wheres.join(" AND ")
+    );
+    Ok(sql.finish(text))
+}
+
+/// Metrics from `sessions` per group of `dims` over `range`. Without session-only metrics,
+/// dimensions or filters the delta rows are aggregated directly (sums and visitor counts
+/// are the same either way, and the visit/bounce/duration columns are 0); otherwise they are
+/// folded to one row per session first.
+pub fn session_metrics(
+    q: &Query,
+    range: &Range,
+    dims: &[Dimension],
+    filters: &[Filter],
+    metrics: &[Metric],
+    goals: &[Goal],
+) -> Result<Statement, ReportError> {
+    let mut sql = Binder::new(q, range);
+    let fold = metrics.iter().any(|m| m.is_session())
+        || dims
+            .iter()
+            .any(|d| matches!(d.kind(), Kind::Session | Kind::Event))
+        || filters.iter().any(|f| !matches!(f.kind(), Ok(Kind::Visit)));
+    let ctx = if fold {
+        Ctx::Sessions
+    } else {
+        Ctx::RawSessions
+    };
+    let mut columns = visit_columns(dims);
+    let mut pushdown = Vec::new();
+    let mut outer = Vec::new();
+    for f in filters {
+        match f.kind().map_err(|m| invalid("filters", m))? {
+            Kind::Visit => pushdown.push(filter_expr(&mut sql, f, Ctx::RawSessions, goals)?),
+            Kind::Session => {
+                columns.extend(visit_columns(f.dimensions()));
+                outer.push(filter_expr(&mut sql, f, Ctx::Sessions, goals)?)
+            }
+            _ => {
+                let cond = filter_expr(&mut sql, f, Ctx::Events, goals)?;
+                outer.push(format!(
+                    "session_id IN (SELECT session_id FROM events WHERE {EVENTS_IN_RANGE} AND {cond})"
+                ));
+            }
+        }
+    }
+    let mut select = Vec::new();
+    let mut event_dims = Vec::new();
+    for (i, d) in dims.iter().enumerate() {
+        if d.kind() == Kind::Event {
+            event_dims.push(format!(
+                "{} AS _e{i}",
+                dim_expr(&mut sql, d, Ctx::Events, goals)
+            ));
+            select.push(format!("_e{i} AS _d{i}"));
+        } else {
+            select.push(format!("{} AS _d{i}", dim_expr(&mut sql, d, ctx, goals)));
+        }
+    }
+    let join = if event_dims.is_empty() {
+        String::new()
+    } else {
+        format!(
+            " INNER JOIN (SELECT DISTINCT session_id, {} FROM events WHERE {EVENTS_IN_RANGE}) AS e USING session_id",
+            event_dims.join(", ")
+        )
+    };
+    let from = if fold {
+        select.extend(
+            [
+                "uniq(vid)",
+                "sum(pv)",
+                "sum(ev)",
+                "count()",
+                "countIf(pv <= 1)",
+                "sum(ended - st)",
+            ]
+            .map(String::from),
+        );
+        format!("({}) AS s", folded_sessions(&columns, &pushdown, true))
+    } else {
+        select.extend(
+            [
+                "uniq(visitor_id)",
+                "sum(pageviews)",
+                "sum(events)",
+                "0",
+                "0",
+                "0",
+            ]
+            .map(String::from),
+        );
+        format!("sessions WHERE {}", sessions_where(&pushdown, true))
+    };
+    let wheres = if outer.is_empty() {
+        String::new()
+    } else {
+        format!(" WHERE {}", outer.join(" AND "))
+    };
+    let text = format!(
+        "SELECT {} FROM {from}{join}{wheres}{}",
+        select.join(", "),
+        group_by(dims.len())
+    );
+    Ok(sql.finish(text))
+}

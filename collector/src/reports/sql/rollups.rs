@@ -1,0 +1,84 @@
+//! Statements over the daily rollups (`rollups`, `rollup_days`): the planner's read of
+//! rolled-up days, the index both sides load, and the builder's day counts and clean-up.
+
+use chrono::NaiveDate;
+
+use super::Statement;
+use crate::store::Params;
+
+fn statement(text: &str, params: Params) -> Statement {
+    Statement {
+        text: text.to_string(),
+        params,
+    }
+}
+
+/// Sums per group over the given `(UTC day, build)` of a site's rollups for `dimension`
+/// (`""`: totals). Groups are the stored values, or with `by_day` the days (for time
+/// buckets). Rows: `[group, visitors, pageviews, events, visits, bounces, duration,
+/// session_pageviews]`.
+pub fn read(site: &str, dimension: &str, by_day: bool, days: &[(NaiveDate, u64)]) -> Statement {
+    let keys: Vec<String> = days.iter().map(|(d, b)| format!("{d}:{b}")).collect();
+    let first = days.iter().map(|d| d.0).min().unwrap_or_default();
+    let last = days.iter().map(|d| d.0).max().unwrap_or_default();
+    let group = if by_day { "toString(day)" } else { "value" };
+    Statement {
+        text: format!(
+            "SELECT {group} AS g, sum(visitors), sum(pageviews), sum(events), sum(visits), sum(bounces),
+                        sum(duration), sum(session_pageviews)
+                 FROM rollups
+                 WHERE site = {{site:String}} AND dimension = {{dimension:String}}
+                   AND day >= {{first:Date}} AND day <= {{last:Date}}
+                   AND concat(toString(day), ':', toString(build)) IN {{keys:Array(String)}}
+                 GROUP BY g"
+        ),
+        params: Params::new()
+            .with("site", site)
+            .with("dimension", dimension)
+            .with("first", first.to_string())
+            .with("last", last.to_string())
+            .with("keys", keys),
+    }
+}
+
+/// The newest build of every site's day, with the counts and goal fingerprint it was built
+/// with.
+pub fn index() -> Statement {
+    statement(
+        "SELECT site, toString(day) AS day, max(build) AS current, argMax(events, build) AS events,
+                    argMax(session_events, build) AS session_events, argMax(goals, build) AS goals
+             FROM rollup_days GROUP BY site, day",
+        Params::new(),
+    )
+}
+
+/// Events per (site, UTC day) stored from `since` to `cutoff` (Unix seconds).
+pub fn count_events(since: i64, cutoff: i64) -> Statement {
+    statement(
+        "SELECT site, toString(toDate(timestamp)) AS d, count() AS n FROM events
+             WHERE timestamp >= toDateTime({since:Int64}) AND timestamp < toDateTime({cutoff:Int64})
+             GROUP BY site, d",
+        Params::new().with("since", since).with("cutoff", cutoff),
+    )
+}
+
+/// Session events per (site, UTC day of the session's start) from `since` to `cutoff`.
+pub fn count_session_events(since: i64, cutoff: i64) -> Statement {
+    statement(
+        "SELECT site, toString(day) AS d, sum(events) AS n FROM sessions
+             WHERE day >= toDate(toDateTime({since:Int64})) AND day < toDate(toDateTime({cutoff:Int64}))
+             GROUP BY site, d",
+        Params::new().with("since", since).with("cutoff", cutoff),
+    )
+}
+
+/// Deletes the rows of one superseded build of a site's day.
+pub fn delete_build(site: &str, day: NaiveDate, build: u64) -> Statement {
+    statement(
+        "DELETE FROM rollups WHERE site = {site:String} AND day = {day:Date} AND build = {build:UInt64}",
+        Params::new()
+            .with("site", site)
+            .with("day", day.to_string())
+            .with("build", build),
+    )
+}

@@ -1,0 +1,250 @@
+//! Statement shapes: aggregates, time series, breakdowns, comparisons, pages, rollups.
+
+use super::*;
+
+#[test]
+fn an_unfiltered_aggregate_sums_raw_session_rows_without_folding() {
+    let q = query(&[Metric::Visitors, Metric::Pageviews], &[], &[]);
+    let plan = statements(&q, &[]);
+    assert!(plan.visit_level);
+    assert!(plan.events.is_none());
+    let s = plan.sessions.unwrap();
+    assert_eq!(
+        s.text,
+        format!(
+            "SELECT uniq(visitor_id), sum(pageviews), sum(events), 0, 0, 0 FROM sessions WHERE {SESSIONS_AROUND}{STARTED_IN_RANGE}"
+        )
+    );
+    assert_eq!(params(&s), range_params());
+}
+
+#[test]
+fn an_aggregate_of_event_metrics_reads_events_in_the_range() {
+    let q = query(&[Metric::Visitors, Metric::Events], &[], &[]);
+    let s = event_metrics(&q, &q.range, &[], &[], &[]).unwrap();
+    assert_eq!(
+        s.text,
+        format!(
+            "SELECT uniq(visitor_id), countIf(name = 'pageview'), count() FROM events WHERE {EVENTS_IN_RANGE}"
+        )
+    );
+    assert_eq!(params(&s), range_params());
+}
+
+#[test]
+fn session_metrics_fold_sessions_with_final() {
+    let q = query(&[Metric::Visits, Metric::BounceRate], &[], &[]);
+    let s = statements(&q, &[]).sessions.unwrap();
+    assert_eq!(
+        s.text,
+        format!(
+            "SELECT uniq(vid), sum(pv), sum(ev), count(), countIf(pv <= 1), sum(ended - st) FROM (SELECT session_id, visitor_id AS vid, start AS st, end AS ended, pageviews AS pv,
+                events AS ev, entry_page AS entry, exit.2 AS exit_page
+         FROM sessions FINAL WHERE {SESSIONS_AROUND}{STARTED_IN_RANGE}) AS s"
+        )
+    );
+    assert_eq!(params(&s), range_params());
+}
+
+#[test]
+fn a_timeseries_buckets_session_starts_in_the_site_time_zone() {
+    let mut q = query(&[Metric::Visitors], &["time:day"], &[]);
+    q.tz = chrono_tz::Europe::Berlin;
+    q.range = Range::dates(&q.tz, day(1), day(7));
+    let s = statements(&q, &[]).sessions.unwrap();
+    assert!(s
+        .text
+        .starts_with("SELECT toString(toDate(start, {tz:String})) AS _d0, uniq(visitor_id),"));
+    assert!(s.text.ends_with(" GROUP BY _d0"), "{}", s.text);
+    assert_eq!(param(&s, "tz"), "Europe/Berlin");
+    // Local midnight in Berlin (UTC+1 in November).
+    assert_eq!(param(&s, "start"), (NOV_1 - 3600).to_string());
+    assert_eq!(param(&s, "end"), (NOV_8 - 3600).to_string());
+
+    let hours = query(&[Metric::Pageviews], &["time:hour"], &[]);
+    let s = event_metrics(&hours, &hours.range, &hours.dimensions, &[], &[]).unwrap();
+    assert!(s.text.starts_with(
+        "SELECT formatDateTime(toStartOfHour(timestamp, {tz:String}), '%Y-%m-%d %H:00:00') AS _d0,"
+    ));
+
+    // Weeks start on Monday, but never before the range does.
+    let weeks = query(&[Metric::Visitors], &["time:week"], &[]);
+    let s = statements(&weeks, &[]).sessions.unwrap();
+    assert!(s.text.contains(
+        "toString(greatest(toMonday(start, {tz:String}), toDate({from_date:String}))) AS _d0"
+    ));
+    let months = query(&[Metric::Visitors, Metric::Visits], &["time:month"], &[]);
+    let s = statements(&months, &[]).sessions.unwrap();
+    assert!(s
+        .text
+        .contains("toString(toStartOfMonth(st, {tz:String})) AS _d0"));
+}
+
+#[test]
+fn a_visit_dimension_breakdown_names_direct_traffic_and_folds_for_session_metrics() {
+    let q = query(
+        &[Metric::Visitors, Metric::BounceRate],
+        &["visit:source"],
+        &[],
+    );
+    let plan = statements(&q, &[]);
+    assert!(plan.visit_level);
+    let s = plan.sessions.unwrap();
+    assert!(s.text.starts_with(
+        "SELECT if(s_referrer_source = '', 'Direct / None', s_referrer_source) AS _d0, uniq(vid),"
+    ));
+    assert!(s
+        .text
+        .contains("start AS st, referrer_source AS s_referrer_source, end AS ended"));
+    assert!(s.text.ends_with(") AS s GROUP BY _d0"), "{}", s.text);
+    assert_eq!(params(&s), range_params());
+
+    // Without session metrics the raw rows are grouped directly.
+    let q = query(&[Metric::Visitors], &["visit:browser"], &[]);
+    let s = statements(&q, &[]).sessions.unwrap();
+    assert!(s
+        .text
+        .starts_with("SELECT browser AS _d0, uniq(visitor_id), sum(pageviews)"));
+    assert!(!s.text.contains("FINAL"));
+}
+
+#[test]
+fn an_event_dimension_breakdown_reads_events_and_joins_sessions_that_contain_the_value() {
+    let q = query(&[Metric::Visitors, Metric::Visits], &["event:page"], &[]);
+    let plan = statements(&q, &[]);
+    assert!(!plan.visit_level);
+    let events = plan.events.unwrap();
+    assert_eq!(
+        events.text,
+        format!(
+            "SELECT pathname AS _d0, uniq(visitor_id), countIf(name = 'pageview'), count() FROM events WHERE {EVENTS_IN_RANGE} GROUP BY _d0"
+        )
+    );
+    let sessions = plan.sessions.unwrap();
+    assert!(sessions.text.starts_with("SELECT _e0 AS _d0, uniq(vid),"));
+    assert!(sessions.text.ends_with(&format!(
+        ") AS s INNER JOIN (SELECT DISTINCT session_id, pathname AS _e0 FROM events WHERE {EVENTS_IN_RANGE}) AS e USING session_id GROUP BY _d0"
+    )));
+    assert_eq!(params(&sessions), range_params());
+
+    // Event metrics only: no session statement at all.
+    let q = query(&[Metric::Pageviews], &["event:name"], &[]);
+    assert!(statements(&q, &[]).sessions.is_none());
+}
+
+#[test]
+fn a_custom_property_is_looked_up_by_a_bound_key() {
+    let q = query(&[Metric::Visitors], &["event:props:author's"], &[]);
+    let s = statements(&q, &[]).events.unwrap();
+    assert!(s.text.starts_with("SELECT props[{p0:String}] AS _d0,"));
+    assert!(!s.text.contains("author"));
+    assert_eq!(param(&s, "p0"), "author's");
+}
+
+#[test]
+fn entry_and_exit_pages_join_folded_sessions() {
+    let q = query(&[Metric::Visitors], &["visit:entry_page"], &[]);
+    let plan = statements(&q, &[]);
+    // Session dimensions are visit-level: the folded sessions alone answer them.
+    assert!(plan.visit_level);
+    assert!(plan
+        .sessions
+        .unwrap()
+        .text
+        .starts_with("SELECT entry AS _d0, uniq(vid),"));
+
+    let exit = Dimension::ExitPage;
+    let s = event_metrics(&q, &q.range, &[exit], &[], &[]).unwrap();
+    assert!(s
+        .text
+        .starts_with("SELECT exit_page AS _d0, uniq(visitor_id),"));
+    assert!(s.text.contains(&format!(
+        "FROM events INNER JOIN (SELECT session_id, entry, exit_page FROM (SELECT session_id, visitor_id AS vid, start AS st, end AS ended, pageviews AS pv,
+                events AS ev, entry_page AS entry, exit.2 AS exit_page
+         FROM sessions FINAL WHERE {SESSIONS_AROUND})) AS x USING session_id WHERE {EVENTS_IN_RANGE} GROUP BY _d0"
+    )));
+}
+
+#[test]
+fn the_comparison_period_is_the_same_statement_over_the_previous_range() {
+    let q = query(&[Metric::Visitors], &["visit:source"], &[]);
+    let now = statements(&q, &[]).sessions.unwrap();
+    let previous = q.range.previous(&q.tz);
+    let before = raw_statements(&q, &previous, &q.metrics, &[])
+        .unwrap()
+        .sessions
+        .unwrap();
+    assert_eq!(before.text, now.text);
+    assert_eq!(param(&before, "start"), (NOV_1 - 7 * 86_400).to_string());
+    assert_eq!(param(&before, "end"), NOV_1.to_string());
+    assert_eq!(param(&before, "from_date"), "2026-10-25");
+}
+
+#[test]
+fn pagination_and_order_do_not_change_the_statements() {
+    // Pages are cut after both statements are merged, so every page sums the same groups.
+    let q = query(&[Metric::Visitors, Metric::Visits], &["event:page"], &[]);
+    let paged = Query {
+        limit: 10,
+        offset: 20,
+        order_by: vec![(OrderKey::Dimension(0), false)],
+        ..q.clone()
+    };
+    let (a, b) = (statements(&q, &[]), statements(&paged, &[]));
+    for (x, y) in [(a.events, b.events), (a.sessions, b.sessions)] {
+        let (x, y) = (x.unwrap(), y.unwrap());
+        assert_eq!(x.text, y.text);
+        assert_eq!(params(&x), params(&y));
+        assert!(!x.text.contains("LIMIT"));
+    }
+}
+
+#[test]
+fn realtime_counts_events_as_they_arrive() {
+    let mut q = query(&[Metric::Visitors], &[], &[]);
+    q.range = Range::resolve(&Period::parse("realtime").unwrap(), &q.tz, day(1), day(1));
+    assert!(q.range.live);
+    let plan = statements(&q, &[]);
+    assert!(!plan.visit_level);
+    assert!(plan.sessions.is_none());
+    assert!(plan.events.unwrap().text.contains(EVENTS_IN_RANGE));
+}
+
+#[test]
+fn session_metrics_by_an_explicit_dimension_list() {
+    // `session_metrics` takes its own dimensions and filters (the baseline of a conversion
+    // rate drops the goal ones).
+    let q = query(&[Metric::Visitors], &["event:goal", "visit:device"], &[]);
+    let s = session_metrics(&q, &q.range, &q.dimensions[1..], &[], &q.metrics, &[]).unwrap();
+    assert!(s.text.starts_with("SELECT device AS _d0, uniq(visitor_id)"));
+}
+
+#[test]
+fn rollup_reads_take_only_the_current_builds_of_their_days() {
+    let s = rollups::read(
+        "shop.example",
+        "visit:source",
+        false,
+        &[(day(2), 7), (day(1), 5)],
+    );
+    assert!(s.text.starts_with("SELECT value AS g, sum(visitors),"));
+    assert!(s
+        .text
+        .contains("AND concat(toString(day), ':', toString(build)) IN {keys:Array(String)}"));
+    assert_eq!(
+        params(&s),
+        [
+            ("site", "shop.example"),
+            ("dimension", "visit:source"),
+            ("first", "2026-11-01"),
+            ("last", "2026-11-02"),
+            ("keys", "['2026-11-02:7','2026-11-01:5']"),
+        ]
+        .map(|(n, v)| (n.to_string(), v.to_string()))
+    );
+    let by_day = rollups::read("shop.example", "", true, &[(day(1), 5)]);
+    assert!(by_day.text.starts_with("SELECT toString(day) AS g,"));
+    let delete = rollups::delete_build("shop.example", day(3), 9);
+    assert_eq!(param(&delete, "day"), "2026-11-03");
+    assert_eq!(param(&delete, "build"), "9");
+}
