@@ -11,65 +11,62 @@ use std::time::Duration;
 
 use ipnet::IpNet;
 
-use crate::sites::SiteDomain;
+use crate::site_domain::SiteDomain;
 
 /// The pinned libchdb version fetched by `make libchdb` (see `deploy/fetch-libchdb.sh`).
 pub const LIBCHDB_VERSION: &str = "26.7.3-stable.1";
 
 #[derive(Clone)]
 pub struct Config {
-    /// Address the HTTP server binds. Default `127.0.0.1:8080`.
+    /// Address the HTTP server binds.
     pub listen: SocketAddr,
-    /// Directory for the embedded store, the spool and generated keys. Default `./data`.
+    /// Directory for the embedded store, the spool and generated keys.
     pub data_dir: PathBuf,
     pub clickhouse: ClickHouseConfig,
-    /// Path of libchdb.so for the embedded engine. Default: the `make libchdb` cache.
+    /// Path of libchdb.so for the embedded engine.
     pub libchdb: PathBuf,
     /// Optional GeoIP (country/region/city) `.mmdb` database.
     pub geoip_db: Option<PathBuf>,
     /// Optional organisation (ASN/ISP) `.mmdb` database.
     pub org_db: Option<PathBuf>,
-    /// A static admin token (≥ 32 characters). Default: none, a token is generated at first start.
+    /// A static admin token (≥ 32 characters); without one, a token is generated at first start.
     pub admin_token: Option<String>,
     /// Site domains registered at start.
     pub sites: Vec<SiteDomain>,
-    /// Peers whose `X-Forwarded-For` is believed. Default: none.
+    /// Peers whose `X-Forwarded-For` is believed.
     pub trusted_proxies: Vec<IpNet>,
-    /// Requests per minute per client; 0 turns rate limiting off. Default 600.
+    /// Requests per minute per client; 0 turns rate limiting off.
     pub rate_limit: u32,
-    /// Base64 of a 32-byte AEAD key for lead contact details. Default: generated in the data dir.
+    /// Base64 of the 32-byte server key; unset, one is generated in the data dir.
     pub pii_key: Option<String>,
     /// Limits of `POST /api/v1/sql`.
     pub sql: SqlLimits,
-    /// Largest accepted beacon body in bytes. Default 8 KiB.
+    /// Largest accepted beacon body in bytes.
     pub max_event_bytes: usize,
-    /// Beacons per minute per site; 0 turns the site limit off. Default 60,000.
+    /// Beacons per minute per site; 0 turns the site limit off.
     pub site_rate_limit: u32,
     /// The write-ahead spool and the batcher that drains it.
     pub spool: SpoolSettings,
     /// Always mark the dashboard session cookie `Secure`. Set it when a TLS-terminating proxy
-    /// that is not listed in `trusted_proxies` forwards plain HTTP. Default false: `Secure`
-    /// then follows the listener's TLS or a trusted proxy's `X-Forwarded-Proto: https`.
+    /// that is not listed in `trusted_proxies` forwards plain HTTP. Off, `Secure` follows the
+    /// listener's TLS or a trusted proxy's `X-Forwarded-Proto: https`.
     pub secure_cookies: bool,
 }
 
 #[derive(Clone, Copy, Debug)]
 pub struct SpoolSettings {
-    /// Beacons get 503 once the spool holds this many bytes (store down). Default 1 GiB.
+    /// Beacons get 503 once the spool holds this many bytes (store down).
     pub max_bytes: u64,
-    /// Rows per insert. Default 10,000.
+    /// Rows per insert.
     pub batch_rows: usize,
-    /// How long events wait in the spool before a batch is cut. Default 1 s.
+    /// How long events wait in the spool before a batch is cut.
     pub batch_interval: Duration,
 }
 
 impl Default for SpoolSettings {
+    /// The built-in defaults of the settings table (`ALL`).
     fn default() -> Self {
-        SpoolSettings {
-            max_bytes: 1 << 30,
-            batch_rows: 10_000,
-            batch_interval: Duration::from_secs(1),
-        }
+        Config::built_in().spool
     }
 }
 
@@ -77,50 +74,41 @@ impl Default for SpoolSettings {
 pub struct ClickHouseConfig {
     /// `http(s)://host:8123` of a ClickHouse server; unset → embedded chDB.
     pub url: Option<String>,
-    /// Default `default`.
     pub user: String,
-    /// Default empty.
     pub password: String,
-    /// Default `default`.
     pub database: String,
     /// Cluster name: migrations emit `ON CLUSTER`, Replicated engines and Distributed tables.
     pub cluster: Option<String>,
     /// A ClickHouse user for analysts' `/api/v1/sql` queries, granted `SELECT` on the analyst
-    /// database only (README, "Ad-hoc SQL"). Default unset: the main user, still behind the
-    /// allow-list and limits.
+    /// database only (README, "Ad-hoc SQL"). Unset, analysts' queries run as the main user,
+    /// still behind the allow-list and limits.
     pub analyst_user: Option<String>,
-    /// Password of `analyst_user`. Default empty.
+    /// Password of `analyst_user`.
     pub analyst_password: String,
 }
 
 #[derive(Clone, Copy, Debug)]
 pub struct SqlLimits {
-    /// Most rows a query may return. Default 10,000.
+    /// Most rows a query may return.
     pub max_rows: u64,
-    /// Longest a query may run. Default 10 s.
+    /// Longest a query may run.
     pub timeout: Duration,
-    /// Most memory one analyst query may use (engine `max_memory_usage`). Default 512 MiB.
+    /// Most memory one analyst query may use (engine `max_memory_usage`).
     pub max_memory_bytes: u64,
     /// Largest result one query may produce, uncompressed (engine `max_result_bytes`; the
-    /// query fails rather than being cut). Default 32 MiB.
+    /// query fails rather than being cut).
     pub max_result_bytes: u64,
-    /// Threads one analyst query may use (engine `max_threads`). Default 1, so an analyst
-    /// never takes both cores of a small host from ingestion.
+    /// Threads one analyst query may use (engine `max_threads`). One by default, so an
+    /// analyst never takes both cores of a small host from ingestion.
     pub max_threads: u64,
-    /// Analyst queries running or waiting at once, over all tokens; more get 429. Default 2.
+    /// Analyst queries running or waiting at once, over all tokens; more get 429.
     pub max_concurrent: usize,
 }
 
 impl Default for SqlLimits {
+    /// The built-in defaults of the settings table (`ALL`).
     fn default() -> Self {
-        SqlLimits {
-            max_rows: 10_000,
-            timeout: Duration::from_secs(10),
-            max_memory_bytes: 512 << 20,
-            max_result_bytes: 32 << 20,
-            max_threads: 1,
-            max_concurrent: 2,
-        }
+        Config::built_in().sql
     }
 }
 
@@ -170,51 +158,133 @@ impl fmt::Display for Origin {
     }
 }
 
-/// One setting in its three spellings: dotted key in the file, environment variable, flag.
-struct Setting {
-    key: &'static str,
-    env: &'static str,
-    flag: &'static str,
+/// One setting: its three spellings (dotted key in the file, environment variable, flag), its
+/// built-in default (`None`: unset) and what it means. The table below is the only place a
+/// setting is declared: parsing takes defaults from it, `candor serve --help` lists it, and a
+/// test checks that the README's settings table is generated from it.
+pub struct Setting {
+    pub key: &'static str,
+    pub env: &'static str,
+    pub flag: &'static str,
+    /// The value used when no layer sets it, in the same text a user would write; parsed by
+    /// the same function as a user's value. `None`: unset.
+    pub default: Option<&'static str>,
+    /// How the default reads in help and the README, when it is not a plain value.
+    pub default_note: Option<&'static str>,
+    pub help: &'static str,
 }
 
 macro_rules! settings {
-    ($($ident:ident => $key:literal, $env:literal, $flag:literal;)*) => {
-        $(const $ident: Setting = Setting { key: $key, env: $env, flag: $flag };)*
-        /// Every setting, for `--help` style listings and unknown-key checks.
-        const ALL: &[Setting] = &[$($ident),*];
+    ($($ident:ident => $key:literal, $env:literal, $flag:literal, $default:expr, $note:expr, $help:literal;)*) => {
+        $(const $ident: Setting = Setting {
+            key: $key, env: $env, flag: $flag, default: $default, default_note: $note, help: $help,
+        };)*
+        /// Every setting, in the order the README lists them.
+        pub const ALL: &[Setting] = &[$($ident),*];
     };
 }
 
 settings! {
-    LISTEN => "listen", "CANDOR_LISTEN", "listen";
-    DATA_DIR => "data_dir", "CANDOR_DATA_DIR", "data-dir";
-    CH_URL => "clickhouse.url", "CANDOR_CLICKHOUSE_URL", "clickhouse-url";
-    CH_USER => "clickhouse.user", "CANDOR_CLICKHOUSE_USER", "clickhouse-user";
-    CH_PASSWORD => "clickhouse.password", "CANDOR_CLICKHOUSE_PASSWORD", "clickhouse-password";
-    CH_DATABASE => "clickhouse.database", "CANDOR_CLICKHOUSE_DATABASE", "clickhouse-database";
-    CH_CLUSTER => "clickhouse.cluster", "CANDOR_CLICKHOUSE_CLUSTER", "clickhouse-cluster";
-    CH_ANALYST_USER => "clickhouse.analyst_user", "CANDOR_CLICKHOUSE_ANALYST_USER", "clickhouse-analyst-user";
-    CH_ANALYST_PASSWORD => "clickhouse.analyst_password", "CANDOR_CLICKHOUSE_ANALYST_PASSWORD", "clickhouse-analyst-password";
-    LIBCHDB => "libchdb", "CANDOR_LIBCHDB", "libchdb";
-    GEOIP_DB => "geoip_db", "CANDOR_GEOIP_DB", "geoip-db";
-    ORG_DB => "org_db", "CANDOR_ORG_DB", "org-db";
-    ADMIN_TOKEN => "admin_token", "CANDOR_ADMIN_TOKEN", "admin-token";
-    SITES => "sites", "CANDOR_SITES", "sites";
-    TRUSTED_PROXIES => "trusted_proxies", "CANDOR_TRUSTED_PROXIES", "trusted-proxies";
-    RATE_LIMIT => "rate_limit", "CANDOR_RATE_LIMIT", "rate-limit";
-    PII_KEY => "pii_key", "CANDOR_PII_KEY", "pii-key";
-    SQL_MAX_ROWS => "sql.max_rows", "CANDOR_SQL_MAX_ROWS", "sql-max-rows";
-    SQL_TIMEOUT => "sql.timeout_seconds", "CANDOR_SQL_TIMEOUT_SECONDS", "sql-timeout-seconds";
-    SQL_MAX_MEMORY => "sql.max_memory_mb", "CANDOR_SQL_MAX_MEMORY_MB", "sql-max-memory-mb";
-    SQL_MAX_RESULT => "sql.max_result_mb", "CANDOR_SQL_MAX_RESULT_MB", "sql-max-result-mb";
-    SQL_MAX_THREADS => "sql.max_threads", "CANDOR_SQL_MAX_THREADS", "sql-max-threads";
-    SQL_MAX_CONCURRENT => "sql.max_concurrent", "CANDOR_SQL_MAX_CONCURRENT", "sql-max-concurrent";
-    MAX_EVENT_BYTES => "max_event_bytes", "CANDOR_MAX_EVENT_BYTES", "max-event-bytes";
-    SITE_RATE_LIMIT => "site_rate_limit", "CANDOR_SITE_RATE_LIMIT", "site-rate-limit";
-    SPOOL_MAX_BYTES => "spool.max_bytes", "CANDOR_SPOOL_MAX_BYTES", "spool-max-bytes";
-    BATCH_ROWS => "spool.batch_rows", "CANDOR_BATCH_ROWS", "batch-rows";
-    BATCH_INTERVAL => "spool.batch_interval_ms", "CANDOR_BATCH_INTERVAL_MS", "batch-interval-ms";
-    SECURE_COOKIES => "secure_cookies", "CANDOR_SECURE_COOKIES", "secure-cookies";
+    LISTEN => "listen", "CANDOR_LISTEN", "listen", Some("127.0.0.1:8080"), None,
+        "address to listen on";
+    DATA_DIR => "data_dir", "CANDOR_DATA_DIR", "data-dir", Some("./data"), None,
+        "embedded store, spool, generated keys (created 0700)";
+    CH_URL => "clickhouse.url", "CANDOR_CLICKHOUSE_URL", "clickhouse-url", None, Some("unset → embedded chDB"),
+        "ClickHouse server, `http(s)://host:8123`";
+    CH_USER => "clickhouse.user", "CANDOR_CLICKHOUSE_USER", "clickhouse-user", Some("default"), None,
+        "ClickHouse user";
+    CH_PASSWORD => "clickhouse.password", "CANDOR_CLICKHOUSE_PASSWORD", "clickhouse-password", Some(""), Some("empty"),
+        "ClickHouse password";
+    CH_DATABASE => "clickhouse.database", "CANDOR_CLICKHOUSE_DATABASE", "clickhouse-database", Some("default"), None,
+        "ClickHouse database (analysts' views go in `<database>_analyst`)";
+    CH_CLUSTER => "clickhouse.cluster", "CANDOR_CLICKHOUSE_CLUSTER", "clickhouse-cluster", None, None,
+        "cluster name: `ON CLUSTER` DDL, Replicated + Distributed tables";
+    CH_ANALYST_USER => "clickhouse.analyst_user", "CANDOR_CLICKHOUSE_ANALYST_USER", "clickhouse-analyst-user", None, None,
+        "a ClickHouse user that may only read the analyst database (see Ad-hoc SQL)";
+    CH_ANALYST_PASSWORD => "clickhouse.analyst_password", "CANDOR_CLICKHOUSE_ANALYST_PASSWORD", "clickhouse-analyst-password", Some(""), Some("empty"),
+        "password of `clickhouse.analyst_user`";
+    LIBCHDB => "libchdb", "CANDOR_LIBCHDB", "libchdb", None, Some("`.cache/libchdb/<version>/libchdb.so`"),
+        "path of the embedded engine (`make libchdb`)";
+    GEOIP_DB => "geoip_db", "CANDOR_GEOIP_DB", "geoip-db", None, None,
+        "GeoIP `.mmdb` (country, region, city)";
+    ORG_DB => "org_db", "CANDOR_ORG_DB", "org-db", None, None,
+        "ASN/ISP `.mmdb` (visiting organisation)";
+    ADMIN_TOKEN => "admin_token", "CANDOR_ADMIN_TOKEN", "admin-token", None, None,
+        "static admin token, ≥ 32 characters";
+    SITES => "sites", "CANDOR_SITES", "sites", Some(""), Some("none"),
+        "comma-separated domains registered at start";
+    TRUSTED_PROXIES => "trusted_proxies", "CANDOR_TRUSTED_PROXIES", "trusted-proxies", Some(""), Some("none"),
+        "CIDRs whose `X-Forwarded-For` is believed";
+    RATE_LIMIT => "rate_limit", "CANDOR_RATE_LIMIT", "rate-limit", Some("600"), None,
+        "beacon requests per minute per client; `0` disables";
+    PII_KEY => "pii_key", "CANDOR_PII_KEY", "pii-key", None, Some("generated in the data dir"),
+        "base64 of a 32-byte server key: seals lead details, salts, webhook bodies; shared by collectors of one store";
+    SQL_MAX_ROWS => "sql.max_rows", "CANDOR_SQL_MAX_ROWS", "sql-max-rows", Some("10000"), None,
+        "most rows `/api/v1/sql` returns";
+    SQL_TIMEOUT => "sql.timeout_seconds", "CANDOR_SQL_TIMEOUT_SECONDS", "sql-timeout-seconds", Some("10"), None,
+        "longest an analyst query runs";
+    SQL_MAX_MEMORY => "sql.max_memory_mb", "CANDOR_SQL_MAX_MEMORY_MB", "sql-max-memory-mb", Some("512"), None,
+        "most memory one analyst query may use";
+    SQL_MAX_RESULT => "sql.max_result_mb", "CANDOR_SQL_MAX_RESULT_MB", "sql-max-result-mb", Some("32"), None,
+        "largest result (uncompressed) one analyst query may produce";
+    SQL_MAX_THREADS => "sql.max_threads", "CANDOR_SQL_MAX_THREADS", "sql-max-threads", Some("1"), None,
+        "threads one analyst query may use";
+    SQL_MAX_CONCURRENT => "sql.max_concurrent", "CANDOR_SQL_MAX_CONCURRENT", "sql-max-concurrent", Some("2"), None,
+        "analyst queries at once, over all tokens; more get 429";
+    MAX_EVENT_BYTES => "max_event_bytes", "CANDOR_MAX_EVENT_BYTES", "max-event-bytes", Some("8192"), None,
+        "largest beacon body";
+    SITE_RATE_LIMIT => "site_rate_limit", "CANDOR_SITE_RATE_LIMIT", "site-rate-limit", Some("60000"), None,
+        "beacons per minute per site; `0` disables";
+    SPOOL_MAX_BYTES => "spool.max_bytes", "CANDOR_SPOOL_MAX_BYTES", "spool-max-bytes", Some("1073741824"), None,
+        "spool size at which beacons get 503 (store down)";
+    BATCH_ROWS => "spool.batch_rows", "CANDOR_BATCH_ROWS", "batch-rows", Some("10000"), None,
+        "rows per insert into the store";
+    BATCH_INTERVAL => "spool.batch_interval_ms", "CANDOR_BATCH_INTERVAL_MS", "batch-interval-ms", Some("1000"), None,
+        "how long events wait in the spool before a batch is cut";
+    SECURE_COOKIES => "secure_cookies", "CANDOR_SECURE_COOKIES", "secure-cookies", Some("false"), None,
+        "always mark the dashboard cookie `Secure` (TLS ends at a proxy not in `trusted_proxies`)";
+}
+
+/// How a setting's default reads for people.
+fn default_text(s: &Setting) -> String {
+    match (s.default_note, s.default) {
+        (Some(note), _) => note.to_string(),
+        (None, Some(v)) => format!("`{v}`"),
+        (None, None) => "unset".to_string(),
+    }
+}
+
+/// The README's settings table, generated from `ALL` (a test keeps the README in step).
+pub fn settings_markdown() -> String {
+    let mut out = String::from(
+        "| setting (file key) | environment | default | meaning |\n|---|---|---|---|\n",
+    );
+    for s in ALL {
+        out.push_str(&format!(
+            "| `{}` | `{}` | {} | {} |\n",
+            s.key,
+            s.env,
+            default_text(s),
+            s.help
+        ));
+    }
+    out
+}
+
+/// Every setting for `candor serve --help`.
+pub fn settings_help() -> String {
+    let mut out =
+        String::from("Settings (config file key / environment variable; flags override both):\n");
+    for s in ALL {
+        out.push_str(&format!(
+            "  {} / {}  [default: {}]\n      {}\n",
+            s.key,
+            s.env,
+            default_text(s).replace('`', ""),
+            s.help.replace('`', "")
+        ));
+    }
+    out
 }
 
 /// Raw values from the three layers, before validation.
@@ -346,33 +416,21 @@ impl Config {
     /// Validates every setting. The first bad one is returned, named as the user wrote it.
     pub fn from_layers(layers: &Layers) -> Result<Config, ConfigError> {
         let p = Parser { layers };
-        let data_dir = p
-            .value(&DATA_DIR, |s| non_empty(s).map(PathBuf::from))?
-            .unwrap_or_else(|| PathBuf::from("./data"));
+        let data_dir = p.or_default(&DATA_DIR, |s| non_empty(s).map(PathBuf::from))?;
         let clickhouse = ClickHouseConfig {
             url: p.value(&CH_URL, parse_http_url)?,
-            user: p
-                .value(&CH_USER, non_empty)?
-                .unwrap_or_else(|| "default".into()),
-            password: p
-                .value(&CH_PASSWORD, |s| Ok(s.to_string()))?
-                .unwrap_or_default(),
-            database: p
-                .value(&CH_DATABASE, parse_identifier)?
-                .unwrap_or_else(|| "default".into()),
+            user: p.or_default(&CH_USER, non_empty)?,
+            password: p.or_default(&CH_PASSWORD, |s| Ok(s.to_string()))?,
+            database: p.or_default(&CH_DATABASE, parse_identifier)?,
             cluster: p.value(&CH_CLUSTER, parse_identifier)?,
             analyst_user: p.value(&CH_ANALYST_USER, non_empty)?,
-            analyst_password: p
-                .value(&CH_ANALYST_PASSWORD, |s| Ok(s.to_string()))?
-                .unwrap_or_default(),
+            analyst_password: p.or_default(&CH_ANALYST_PASSWORD, |s| Ok(s.to_string()))?,
         };
         Ok(Config {
-            listen: p
-                .value(&LISTEN, |s| {
-                    s.parse::<SocketAddr>()
-                        .map_err(|_| format!("invalid socket address \"{s}\""))
-                })?
-                .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080))),
+            listen: p.or_default(&LISTEN, |s| {
+                s.parse::<SocketAddr>()
+                    .map_err(|_| format!("invalid socket address \"{s}\""))
+            })?,
             libchdb: p
                 .value(&LIBCHDB, |s| non_empty(s).map(PathBuf::from))?
                 .unwrap_or_else(default_libchdb_path),
@@ -388,73 +446,48 @@ impl Config {
                     Ok(s.to_string())
                 }
             })?,
-            sites: p
-                .value(&SITES, |s| {
-                    list(s, |d| SiteDomain::parse(d).map_err(|e| e.to_string()))
-                })?
-                .unwrap_or_default(),
-            trusted_proxies: p
-                .value(&TRUSTED_PROXIES, |s| list(s, parse_cidr))?
-                .unwrap_or_default(),
-            rate_limit: p
-                .value(&RATE_LIMIT, |s| {
-                    s.parse::<u32>().map_err(|_| {
-                        format!("expected requests per minute (0 disables), got \"{s}\"")
-                    })
-                })?
-                .unwrap_or(600),
+            sites: p.or_default(&SITES, |s| {
+                list(s, |d| SiteDomain::parse(d).map_err(|e| e.to_string()))
+            })?,
+            trusted_proxies: p.or_default(&TRUSTED_PROXIES, |s| list(s, parse_cidr))?,
+            rate_limit: p.or_default(&RATE_LIMIT, |s| {
+                s.parse::<u32>()
+                    .map_err(|_| format!("expected requests per minute (0 disables), got \"{s}\""))
+            })?,
             pii_key: p.value(&PII_KEY, parse_pii_key)?,
             sql: SqlLimits {
-                max_rows: p
-                    .value(&SQL_MAX_ROWS, positive::<u64>)?
-                    .unwrap_or(SqlLimits::default().max_rows),
-                timeout: p
-                    .value(&SQL_TIMEOUT, |s| {
-                        positive::<u64>(s).map(Duration::from_secs)
-                    })?
-                    .unwrap_or(SqlLimits::default().timeout),
+                max_rows: p.or_default(&SQL_MAX_ROWS, positive::<u64>)?,
+                timeout: p.or_default(&SQL_TIMEOUT, |s| {
+                    positive::<u64>(s).map(Duration::from_secs)
+                })?,
                 max_memory_bytes: p
-                    .value(&SQL_MAX_MEMORY, positive::<u64>)?
-                    .map(|mb| mb << 20)
-                    .unwrap_or(SqlLimits::default().max_memory_bytes),
+                    .or_default(&SQL_MAX_MEMORY, |s| positive::<u64>(s).map(|mb| mb << 20))?,
                 max_result_bytes: p
-                    .value(&SQL_MAX_RESULT, positive::<u64>)?
-                    .map(|mb| mb << 20)
-                    .unwrap_or(SqlLimits::default().max_result_bytes),
-                max_threads: p
-                    .value(&SQL_MAX_THREADS, positive::<u64>)?
-                    .unwrap_or(SqlLimits::default().max_threads),
-                max_concurrent: p
-                    .value(&SQL_MAX_CONCURRENT, positive::<usize>)?
-                    .unwrap_or(SqlLimits::default().max_concurrent),
+                    .or_default(&SQL_MAX_RESULT, |s| positive::<u64>(s).map(|mb| mb << 20))?,
+                max_threads: p.or_default(&SQL_MAX_THREADS, positive::<u64>)?,
+                max_concurrent: p.or_default(&SQL_MAX_CONCURRENT, positive::<usize>)?,
             },
-            max_event_bytes: p
-                .value(&MAX_EVENT_BYTES, positive::<usize>)?
-                .unwrap_or(8 * 1024),
-            site_rate_limit: p
-                .value(&SITE_RATE_LIMIT, |s| {
-                    s.parse::<u32>().map_err(|_| {
-                        format!("expected beacons per minute (0 disables), got \"{s}\"")
-                    })
-                })?
-                .unwrap_or(60_000),
+            max_event_bytes: p.or_default(&MAX_EVENT_BYTES, positive::<usize>)?,
+            site_rate_limit: p.or_default(&SITE_RATE_LIMIT, |s| {
+                s.parse::<u32>()
+                    .map_err(|_| format!("expected beacons per minute (0 disables), got \"{s}\""))
+            })?,
             spool: SpoolSettings {
-                max_bytes: p
-                    .value(&SPOOL_MAX_BYTES, positive::<u64>)?
-                    .unwrap_or(SpoolSettings::default().max_bytes),
-                batch_rows: p
-                    .value(&BATCH_ROWS, positive::<usize>)?
-                    .unwrap_or(SpoolSettings::default().batch_rows),
-                batch_interval: p
-                    .value(&BATCH_INTERVAL, |s| {
-                        positive::<u64>(s).map(Duration::from_millis)
-                    })?
-                    .unwrap_or(SpoolSettings::default().batch_interval),
+                max_bytes: p.or_default(&SPOOL_MAX_BYTES, positive::<u64>)?,
+                batch_rows: p.or_default(&BATCH_ROWS, positive::<usize>)?,
+                batch_interval: p.or_default(&BATCH_INTERVAL, |s| {
+                    positive::<u64>(s).map(Duration::from_millis)
+                })?,
             },
-            secure_cookies: p.value(&SECURE_COOKIES, parse_bool)?.unwrap_or(false),
+            secure_cookies: p.or_default(&SECURE_COOKIES, parse_bool)?,
             data_dir,
             clickhouse,
         })
+    }
+
+    /// Every setting at its built-in default.
+    pub fn built_in() -> Config {
+        Config::from_layers(&Layers::default()).expect("the built-in defaults are valid")
     }
 
     /// Whether the embedded chDB engine is used (no ClickHouse server configured).
@@ -478,6 +511,22 @@ impl Parser<'_> {
         };
         parse(raw.trim()).map(Some).map_err(|problem| ConfigError {
             setting: origin.to_string(),
+            problem,
+        })
+    }
+
+    /// The setting's value, or its built-in default from `ALL` read by the same `parse`.
+    fn or_default<T>(
+        &self,
+        setting: &Setting,
+        parse: impl Fn(&str) -> Result<T, String>,
+    ) -> Result<T, ConfigError> {
+        if let Some(v) = self.value(setting, &parse)? {
+            return Ok(v);
+        }
+        let default = setting.default.unwrap_or("");
+        parse(default).map_err(|problem| ConfigError {
+            setting: format!("the built-in default of {}", setting.key),
             problem,
         })
     }
@@ -571,6 +620,51 @@ fn parse_pii_key(s: &str) -> Result<String, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_readme_settings_table_is_generated_from_the_settings() {
+        let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md"))
+            .expect("README.md beside the crate");
+        let start = readme
+            .find("<!-- settings table:")
+            .and_then(|a| readme[a..].find('\n').map(|n| a + n + 1))
+            .expect("the settings table's start marker");
+        let end = readme
+            .find("<!-- end of settings table -->")
+            .expect("its end marker");
+        let want = settings_markdown();
+        assert!(
+            readme[start..end] == want,
+            "README.md's settings table is out of date; replace it with:\n{want}"
+        );
+    }
+
+    #[test]
+    fn every_built_in_default_is_valid_and_the_defaults_agree() {
+        let c = Config::built_in();
+        assert_eq!(c.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(c.sql.max_rows, 10_000);
+        assert_eq!(c.sql.max_memory_bytes, 512 << 20);
+        assert_eq!(c.spool.batch_interval, Duration::from_secs(1));
+        assert_eq!(c.rate_limit, 600);
+        assert!(!c.secure_cookies && c.sites.is_empty() && c.clickhouse.url.is_none());
+        // Every key, variable and flag is unique, and every variable is CANDOR_ + the key.
+        let (mut keys, mut envs, mut flags) = (
+            std::collections::HashSet::new(),
+            std::collections::HashSet::new(),
+            std::collections::HashSet::new(),
+        );
+        for s in ALL {
+            assert!(
+                keys.insert(s.key) && envs.insert(s.env) && flags.insert(s.flag),
+                "{}",
+                s.key
+            );
+            assert!(s.env.starts_with("CANDOR_"), "{}", s.env);
+            assert!(!s.help.is_empty(), "{} needs help text", s.key);
+        }
+        assert!(settings_help().contains("CANDOR_SQL_MAX_CONCURRENT"));
+    }
 
     fn config(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
         Config::from_layers(&Layers::from_env_pairs(pairs.iter().copied()))

@@ -5,13 +5,19 @@ use std::process::ExitCode;
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches};
 
 use candor::cli::{Cli, Command};
 use candor::config::{Config, Layers};
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    // `candor serve --help` lists every setting from the one settings table.
+    let matches = Cli::command()
+        .mut_subcommand("serve", |serve| {
+            serve.after_long_help(candor::config::settings_help())
+        })
+        .get_matches();
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     init_logging();
     let outcome = match cli.command {
         Command::Serve(args) => match load_config(&args) {

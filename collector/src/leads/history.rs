@@ -6,7 +6,7 @@ use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::score::Scoring;
+use crate::sites::scoring::Scoring;
 use super::Leads;
 use crate::store::{fetch, Params, StoreError};
 

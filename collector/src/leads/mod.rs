@@ -6,8 +6,6 @@
 
 pub mod erasure;
 pub mod history;
-pub mod score;
-pub mod seal;
 pub mod webhooks;
 
 use std::sync::Arc;
@@ -18,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use crate::clock;
 use crate::privacy::keys::Keys;
 use crate::store::{fetch, insert_rows, InsertOptions, Params, Store, StoreError};
-use seal::Sealer;
+use crate::privacy::seal::Sealer;
 
 /// A normalised email address: trimmed, lowercased, one `@`, a dotted domain, ≤ 254 chars.
 #[derive(Clone, Debug, PartialEq)]

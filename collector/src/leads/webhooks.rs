@@ -25,7 +25,7 @@ use ring::hmac;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use super::seal::Sealer;
+use crate::privacy::seal::Sealer;
 use crate::clock;
 use crate::privacy::keys::Keys;
 use crate::store::{fetch, insert_rows, InsertOptions, Params, Store, StoreError};

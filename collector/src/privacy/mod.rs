@@ -4,6 +4,7 @@
 pub mod client;
 pub mod keys;
 pub mod salts;
+pub mod seal;
 
 use actix_web::http::header::HeaderMap;
 

@@ -3,7 +3,7 @@
 //! expire by TTL as a backstop), so an id can never be recomputed once its day has passed.
 //! `visitor_id` = first 8 bytes of HMAC-SHA256(salt, site ‖ IP ‖ user agent).
 //!
-//! Salts are stored sealed (AES-256-GCM, `leads::seal`) with a key derived from the server key
+//! Salts are stored sealed (AES-256-GCM, `privacy::seal`) with a key derived from the server key
 //! (`CANDOR_PII_KEY`), so a reader of the store alone cannot recompute visitor ids. Every
 //! collector sharing a store must therefore share one server key: a collector with another
 //! key cannot open the shared salts: it logs an error at each rotation and answers beacons 503
@@ -28,7 +28,7 @@ use serde::{Deserialize, Serialize};
 
 use super::date_string;
 use super::keys::Keys;
-use crate::leads::seal::Sealer;
+use crate::privacy::seal::Sealer;
 use crate::store::{fetch, insert_rows, InsertOptions, Params, Store, StoreError};
 
 pub struct Salts {

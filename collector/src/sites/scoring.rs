@@ -3,6 +3,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::path_pattern::PathPattern;
+
 /// A site's scoring rules.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
@@ -74,14 +76,10 @@ impl Scoring {
 
     /// The score of visits (start times) and page views (time, path) as of `now`.
     pub fn score(&self, now: u32, visits: &[u32], pageviews: &[(u32, String)]) -> f64 {
-        let patterns: Vec<(regex::Regex, f64)> = self
+        let patterns: Vec<(PathPattern, f64)> = self
             .pages
             .iter()
-            .filter_map(|p| {
-                regex::Regex::new(&crate::reports::model::wildcard_regex(&p.pattern))
-                    .ok()
-                    .map(|r| (r, p.points))
-            })
+            .map(|p| (PathPattern::new(&p.pattern), p.points))
             .collect();
         let age = |t: u32| i64::from(now) - i64::from(t);
         let from_visits: f64 = visits
@@ -93,7 +91,7 @@ impl Scoring {
             .map(|(t, path)| {
                 let extra: f64 = patterns
                     .iter()
-                    .filter(|(r, _)| r.is_match(path))
+                    .filter(|(r, _)| r.matches(path))
                     .map(|(_, p)| p)
                     .sum();
                 (self.per_pageview + extra) * self.decay(age(*t))
