@@ -594,6 +594,95 @@ async fn dedup_token_stores_a_retried_batch_once(e: Engine) {
     assert_eq!(c[0].c, 4);
 }
 
+/// The row definition (`pipeline::row`) is the `events` table the migrations make: every
+/// column with its type and default, nothing more, nothing less.
+async fn the_events_row_definition_is_the_stored_table(e: Engine) {
+    use candor::pipeline::row;
+    migrate(e.store.as_ref(), &Topology::default())
+        .await
+        .unwrap();
+    #[derive(Deserialize, Debug, PartialEq, PartialOrd, Ord, Eq)]
+    struct C {
+        name: String,
+        r#type: String,
+        default_expression: String,
+    }
+    let mut stored: Vec<C> = fetch(
+        e.store.as_ref(),
+        "SELECT name, type, default_expression FROM system.columns WHERE database = currentDatabase() AND table = 'events'",
+        &Params::new(),
+    )
+    .await
+    .unwrap();
+    stored.sort();
+    let mut defined: Vec<C> = row::COLUMNS
+        .iter()
+        .map(|c| C {
+            name: c.name.into(),
+            r#type: c.ty.into(),
+            default_expression: c.default.unwrap_or_default().into(),
+        })
+        .collect();
+    defined.sort();
+    assert_eq!(stored, defined);
+}
+
+/// Rows go in under a header naming and typing their columns: rows that do not match it are
+/// refused as invalid data (set aside by the batcher), never stored shifted.
+async fn a_row_that_does_not_match_its_header_is_refused(e: Engine) {
+    use candor::pipeline::record::{RECORD_EVENT_THROUGH, RECORD_ROWBINARY_THROUGH};
+    use candor::pipeline::{row, split_record, EventRow, Record, SpooledRows};
+    migrate(e.store.as_ref(), &Topology::default())
+        .await
+        .unwrap();
+    let record = Record {
+        event: EventRow {
+            timestamp: 1_764_000_000,
+            site: "example.com".into(),
+            name: "pageview".into(),
+            pathname: "/typed".into(),
+            consent: "none",
+            retention_days: 400,
+            ..Default::default()
+        },
+        session: Default::default(),
+    };
+    let encoded = record.encode();
+    let Some(SpooledRows::Event(event)) = split_record(&encoded) else {
+        panic!("not an event record");
+    };
+    let body = |through: u32| {
+        let mut b = row::header(through);
+        b.extend_from_slice(event);
+        bytes::Bytes::from(b)
+    };
+    let opts = InsertOptions::default();
+    let insert = |data| {
+        e.store
+            .insert("events", "RowBinaryWithNamesAndTypes", data, &opts)
+    };
+    insert(body(RECORD_EVENT_THROUGH)).await.unwrap();
+    // The same bytes under the header of fewer columns: trailing data, refused.
+    let refused = insert(body(RECORD_ROWBINARY_THROUGH)).await.unwrap_err();
+    assert!(
+        candor::pipeline::batcher::rejects_data(&refused),
+        "{refused:?}"
+    );
+    #[derive(Deserialize)]
+    struct C {
+        c: u64,
+        pathname: String,
+    }
+    let c: Vec<C> = fetch(
+        e.store.as_ref(),
+        "SELECT count() AS c, any(pathname) AS pathname FROM events",
+        &Params::new(),
+    )
+    .await
+    .unwrap();
+    assert_eq!((c[0].c, c[0].pathname.as_str()), (1, "/typed"));
+}
+
 macro_rules! contract {
     ($($name:ident),* $(,)?) => {
         mod chdb {
@@ -614,6 +703,8 @@ contract!(
     analyst_sql_is_checked_alike,
     cluster_ddl_parses_in_the_engine,
     dedup_token_stores_a_retried_batch_once,
+    the_events_row_definition_is_the_stored_table,
+    a_row_that_does_not_match_its_header_is_refused,
 );
 
 /// The `clickhouse` crate's own typed path (RowBinaryWithNamesAndTypes in and out, LZ4 both
