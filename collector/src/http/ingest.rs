@@ -11,9 +11,8 @@ use serde_json::json;
 
 use super::json::read_body;
 use super::{ApiError, AppState};
-use crate::ingest;
 use crate::pipeline::spool::SpoolError;
-use crate::pipeline::{DropReason, IngestError, Visit};
+use crate::pipeline::{DropReason, IngestError, RequestFacts};
 use crate::privacy;
 use crate::sites::{Site, SiteDomain};
 
@@ -192,7 +191,7 @@ pub async fn event(
         Ok(b) => b,
         Err(e) => return cors_error(e, origin),
     };
-    let beacon = match ingest::parse(&body) {
+    let beacon = match state.pipeline.validate(&body) {
         Ok(b) => b,
         Err(inv) => return cors_error(ApiError::bad_request(inv.message).field(inv.field), origin),
     };
@@ -212,14 +211,14 @@ pub async fn event(
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
     let pipeline = &state.pipeline;
-    let visit = Visit {
+    let request = RequestFacts {
         ip,
         user_agent,
         dnt: privacy::do_not_track(req.headers()),
         gpc: privacy::global_privacy_control(req.headers()),
         now_ms: crate::clock::unix_millis(),
     };
-    match pipeline.ingest(beacon, &site, &visit).await {
+    match pipeline.ingest(beacon, &site, &request).await {
         Ok(None) => accepted(origin),
         Ok(Some(reason)) => dropped(reason, origin),
         Err(e) => cors_error(e.into(), origin),

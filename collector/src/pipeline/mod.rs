@@ -1,13 +1,20 @@
-//! The ingestion pipeline: a beacon passes named steps — drop rules, enrich, hash, session,
-//! spool — each a small function that returns the event or a `DropReason`, each counted and
-//! timed in `/metrics`. Read `Pipeline::ingest` to see the whole path in one screen.
+//! The ingestion pipeline: a beacon passes named steps — validate, user agent, drop rules,
+//! event, hash, session (with a new visit's referrer, geo and organisation), spool — each a
+//! small function that returns the event or a `DropReason`, each timed under its own name in
+//! `/metrics` (`candor_ingest_step_seconds{step}`). Read `Pipeline::ingest` to see the whole
+//! path in one screen. The row these steps fill is defined in `row`, the spooled forms in
+//! `record`.
 
 pub mod batcher;
+pub mod glob;
+pub mod rate_limit;
 pub mod record;
 pub mod row;
 pub mod sessions;
 pub mod spool;
+mod step_metrics;
 
+pub use glob::glob_match;
 pub use record::{
     split_record, Record, SpooledRows, EVENT_COLUMNS, EVENT_COLUMNS_V1, RECORD_EVENT,
     RECORD_ROWBINARY, RECORD_VERSIONED, SESSION_COLUMNS,
@@ -15,22 +22,18 @@ pub use record::{
 pub use row::EventRow;
 
 use std::net::IpAddr;
-use std::num::NonZeroU32;
 use std::sync::Arc;
-use std::time::Instant;
 
-use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
-use prometheus::{Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, Opts};
-use ring::hmac;
-
-use crate::enrich::{self, AgentCache, Geo};
-use crate::ingest::{self, Beacon};
+use crate::enrich::{self, Agent, AgentCache, Geo};
+use crate::ingest::{self, Beacon, Invalid};
 use crate::metrics::Metrics;
 use crate::privacy::keys::Keys;
 use crate::privacy::salts::Salts;
 use crate::sites::Site;
+use rate_limit::RateLimits;
 use sessions::{Attribution, Touch, Tracker};
 use spool::{Spool, SpoolError};
+use step_metrics::{timed, StepMetrics};
 
 /// Why an event was deliberately not stored (`X-Candor-Drop`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -54,14 +57,19 @@ impl DropReason {
     }
 }
 
-/// The request facts the pipeline may use. The IP and user agent live only here, in memory.
-pub struct Visit<'a> {
+/// The facts of the beacon's HTTP request the pipeline may use. The IP and user agent live
+/// only here, in memory.
+pub struct RequestFacts<'a> {
     pub ip: IpAddr,
     pub user_agent: &'a str,
     pub dnt: bool,
     pub gpc: bool,
     pub now_ms: u64,
 }
+
+/// The former name of `RequestFacts` ("visit" means a session everywhere else), kept for
+/// callers outside the crate.
+pub type Visit<'a> = RequestFacts<'a>;
 
 #[derive(Debug, thiserror::Error)]
 pub enum IngestError {
@@ -73,18 +81,6 @@ pub enum IngestError {
     RateLimited { retry_after_secs: u64 },
 }
 
-struct StepMetrics {
-    dropped: IntCounterVec,
-    accepted: IntCounter,
-    // One histogram per step, looked up once here rather than by label on every event.
-    drop_rules: Histogram,
-    enrich: Histogram,
-    hash: Histogram,
-    session: Histogram,
-    encode: Histogram,
-    spool: Histogram,
-}
-
 pub struct Pipeline {
     pub spool: Spool,
     pub tracker: Tracker,
@@ -92,11 +88,8 @@ pub struct Pipeline {
     keys: Arc<Keys>,
     geo: Geo,
     agents: AgentCache,
-    client_limit: Option<DefaultKeyedRateLimiter<u64>>,
-    site_limit: Option<DefaultKeyedRateLimiter<String>>,
-    /// Per-process key for rate-limit buckets: clients are keyed by a hash, never the raw IP.
-    limiter_key: hmac::Key,
-    metrics: StepMetrics,
+    rate_limits: RateLimits,
+    steps: StepMetrics,
 }
 
 pub struct PipelineConfig {
@@ -114,42 +107,6 @@ impl Pipeline {
         metrics: &Metrics,
     ) -> Pipeline {
         enrich::warm_up();
-        let limiter = |per_minute: u32| {
-            NonZeroU32::new(per_minute).map(|n| Quota::per_minute(n).allow_burst(n))
-        };
-        let seconds = HistogramVec::new(
-            HistogramOpts::new("ingest_step_seconds", "time spent in each ingestion step").buckets(
-                vec![
-                    0.000_005, 0.000_01, 0.000_025, 0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001,
-                    0.005, 0.025, 0.1, 0.5,
-                ],
-            ),
-            &["step"],
-        )
-        .expect("static metric");
-        let step = StepMetrics {
-            drop_rules: seconds.with_label_values(&["drop_rules"]),
-            enrich: seconds.with_label_values(&["enrich"]),
-            hash: seconds.with_label_values(&["hash"]),
-            session: seconds.with_label_values(&["session"]),
-            encode: seconds.with_label_values(&["encode"]),
-            spool: seconds.with_label_values(&["spool"]),
-            dropped: IntCounterVec::new(
-                Opts::new(
-                    "ingest_dropped_total",
-                    "events deliberately not stored, by reason",
-                ),
-                &["reason"],
-            )
-            .expect("static metric"),
-            accepted: IntCounter::new("ingest_accepted_total", "events written to the spool")
-                .expect("static metric"),
-        };
-        metrics.register(Box::new(seconds));
-        metrics.register(Box::new(step.dropped.clone()));
-        metrics.register(Box::new(step.accepted.clone()));
-        let mut key = [0u8; 32];
-        let _ = ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut key);
         Pipeline {
             spool,
             tracker: Tracker::new(),
@@ -157,10 +114,11 @@ impl Pipeline {
             keys,
             geo,
             agents: AgentCache::new(20_000),
-            client_limit: limiter(config.rate_limit_per_minute).map(RateLimiter::keyed),
-            site_limit: limiter(config.site_rate_limit_per_minute).map(RateLimiter::keyed),
-            limiter_key: hmac::Key::new(hmac::HMAC_SHA256, &key),
-            metrics: step,
+            rate_limits: RateLimits::new(
+                config.rate_limit_per_minute,
+                config.site_rate_limit_per_minute,
+            ),
+            steps: StepMetrics::new(metrics),
         }
     }
 
@@ -173,96 +131,72 @@ impl Pipeline {
         &self.salts
     }
 
-    fn timed<T>(step: &Histogram, f: impl FnOnce() -> T) -> T {
-        let started = Instant::now();
-        let out = f();
-        step.observe(started.elapsed().as_secs_f64());
-        out
-    }
-
-    /// Per-client and per-site limits. Clients are keyed by a keyed hash of their address.
+    /// Per-client and per-site limits (see `rate_limit`).
     pub fn check_rate(&self, site: &str, ip: IpAddr) -> Result<(), IngestError> {
-        use governor::clock::{Clock, DefaultClock};
-        let retry = |not_until: governor::NotUntil<governor::clock::QuantaInstant>| {
-            IngestError::RateLimited {
-                retry_after_secs: not_until
-                    .wait_time_from(DefaultClock::default().now())
-                    .as_secs()
-                    .max(1),
-            }
-        };
-        if let Some(l) = &self.client_limit {
-            let tag = match ip {
-                IpAddr::V4(v) => hmac::sign(&self.limiter_key, &v.octets()),
-                IpAddr::V6(v) => hmac::sign(&self.limiter_key, &v.octets()),
-            };
-            let key = u64::from_be_bytes(tag.as_ref()[..8].try_into().expect("8 bytes"));
-            l.check_key(&key).map_err(retry)?;
-        }
-        if let Some(l) = &self.site_limit {
-            l.check_key(&site.to_string()).map_err(retry)?;
-        }
-        Ok(())
+        self.rate_limits.check(site, ip)
     }
 
-    /// Drops the rate-limit state of clients and sites that are back to a full allowance, so
-    /// the limiters hold only recently active keys however many addresses have called.
+    /// Forgets rate-limit state of clients and sites back to a full allowance.
     pub fn forget_idle_clients(&self) {
-        if let Some(l) = &self.client_limit {
-            l.retain_recent();
-            l.shrink_to_fit();
-        }
-        if let Some(l) = &self.site_limit {
-            l.retain_recent();
-            l.shrink_to_fit();
-        }
+        self.rate_limits.forget_idle()
     }
 
     /// The number of clients the per-client limiter remembers.
     pub fn remembered_clients(&self) -> usize {
-        self.client_limit.as_ref().map_or(0, |l| l.len())
+        self.rate_limits.remembered_clients()
     }
 
-    /// The whole ingestion path. `Ok(None)` means stored; `Ok(Some(reason))` deliberately not.
+    /// Step: a beacon body parsed into a `Beacon` with every field checked (the HTTP edge
+    /// calls it before the site and rate checks).
+    pub fn validate(&self, body: &[u8]) -> Result<Beacon, Invalid> {
+        timed(&self.steps.validate, || ingest::parse(body))
+    }
+
+    /// The whole ingestion path after `validate`. `Ok(None)` means stored; `Ok(Some(reason))`
+    /// deliberately not.
     pub async fn ingest(
         &self,
         beacon: Beacon,
         site: &Site,
-        visit: &Visit<'_>,
+        request: &RequestFacts<'_>,
     ) -> Result<Option<DropReason>, IngestError> {
-        let agent = self.agents.get(visit.user_agent);
-        if let Some(reason) = Self::timed(&self.metrics.drop_rules, || {
-            drop_rules(&beacon, site, visit, agent.is_bot)
+        let s = &self.steps;
+        let agent = timed(&s.user_agent, || self.agents.get(request.user_agent));
+        if let Some(reason) = timed(&s.drop_rules, || {
+            drop_rules(&beacon, site, request, agent.is_bot)
         }) {
-            self.metrics
-                .dropped
-                .with_label_values(&[reason.as_str()])
-                .inc();
+            s.dropped.with_label_values(&[reason.as_str()]).inc();
             return Ok(Some(reason));
         }
-        let mut row = Self::timed(&self.metrics.enrich, || enrich(&beacon, site, visit));
-        Self::timed(&self.metrics.hash, || self.hash(&mut row, &beacon, visit))?;
-        let record = Self::timed(&self.metrics.session, || {
-            self.session(row, || attribute(&beacon, visit, &agent, &self.geo))
+        let started = std::time::Instant::now();
+        let mut row = event(&beacon, site, request);
+        let took = started.elapsed().as_secs_f64();
+        s.event.observe(took);
+        s.enrich.observe(took);
+        timed(&s.hash, || self.hash(&mut row, &beacon, request))?;
+        let record = timed(&s.session, || {
+            self.session(row, || self.first_touch(&beacon, request, &agent))
         });
-        let payload = Self::timed(&self.metrics.encode, || record.encode());
-        let started = Instant::now();
+        let payload = timed(&s.encode, || record.encode());
+        let started = std::time::Instant::now();
         self.spool.append(payload).await?;
-        self.metrics.spool.observe(started.elapsed().as_secs_f64());
-        self.metrics.accepted.inc();
+        s.spool.observe(started.elapsed().as_secs_f64());
+        s.accepted.inc();
         Ok(None)
     }
 
+    /// Step: the visitor id (keyed hash of the day's salt, site, IP and user agent) and, with
+    /// marketing consent, the keyed hash of the first-party id.
     fn hash(
         &self,
         row: &mut EventRow,
         beacon: &Beacon,
-        visit: &Visit<'_>,
+        request: &RequestFacts<'_>,
     ) -> Result<(), IngestError> {
-        let day = (visit.now_ms / 86_400_000) as i64;
+        let day = (request.now_ms / 86_400_000) as i64;
         row.visitor_id = self
             .salts
-            .visitor_id(day, &row.site, visit.ip, visit.user_agent)
+            .visitor_id(day, &row.site, request.ip, request.user_agent)
             .ok_or(IngestError::NoSalt)?;
         if let Some(vid) = &beacon.vid {
             row.visitor_key = self.keys.visitor_key(&row.site, vid);
@@ -293,14 +227,57 @@ impl Pipeline {
             session: delta,
         }
     }
+
+    /// The first event of a visit: its first-touch attributes, from the steps referrer (source,
+    /// channel, UTM), geo and organisation, and the user agent's browser, OS and device.
+    fn first_touch(
+        &self,
+        beacon: &Beacon,
+        request: &RequestFacts<'_>,
+        agent: &Agent,
+    ) -> Attribution {
+        let s = &self.steps;
+        let hostname = ingest::hostname(&beacon.url);
+        let (source, utm) = timed(&s.referrer, || referrer(beacon, &hostname));
+        let location = timed(&s.geo, || self.geo.locate(request.ip));
+        let (org, org_type) = timed(&s.organisation, || {
+            self.geo.organisation_and_kind(request.ip)
+        });
+        Attribution {
+            hostname,
+            referrer: source.referrer,
+            referrer_source: source.name,
+            channel: source.channel.to_string(),
+            utm_source: utm.source,
+            utm_medium: utm.medium,
+            utm_campaign: utm.campaign,
+            utm_content: utm.content,
+            utm_term: utm.term,
+            country_code: location.country_code,
+            region: location.region,
+            city: location.city,
+            org,
+            org_type,
+            browser: agent.browser.clone(),
+            browser_version: agent.browser_version.clone(),
+            os: agent.os.clone(),
+            os_version: agent.os_version.clone(),
+            device: device(beacon, agent).to_string(),
+        }
+    }
 }
 
 /// Step: DNT, GPC, bots, the site's exclusions.
-fn drop_rules(beacon: &Beacon, site: &Site, visit: &Visit<'_>, is_bot: bool) -> Option<DropReason> {
-    if visit.dnt {
+fn drop_rules(
+    beacon: &Beacon,
+    site: &Site,
+    request: &RequestFacts<'_>,
+    is_bot: bool,
+) -> Option<DropReason> {
+    if request.dnt {
         return Some(DropReason::Dnt);
     }
-    if visit.gpc {
+    if request.gpc {
         return Some(DropReason::Gpc);
     }
     if is_bot {
@@ -312,41 +289,18 @@ fn drop_rules(beacon: &Beacon, site: &Site, visit: &Visit<'_>, is_bot: bool) -> 
             return Some(DropReason::Excluded);
         }
     }
-    if site.exclude_ips.iter().any(|net| net.contains(&visit.ip)) {
+    if site.exclude_ips.iter().any(|net| net.contains(&request.ip)) {
         return Some(DropReason::Excluded);
     }
     None
 }
 
-/// `*` matches any run of characters; everything else literally.
-pub fn glob_match(pattern: &str, text: &str) -> bool {
-    let parts: Vec<&str> = pattern.split('*').collect();
-    if parts.len() == 1 {
-        return pattern == text;
-    }
-    let (first, last) = (parts[0], parts[parts.len() - 1]);
-    if !text.starts_with(first)
-        || !text[first.len()..].ends_with(last)
-        || text.len() < first.len() + last.len()
-    {
-        return false;
-    }
-    let mut rest = &text[first.len()..text.len() - last.len()];
-    for mid in &parts[1..parts.len() - 1] {
-        match rest.find(mid) {
-            Some(i) => rest = &rest[i + mid.len()..],
-            None => return false,
-        }
-    }
-    true
-}
-
 /// Step: the event's own facts (time, host, path, properties). The visit's attributes come
-/// from `attribute`, once per visit.
-fn enrich(beacon: &Beacon, site: &Site, visit: &Visit<'_>) -> EventRow {
+/// from `first_touch`, once per visit.
+fn event(beacon: &Beacon, site: &Site, request: &RequestFacts<'_>) -> EventRow {
     EventRow {
         event_id: uuid::Uuid::new_v4(),
-        timestamp: (visit.now_ms / 1000) as u32,
+        timestamp: (request.now_ms / 1000) as u32,
         site: beacon.site.to_string(),
         name: beacon.name.clone(),
         hostname: ingest::hostname(&beacon.url),
@@ -363,57 +317,20 @@ fn enrich(beacon: &Beacon, site: &Site, visit: &Visit<'_>) -> EventRow {
     }
 }
 
-/// Step (first event of a visit): user agent, referrer source and channel, UTM, geo and
-/// organisation — the visit's first-touch attributes.
-fn attribute(beacon: &Beacon, visit: &Visit<'_>, agent: &enrich::Agent, geo: &Geo) -> Attribution {
-    let hostname = ingest::hostname(&beacon.url);
+/// Step: the referrer's source and channel, and the UTM parameters.
+fn referrer(beacon: &Beacon, hostname: &str) -> (enrich::referrer::Source, enrich::referrer::Utm) {
     let utm = enrich::referrer::utm(&beacon.url);
-    let source = enrich::referrer::classify(beacon.referrer.as_deref(), &hostname, &utm);
-    let location = geo.locate(visit.ip);
-    let (org, org_type) = geo.organisation_and_kind(visit.ip);
-    let device = match beacon.screen_width {
-        // Screen width is what the visitor actually sees; Plausible's breakpoints.
+    let source = enrich::referrer::classify(beacon.referrer.as_deref(), hostname, &utm);
+    (source, utm)
+}
+
+/// The device class: from the screen width the visitor actually sees (Plausible's
+/// breakpoints), else from the user agent.
+fn device(beacon: &Beacon, agent: &Agent) -> &'static str {
+    match beacon.screen_width {
         Some(w) if w > 0 && w < 576 => "mobile",
         Some(w) if (576..992).contains(&w) => "tablet",
         Some(w) if w >= 992 => "desktop",
         _ => agent.device,
-    };
-    Attribution {
-        hostname,
-        referrer: source.referrer,
-        referrer_source: source.name,
-        channel: source.channel.to_string(),
-        utm_source: utm.source,
-        utm_medium: utm.medium,
-        utm_campaign: utm.campaign,
-        utm_content: utm.content,
-        utm_term: utm.term,
-        country_code: location.country_code,
-        region: location.region,
-        city: location.city,
-        org,
-        org_type,
-        browser: agent.browser.clone(),
-        browser_version: agent.browser_version.clone(),
-        os: agent.os.clone(),
-        os_version: agent.os_version.clone(),
-        device: device.to_string(),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn globs_match_paths() {
-        assert!(glob_match("/admin/*", "/admin/users"));
-        assert!(glob_match("/admin*", "/admin"));
-        assert!(!glob_match("/admin/*", "/blog/admin/x"));
-        assert!(glob_match("*/preview", "/posts/1/preview"));
-        assert!(glob_match("/a/*/c", "/a/b/c"));
-        assert!(!glob_match("/a/*/c", "/a/b/d"));
-        assert!(glob_match("/exact", "/exact"));
-        assert!(!glob_match("/exact", "/exact/more"));
     }
 }

@@ -157,12 +157,12 @@ pub fn split_record(payload: &[u8]) -> Option<SpooledRows<'_>> {
             let through = u32::from_le_bytes(payload.get(1..5)?.try_into().ok()?);
             // Format 3 exists only for columns newer than format 2's.
             // A record of a newer collector (columns this one does not know) is refused.
-            (through >= RECORD_EVENT_THROUGH && through <= row::VERSION && payload.len() > 5).then(|| {
-                SpooledRows::Versioned {
+            (through >= RECORD_EVENT_THROUGH && through <= row::VERSION && payload.len() > 5).then(
+                || SpooledRows::Versioned {
                     through,
                     row: &payload[5..],
-                }
-            })
+                },
+            )
         }
         &RECORD_EVENT => (payload.len() > 1).then(|| SpooledRows::Event(&payload[1..])),
         &RECORD_ROWBINARY => {

@@ -1,0 +1,78 @@
+//! Per-client and per-site beacon rate limits (`CANDOR_RATE_LIMIT`), shared by every beacon
+//! route. Clients are keyed by a keyed hash of their address, never the raw IP. It belongs to
+//! the HTTP edge; it lives beside the pipeline because the application state reaches it
+//! through `Pipeline` (moving it means changing `http::AppState` and `serve`).
+
+use std::net::IpAddr;
+use std::num::NonZeroU32;
+
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use ring::hmac;
+
+use super::IngestError;
+
+pub struct RateLimits {
+    client: Option<DefaultKeyedRateLimiter<u64>>,
+    site: Option<DefaultKeyedRateLimiter<String>>,
+    /// Per-process key for client buckets.
+    key: hmac::Key,
+}
+
+impl RateLimits {
+    /// Limits per minute; 0 turns a limit off.
+    pub fn new(per_client: u32, per_site: u32) -> RateLimits {
+        let limiter = |per_minute: u32| {
+            NonZeroU32::new(per_minute).map(|n| Quota::per_minute(n).allow_burst(n))
+        };
+        let mut key = [0u8; 32];
+        let _ = ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut key);
+        RateLimits {
+            client: limiter(per_client).map(RateLimiter::keyed),
+            site: limiter(per_site).map(RateLimiter::keyed),
+            key: hmac::Key::new(hmac::HMAC_SHA256, &key),
+        }
+    }
+
+    /// Per-client and per-site limits.
+    pub fn check(&self, site: &str, ip: IpAddr) -> Result<(), IngestError> {
+        use governor::clock::{Clock, DefaultClock};
+        let retry = |not_until: governor::NotUntil<governor::clock::QuantaInstant>| {
+            IngestError::RateLimited {
+                retry_after_secs: not_until
+                    .wait_time_from(DefaultClock::default().now())
+                    .as_secs()
+                    .max(1),
+            }
+        };
+        if let Some(l) = &self.client {
+            let tag = match ip {
+                IpAddr::V4(v) => hmac::sign(&self.key, &v.octets()),
+                IpAddr::V6(v) => hmac::sign(&self.key, &v.octets()),
+            };
+            let key = u64::from_be_bytes(tag.as_ref()[..8].try_into().expect("8 bytes"));
+            l.check_key(&key).map_err(retry)?;
+        }
+        if let Some(l) = &self.site {
+            l.check_key(&site.to_string()).map_err(retry)?;
+        }
+        Ok(())
+    }
+
+    /// Drops the state of clients and sites that are back to a full allowance, so the
+    /// limiters hold only recently active keys however many addresses have called.
+    pub fn forget_idle(&self) {
+        if let Some(l) = &self.client {
+            l.retain_recent();
+            l.shrink_to_fit();
+        }
+        if let Some(l) = &self.site {
+            l.retain_recent();
+            l.shrink_to_fit();
+        }
+    }
+
+    /// The number of clients the per-client limiter remembers.
+    pub fn remembered_clients(&self) -> usize {
+        self.client.as_ref().map_or(0, |l| l.len())
+    }
+}
