@@ -265,7 +265,17 @@ fn sample_event(id: &str) -> EventRow {
     }
 }
 
-const EVENT_COLUMNS: &str = "toString(event_id) AS event_id, timestamp, site, name, hostname, pathname, referrer, referrer_source, channel, utm_source, utm_medium, utm_campaign, utm_content, utm_term, country_code, region, city, org, browser, browser_version, os, os_version, device, screen_width, visitor_id, session_id, visitor_key, consent, engaged_ms, props, retention_days";
+/// The select list of `EventRow` above: the `events` columns of migration 1, from the row
+/// definition (`pipeline::row`), the UUID as text.
+fn event_columns() -> String {
+    candor::pipeline::row::columns(1)
+        .map(|c| match c.name {
+            "event_id" => "toString(event_id) AS event_id".to_string(),
+            name => name.to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
 
 async fn every_column_type_round_trips(e: Engine) {
     migrate(e.store.as_ref(), &Topology::default())
@@ -283,7 +293,8 @@ async fn every_column_type_round_trips(e: Engine) {
     let back: Vec<EventRow> = fetch(
         e.store.as_ref(),
         &format!(
-            "SELECT {EVENT_COLUMNS} FROM events WHERE toString(events.event_id) = {{id:String}}"
+            "SELECT {} FROM events WHERE toString(events.event_id) = {{id:String}}",
+            event_columns()
         ),
         &Params::new().with("id", &row.event_id),
     )
