@@ -116,8 +116,8 @@ impl Rollups {
 
 #[cfg(test)]
 mod tests {
-    use super::super::day_number;
     use super::*;
+    use crate::reports::rollups::day_number;
 
     #[test]
     fn only_zero_offset_days_are_aligned() {
