@@ -145,6 +145,9 @@ fn used_modules(code: &str, depth_below_root: usize) -> BTreeSet<String> {
                 continue;
             }
             let rest = code[from..].trim_start();
+            if prefix.starts_with("super") && rest.starts_with("super::") {
+                continue;
+            }
             if let Some(group) = rest.strip_prefix('{') {
                 // A `use` group: the first name of each top-level item.
                 let mut depth = 0;
