@@ -127,7 +127,9 @@ impl Table {
 
 const MIGRATIONS_TABLE: Table = Table {
     name: "schema_migrations",
-    columns: Columns::Listed("    version UInt32,\n    name String,\n    applied_at DateTime('UTC') DEFAULT now()"),
+    columns: Columns::Listed(
+        "    version UInt32,\n    name String,\n    applied_at DateTime('UTC') DEFAULT now()",
+    ),
     family: Family::Replacing("applied_at"),
     partition_by: None,
     order_by: "version",
@@ -139,13 +141,15 @@ const MIGRATIONS_TABLE: Table = Table {
 /// Registered sites. Newest `version` wins.
 const SITES: Table = Table {
     name: "sites",
-    columns: Columns::Listed("    domain String,
+    columns: Columns::Listed(
+        "    domain String,
     timezone String DEFAULT 'UTC',
     retention_days UInt16 DEFAULT 400,
     allowed_origins Array(String),
     created_at DateTime('UTC'),
     deleted UInt8 DEFAULT 0,
-    version UInt64"),
+    version UInt64",
+    ),
     family: Family::Replacing("version"),
     partition_by: None,
     order_by: "domain",
@@ -157,14 +161,16 @@ const SITES: Table = Table {
 /// API tokens: only the SHA-256 of the token is stored. Revocation writes a newer version.
 const API_TOKENS: Table = Table {
     name: "api_tokens",
-    columns: Columns::Listed("    id String,
+    columns: Columns::Listed(
+        "    id String,
     name String,
     token_hash FixedString(64),
     scopes Array(LowCardinality(String)),
     sites Array(String),
     created_at DateTime('UTC'),
     revoked UInt8 DEFAULT 0,
-    version UInt64"),
+    version UInt64",
+    ),
     family: Family::Replacing("version"),
     partition_by: None,
     order_by: "id",
@@ -178,9 +184,11 @@ const API_TOKENS: Table = Table {
 /// create a day's salt; readers take the earliest row (`argMin(salt, (created_at, salt))`).
 const SALTS: Table = Table {
     name: "salts",
-    columns: Columns::Listed("    day Date,
+    columns: Columns::Listed(
+        "    day Date,
     salt String,
-    created_at DateTime64(3, 'UTC')"),
+    created_at DateTime64(3, 'UTC')",
+    ),
     family: Family::MergeTree,
     partition_by: None,
     order_by: "(day, created_at)",
@@ -209,7 +217,8 @@ const EVENTS: Table = Table {
 /// ClickHouse folds the deltas; reports fold the remainder with GROUP BY session.
 const SESSIONS: Table = Table {
     name: "sessions",
-    columns: Columns::Listed("    site LowCardinality(String),
+    columns: Columns::Listed(
+        "    site LowCardinality(String),
     day Date,
     session_id UInt64,
     visitor_id SimpleAggregateFunction(any, UInt64),
@@ -239,7 +248,8 @@ const SESSIONS: Table = Table {
     os SimpleAggregateFunction(any, String),
     os_version SimpleAggregateFunction(any, String),
     device SimpleAggregateFunction(any, String),
-    retention_days SimpleAggregateFunction(max, UInt16)"),
+    retention_days SimpleAggregateFunction(max, UInt16)",
+    ),
     family: Family::Aggregating,
     partition_by: Some("toYYYYMM(day)"),
     order_by: "(site, day, session_id)",
@@ -252,7 +262,8 @@ const SESSIONS: Table = Table {
 /// and erasure. Each change writes a new version; `FINAL` reads the current state.
 const LEADS: Table = Table {
     name: "leads",
-    columns: Columns::Listed("    id String,
+    columns: Columns::Listed(
+        "    id String,
     site LowCardinality(String),
     email_hash String,
     email_enc String,
@@ -263,7 +274,8 @@ const LEADS: Table = Table {
     consent_page String,
     created_at DateTime('UTC'),
     updated_at DateTime64(3, 'UTC') DEFAULT now64(3),
-    version UInt64"),
+    version UInt64",
+    ),
     family: Family::Replacing("version"),
     partition_by: None,
     order_by: "(site, id)",
@@ -275,12 +287,14 @@ const LEADS: Table = Table {
 /// Which visitor keys (hashed first-party ids) belong to which lead.
 const LEAD_VISITORS: Table = Table {
     name: "lead_visitors",
-    columns: Columns::Listed("    site LowCardinality(String),
+    columns: Columns::Listed(
+        "    site LowCardinality(String),
     visitor_key String,
     lead_id String,
     linked_at DateTime('UTC'),
     unlinked UInt8,
-    version UInt64"),
+    version UInt64",
+    ),
     family: Family::Replacing("version"),
     partition_by: None,
     order_by: "(site, visitor_key, lead_id)",
@@ -293,8 +307,10 @@ const LEAD_VISITORS: Table = Table {
 /// have expired anyway; every collector sharing the store refuses them.
 const DASHBOARD_SESSIONS_ENDED: Table = Table {
     name: "dashboard_sessions_ended",
-    columns: Columns::Listed("    id_hash String,
-    expires_at DateTime('UTC')"),
+    columns: Columns::Listed(
+        "    id_hash String,
+    expires_at DateTime('UTC')",
+    ),
     family: Family::Replacing("expires_at"),
     partition_by: None,
     order_by: "id_hash",
@@ -306,14 +322,16 @@ const DASHBOARD_SESSIONS_ENDED: Table = Table {
 /// Goals per site: an event name or a page path. One version per change.
 const GOALS: Table = Table {
     name: "goals",
-    columns: Columns::Listed("    site LowCardinality(String),
+    columns: Columns::Listed(
+        "    site LowCardinality(String),
     id String,
     event_name String,
     page_path String,
     display_name String,
     created_at DateTime('UTC'),
     deleted UInt8,
-    version UInt64"),
+    version UInt64",
+    ),
     family: Family::Replacing("version"),
     partition_by: None,
     order_by: "(site, id)",
@@ -325,10 +343,12 @@ const GOALS: Table = Table {
 /// Per-site dashboard passwords, as PBKDF2 hashes only.
 const DASHBOARD_PASSWORDS: Table = Table {
     name: "dashboard_passwords",
-    columns: Columns::Listed("    site LowCardinality(String),
+    columns: Columns::Listed(
+        "    site LowCardinality(String),
     password_hash String,
     deleted UInt8,
-    version UInt64"),
+    version UInt64",
+    ),
     family: Family::Replacing("version"),
     partition_by: None,
     order_by: "site",
@@ -340,14 +360,16 @@ const DASHBOARD_PASSWORDS: Table = Table {
 /// Webhook endpoints per site; the signing secret only encrypted.
 const WEBHOOKS: Table = Table {
     name: "webhooks",
-    columns: Columns::Listed("    site LowCardinality(String),
+    columns: Columns::Listed(
+        "    site LowCardinality(String),
     id String,
     url String,
     secret_enc String,
     events Array(String),
     created_at DateTime('UTC'),
     deleted UInt8,
-    version UInt64"),
+    version UInt64",
+    ),
     family: Family::Replacing("version"),
     partition_by: None,
     order_by: "(site, id)",
@@ -359,7 +381,8 @@ const WEBHOOKS: Table = Table {
 /// The webhook outbox and delivery log: one row version per event, endpoint and attempt.
 const WEBHOOK_OUTBOX: Table = Table {
     name: "webhook_outbox",
-    columns: Columns::Listed("    event_id String,
+    columns: Columns::Listed(
+        "    event_id String,
     endpoint_id String,
     site LowCardinality(String),
     event_type LowCardinality(String),
@@ -370,7 +393,8 @@ const WEBHOOK_OUTBOX: Table = Table {
     next_attempt_at UInt64,
     last_status UInt16,
     last_error String,
-    version UInt64"),
+    version UInt64",
+    ),
     family: Family::Replacing("version"),
     partition_by: None,
     order_by: "(site, endpoint_id, event_id)",
@@ -384,7 +408,8 @@ const WEBHOOK_OUTBOX: Table = Table {
 /// current build of each day, named in `rollup_days`.
 const ROLLUPS: Table = Table {
     name: "rollups",
-    columns: Columns::Listed("    site LowCardinality(String),
+    columns: Columns::Listed(
+        "    site LowCardinality(String),
     day Date,
     build UInt64,
     dimension LowCardinality(String),
@@ -396,7 +421,8 @@ const ROLLUPS: Table = Table {
     bounces UInt64,
     duration Float64,
     session_pageviews UInt64,
-    retention_days UInt16"),
+    retention_days UInt16",
+    ),
     family: Family::MergeTree,
     partition_by: Some("toYYYYMM(day)"),
     order_by: "(site, dimension, day, value)",
@@ -409,13 +435,15 @@ const ROLLUPS: Table = Table {
 /// from (a day whose counts or goals changed is built again).
 const ROLLUP_DAYS: Table = Table {
     name: "rollup_days",
-    columns: Columns::Listed("    site LowCardinality(String),
+    columns: Columns::Listed(
+        "    site LowCardinality(String),
     day Date,
     build UInt64,
     events UInt64,
     session_events UInt64,
     goals UInt64,
-    retention_days UInt16"),
+    retention_days UInt16",
+    ),
     family: Family::Replacing("build"),
     partition_by: None,
     order_by: "(site, day)",
@@ -423,7 +451,6 @@ const ROLLUP_DAYS: Table = Table {
     settings: None,
     placement: Placement::Everywhere,
 };
-
 
 /// The session delta of each inserted event, as the collector used to write it beside the
 /// event (see `pipeline::sessions`): the visit's start, the event's time as its end, one
@@ -739,7 +766,10 @@ mod tests {
                     .expect("migration")
                     .statements(&t)
             };
-            assert_eq!(version(1), create_all(&[SITES, API_TOKENS, SALTS, listed()], &t));
+            assert_eq!(
+                version(1),
+                create_all(&[SITES, API_TOKENS, SALTS, listed()], &t)
+            );
             let mut seven = add_columns(&EVENTS, EVENTS_COLUMNS_OF_MIGRATION_7, &t);
             seven.extend(add_columns(
                 &SESSIONS,

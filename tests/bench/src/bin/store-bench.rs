@@ -14,8 +14,8 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use candor::config::SqlLimits;
-use candor::pipeline::sessions::{Attribution, SessionDelta};
 use candor::pipeline::record::RECORD_EVENT_THROUGH;
+use candor::pipeline::sessions::{Attribution, SessionDelta};
 use candor::pipeline::{row, split_record, EventRow, Record, SpooledRows, EVENT_COLUMNS};
 use candor::store::migrations::{migrate, Topology};
 use candor::store::{insert_rows, ChdbStore, InsertOptions, Params, Store};
@@ -31,7 +31,9 @@ async fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().collect();
     let (cmd, dir, rows) = match args.as_slice() {
         [_, cmd, dir, rows] => (cmd.as_str(), dir.clone(), rows.parse::<u64>()?),
-        _ => anyhow::bail!("usage: store-bench insert|insert-plain|insert-json|seed <data-dir> <rows>"),
+        _ => anyhow::bail!(
+            "usage: store-bench insert|insert-plain|insert-json|seed <data-dir> <rows>"
+        ),
     };
     let path = std::path::Path::new(&dir).join("clickhouse");
     std::fs::create_dir_all(&path)?;
@@ -202,18 +204,39 @@ async fn seed(store: &ChdbStore, rows: u64) -> anyhow::Result<()> {
     // the row definition, so a renamed or dropped column fails here, not in the engine.
     let generated: &[(&str, &str)] = &[
         ("event_id", "generateUUIDv4(number)"),
-        ("timestamp", "now() - toIntervalSecond(number % (30 * 86400))"),
+        (
+            "timestamp",
+            "now() - toIntervalSecond(number % (30 * 86400))",
+        ),
         ("site", "'bench.example'"),
         ("name", "if(number % 10 = 0, 'signup', 'pageview')"),
         ("hostname", "'bench.example'"),
         ("pathname", "concat('/page/', toString(number % 500))"),
-        ("referrer", "['', 'google.com/search', 'news.ycombinator.com/item', 't.co/x'][1 + number % 4]"),
-        ("referrer_source", "['', 'Google', 'Hacker News', 'Twitter'][1 + number % 4]"),
-        ("channel", "['direct', 'search', 'social', 'social'][1 + number % 4]"),
+        (
+            "referrer",
+            "['', 'google.com/search', 'news.ycombinator.com/item', 't.co/x'][1 + number % 4]",
+        ),
+        (
+            "referrer_source",
+            "['', 'Google', 'Hacker News', 'Twitter'][1 + number % 4]",
+        ),
+        (
+            "channel",
+            "['direct', 'search', 'social', 'social'][1 + number % 4]",
+        ),
         ("utm_source", "if(number % 7 = 0, 'newsletter', '')"),
-        ("country_code", "['DE', 'US', 'FR', 'JP', 'BR'][1 + number % 5]"),
-        ("browser", "['Chrome', 'Firefox', 'Safari', 'Edge'][1 + number % 4]"),
-        ("os", "['Windows', 'Mac OS X', 'iOS', 'Android'][1 + number % 4]"),
+        (
+            "country_code",
+            "['DE', 'US', 'FR', 'JP', 'BR'][1 + number % 5]",
+        ),
+        (
+            "browser",
+            "['Chrome', 'Firefox', 'Safari', 'Edge'][1 + number % 4]",
+        ),
+        (
+            "os",
+            "['Windows', 'Mac OS X', 'iOS', 'Android'][1 + number % 4]",
+        ),
         ("device", "['desktop', 'mobile', 'tablet'][1 + number % 3]"),
         ("visitor_id", "number % 50000"),
         ("session_id", "intDiv(number, 4)"),
