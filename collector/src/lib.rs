@@ -13,6 +13,7 @@ pub mod http;
 pub mod ingest;
 pub mod leads;
 pub mod metrics;
+pub mod migrations;
 pub mod path_pattern;
 pub mod pipeline;
 pub mod privacy;

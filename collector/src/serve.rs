@@ -15,13 +15,14 @@ use crate::config::Config;
 use crate::enrich::Geo;
 use crate::http::{self, AppState};
 use crate::metrics::Metrics;
+use crate::migrations;
 use crate::pipeline::batcher::{Batcher, BatcherMetrics};
 use crate::pipeline::spool::{Spool, SpoolConfig};
 use crate::pipeline::{Pipeline, PipelineConfig};
 use crate::privacy::keys::Keys;
 use crate::privacy::salts::{self, Salts};
 use crate::sites::Sites;
-use crate::store::{self, migrations};
+use crate::store;
 
 /// How often caches of sites and tokens are refreshed from the store (other collectors'
 /// changes and revocations take effect within this interval).

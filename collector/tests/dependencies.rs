@@ -7,7 +7,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
-/// Lowest first. A module may use modules of lower layers only.
+/// Lowest first. A module may use modules of lower layers only. `migrations` (the store's
+/// schema) sits above the modules whose rows it creates tables for.
 const LAYERS: &[&[&str]] = &[
     &["clock", "path_pattern", "site_domain", "metrics"],
     &["config"],
@@ -15,7 +16,7 @@ const LAYERS: &[&[&str]] = &[
     &["sites", "privacy", "enrich"],
     &["ingest"],
     &["pipeline", "reports", "leads", "auth", "analyst"],
-    &["http", "cli"],
+    &["migrations", "http", "cli"],
     &["client", "serve"],
 ];
 

@@ -563,7 +563,7 @@ async fn a_retried_batch_adds_no_visit_twice() {
     let dir = tempfile::tempdir().unwrap();
     let (state, _bg) = setup(dir.path(), &[]).await;
     let record = common::page_view_record(77, 4242, "/", candor::clock::unix_seconds());
-    let encoded = record.encode();
+    let encoded = record.encode_event();
     let Some(SpooledRows::Event(row)) = split_record(&encoded) else {
         panic!("not an event record");
     };

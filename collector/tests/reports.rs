@@ -63,7 +63,7 @@ async fn hit(state: &AppState, when: i64, ip: &str, ua: &str, body: Value) {
         .sites
         .get(beacon.site.as_str())
         .expect("registered site");
-    let visit = candor::pipeline::Visit {
+    let visit = candor::pipeline::RequestFacts {
         ip: ip.parse::<IpAddr>().unwrap(),
         user_agent: ua,
         dnt: false,

@@ -6,8 +6,8 @@ use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::sites::scoring::Scoring;
 use super::Leads;
+use crate::sites::scoring::Scoring;
 use crate::store::{fetch, Params, StoreError};
 
 /// How many of a lead's latest visits the timeline shows.

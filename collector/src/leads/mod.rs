@@ -15,8 +15,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::clock;
 use crate::privacy::keys::Keys;
-use crate::store::{fetch, insert_rows, InsertOptions, Params, Store, StoreError};
 use crate::privacy::seal::Sealer;
+use crate::store::{fetch, insert_rows, InsertOptions, Params, Store, StoreError};
 
 /// A normalised email address: trimmed, lowercased, one `@`, a dotted domain, ≤ 254 chars.
 #[derive(Clone, Debug, PartialEq)]

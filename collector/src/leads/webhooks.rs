@@ -25,9 +25,9 @@ use ring::hmac;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use crate::privacy::seal::Sealer;
 use crate::clock;
 use crate::privacy::keys::Keys;
+use crate::privacy::seal::Sealer;
 use crate::store::{fetch, insert_rows, InsertOptions, Params, Store, StoreError};
 
 pub const EVENTS: [&str; 3] = ["lead.created", "lead.updated", "lead.erased"];

@@ -67,10 +67,6 @@ pub struct RequestFacts<'a> {
     pub now_ms: u64,
 }
 
-/// The former name of `RequestFacts` ("visit" means a session everywhere else), kept for
-/// callers outside the crate.
-pub type Visit<'a> = RequestFacts<'a>;
-
 #[derive(Debug, thiserror::Error)]
 pub enum IngestError {
     #[error(transparent)]

@@ -6,7 +6,7 @@
 //! - `RECORD_ROWBINARY` (1): the length of the `events` row, the `events` row (columns
 //!   through migration 7) and the `sessions` delta row (`SESSION_COLUMNS`), in RowBinary.
 //! - `RECORD_EVENT` (2): the `events` row alone (columns through migration 9) in RowBinary;
-//!   the store derives the session delta (`SESSIONS_FROM_EVENTS` in `store::migrations`).
+//!   the store derives the session delta (`SESSIONS_FROM_EVENTS` in `migrations`).
 //! - `RECORD_VERSIONED` (3): the newest migration whose columns the row holds (u32 LE), then
 //!   the `events` row (those columns) in RowBinary. Written once `row::COLUMNS` has a column
 //!   newer than format 2's, so adding a column needs no new format.

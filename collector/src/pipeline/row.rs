@@ -55,7 +55,7 @@ pub struct Column {
     /// The migration version that introduced the column.
     pub since: u32,
     /// A first-touch attribute of the visit: the session row carries it too (see
-    /// `SESSIONS_FROM_EVENTS` in `store::migrations`).
+    /// `SESSIONS_FROM_EVENTS` in `migrations`).
     pub visit_attribute: bool,
     pub write: Writer,
 }

@@ -3,7 +3,7 @@
 //! Design: the collector keeps each live session in memory (keyed by site and visitor id) and
 //! gives every event its visit's id, start, page-view sequence and first-touch attributes.
 //! From each stored event the store derives a small *delta* row in `sessions` (a materialized
-//! view, `SESSIONS_FROM_EVENTS` in `store::migrations`), an AggregatingMergeTree of
+//! view, `SESSIONS_FROM_EVENTS` in `migrations`), an AggregatingMergeTree of
 //! SimpleAggregateFunction columns (min start, max end, summed page views, entry page, exit
 //! page as max((sequence, path)), first-touch attributes). ClickHouse folds the deltas in the
 //! background and reports fold the rest with a GROUP BY, so bounce rate, visit duration, entry

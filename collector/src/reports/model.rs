@@ -291,26 +291,9 @@ impl Filter {
     }
 }
 
-/// `/blog/**` style patterns (v1 and page goals) as an anchored regular expression: `**`
-/// matches anything, `*` anything but `/`.
-pub fn wildcard_regex(pattern: &str) -> String {
-    let mut out = String::from("^");
-    let mut chars = pattern.chars().peekable();
-    while let Some(c) = chars.next() {
-        if c == '*' {
-            if chars.peek() == Some(&'*') {
-                chars.next();
-                out.push_str(".*");
-            } else {
-                out.push_str("[^/]*");
-            }
-        } else {
-            out.push_str(&regex::escape(&c.to_string()));
-        }
-    }
-    out.push('$');
-    out
-}
+/// `/blog/**` style patterns (v1 and page goals) as an anchored regular expression: the one
+/// path-pattern semantics (`crate::path_pattern`), `**` anything, `*` anything but `/`.
+pub use crate::path_pattern::to_regex as wildcard_regex;
 
 #[cfg(test)]
 mod tests {

@@ -11,8 +11,8 @@ use crate::clock;
 pub mod scoring;
 
 pub use crate::site_domain::{InvalidDomain, SiteDomain};
-use scoring::Scoring;
 use crate::store::{fetch, insert_rows, InsertOptions, Params, Store, StoreError};
+use scoring::Scoring;
 
 /// Default retention of a site's events, in days.
 pub const DEFAULT_RETENTION_DAYS: u16 = 400;

@@ -3,7 +3,6 @@
 //! same SQL text with the same `{name:Type}` server-side parameters and the same migrations.
 
 mod chdb;
-pub mod migrations;
 mod params;
 pub mod rowbinary;
 mod server;

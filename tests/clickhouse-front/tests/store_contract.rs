@@ -10,7 +10,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 
 use candor::config::{ClickHouseConfig, SqlLimits};
-use candor::store::migrations::{all_statements, migrate, Topology, MIGRATIONS};
+use candor::migrations::{all_statements, migrate, Topology, MIGRATIONS};
 use candor::store::{
     fetch, insert_rows, ChdbStore, InsertOptions, Params, ServerStore, Store, StoreError,
 };

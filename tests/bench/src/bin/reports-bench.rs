@@ -9,12 +9,12 @@
 use std::time::{Duration, Instant};
 
 use candor::config::SqlLimits;
+use candor::migrations::{migrate, Topology};
 use candor::reports::engine::{Engine, Output};
 use candor::reports::goals::{GoalRequest, Goals};
 use candor::reports::rollups::Rollups;
 use candor::reports::{parse_query, QueryRequest};
 use candor::sites::{Site, SiteDomain};
-use candor::store::migrations::{migrate, Topology};
 use candor::store::synthetic::{self, Traffic};
 use candor::store::{fetch, ChdbStore, Params, Store};
 use serde_json::{json, Value};

@@ -14,10 +14,10 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use candor::config::SqlLimits;
+use candor::migrations::{migrate, Topology};
 use candor::pipeline::record::RECORD_EVENT_THROUGH;
 use candor::pipeline::sessions::{Attribution, SessionDelta};
 use candor::pipeline::{row, split_record, EventRow, Record, SpooledRows, EVENT_COLUMNS};
-use candor::store::migrations::{migrate, Topology};
 use candor::store::{insert_rows, ChdbStore, InsertOptions, Params, Store};
 
 fn libchdb() -> std::path::PathBuf {

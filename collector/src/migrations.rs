@@ -1,4 +1,4 @@
-//! Versioned, idempotent schema migrations, recorded in `schema_migrations` and applied at
+//! The store's schema: versioned, idempotent migrations, recorded in `schema_migrations` and applied at
 //! start. Every statement is `IF NOT EXISTS`, so a half-applied migration (or two collectors
 //! starting together) re-runs harmlessly. With `clickhouse.cluster` set the same definitions
 //! render as `ON CLUSTER` DDL with Replicated engines: big tables are sharded behind a
@@ -10,7 +10,7 @@ use serde::Deserialize;
 
 use crate::pipeline::row;
 
-use super::{fetch, Params, Store, StoreError};
+use crate::store::{fetch, Params, Store, StoreError};
 
 /// Single node (embedded chDB or one server) or a named cluster.
 #[derive(Clone, Debug, Default)]
@@ -670,7 +670,7 @@ pub async fn migrate(store: &dyn Store, topology: &Topology) -> Result<Vec<u32>,
 }
 
 /// What analysts may read through `/api/v1/sql`, as views in their own database (see
-/// `super::analyst_database`). Derived, not data: remade at every start so they follow the
+/// `crate::store::analyst_database`). Derived, not data: remade at every start so they follow the
 /// tables. `events` leaves out `visitor_key` (the hashed first-party id that links a visit to
 /// a lead); `sessions` likewise.
 pub fn analyst_views(database: &str, topology: &Topology) -> Result<Vec<String>, StoreError> {
@@ -685,7 +685,7 @@ pub fn analyst_views(database: &str, topology: &Topology) -> Result<Vec<String>,
             message: format!("database name {database:?} is not a plain identifier"),
         });
     }
-    let analyst = super::analyst_database(database);
+    let analyst = crate::store::analyst_database(database);
     let on_cluster = topology
         .cluster
         .as_ref()
