@@ -609,6 +609,13 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "dashboard sessions ended by sign-out",
         statements: |t| DASHBOARD_SESSIONS_ENDED.create(t),
     },
+    Migration {
+        version: 11,
+        name: "exclude_paths in the one path-pattern syntax",
+        // 0: written when `*` crossed `/` (read as `**`, `path_pattern::from_crossing_glob`);
+        // 1: `*` within a segment, `**` across, as everywhere else.
+        statements: |t| add_columns(&SITES, &["exclude_paths_syntax UInt8 DEFAULT 0"], t),
+    },
 ];
 
 /// Every statement `migrate` may run, the bookkeeping table first (for DDL checks).

@@ -378,6 +378,45 @@ async fn site_exclusions_drop_paths_and_networks() {
         test::call_service(&app, ok.to_request()).await.status(),
         StatusCode::ACCEPTED
     );
+    // `*` stays within a path segment, as in goals and filters; `**` crosses segments.
+    let deeper =
+        beacon(page("/admin/users/1")).peer_addr("192.0.2.10:1".parse::<SocketAddr>().unwrap());
+    assert_eq!(
+        test::call_service(&app, deeper.to_request()).await.status(),
+        StatusCode::ACCEPTED
+    );
+    // A site saved when `*` crossed `/` keeps excluding what it excluded.
+    state
+        .store
+        .execute(
+            "INSERT INTO sites (domain, exclude_paths, created_at, version) VALUES ('legacy.example', ['/admin*', '*/preview'], now(), 1)",
+            &candor::store::Params::new(),
+        )
+        .await
+        .unwrap();
+    state.sites.refresh().await.unwrap();
+    let legacy = state.sites.get("legacy.example").unwrap();
+    assert_eq!(legacy.exclude_paths, ["/admin**", "**/preview"]);
+    for path in ["/admin/users/1", "/administration", "/posts/1/preview"] {
+        assert!(
+            legacy
+                .exclude_paths
+                .iter()
+                .any(|p| candor::path_pattern::matches(p, path)),
+            "{path}"
+        );
+    }
+    // Saved again, it is stored in the one syntax and reads back the same.
+    state
+        .sites
+        .upsert(serde_json::from_value(json!({"domain": "legacy.example"})).unwrap())
+        .await
+        .unwrap();
+    state.sites.refresh().await.unwrap();
+    assert_eq!(
+        state.sites.get("legacy.example").unwrap().exclude_paths,
+        ["/admin**", "**/preview"]
+    );
 }
 
 #[actix_rt::test]

@@ -6,7 +6,6 @@
 //! `record`.
 
 pub mod batcher;
-pub mod glob;
 pub mod rate_limit;
 pub mod record;
 pub mod row;
@@ -14,7 +13,6 @@ pub mod sessions;
 pub mod spool;
 mod step_metrics;
 
-pub use glob::glob_match;
 pub use record::{
     split_record, Record, SpooledRows, EVENT_COLUMNS, EVENT_COLUMNS_V1, RECORD_EVENT,
     RECORD_ROWBINARY, RECORD_VERSIONED, SESSION_COLUMNS,
@@ -281,7 +279,11 @@ fn drop_rules(
     }
     if !site.exclude_paths.is_empty() {
         let path = ingest::pathname(&beacon.url, beacon.hash_mode);
-        if site.exclude_paths.iter().any(|p| glob_match(p, &path)) {
+        if site
+            .exclude_paths
+            .iter()
+            .any(|p| crate::path_pattern::matches(p, &path))
+        {
             return Some(DropReason::Excluded);
         }
     }

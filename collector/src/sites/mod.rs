@@ -26,7 +26,8 @@ pub struct Site {
     pub retention_days: u16,
     /// Origins allowed to send beacons besides the domain and its subdomains.
     pub allowed_origins: Vec<String>,
-    /// Path patterns (`*` wildcard) whose page views are not stored.
+    /// Path patterns whose page views are not stored: `*` within a path segment, `**` across
+    /// (`crate::path_pattern`).
     #[serde(default)]
     pub exclude_paths: Vec<String>,
     /// Client networks whose visits are not stored, e.g. the office. Parsed once, here.
@@ -94,6 +95,10 @@ struct SiteRow {
     retention_days: u16,
     allowed_origins: Vec<String>,
     exclude_paths: Vec<String>,
+    /// 0: patterns written when `*` crossed `/`; 1: the one path-pattern syntax
+    /// (`crate::path_pattern`). Rows are always written with 1.
+    #[serde(default)]
+    exclude_paths_syntax: u8,
     exclude_ips: Vec<String>,
     created_at: u32,
     consent_version: String,
@@ -102,6 +107,9 @@ struct SiteRow {
     deleted: u8,
     version: u64,
 }
+
+/// The current `exclude_paths_syntax`.
+const PATH_SYNTAX: u8 = 1;
 
 pub struct Sites {
     store: Arc<dyn Store>,
@@ -122,7 +130,7 @@ impl Sites {
     pub async fn refresh(&self) -> Result<(), StoreError> {
         let rows: Vec<SiteRow> = fetch(
             self.store.as_ref(),
-            "SELECT domain, timezone, retention_days, allowed_origins, exclude_paths, exclude_ips, toUnixTimestamp(created_at) AS created_at, consent_version, lead_scoring, deleted, version
+            "SELECT domain, timezone, retention_days, allowed_origins, exclude_paths, exclude_paths_syntax, exclude_ips, toUnixTimestamp(created_at) AS created_at, consent_version, lead_scoring, deleted, version
              FROM sites FINAL WHERE deleted = 0 ORDER BY domain",
             &Params::new(),
         )
@@ -138,7 +146,15 @@ impl Sites {
                         timezone: r.timezone,
                         retention_days: r.retention_days,
                         allowed_origins: r.allowed_origins,
-                        exclude_paths: r.exclude_paths,
+                        // Older rows keep their meaning: their `*` crossed `/`.
+                        exclude_paths: if r.exclude_paths_syntax < PATH_SYNTAX {
+                            r.exclude_paths
+                                .iter()
+                                .map(|p| crate::path_pattern::from_crossing_glob(p))
+                                .collect()
+                        } else {
+                            r.exclude_paths
+                        },
                         // Stored values were validated on the way in.
                         exclude_ips: r
                             .exclude_ips
@@ -269,6 +285,7 @@ impl Sites {
             retention_days: site.retention_days,
             allowed_origins: site.allowed_origins.clone(),
             exclude_paths: site.exclude_paths.clone(),
+            exclude_paths_syntax: PATH_SYNTAX,
             exclude_ips: site.exclude_ips.iter().map(|n| n.to_string()).collect(),
             created_at: site.created_at,
             consent_version: site.consent_version.clone(),

@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::path_pattern::PathPattern;
+use crate::path_pattern;
 
 /// A site's scoring rules.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -76,10 +76,10 @@ impl Scoring {
 
     /// The score of visits (start times) and page views (time, path) as of `now`.
     pub fn score(&self, now: u32, visits: &[u32], pageviews: &[(u32, String)]) -> f64 {
-        let patterns: Vec<(PathPattern, f64)> = self
+        let patterns: Vec<(&str, f64)> = self
             .pages
             .iter()
-            .map(|p| (PathPattern::new(&p.pattern), p.points))
+            .map(|p| (p.pattern.as_str(), p.points))
             .collect();
         let age = |t: u32| i64::from(now) - i64::from(t);
         let from_visits: f64 = visits
@@ -91,7 +91,7 @@ impl Scoring {
             .map(|(t, path)| {
                 let extra: f64 = patterns
                     .iter()
-                    .filter(|(r, _)| r.matches(path))
+                    .filter(|(pattern, _)| path_pattern::matches(pattern, path))
                     .map(|(_, p)| p)
                     .sum();
                 (self.per_pageview + extra) * self.decay(age(*t))
