@@ -681,12 +681,7 @@ pub async fn migrate(store: &dyn Store, topology: &Topology) -> Result<Vec<u32>,
 /// tables. `events` leaves out `visitor_key` (the hashed first-party id that links a visit to
 /// a lead); `sessions` likewise.
 pub fn analyst_views(database: &str, topology: &Topology) -> Result<Vec<String>, StoreError> {
-    let plain = |s: &str| {
-        !s.is_empty()
-            && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
-            && !s.starts_with(|c: char| c.is_ascii_digit())
-    };
-    if !plain(database) {
+    if !crate::store::is_valid_name(database) {
         return Err(StoreError::Query {
             code: None,
             message: format!("database name {database:?} is not a plain identifier"),

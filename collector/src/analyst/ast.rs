@@ -9,6 +9,7 @@
 //! not, must pass on its own.
 
 use super::functions;
+use crate::store::is_valid_name;
 
 /// One node of the dump: `<depth spaces><Kind> <text> (children N)`.
 #[derive(Debug, PartialEq, Eq)]
@@ -160,12 +161,6 @@ fn name_of(text: &str) -> &str {
     }
 }
 
-fn plain_identifier(s: &str) -> bool {
-    !s.is_empty()
-        && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
-        && !s.starts_with(|c: char| c.is_ascii_digit())
-}
-
 /// Checks every node of a parsed statement. `databases` are the names of every database the
 /// engine has: an identifier that names one is refused wherever it appears (`x IN db.t`).
 pub fn check(nodes: &[Node<'_>], databases: &[String]) -> Result<(), Refusal> {
@@ -191,7 +186,7 @@ pub fn check(nodes: &[Node<'_>], databases: &[String]) -> Result<(), Refusal> {
             "TableIdentifier" => {
                 let name = name_of(n.text);
                 // `system.one` is what the parser itself reads for a SELECT without FROM.
-                if !(plain_identifier(name) || name == "system.one") {
+                if !(is_valid_name(name) || name == "system.one") {
                     return Err(Refusal::Table(name.to_string()));
                 }
             }

@@ -103,11 +103,6 @@ impl Analyst {
             AnalystError::Store(StoreError::Unavailable(format!("analyst query task: {e}")))
         })?
     }
-
-    /// The canonical form of `sql` when the allow-list accepts it.
-    pub async fn check(&self, sql: &str, params: &Params) -> Result<String, AnalystError> {
-        check(self.store.as_ref(), sql, params).await
-    }
 }
 
 /// The canonical form of `sql` when the allow-list accepts it.
@@ -124,17 +119,12 @@ async fn check(store: &dyn Store, sql: &str, params: &Params) -> Result<String, 
     struct Formatted {
         q: String,
     }
-    let canonical = crate::store::decode_lines::<Formatted>(
-        &store
-            .inspect(
-                "SELECT formatQuerySingleLine({q:String}) AS q",
-                &Params::new().with("q", sql),
-                "JSONEachRow",
-            )
-            .await
-            .map_err(parse_error)?,
+    let canonical = inspect_rows::<Formatted>(
+        store,
+        "SELECT formatQuerySingleLine({q:String}) AS q",
+        &Params::new().with("q", sql),
     )
-    .map_err(AnalystError::Store)?
+    .await?
     .pop()
     .map(|f| f.q)
     .ok_or_else(|| AnalystError::Refused("the statement could not be parsed".into()))?;
@@ -142,17 +132,12 @@ async fn check(store: &dyn Store, sql: &str, params: &Params) -> Result<String, 
     struct Line {
         explain: String,
     }
-    let tree = crate::store::decode_lines::<Line>(
-        &store
-            .inspect(
-                &format!("SELECT explain FROM (EXPLAIN AST\n{canonical}\n)"),
-                params,
-                "JSONEachRow",
-            )
-            .await
-            .map_err(parse_error)?,
+    let tree = inspect_rows::<Line>(
+        store,
+        &format!("SELECT explain FROM (EXPLAIN AST\n{canonical}\n)"),
+        params,
     )
-    .map_err(AnalystError::Store)?
+    .await?
     .into_iter()
     .map(|l| l.explain)
     .collect::<Vec<_>>()
@@ -166,14 +151,27 @@ async fn check(store: &dyn Store, sql: &str, params: &Params) -> Result<String, 
         .map(String::from)
         .collect();
     databases.extend(
-        crate::store::fetch_readonly::<Database>(store, "SELECT name FROM system.databases")
-            .await
-            .map_err(AnalystError::Store)?
+        inspect_rows::<Database>(store, "SELECT name FROM system.databases", &Params::new())
+            .await?
             .into_iter()
             .map(|d| d.name),
     );
     ast::check(&ast::parse(&tree)?, &databases)?;
     Ok(canonical)
+}
+
+/// The rows of one of Candor's own statements about an analyst's statement (`Store::inspect`);
+/// an engine error is the engine refusing that statement.
+async fn inspect_rows<T: serde::de::DeserializeOwned>(
+    store: &dyn Store,
+    sql: &str,
+    params: &Params,
+) -> Result<Vec<T>, AnalystError> {
+    let out = store
+        .inspect(sql, params, "JSONEachRow")
+        .await
+        .map_err(parse_error)?;
+    crate::store::decode_lines(&out).map_err(AnalystError::Store)
 }
 
 /// The engine refused to parse or explain the statement.

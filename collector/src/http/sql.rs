@@ -51,9 +51,6 @@ pub async fn run(
         ));
     }
     let body = body.into_inner();
-    if body.query.trim().is_empty() {
-        return Err(ApiError::bad_request("query must not be empty").field("query"));
-    }
     let mut params = Params::new();
     for (name, value) in &body.params {
         if !crate::store::is_valid_name(name) {

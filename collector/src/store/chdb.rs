@@ -15,8 +15,8 @@ use bytes::Bytes;
 use tokio::sync::oneshot;
 
 use super::{
-    analyst_database, checked_table, checked_token, inspect_settings, readonly_settings, Engine,
-    InsertOptions, Params, Store, StoreError, SESSION_SETTINGS,
+    analyst_database, analyst_settings, checked_table, checked_token, Engine, InsertOptions,
+    Params, Store, StoreError, ANALYST_READONLY, INSPECT_READONLY, SESSION_SETTINGS,
 };
 use crate::config::SqlLimits;
 
@@ -484,26 +484,20 @@ impl ChdbStore {
         // Analysts run in their own database, so an unqualified name resolves to one of its
         // views or to nothing; never to an internal table or, through the embedded engine's
         // default database, to a file. A failed `USE` fails the connection: never a fallback.
-        let readonly = ChdbConnection::open_with_init(
-            libchdb,
-            path,
-            "chdb-readonly",
-            &readonly_settings(limits),
-            vec![(
-                "USE {db:Identifier}".to_string(),
-                Params::new().with("db", analyst.as_str()),
-            )],
-        )?;
-        let inspector = ChdbConnection::open_with_init(
-            libchdb,
-            path,
-            "chdb-inspect",
-            &inspect_settings(limits),
-            vec![(
-                "USE {db:Identifier}".to_string(),
-                Params::new().with("db", analyst.as_str()),
-            )],
-        )?;
+        let analyst_connection = |name: &str, readonly: u8| {
+            ChdbConnection::open_with_init(
+                libchdb,
+                path,
+                name,
+                &analyst_settings(limits, readonly),
+                vec![(
+                    "USE {db:Identifier}".to_string(),
+                    Params::new().with("db", analyst.as_str()),
+                )],
+            )
+        };
+        let readonly = analyst_connection("chdb-readonly", ANALYST_READONLY)?;
+        let inspector = analyst_connection("chdb-inspect", INSPECT_READONLY)?;
         Ok(ChdbStore {
             main,
             readonly,

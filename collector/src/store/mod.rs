@@ -155,9 +155,15 @@ pub fn analyst_database(database: &str) -> String {
     format!("{database}_analyst")
 }
 
-/// Settings for analysts' queries: the engine's own limits, defence in depth behind the
-/// allow-list in `crate::analyst`. `readonly=1` also forbids changing any of them.
-pub(crate) fn readonly_settings(limits: SqlLimits) -> Vec<(String, String)> {
+/// Analysts' queries run under `readonly=1`, which also forbids changing any of the limits.
+pub(crate) const ANALYST_READONLY: u8 = 1;
+/// `Store::inspect` runs under `readonly=2`: the engine refuses EXPLAIN as a subquery under
+/// `readonly=1`, and nothing it runs writes either way.
+pub(crate) const INSPECT_READONLY: u8 = 2;
+
+/// Settings for analysts' connections: the engine's own limits, defence in depth behind the
+/// allow-list in `crate::analyst`, at the given `readonly` level.
+pub(crate) fn analyst_settings(limits: SqlLimits, readonly: u8) -> Vec<(String, String)> {
     vec![
         ("max_result_rows".into(), limits.max_rows.to_string()),
         (
@@ -184,19 +190,8 @@ pub(crate) fn readonly_settings(limits: SqlLimits) -> Vec<(String, String)> {
             "max_bytes_before_external_sort".into(),
             (limits.max_memory_bytes / 2).to_string(),
         ),
-        ("readonly".into(), "1".into()),
+        ("readonly".into(), readonly.to_string()),
     ]
-}
-
-/// Settings for `Store::inspect`: the analyst limits, with `readonly=2`.
-pub(crate) fn inspect_settings(limits: SqlLimits) -> Vec<(String, String)> {
-    let mut s = readonly_settings(limits);
-    for (k, v) in s.iter_mut() {
-        if k == "readonly" {
-            *v = "2".into();
-        }
-    }
-    s
 }
 
 /// Reads every row of a query as `T` (JSONEachRow on both engines).
@@ -216,18 +211,6 @@ pub async fn fetch_compact(
     params: &Params,
 ) -> Result<Vec<Vec<serde_json::Value>>, StoreError> {
     decode_lines(&store.query(sql, params, "JSONCompactEachRow").await?)
-}
-
-/// Reads every row of a Candor-written query on the analyst connection as `T`.
-pub async fn fetch_readonly<T: DeserializeOwned>(
-    store: &dyn Store,
-    sql: &str,
-) -> Result<Vec<T>, StoreError> {
-    decode_lines(
-        &store
-            .query_readonly(sql, &Params::new(), "JSONEachRow")
-            .await?,
-    )
 }
 
 /// Decodes JSONEachRow / JSONCompactEachRow output, one value per line.

@@ -6,8 +6,8 @@ use async_trait::async_trait;
 use bytes::Bytes;
 
 use super::{
-    analyst_database, checked_table, checked_token, inspect_settings, readonly_settings, Engine,
-    InsertOptions, Params, Store, StoreError, SESSION_SETTINGS,
+    analyst_database, analyst_settings, checked_table, checked_token, Engine, InsertOptions,
+    Params, Store, StoreError, ANALYST_READONLY, INSPECT_READONLY, SESSION_SETTINGS,
 };
 use crate::config::{ClickHouseConfig, SqlLimits};
 
@@ -17,7 +17,9 @@ pub struct ServerStore {
     /// is configured (`clickhouse.analyst_user`), so the server itself refuses what the
     /// allow-list might miss.
     analyst: clickhouse::Client,
-    analyst_db: String,
+    /// `Store::inspect`: the analyst database as the main user (a restricted analyst user's
+    /// profile may pin `readonly=1`, under which the engine refuses EXPLAIN as a subquery).
+    inspector: clickhouse::Client,
     limits: SqlLimits,
 }
 
@@ -33,8 +35,10 @@ impl ServerStore {
         for (k, v) in SESSION_SETTINGS {
             client = client.with_setting(*k, *v);
         }
-        let analyst_db = analyst_database(&config.database);
-        let mut analyst = client.clone().with_database(analyst_db.clone());
+        let inspector = client
+            .clone()
+            .with_database(analyst_database(&config.database));
+        let mut analyst = inspector.clone();
         if let Some(user) = &config.analyst_user {
             analyst = analyst
                 .with_user(user.clone())
@@ -43,19 +47,24 @@ impl ServerStore {
         ServerStore {
             client,
             analyst,
-            analyst_db,
+            inspector,
             limits,
         }
     }
 
     fn prepared(&self, sql: &str, params: &Params) -> clickhouse::query::Query {
-        let mut q = self.client.query_raw(sql);
-        for (name, value) in params.iter() {
-            // `with_setting("param_x", ..)` passes our already-encoded value unchanged.
-            q = q.with_setting(format!("param_{name}"), value);
-        }
-        q
+        bound(&self.client, sql, params)
     }
+}
+
+/// `sql` on `client` with its `{name:Type}` parameters bound server-side.
+fn bound(client: &clickhouse::Client, sql: &str, params: &Params) -> clickhouse::query::Query {
+    let mut q = client.query_raw(sql);
+    for (name, value) in params.iter() {
+        // `with_setting("param_x", ..)` passes our already-encoded value unchanged.
+        q = q.with_setting(format!("param_{name}"), value);
+    }
+    q
 }
 
 fn map_error(e: clickhouse::error::Error) -> StoreError {
@@ -127,21 +136,12 @@ impl Store for ServerStore {
         params: &Params,
         format: &str,
     ) -> Result<Bytes, StoreError> {
-        self.analyst_query(
-            &self.analyst,
-            sql,
-            params,
-            format,
-            readonly_settings(self.limits),
-        )
-        .await
+        self.analyst_query(&self.analyst, ANALYST_READONLY, sql, params, format)
+            .await
     }
 
     async fn inspect(&self, sql: &str, params: &Params, format: &str) -> Result<Bytes, StoreError> {
-        // The main user: a restricted analyst user's profile may pin `readonly=1`, under
-        // which the engine refuses EXPLAIN as a subquery.
-        let client = self.client.clone().with_database(self.analyst_db.clone());
-        self.analyst_query(&client, sql, params, format, inspect_settings(self.limits))
+        self.analyst_query(&self.inspector, INSPECT_READONLY, sql, params, format)
             .await
     }
 }
@@ -150,16 +150,13 @@ impl ServerStore {
     async fn analyst_query(
         &self,
         client: &clickhouse::Client,
+        readonly: u8,
         sql: &str,
         params: &Params,
         format: &str,
-        settings: Vec<(String, String)>,
     ) -> Result<Bytes, StoreError> {
-        let mut q = client.query_raw(sql);
-        for (name, value) in params.iter() {
-            q = q.with_setting(format!("param_{name}"), value);
-        }
-        for (k, v) in settings {
+        let mut q = bound(client, sql, params);
+        for (k, v) in analyst_settings(self.limits, readonly) {
             q = q.with_setting(k, v);
         }
         let mut cursor = q.fetch_bytes(format).map_err(map_error)?;
