@@ -43,17 +43,29 @@ fn within_sites(principal: &Principal, sites: &[String]) -> bool {
         || (!sites.is_empty() && sites.iter().all(|s| principal.may_access_site(s)))
 }
 
+/// The canonical domain of a registered site the caller may act on: 403 for a site outside
+/// a site-limited token's sites whether it exists or not (such a token learns nothing about
+/// other sites), `unknown` for an unknown site to a global token.
+pub fn site_in_scope(
+    state: &AppState,
+    principal: &Principal,
+    domain: &str,
+    unknown: impl FnOnce() -> ApiError,
+) -> Result<String, ApiError> {
+    match state.sites.get(domain).map(|s| s.domain.to_string()) {
+        Some(site) if principal.may_access_site(&site) => Ok(site),
+        None if !principal.is_site_limited() => Err(unknown()),
+        _ => Err(outside_sites()),
+    }
+}
+
 /// The canonical domain of a registered site, for an admin route (401/403 without admin,
 /// 403 for a site outside the token's sites, 404 for an unknown site to a global admin).
 pub fn admin_site(state: &AppState, req: &HttpRequest, domain: &str) -> Result<String, ApiError> {
     let principal = state.authorize(req, Scope::Admin)?;
-    match state.sites.get(domain).map(|s| s.domain.to_string()) {
-        Some(site) if principal.may_access_site(&site) => Ok(site),
-        None if !principal.is_site_limited() => {
-            Err(ApiError::not_found(format!("no site named {domain:?}")))
-        }
-        _ => Err(outside_sites()),
-    }
+    site_in_scope(state, &principal, domain, || {
+        ApiError::not_found(format!("no site named {domain:?}"))
+    })
 }
 
 pub async fn list_sites(

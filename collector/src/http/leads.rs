@@ -191,19 +191,10 @@ pub async fn erasure(
                 ApiError::bad_request("a valid email address is required").field("email")
             })?;
             let sites: Vec<String> = match body.site {
-                Some(s) => match state.sites.get(&s) {
-                    Some(site) if principal.may_access_site(site.domain.as_str()) => {
-                        vec![site.domain.to_string()]
-                    }
-                    // A token limited to sites learns nothing about sites outside them.
-                    None if !principal.is_site_limited() => {
-                        return Err(ApiError::not_found("unknown site").field("site"))
-                    }
-                    _ => {
-                        return Err(ApiError::forbidden("this token is not valid for this site")
-                            .field("site"))
-                    }
-                },
+                Some(s) => vec![super::admin::site_in_scope(&state, &principal, &s, || {
+                    ApiError::not_found("unknown site")
+                })
+                .map_err(|e| e.field("site"))?],
                 None => state
                     .sites
                     .list()
