@@ -616,6 +616,12 @@ pub const MIGRATIONS: &[Migration] = &[
         // 1: `*` within a segment, `**` across, as everywhere else.
         statements: |t| add_columns(&SITES, &["exclude_paths_syntax UInt8 DEFAULT 0"], t),
     },
+    Migration {
+        version: 12,
+        name: "leads in the daily rollups",
+        // Builds from before hold 0, which is exact: no lead was counted as an event then.
+        statements: |t| add_columns(&ROLLUPS, &["leads UInt64 DEFAULT 0"], t),
+    },
 ];
 
 /// Every statement `migrate` may run, the bookkeeping table first (for DDL checks).

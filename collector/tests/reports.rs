@@ -988,7 +988,7 @@ async fn tokens_sites_dashboard_sessions_and_bad_requests() {
     assert_eq!(status, StatusCode::OK);
     assert_eq!(
         sites["sites"],
-        json!([{"domain": "a.example", "timezone": "UTC"}])
+        json!([{"domain": "a.example", "timezone": "UTC", "leads": false}])
     );
     let cookie = cookies[0].clone();
     assert!(
@@ -1119,7 +1119,7 @@ async fn the_accounts_report_leaves_out_isps_mobile_carriers_and_hosting() {
     };
     assert_eq!(
         accounts["results"],
-        json!([{"org": "Example Industries GmbH", "visitors": 2, "visits": 2, "pageviews": 3, "visit_duration": 30}])
+        json!([{"org": "Example Industries GmbH", "visitors": 2, "visits": 2, "pageviews": 3, "visit_duration": 30, "leads": 0}])
     );
     // Every organisation and its kind stay available as ordinary breakdowns.
     let kinds = v2!(

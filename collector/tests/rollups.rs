@@ -68,7 +68,9 @@ fn bodies(site: &str) -> Vec<Value> {
         "views_per_visit",
         "bounce_rate",
         "visit_duration",
-        "events"
+        "events",
+        "leads",
+        "lead_conversion_rate"
     ]);
     let mut out = Vec::new();
     for period in ["7d", "30d", "month", "day"] {

@@ -13,8 +13,9 @@ use super::ingest::{
 };
 use super::json::parse;
 use super::{ApiError, AppState};
+use crate::ingest::Beacon;
 use crate::leads::{Email, Identification};
-use crate::pipeline::DropReason;
+use crate::pipeline::{DropReason, RequestFacts};
 use crate::privacy;
 
 #[derive(Deserialize)]
@@ -48,7 +49,7 @@ pub async fn identify(
     let result = async {
         let b: IdentifyBody = parse(&body)?;
         let site = site_for(&state, &b.site, origin)?;
-        check_beacon_rate(&state, &req, site.domain.as_str())?;
+        let ip = check_beacon_rate(&state, &req, site.domain.as_str())?;
         if privacy::do_not_track(req.headers()) {
             return Ok(Some(DropReason::Dnt));
         }
@@ -81,11 +82,10 @@ pub async fn identify(
                 .field(field));
             }
         }
-        let page = b
-            .url
-            .as_deref()
-            .and_then(|u| url::Url::parse(u).ok())
-            .map(|u| crate::ingest::pathname(&u, false))
+        let page_url = b.url.as_deref().and_then(|u| url::Url::parse(u).ok());
+        let page = page_url
+            .as_ref()
+            .map(|u| crate::ingest::pathname(u, false))
             .unwrap_or_default();
         let (id, created) = state
             .leads
@@ -107,6 +107,9 @@ pub async fn identify(
             "lead.updated"
         };
         announce(&state, site.domain.as_str(), event, &id).await?;
+        if created {
+            count_lead(&state, &req, &site, ip, page_url, vid).await;
+        }
         Ok(None)
     }
     .await;
@@ -144,6 +147,45 @@ pub async fn opt_out(
     }
     .await;
     accepted_or(result, origin)
+}
+
+/// Records a new lead's identification as an event of the visitor's current visit, through
+/// the same pipeline as page views (so it gets that visit's attributes, and bots and excluded
+/// addresses or paths are left out as their page views are): what the `leads` metric counts.
+/// The lead itself is already stored, so a failure here is logged, not answered: a retry
+/// would find the lead and not count it again.
+async fn count_lead(
+    state: &AppState,
+    req: &HttpRequest,
+    site: &crate::sites::Site,
+    ip: std::net::IpAddr,
+    page_url: Option<url::Url>,
+    vid: &str,
+) {
+    let url = page_url
+        .filter(|u| matches!(u.scheme(), "http" | "https"))
+        .or_else(|| url::Url::parse(&format!("https://{}/", site.domain)).ok());
+    let Some(url) = url else { return };
+    let user_agent = req
+        .headers()
+        .get(actix_web::http::header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let request = RequestFacts {
+        ip,
+        user_agent,
+        dnt: false,
+        gpc: false,
+        now_ms: crate::clock::unix_millis(),
+    };
+    let beacon = Beacon::lead(site.domain.clone(), url, vid);
+    match state.pipeline.ingest(beacon, site, &request).await {
+        Ok(None) => {}
+        Ok(Some(reason)) => {
+            tracing::debug!(site = %site.domain, reason = reason.as_str(), "lead not counted")
+        }
+        Err(e) => tracing::warn!(site = %site.domain, error = %e, "lead not counted"),
+    }
 }
 
 /// Queues a lead webhook with the lead's current view (a tombstone when it is not active).

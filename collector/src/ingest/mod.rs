@@ -37,6 +37,12 @@ impl Consent {
     }
 }
 
+/// The event name of a lead's identification: stored as an event of the visit in which the
+/// lead identified, so the `leads` metric has that visit's attributes, page and time. Only
+/// the collector writes it (a beacon with this name is refused); it is not a page view, not
+/// counted in `events`, and not part of the visit's own activity (see `pipeline`).
+pub const LEAD_EVENT: &str = "candor:lead";
+
 /// A validated beacon, before enrichment.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Beacon {
@@ -52,6 +58,25 @@ pub struct Beacon {
     pub engaged_ms: Option<u32>,
     /// Plausible's hash-based routing flag: keep the URL fragment as part of the path.
     pub hash_mode: bool,
+}
+
+impl Beacon {
+    /// The event that records a lead's identification on `url`, with the visitor's
+    /// first-party id and marketing consent (identification requires both).
+    pub fn lead(site: SiteDomain, url: Url, vid: &str) -> Beacon {
+        Beacon {
+            site,
+            name: LEAD_EVENT.to_string(),
+            url,
+            referrer: None,
+            screen_width: None,
+            props: BTreeMap::new(),
+            consent: Consent::Marketing,
+            vid: Some(vid.to_string()),
+            engaged_ms: None,
+            hash_mode: false,
+        }
+    }
 }
 
 /// A field that failed validation: the contract's 400 with `field`.
@@ -124,6 +149,12 @@ pub fn parse(body: &[u8]) -> Result<Beacon, Invalid> {
         }
         Some(Value::String(s)) if s.chars().count() > 120 => {
             return Err(invalid("name", "name is longer than 120 characters"))
+        }
+        Some(Value::String(s)) if s.trim() == LEAD_EVENT => {
+            return Err(invalid(
+                "name",
+                format!("the event name {LEAD_EVENT:?} is reserved for lead identification"),
+            ))
         }
         Some(Value::String(s)) => s.trim().to_string(),
         Some(_) => return Err(invalid("name", "name must be a string")),
@@ -373,6 +404,10 @@ mod tests {
         );
         assert_eq!(
             field(r#"{"site":"example.com","url":"https://x.com/","name":""}"#),
+            "name"
+        );
+        assert_eq!(
+            field(r#"{"site":"example.com","url":"https://x.com/","name":" candor:lead"}"#),
             "name"
         );
         let many: String = (0..31)

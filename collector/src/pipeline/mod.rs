@@ -216,6 +216,13 @@ impl Pipeline {
         row.attribution = delta.attribution.clone();
         row.session_id = delta.session_id;
         delta.engaged_ms = u64::from(row.engaged_ms);
+        if row.name == ingest::LEAD_EVENT {
+            // A lead's identification belongs to the visit (its id and attributes) but is not
+            // the visit's activity: without a session start the store derives no session
+            // delta from it, so visits, durations, exit pages and event counts stay as the
+            // visitor's own beacons made them.
+            delta.start = 0;
+        }
         Record {
             event: row,
             session: delta,

@@ -105,6 +105,7 @@ impl Engine<'_> {
     async fn compute(&self, q: &Query, range: &Range) -> Result<Vec<MetricRow>, ReportError> {
         let mut groups = self.groups(q, range, &q.metrics).await?;
         shape::drop_not_set(q, &mut groups);
+        shape::drop_lead_only(q, &mut groups);
         let conversion = if q.metrics.contains(&Metric::ConversionRate) {
             Some(self.baseline(q, range).await?)
         } else {

@@ -53,5 +53,13 @@ pub(crate) async fn raw_groups(
             }
         }
     }
+    if let Some(s) = &plan.leads {
+        for (dims, n) in shape::split(rows(store, s).await?, dims, sql::LEAD_METRICS)
+            .into_iter()
+            .map(shape::lead_counts)
+        {
+            Raw::slot(&mut out, &dims).leads = n;
+        }
+    }
     Ok(out)
 }

@@ -14,10 +14,15 @@ pub enum Metric {
     Events,
     ConversionRate,
     Percentage,
+    /// Leads identified (first marketing-consented identification) in the range, each
+    /// attributed to the visit, page and time of its identification.
+    Leads,
+    /// Leads ÷ visitors × 100 in the same group.
+    LeadConversionRate,
 }
 
 impl Metric {
-    pub const ALL: [Metric; 9] = [
+    pub const ALL: [Metric; 11] = [
         Metric::Visitors,
         Metric::Visits,
         Metric::Pageviews,
@@ -27,6 +32,8 @@ impl Metric {
         Metric::Events,
         Metric::ConversionRate,
         Metric::Percentage,
+        Metric::Leads,
+        Metric::LeadConversionRate,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -40,11 +47,18 @@ impl Metric {
             Metric::Events => "events",
             Metric::ConversionRate => "conversion_rate",
             Metric::Percentage => "percentage",
+            Metric::Leads => "leads",
+            Metric::LeadConversionRate => "lead_conversion_rate",
         }
     }
 
     pub fn parse(s: &str) -> Option<Metric> {
         Metric::ALL.into_iter().find(|m| m.as_str() == s)
+    }
+
+    /// Needs the lead count: read from the identification events (`sql::lead_metrics`).
+    pub fn needs_leads(self) -> bool {
+        matches!(self, Metric::Leads | Metric::LeadConversionRate)
     }
 
     /// Computed from the per-session table (visits, bounces, durations) rather than events.

@@ -46,6 +46,7 @@ pub(crate) struct Raw {
     pub bounces: u64,
     pub duration: f64,
     pub session_pageviews: u64,
+    pub leads: u64,
 }
 
 impl Raw {
@@ -66,6 +67,7 @@ impl Raw {
         self.bounces += other.bounces;
         self.duration += other.duration;
         self.session_pageviews += other.session_pageviews;
+        self.leads += other.leads;
     }
 }
 
@@ -119,6 +121,12 @@ pub(crate) fn event_sums((dims, m): (Vec<Value>, Vec<Value>)) -> Raw {
     }
 }
 
+/// Leads per group of a `sql::lead_metrics` result.
+pub(crate) fn lead_counts((dims, m): (Vec<Value>, Vec<Value>)) -> (Vec<Value>, u64) {
+    let n = as_u64(&m[0]);
+    (dims, n)
+}
+
 /// Sums of a `sql::session_metrics` row.
 pub(crate) fn session_sums((dims, m): (Vec<Value>, Vec<Value>)) -> Raw {
     Raw {
@@ -129,6 +137,7 @@ pub(crate) fn session_sums((dims, m): (Vec<Value>, Vec<Value>)) -> Raw {
         bounces: as_u64(&m[4]),
         duration: as_f64(&m[5]),
         session_pageviews: as_u64(&m[1]),
+        leads: 0,
         dims,
     }
 }
@@ -143,7 +152,7 @@ pub(crate) fn rollup_sums(
     from: NaiveDate,
 ) -> Result<HashMap<String, Raw>, StoreError> {
     let mut out: HashMap<String, Raw> = HashMap::new();
-    for r in rows.into_iter().filter(|r| r.len() == 8) {
+    for r in rows.into_iter().filter(|r| r.len() == 9) {
         let dims = match (bucket, &r[0]) {
             (None, _) if totals => Vec::new(),
             (None, Value::String(v)) => {
@@ -165,6 +174,7 @@ pub(crate) fn rollup_sums(
             bounces: as_u64(&r[5]),
             duration: as_f64(&r[6]),
             session_pageviews: as_u64(&r[7]),
+            leads: as_u64(&r[8]),
         };
         Raw::slot(&mut out, &raw.dims).add(&raw);
     }
@@ -189,6 +199,14 @@ pub(crate) type MetricRow = (Vec<Value>, Vec<f64>);
 /// Conversion rate's denominator: the positions of the non-goal dimensions, and visitors
 /// without goal filters per group of those dimensions.
 pub(crate) type Baseline = (Vec<usize>, HashMap<String, u64>);
+
+/// Leaves out groups that only leads made (a lead identified on a page nobody viewed in the
+/// range) when no lead metric is asked for: their other metrics are all zero.
+pub(crate) fn drop_lead_only(q: &Query, groups: &mut HashMap<String, Raw>) {
+    if !q.metrics.iter().any(|m| m.needs_leads()) {
+        groups.retain(|_, r| r.visitors > 0 || r.events > 0 || r.visits > 0 || r.leads == 0);
+    }
+}
 
 /// Leaves out not-set values where Plausible leaves them out.
 pub(crate) fn drop_not_set(q: &Query, groups: &mut HashMap<String, Raw>) {
@@ -229,6 +247,10 @@ pub(crate) fn metric_rows(
                         let dims: Vec<Value> = keep.iter().map(|i| r.dims[*i].clone()).collect();
                         let denominator = base.get(&key_of(&dims)).copied().unwrap_or(0);
                         ratio(100.0 * r.visitors as f64, denominator as f64, 2)
+                    }
+                    Metric::Leads => r.leads as f64,
+                    Metric::LeadConversionRate => {
+                        ratio(100.0 * r.leads as f64, r.visitors as f64, 2)
                     }
                 })
                 .collect();
@@ -329,7 +351,10 @@ fn ratio(a: f64, b: f64, places: i32) -> f64 {
 /// Integers as JSON integers, rates as JSON numbers with their decimals.
 fn metric_value(m: Metric, v: f64) -> Value {
     match m {
-        Metric::ViewsPerVisit | Metric::ConversionRate | Metric::Percentage => json!(v),
+        Metric::ViewsPerVisit
+        | Metric::ConversionRate
+        | Metric::LeadConversionRate
+        | Metric::Percentage => json!(v),
         _ => json!(v.round() as i64),
     }
 }
@@ -338,7 +363,9 @@ fn metric_value(m: Metric, v: f64) -> Value {
 fn change(m: Metric, now: f64, then: f64) -> Value {
     match m {
         Metric::BounceRate => json!((now - then).round() as i64),
-        Metric::ConversionRate | Metric::Percentage => json!(round_to(now - then, 2)),
+        Metric::ConversionRate | Metric::LeadConversionRate | Metric::Percentage => {
+            json!(round_to(now - then, 2))
+        }
         _ => {
             if then == 0.0 {
                 json!(if now > 0.0 { 100 } else { 0 })

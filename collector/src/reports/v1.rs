@@ -225,7 +225,9 @@ pub fn timeseries_response(q: &Query, out: &Output) -> Value {
                     .get(&label)
                     .map(|ms| ms[i].clone())
                     .unwrap_or_else(|| match m {
-                        Metric::ViewsPerVisit | Metric::ConversionRate => json!(0.0),
+                        Metric::ViewsPerVisit
+                        | Metric::ConversionRate
+                        | Metric::LeadConversionRate => json!(0.0),
                         _ => json!(0),
                     });
                 o.insert(m.as_str().into(), v);
@@ -285,7 +287,7 @@ pub fn accounts_query(p: &Params, site: &Site) -> Result<Query, ReportError> {
     let mut p = p.clone();
     p.property = Some("visit:org".into());
     if p.metrics.is_none() {
-        p.metrics = Some("visitors,visits,pageviews,visit_duration".into());
+        p.metrics = Some("visitors,visits,pageviews,visit_duration,leads".into());
     }
     let mut q = breakdown_query(&p, site)?;
     q.filters.push(Filter::Cond {

@@ -3,9 +3,10 @@
 //!
 //! Visits of 1 to 15 events, 40 s apart, with one source, location and device each;
 //! log-uniform page popularity over 300 pages; one in ten visits ends in a goal event
-//! (`Signup` or `Download`). As in the collector, visitor ids are salted per UTC day (one
-//! person has a new id every day) and a visit stays within its UTC day; every event has its
-//! `sessions` delta row.
+//! (`Signup` or `Download`), and one in eleven with a lead's identification five seconds after
+//! its last event (the collector's `candor:lead` event: no page view, no session delta). As in
+//! the collector, visitor ids are salted per UTC day (one person has a new id every day) and a
+//! visit stays within its UTC day; every other event has its `sessions` delta row.
 
 use super::{Params, Store, StoreError};
 
@@ -95,6 +96,21 @@ pub async fn seed(store: &dyn Store, t: &Traffic<'_>) -> Result<(), StoreError> 
                         referrer, source, channel, utm_source, utm_medium, utm_campaign, utm_content, utm_term, country, region,
                         city, org, org_type, browser, browser_version, os, os_version, device, 400
                  FROM ({VISITS})"
+            ),
+            &p,
+        )
+        .await?;
+    store
+        .execute(
+            &format!(
+                "INSERT INTO events (event_id, timestamp, site, name, hostname, pathname, referrer, referrer_source, channel,
+                                     utm_source, utm_medium, utm_campaign, utm_content, utm_term, country_code, region, city, org,
+                                     org_type, browser, browser_version, os, os_version, device, screen_width, visitor_id,
+                                     session_id, consent, retention_days)
+                 SELECT generateUUIDv4(), ts + 5, {{site:String}}, 'candor:lead', hostname, path, referrer, source, channel, utm_source,
+                        utm_medium, utm_campaign, utm_content, utm_term, country, region, city, org, org_type, browser,
+                        browser_version, os, os_version, device, 1280, visitor, bitShiftRight(cityHash64(s, {{site:String}}, {{end:Int64}}), 1), 'marketing', 400
+                 FROM ({VISITS}) WHERE k = len - 1 AND h % 11 = 0"
             ),
             &p,
         )

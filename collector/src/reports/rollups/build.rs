@@ -54,6 +54,7 @@ struct RollupRow<'a> {
     bounces: u64,
     duration: f64,
     session_pageviews: u64,
+    leads: u64,
     retention_days: u16,
 }
 
@@ -231,7 +232,7 @@ impl Rollups {
                 site: name.clone(),
                 tz: chrono_tz::UTC,
                 range: range.clone(),
-                metrics: vec![Metric::Visitors, Metric::Visits],
+                metrics: vec![Metric::Visitors, Metric::Visits, Metric::Leads],
                 dimensions: Vec::new(),
                 filters: Vec::new(),
                 order_by: Vec::new(),
@@ -265,6 +266,7 @@ impl Rollups {
                         bounces: raw.bounces,
                         duration: raw.duration,
                         session_pageviews: raw.session_pageviews,
+                        leads: raw.leads,
                         retention_days: site.retention_days,
                     });
                 }

@@ -20,7 +20,12 @@ pub(super) enum Ctx {
     Sessions,
 }
 
-pub(super) const EVENTS_IN_RANGE: &str = "site = {site:String} AND timestamp >= toDateTime({start:Int64}) AND timestamp < toDateTime({end:Int64})";
+/// A site's events in the range, less lead identifications (`ingest::LEAD_EVENT`): those
+/// count only as `leads`, read with `LEADS_IN_RANGE`.
+pub(super) const EVENTS_IN_RANGE: &str = "site = {site:String} AND timestamp >= toDateTime({start:Int64}) AND timestamp < toDateTime({end:Int64}) AND name != 'candor:lead'";
+
+/// A site's lead identifications in the range.
+pub(super) const LEADS_IN_RANGE: &str = "site = {site:String} AND timestamp >= toDateTime({start:Int64}) AND timestamp < toDateTime({end:Int64}) AND name = 'candor:lead'";
 
 pub(super) fn goal_condition(sql: &mut Binder, goal: &Goal) -> String {
     match (&goal.event_name, &goal.page_path) {

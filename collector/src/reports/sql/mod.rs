@@ -10,7 +10,8 @@ pub mod rollups;
 mod tests;
 
 pub use report::{
-    event_metrics, raw_statements, session_metrics, RawStatements, EVENT_METRICS, SESSION_METRICS,
+    event_metrics, lead_metrics, raw_statements, session_metrics, RawStatements, EVENT_METRICS,
+    LEAD_METRICS, SESSION_METRICS,
 };
 
 use super::dates::Range;

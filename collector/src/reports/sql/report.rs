@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 
 use super::expr::{
     dim_expr, filter_expr, folded_sessions, goal_condition, group_by, sessions_where,
-    visit_columns, Ctx, EVENTS_IN_RANGE,
+    visit_columns, Ctx, EVENTS_IN_RANGE, LEADS_IN_RANGE,
 };
 use super::{Binder, Statement};
 use crate::reports::dates::Range;
@@ -17,6 +17,9 @@ use crate::reports::query::{invalid, Query, ReportError};
 /// Metric columns after the dimensions in an `event_metrics` row: visitors, pageviews,
 /// events.
 pub const EVENT_METRICS: usize = 3;
+
+/// Metric columns after the dimensions in a `lead_metrics` row: leads.
+pub const LEAD_METRICS: usize = 1;
 
 /// Metric columns after the dimensions in a `session_metrics` row: visitors, pageviews,
 /// events, visits, bounces, duration sum.
@@ -34,6 +37,8 @@ pub struct RawStatements {
     /// The question is visit-level: the session statement's rows are the whole answer, its
     /// visitor, pageview and event sums included.
     pub visit_level: bool,
+    /// Leads (`lead_metrics`), when a lead metric is asked for.
+    pub leads: Option<Statement>,
 }
 
 /// Which statements answer `q` over `range` from the raw tables. Visit-level questions
@@ -53,11 +58,19 @@ pub fn raw_statements(
             .all(|f| !matches!(f.kind(), Ok(Kind::Event)));
     let sessions =
         |metrics: &[Metric]| session_metrics(q, range, &q.dimensions, &q.filters, metrics, goals);
+    // Leads are not events of any name the site sends: broken down by event name, none.
+    let leads =
+        if metrics.iter().any(|m| m.needs_leads()) && !q.dimensions.contains(&Dimension::Name) {
+            Some(lead_metrics(q, range, &q.dimensions, &q.filters, goals)?)
+        } else {
+            None
+        };
     if visit_level {
         return Ok(RawStatements {
             events: None,
             sessions: Some(sessions(metrics)?),
             visit_level,
+            leads,
         });
     }
     let events = if metrics.iter().any(|m| !m.is_session()) {
@@ -74,7 +87,70 @@ pub fn raw_statements(
         events,
         sessions,
         visit_level,
+        leads,
     })
+}
+
+/// Leads per group of `dims` over `range`: the identification events (`LEADS_IN_RANGE`),
+/// each carrying the attributes of the visit it happened in, its page and its time. Filters
+/// on the page or hostname apply to the identification itself (the page it happened on);
+/// other event filters (goals, event names, properties) to its visit, as they restrict
+/// visitors to those with such an event; entry and exit page filters to its visit.
+pub fn lead_metrics(
+    q: &Query,
+    range: &Range,
+    dims: &[Dimension],
+    filters: &[Filter],
+    goals: &[Goal],
+) -> Result<Statement, ReportError> {
+    let mut sql = Binder::new(q, range);
+    let mut select = Vec::new();
+    for (i, d) in dims.iter().enumerate() {
+        select.push(format!(
+            "{} AS _d{i}",
+            dim_expr(&mut sql, d, Ctx::Events, goals)
+        ));
+    }
+    let mut wheres = vec![LEADS_IN_RANGE.to_string()];
+    for f in filters {
+        let own = f
+            .dimensions()
+            .iter()
+            .all(|d| matches!(d, Dimension::Page | Dimension::Hostname));
+        match f.kind().map_err(|m| invalid("filters", m))? {
+            Kind::Session => {
+                let inner = folded_sessions(&visit_columns(f.dimensions()), &[], false);
+                let cond = filter_expr(&mut sql, f, Ctx::Sessions, goals)?;
+                wheres.push(format!(
+                    "session_id IN (SELECT session_id FROM ({inner}) WHERE {cond})"
+                ));
+            }
+            Kind::Event if !own => {
+                let cond = filter_expr(&mut sql, f, Ctx::Events, goals)?;
+                wheres.push(format!(
+                    "session_id IN (SELECT session_id FROM events WHERE {EVENTS_IN_RANGE} AND {cond})"
+                ));
+            }
+            _ => wheres.push(filter_expr(&mut sql, f, Ctx::Events, goals)?),
+        }
+    }
+    let join = if dims
+        .iter()
+        .any(|d| matches!(d, Dimension::EntryPage | Dimension::ExitPage))
+    {
+        let inner = folded_sessions(&BTreeSet::new(), &[], false);
+        format!(" INNER JOIN (SELECT session_id, entry, exit_page FROM ({inner})) AS x USING session_id")
+    } else {
+        String::new()
+    };
+    select.push("count()".to_string());
+    let text = format!(
+        "SELECT {} FROM events{join} WHERE {}{}",
+        select.join(", "),
+        wheres.join(" AND "),
+        group_by(dims.len())
+    );
+    Ok(sql.finish(text))
 }
 
 /// Event metrics per group of `dims` over `range`, from `events`.

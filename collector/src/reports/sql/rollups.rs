@@ -16,7 +16,7 @@ fn statement(text: &str, params: Params) -> Statement {
 /// Sums per group over the given `(UTC day, build)` of a site's rollups for `dimension`
 /// (`""`: totals). Groups are the stored values, or with `by_day` the days (for time
 /// buckets). Rows: `[group, visitors, pageviews, events, visits, bounces, duration,
-/// session_pageviews]`.
+/// session_pageviews, leads]`.
 pub fn read(site: &str, dimension: &str, by_day: bool, days: &[(NaiveDate, u64)]) -> Statement {
     let keys: Vec<String> = days.iter().map(|(d, b)| format!("{d}:{b}")).collect();
     let first = days.iter().map(|d| d.0).min().unwrap_or_default();
@@ -25,7 +25,7 @@ pub fn read(site: &str, dimension: &str, by_day: bool, days: &[(NaiveDate, u64)]
     Statement {
         text: format!(
             "SELECT {group} AS g, sum(visitors), sum(pageviews), sum(events), sum(visits), sum(bounces),
-                        sum(duration), sum(session_pageviews)
+                        sum(duration), sum(session_pageviews), sum(leads)
                  FROM rollups
                  WHERE site = {{site:String}} AND dimension = {{dimension:String}}
                    AND day >= {{first:Date}} AND day <= {{last:Date}}

@@ -10,7 +10,7 @@ use crate::reports::model::{wildcard_regex, Dimension, Filter, Metric};
 use crate::reports::parse_filter;
 use crate::reports::query::{OrderKey, Query};
 
-const EVENTS_IN_RANGE: &str = "site = {site:String} AND timestamp >= toDateTime({start:Int64}) AND timestamp < toDateTime({end:Int64})";
+const EVENTS_IN_RANGE: &str = "site = {site:String} AND timestamp >= toDateTime({start:Int64}) AND timestamp < toDateTime({end:Int64}) AND name != 'candor:lead'";
 const SESSIONS_AROUND: &str = "site = {site:String} AND day >= toDate(toDateTime({start:Int64})) - 1 AND day <= toDate(toDateTime({end:Int64}))";
 const STARTED_IN_RANGE: &str =
     " AND start >= toDateTime({start:Int64}) AND start < toDateTime({end:Int64})";

@@ -248,3 +248,38 @@ fn rollup_reads_take_only_the_current_builds_of_their_days() {
     assert_eq!(param(&delete, "day"), "2026-11-03");
     assert_eq!(param(&delete, "build"), "9");
 }
+
+#[test]
+fn leads_are_counted_from_identifications_with_page_filters_on_them_and_goals_on_the_visit() {
+    const LEADS_IN_RANGE: &str = "site = {site:String} AND timestamp >= toDateTime({start:Int64}) AND timestamp < toDateTime({end:Int64}) AND name = 'candor:lead'";
+    assert!(LEADS_IN_RANGE.contains(&format!("name = '{}'", crate::ingest::LEAD_EVENT)));
+    assert!(EVENTS_IN_RANGE.contains(&format!("name != '{}'", crate::ingest::LEAD_EVENT)));
+    let signup = goal("Signup", Some("Signup"), None);
+    let q = query(
+        &[Metric::Visitors, Metric::Leads],
+        &["visit:source"],
+        &[
+            json!(["is", "event:page", ["/contact"]]),
+            json!(["is", "event:goal", ["Signup"]]),
+        ],
+    );
+    let plan = statements(&q, std::slice::from_ref(&signup));
+    let s = plan.leads.expect("a lead metric reads identifications");
+    assert_eq!(
+        s.text,
+        format!(
+            "SELECT if(referrer_source = '', 'Direct / None', referrer_source) AS _d0, count() FROM events \
+             WHERE {LEADS_IN_RANGE} AND pathname IN {{p0:Array(String)}} \
+             AND session_id IN (SELECT session_id FROM events WHERE {EVENTS_IN_RANGE} AND (name = {{p1:String}})) GROUP BY _d0"
+        )
+    );
+    // Without a lead metric, nothing reads them; by event name there are none to read.
+    assert!(statements(&query(&[Metric::Visitors], &[], &[]), &[])
+        .leads
+        .is_none());
+    assert!(
+        statements(&query(&[Metric::Leads], &["event:name"], &[]), &[])
+            .leads
+            .is_none()
+    );
+}
