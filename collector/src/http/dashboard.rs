@@ -86,7 +86,14 @@ fn sites_of(state: &AppState, principal: &Principal) -> serde_json::Value {
         .list()
         .into_iter()
         .filter(|s| principal.may_access_site(s.domain.as_str()))
-        .map(|s| json!({"domain": s.domain, "timezone": s.timezone}))
+        .map(|s| {
+            json!({
+                "domain": s.domain,
+                "timezone": s.timezone,
+                // The People section (names, companies) only for sessions that may read leads.
+                "leads": principal.has_scope(Scope::LeadsRead),
+            })
+        })
         .collect();
     json!({ "sites": sites })
 }

@@ -1,6 +1,9 @@
-//! `GET /api/v1/leads?site=&cursor=&limit=`: the incremental pull API for CRM sync jobs.
-//! Ordered by change; a job that pulls until `leads` is empty, again and again, sees every
-//! lead's latest state once per change, none skipped, even while leads are written.
+//! The lead APIs for CRM sync jobs and the dashboard: `GET /api/v1/leads?site=&cursor=&limit=`,
+//! the incremental pull API (ordered by change; a job that pulls until `leads` is empty, again
+//! and again, sees every lead's latest state once per change, none skipped, even while leads
+//! are written), one lead with its history, the latest leads, and the CSV export.
+
+use std::collections::HashMap;
 
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
@@ -8,12 +11,14 @@ use serde_json::json;
 
 use super::{ApiError, AppState};
 use crate::auth::Scope;
-use crate::leads::Cursor;
+use crate::leads::history::Summary;
+use crate::leads::{Cursor, LeadView};
 use crate::sites::Site;
 
-/// A site whose leads the caller may read (`leads:read`; 404 unknown, 403 another site's token).
+/// A site whose leads the caller may read (`leads:read`, as a bearer token or the dashboard
+/// session's token; 404 unknown, 403 another site's token).
 fn readable_site(state: &AppState, req: &HttpRequest, site: &str) -> Result<Site, ApiError> {
-    let principal = state.authorize(req, Scope::LeadsRead)?;
+    let principal = state.authorize_reader(req, Scope::LeadsRead)?;
     let site = state
         .sites
         .get(site)
@@ -67,21 +72,42 @@ pub async fn pull(
             .summaries(site.domain.as_str(), Some(&active), &site.lead_scoring)
             .await?
     };
-    let leads: Vec<serde_json::Value> = leads
-        .into_iter()
-        .map(|l| {
-            let summary =
-                (l.status == "active").then(|| summaries.get(&l.id).cloned().unwrap_or_default());
-            let mut v = serde_json::to_value(&l).unwrap_or_default();
-            if let (Some(s), Some(o)) = (summary, v.as_object_mut()) {
-                if let Ok(serde_json::Value::Object(fields)) = serde_json::to_value(s) {
-                    o.extend(fields);
-                }
-            }
-            v
-        })
-        .collect();
+    let leads = with_summaries(leads, &summaries);
     Ok(HttpResponse::Ok().json(json!({"leads": leads, "next_cursor": next_cursor})))
+}
+
+#[derive(Deserialize)]
+pub struct RecentQuery {
+    site: String,
+    limit: Option<u32>,
+}
+
+/// `GET /api/v1/leads/recent?site=&limit=`: the site's latest identified active leads, newest
+/// first, each with its totals, first-touch source, score and last visit (the dashboard's
+/// "Recent leads").
+pub async fn recent(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    q: web::Query<RecentQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let site = readable_site(&state, &req, &q.site)?;
+    let limit = q.limit.unwrap_or(20);
+    if !(1..=100).contains(&limit) {
+        return Err(ApiError::bad_request("limit must be 1 to 100").field("limit"));
+    }
+    let leads = state.leads.recent(site.domain.as_str(), limit).await?;
+    let ids: Vec<String> = leads.iter().map(|l| l.id.clone()).collect();
+    let summaries = if ids.is_empty() {
+        Default::default()
+    } else {
+        state
+            .leads
+            .summaries(site.domain.as_str(), Some(&ids), &site.lead_scoring)
+            .await?
+    };
+    Ok(HttpResponse::Ok()
+        .insert_header((actix_web::http::header::CACHE_CONTROL, "no-store"))
+        .json(json!({"leads": with_summaries(leads, &summaries)})))
 }
 
 /// `GET /api/v1/leads/{id}`: one lead with its visit history. Tombstones (opted out, erased)
@@ -91,7 +117,7 @@ pub async fn one(
     req: HttpRequest,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let principal = state.authorize(&req, Scope::LeadsRead)?;
+    let principal = state.authorize_reader(&req, Scope::LeadsRead)?;
     let (lead, consent_page) = state
         .leads
         .get(&id)
@@ -116,6 +142,27 @@ pub async fn one(
         "consent_page": consent_page,
         "history": history,
     })))
+}
+
+/// Leads as JSON, each active one with its summary's fields (totals, source, score).
+fn with_summaries(
+    leads: Vec<LeadView>,
+    summaries: &HashMap<String, Summary>,
+) -> Vec<serde_json::Value> {
+    leads
+        .into_iter()
+        .map(|l| {
+            let summary =
+                (l.status == "active").then(|| summaries.get(&l.id).cloned().unwrap_or_default());
+            let mut v = serde_json::to_value(&l).unwrap_or_default();
+            if let (Some(s), Some(o)) = (summary, v.as_object_mut()) {
+                if let Ok(serde_json::Value::Object(fields)) = serde_json::to_value(s) {
+                    o.extend(fields);
+                }
+            }
+            v
+        })
+        .collect()
 }
 
 /// A CSV cell that spreadsheets will not run as a formula.

@@ -79,6 +79,22 @@ impl AppState {
         }
         Ok(principal)
     }
+
+    /// The caller of a read API: a bearer token if one is sent, else the dashboard session
+    /// cookie (so the signed-in dashboard reads what its token may); either must hold `scope`.
+    pub fn authorize_reader(&self, req: &HttpRequest, scope: Scope) -> Result<Principal, ApiError> {
+        if req.headers().contains_key(header::AUTHORIZATION) {
+            return self.authorize(req, scope);
+        }
+        let principal =
+            dashboard::session_principal(self, req).ok_or_else(ApiError::unauthorized)?;
+        if !principal.has_scope(scope) {
+            return Err(ApiError::forbidden(format!(
+                "this session lacks the {scope} scope"
+            )));
+        }
+        Ok(principal)
+    }
 }
 
 /// Whether the dashboard's files were embedded at build time.
@@ -170,6 +186,7 @@ pub fn configure(state: AppState) -> impl FnOnce(&mut web::ServiceConfig) {
                     .route("/stats/realtime/visitors", web::get().to(stats::realtime))
                     .route("/leads", web::get().to(lead_sync::pull))
                     .route("/leads.csv", web::get().to(lead_sync::csv))
+                    .route("/leads/recent", web::get().to(lead_sync::recent))
                     .route("/erasure", web::post().to(leads::erasure))
                     .route("/leads/{id}", web::get().to(lead_sync::one)),
             )

@@ -23,18 +23,7 @@ impl From<ReportError> for ApiError {
 
 /// The caller: a bearer token if one is sent, else the dashboard session cookie.
 pub fn authorize_stats(state: &AppState, req: &HttpRequest) -> Result<Principal, ApiError> {
-    if req
-        .headers()
-        .contains_key(actix_web::http::header::AUTHORIZATION)
-    {
-        return state.authorize(req, Scope::StatsRead);
-    }
-    let principal =
-        super::dashboard::session_principal(state, req).ok_or_else(ApiError::unauthorized)?;
-    if !principal.has_scope(Scope::StatsRead) {
-        return Err(ApiError::forbidden("this session may not read stats"));
-    }
-    Ok(principal)
+    state.authorize_reader(req, Scope::StatsRead)
 }
 
 /// The site a report is for, if the caller may read it.

@@ -247,6 +247,20 @@ impl Leads {
         Ok(rows.into_iter().map(|r| self.view(r)).collect())
     }
 
+    /// A site's most recently identified active leads, newest first, at most `limit`.
+    pub async fn recent(&self, site: &str, limit: u32) -> Result<Vec<LeadView>, StoreError> {
+        let rows: Vec<LeadRow> = fetch(
+            self.store.as_ref(),
+            "SELECT id, site, email_hash, email_enc, name_enc, company_enc, status,
+                    toUnixTimestamp(consent_at) AS consent_at, consent_page, consent_version, toUnixTimestamp(created_at) AS created_at, version
+             FROM leads FINAL WHERE site = {site:String} AND status = 'active'
+             ORDER BY created_at DESC, id LIMIT {limit:UInt32}",
+            &Params::new().with("site", site).with("limit", limit),
+        )
+        .await?;
+        Ok(rows.into_iter().map(|r| self.view(r)).collect())
+    }
+
     /// Store access for the lead history queries (`history.rs`).
     pub(crate) fn store(&self) -> &dyn Store {
         self.store.as_ref()
