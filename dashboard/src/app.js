@@ -1,15 +1,19 @@
 // Candor's dashboard: checks the session, then shows the sign-in screen or the statistics of
-// one site for one period, with filters. Everything on screen follows the URL (state.js).
+// one site for one period, with filters: the traffic overview, the Leads view, and People for
+// a session with leads:read on the site. Everything on screen follows the URL (state.js).
 
 import './app.css'
 import { api, ApiError, query } from './api.js'
 import { createChart } from './chart.js'
 import { h, fill } from './dom.js'
-import { bucketSeconds, dimensionLabel, displayValue, METRIC_LABELS, metricValue } from './format.js'
+import { bucketSeconds, changeText, dimensionLabel, displayValue, METRIC_LABELS, metricValue } from './format.js'
+import { createFunnel, LEAD_PANELS, NO_LEADS, NO_LEADS_FILTERED } from './leads.js'
 import { createPanel, PANELS } from './panels.js'
+import { createPeople } from './people.js'
 import { showSignIn } from './signin.js'
 import {
-  apiFilters, CHART_METRICS, dateRange, daysBefore, interval, isoDate, OP_WORDS, PERIODS, readState, validDate, withFilter, writeState,
+  apiFilters, dateRange, daysBefore, defaultMetric, interval, isoDate, OP_WORDS, PERIODS, readState, validDate, validMetric,
+  VIEW_METRICS, withFilter, writeState,
 } from './state.js'
 
 const STAT_LABELS = {
@@ -19,7 +23,10 @@ const STAT_LABELS = {
   views_per_visit: 'Views per visit',
   bounce_rate: 'Bounce rate',
   visit_duration: 'Visit duration',
+  leads: 'Leads',
+  lead_conversion_rate: 'Lead conversion',
 }
+const VIEW_NAMES = { overview: 'Overview', leads: 'Leads', people: 'People' }
 const REALTIME_EVERY_MS = 30000
 
 const root = document.getElementById('app')
@@ -30,8 +37,18 @@ let view = null // the signed-in screen, while it is shown
 const sitesOf = (session) =>
   (Array.isArray(session?.sites) ? session.sites : []).filter((s) => s && typeof s.domain === 'string')
 
-// A shared link may name a site this sign-in cannot see: fall back to the first one.
-const normalise = (s) => ({ ...s, site: sites.some((x) => x.domain === s.site) ? s.site : sites[0]?.domain || '' })
+const siteOf = (s) => sites.find((x) => x.domain === s.site)
+// People (names, emails, companies) only for a token with leads:read on the site.
+const mayReadPeople = (s) => siteOf(s)?.leads === true
+
+// A shared link may name a site this sign-in cannot see: fall back to the first one; and a
+// People link opened without leads:read for that site shows the overview.
+const normalise = (s) => {
+  const site = sites.some((x) => x.domain === s.site) ? s.site : sites[0]?.domain || ''
+  const people = s.view === 'people' && mayReadPeople({ site })
+  const view = people ? 'people' : s.view === 'people' ? 'overview' : s.view
+  return { ...s, site, view, lead: people ? s.lead : null, metric: validMetric(view, s.metric) }
+}
 
 const filterText = (f) => `${dimensionLabel(f.dimension)} ${OP_WORDS[f.op]} ${displayValue(f.dimension, f.value)}`
 
@@ -40,7 +57,7 @@ const periodText = (s) => (s.period === 'custom' ? `${s.from} to ${s.to}` : PERI
 // --- navigation -------------------------------------------------------------------------
 
 const navigate = (patch, { only } = {}) => {
-  state = { ...state, ...patch }
+  state = normalise({ ...state, ...patch })
   history.pushState(null, '', writeState(state))
   if (only === 'chart') {
     syncControls()
@@ -116,7 +133,7 @@ const signedIn = (session) => {
 }
 
 const build = () => {
-  const siteSelect = h('select', { id: 'site', onchange: (e) => navigate({ site: e.target.value, filters: [] }) },
+  const siteSelect = h('select', { id: 'site', onchange: (e) => navigate({ site: e.target.value, filters: [], lead: null }) },
     sites.map((s) => h('option', { value: s.domain }, s.domain)))
   const periodSelect = h('select', { id: 'period', onchange: (e) => changePeriod(e.target.value) },
     PERIODS.map(([id, label]) => h('option', { value: id }, label)))
@@ -133,7 +150,28 @@ const build = () => {
   const chartTitle = h('figcaption', { id: 'chart-title' })
   const chartBox = h('div', { class: 'chart-box' })
   const chartError = h('div', { class: 'chart-error' })
+  const overviewTitle = h('h2', { id: 'overview-h' }, 'Overview')
+  const overview = h('section', { class: 'overview', 'aria-labelledby': 'overview-h' },
+    h('div', { class: 'overview-head' }, overviewTitle, realtime),
+    statsBox,
+    statsError,
+    h('figure', { class: 'chart', 'aria-labelledby': 'chart-title' }, chartTitle, chartBox, chartError),
+  )
   const panels = PANELS.map((def) => createPanel(def, { onFilter: addFilter, onAuth: sessionEnded }))
+  const leadPanels = LEAD_PANELS.map((def) => createPanel(def, { onFilter: addFilter, onAuth: sessionEnded }))
+  const funnel = createFunnel({ onAuth: sessionEnded })
+  const people = createPeople({
+    href: (lead) => writeState({ ...state, view: 'people', lead }),
+    open: (lead) => navigate({ view: 'people', lead }),
+    onAuth: sessionEnded,
+  })
+  const overviewPanels = h('div', { class: 'panels' }, panels.map((p) => p.el))
+  const leadsPanels = h('div', { class: 'lead-panels' }, funnel.el, leadPanels.map((p) => p.el))
+  const leadsNotice = h('div', { class: 'leads-notice' })
+  const tabs = Object.entries(VIEW_NAMES).map(([id, name]) =>
+    h('a', { class: 'view-tab', 'data-view': id, href: '#', onclick: (e) => openView(e, id) }, name))
+  const views = h('nav', { class: 'views', 'aria-label': 'Views' }, tabs)
+  const periodControl = h('div', { class: 'control' }, h('label', { for: 'period' }, 'Period'), periodSelect)
 
   root.replaceChildren(
     h('a', { class: 'skip', href: '#main' }, 'Skip to the statistics'),
@@ -141,33 +179,40 @@ const build = () => {
       h('h1', {}, 'Candor'),
       h('form', { class: 'controls', onsubmit: (e) => e.preventDefault() },
         h('div', { class: 'control' }, h('label', { for: 'site' }, 'Site'), siteSelect),
-        h('div', { class: 'control' }, h('label', { for: 'period' }, 'Period'), periodSelect),
+        periodControl,
         custom,
       ),
       h('button', { type: 'button', class: 'signout', onclick: signOut }, 'Sign out'),
     ),
+    views,
     h('main', { id: 'main', tabindex: '-1' },
       live,
       chips,
-      h('section', { class: 'overview', 'aria-labelledby': 'overview-h' },
-        h('div', { class: 'overview-head' }, h('h2', { id: 'overview-h' }, 'Overview'), realtime),
-        statsBox,
-        statsError,
-        h('figure', { class: 'chart', 'aria-labelledby': 'chart-title' }, chartTitle, chartBox, chartError),
-      ),
-      h('div', { class: 'panels' }, panels.map((p) => p.el)),
+      leadsNotice,
+      overview,
+      overviewPanels,
+      leadsPanels,
+      people.el,
     ),
   )
 
   view = {
-    siteSelect, periodSelect, fromInput, toInput, custom, live, chips, realtime, statsBox, statsError,
-    chartTitle, chartBox, chartError, panels,
+    siteSelect, periodSelect, periodControl, fromInput, toInput, custom, live, chips, realtime, statsBox, statsError,
+    chartTitle, chartBox, chartError, panels, leadPanels, funnel, people, overviewPanels, leadsPanels, leadsNotice, overview, overviewTitle, tabs,
     chart: createChart(chartBox),
     seq: { stats: 0, chart: 0, realtime: 0 },
     // Polled only while the tab is visible; a tab coming back catches up at once.
     timer: setInterval(() => document.hidden || loadRealtime(), REALTIME_EVERY_MS),
     announce: (text) => (live.textContent = text),
   }
+}
+
+// A view tab: a real link (a new tab opens the view), the same page otherwise.
+const openView = (e, id) => {
+  if (e.button || e.metaKey || e.ctrlKey || e.shiftKey || e.altKey) return
+  e.preventDefault()
+  if (id === state.view && !state.lead) return
+  navigate({ view: id, lead: null, metric: defaultMetric(id) })
 }
 
 const changePeriod = (period) => {
@@ -199,14 +244,31 @@ const removeFilter = (i) => {
 
 const syncControls = () => {
   const v = view
-  const site = sites.find((s) => s.domain === state.site)
+  const site = siteOf(state)
+  const people = state.view === 'people'
   v.siteSelect.value = state.site
   v.siteSelect.disabled = sites.length < 2
   v.periodSelect.value = state.period
-  v.custom.hidden = state.period !== 'custom'
+  // People is a list of the newest leads, not a report: no period, no filters.
+  v.periodControl.hidden = people
+  v.custom.hidden = people || state.period !== 'custom'
+  v.chips.hidden = people
+  v.overview.hidden = people
+  v.people.el.hidden = !people
+  v.overviewPanels.hidden = state.view !== 'overview'
+  v.leadsPanels.hidden = state.view !== 'leads'
+  v.leadsNotice.hidden = state.view !== 'leads'
+  v.overviewTitle.textContent = state.view === 'leads' ? 'Leads' : 'Overview'
+  for (const a of v.tabs) {
+    const id = a.dataset.view
+    a.hidden = id === 'people' && !mayReadPeople(state)
+    a.setAttribute('href', writeState({ ...state, view: id, lead: null, metric: defaultMetric(id) }))
+    if (id === state.view) a.setAttribute('aria-current', 'page')
+    else a.removeAttribute('aria-current')
+  }
   v.fromInput.value = state.from || ''
   v.toInput.value = state.to || ''
-  document.title = `${state.site} · ${periodText(state)} · Candor`
+  document.title = people ? `People · ${state.site} · Candor` : `${state.view === 'leads' ? 'Leads · ' : ''}${state.site} · ${periodText(state)} · Candor`
   fill(v.chips, state.filters.length
     ? h('ul', { class: 'chips', 'aria-label': 'Active filters' },
       state.filters.map((f, i) => h('li', {},
@@ -216,18 +278,30 @@ const syncControls = () => {
         ? h('li', {}, h('button', { type: 'button', class: 'chip clear', onclick: () => removeFilter(-1) }, 'Clear all filters'))
         : null)
     : null)
-  for (const b of v.statsBox.querySelectorAll('button')) b.setAttribute('aria-pressed', String(b.dataset.metric === state.metric))
-  v.chartTitle.textContent = `${METRIC_LABELS[state.metric]}, ${periodText(state).replace(/^[A-Z]/, (c) => c.toLowerCase())}${site && site.timezone && site.timezone !== 'UTC' ? ` (${site.timezone})` : ''}`
+  for (const b of v.statsBox.querySelectorAll('button')) b.setAttribute('aria-pressed', String(b.dataset.metric === chartMetric()))
+  v.chartTitle.textContent = `${METRIC_LABELS[chartMetric()]}, ${periodText(state).replace(/^[A-Z]/, (c) => c.toLowerCase())}${site && site.timezone && site.timezone !== 'UTC' ? ` (${site.timezone})` : ''}`
 }
+
+const chartMetric = () => validMetric(state.view, state.metric)
 
 const refresh = () => {
   if (!view) return
   syncControls()
-  view.announce(`Showing ${state.site}, ${periodText(state)}${state.filters.length ? `, filtered by ${state.filters.map(filterText).join(' and ')}` : ''}.`)
+  if (state.view === 'people') {
+    view.announce(state.lead ? `Showing a lead of ${state.site}.` : `Showing the recent leads of ${state.site}.`)
+    view.people.load(state, { timeZone: siteOf(state)?.timezone || 'UTC' })
+    return
+  }
+  view.announce(`Showing ${state.view === 'leads' ? 'leads of ' : ''}${state.site}, ${periodText(state)}${state.filters.length ? `, filtered by ${state.filters.map(filterText).join(' and ')}` : ''}.`)
   loadStats()
   loadChart()
   loadRealtime()
-  for (const p of view.panels) p.load(state)
+  if (state.view === 'leads') {
+    view.funnel.load(state)
+    for (const p of view.leadPanels) p.load(state)
+  } else {
+    for (const p of view.panels) p.load(state)
+  }
 }
 
 // Runs one request for a part of the screen; only the latest answer for that part is drawn.
@@ -247,8 +321,12 @@ const run = async (part, request, draw, fail) => {
 const errorBox = (box, text) => fill(box, text ? h('p', { class: 'error' }, text) : null)
 
 const loadStats = () => {
-  const metrics = Object.keys(STAT_LABELS)
+  const metrics = VIEW_METRICS[state.view]
+  const leads = metrics.indexOf('leads')
   view.statsBox.setAttribute('aria-busy', 'true')
+  // Another view's tiles never stand in for this one's while its totals load.
+  const shown = [...view.statsBox.querySelectorAll('.stat')].map((b) => b.dataset.metric)
+  if (String(shown) !== String(metrics)) fill(view.statsBox, metrics.map((m) => statButton(m, null, null)))
   return run('stats',
     () => query({
       site_id: state.site,
@@ -262,9 +340,12 @@ const loadStats = () => {
       errorBox(view.statsError)
       const row = data?.results?.[0] || { metrics: [] }
       fill(view.statsBox, metrics.map((m, i) => statButton(m, row.metrics?.[i], row.comparison?.change?.[i])))
+      const none = leads >= 0 && Number(row.metrics?.[leads]) === 0
+      fill(view.leadsNotice, none ? h('p', { class: 'notice', role: 'status' }, state.filters.length ? NO_LEADS_FILTERED : NO_LEADS) : null)
     },
     (e) => {
       view.statsBox.removeAttribute('aria-busy')
+      fill(view.leadsNotice)
       fill(view.statsBox, metrics.map((m) => statButton(m, null, null)))
       errorBox(view.statsError, `Could not load the totals: ${e.message}`)
     },
@@ -277,16 +358,18 @@ const statButton = (metric, value, change) => {
     // A lower bounce rate is the good direction.
     const good = metric === 'bounce_rate' ? change < 0 : change > 0
     const dir = change > 0 ? 'up' : change < 0 ? 'down' : 'flat'
-    changeEl = h('span', { class: `change ${dir} ${change === 0 ? '' : good ? 'good' : 'bad'}` },
-      h('span', { 'aria-hidden': 'true' }, `${dir === 'up' ? '↑' : dir === 'down' ? '↓' : '='} ${metricValue('percentage', Math.abs(change))}`),
-      h('span', { class: 'sr-only' }, dir === 'flat' ? 'unchanged from the previous period' : `${dir} ${Math.abs(change)}% from the previous period`))
+    // Rates change by percentage points (the Stats API's change for them), counts by percent.
+    const text = changeText(metric, change)
+    changeEl = h('span', { class: `change ${dir} ${change === 0 ? '' : good ? 'good' : 'bad'}`, title: `${text.long} from the previous period` },
+      h('span', { 'aria-hidden': 'true' }, `${dir === 'up' ? '↑' : dir === 'down' ? '↓' : '='} ${text.short}`),
+      h('span', { class: 'sr-only' }, dir === 'flat' ? 'unchanged from the previous period' : `${dir} ${text.long} from the previous period`))
   }
   return h('button', {
     type: 'button',
     class: 'stat',
     'data-metric': metric,
-    'aria-pressed': String(metric === state.metric),
-    onclick: () => metric !== state.metric && navigate({ metric }, { only: 'chart' }),
+    'aria-pressed': String(metric === chartMetric()),
+    onclick: () => metric !== chartMetric() && navigate({ metric }, { only: 'chart' }),
   },
   h('span', { class: 'stat-label' }, STAT_LABELS[metric]),
   h('span', { class: 'stat-value' }, metricValue(metric, value, true)),
@@ -294,7 +377,7 @@ const statButton = (metric, value, change) => {
 }
 
 const loadChart = () => {
-  const metric = CHART_METRICS.includes(state.metric) ? state.metric : 'visitors'
+  const metric = chartMetric()
   const dim = interval(state)
   view.chartBox.setAttribute('aria-busy', 'true')
   return run('chart',

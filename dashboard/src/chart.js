@@ -6,7 +6,7 @@ import { axisValue, bucketLabel, bucketSeconds, METRIC_LABELS, metricValue } fro
 
 const HEIGHT = 260
 const UNIT = { 'time:hour': 'Hour', 'time:day': 'Day', 'time:week': 'Week', 'time:month': 'Month' }
-const COUNTS = new Set(['visitors', 'visits', 'pageviews', 'events'])
+const COUNTS = new Set(['visitors', 'visits', 'pageviews', 'events', 'leads'])
 
 const cssVar = (name, fallback) => getComputedStyle(document.documentElement).getPropertyValue(name).trim() || fallback
 

@@ -42,7 +42,12 @@ export const METRIC_LABELS = {
   events: 'Events',
   conversion_rate: 'Conversion rate',
   percentage: 'Share',
+  leads: 'Leads',
+  lead_conversion_rate: 'Lead conversion',
 }
+
+// Rates whose change from the previous period the Stats API gives in percentage points.
+export const RATES = new Set(['bounce_rate', 'conversion_rate', 'lead_conversion_rate', 'percentage'])
 
 let regionNames = null
 try {
@@ -86,6 +91,7 @@ export const metricValue = (metric, v, short = false) => {
   switch (metric) {
     case 'bounce_rate':
     case 'conversion_rate':
+    case 'lead_conversion_rate':
     case 'percentage':
       return `${decimal.format(n)}%`
     case 'visit_duration':
@@ -98,7 +104,29 @@ export const metricValue = (metric, v, short = false) => {
 }
 
 export const axisValue = (metric, n) =>
-  metric === 'visit_duration' ? duration(n) : metric === 'bounce_rate' ? `${n}%` : compact.format(n)
+  metric === 'visit_duration' ? duration(n) : RATES.has(metric) ? `${decimal.format(n)}%` : compact.format(n)
+
+// A change from the previous period: percent for counts, percentage points for rates.
+export const changeText = (metric, change) => {
+  const n = decimal.format(Math.abs(change))
+  return RATES.has(metric) ? { short: `${n} pp`, long: `${n} percentage points` } : { short: `${n}%`, long: `${n}%` }
+}
+
+// A moment (unix seconds) in the site's time zone: "Dec 3, 2026, 14:05"; `dateOnly` drops the time.
+const moments = new Map()
+export const moment = (seconds, timeZone = 'UTC', dateOnly = false) => {
+  if (seconds == null || !Number.isFinite(Number(seconds)) || Number(seconds) <= 0) return '—'
+  const key = `${timeZone}|${dateOnly}`
+  if (!moments.has(key)) {
+    const opts = { day: 'numeric', month: 'short', year: 'numeric', ...(dateOnly ? {} : { hour: '2-digit', minute: '2-digit', hourCycle: 'h23' }) }
+    try {
+      moments.set(key, new Intl.DateTimeFormat(LOCALE, { ...opts, timeZone }))
+    } catch {
+      moments.set(key, new Intl.DateTimeFormat(LOCALE, { ...opts, timeZone: 'UTC' }))
+    }
+  }
+  return moments.get(key).format(new Date(Number(seconds) * 1000))
+}
 
 // A time bucket label from the engine ("2026-11-18", "2026-11-18 13:00:00", "2026-11-01")
 // as unix seconds, read as UTC so the chart shows the site's wall-clock time unchanged.

@@ -9,7 +9,11 @@ import { apiFilters, dateRange } from './state.js'
 
 const VISITORS = ['visitors']
 
-export const PANELS = [
+// Panels as written below: tabs are [label, dimension, metrics?], metrics defaulting to `metrics`.
+export const definePanels = (list, metrics = VISITORS) =>
+  list.map((p) => ({ ...p, tabs: p.tabs.map(([label, dimension, m = metrics]) => ({ label, dimension, metrics: m })) }))
+
+export const PANELS = definePanels([
   {
     id: 'sources',
     title: 'Sources',
@@ -58,7 +62,7 @@ export const PANELS = [
     tabs: [['Goals', 'event:goal', ['visitors', 'events', 'conversion_rate']]],
     empty: 'No conversions in this period, or no goals set up for this site.',
   },
-].map((p) => ({ ...p, tabs: p.tabs.map(([label, dimension, metrics = VISITORS]) => ({ label, dimension, metrics })) }))
+])
 
 export const ROWS = 10
 export const CSV_ROWS = 10000

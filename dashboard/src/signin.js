@@ -50,7 +50,7 @@ export const showSignIn = (root, { site = '', notice = '' }, onSignedIn) => {
   const tokenForm = form({
     id: 'token-form',
     title: 'With an API token',
-    hint: 'A token with the stats:read scope (candor tokens create).',
+    hint: 'A token with the stats:read scope (candor tokens create); with leads:read too, it also shows People.',
     fields: [['token', 'API token', { type: 'password', autocomplete: 'off', spellcheck: 'false' }]],
     submit: ({ token }) => ({ token }),
     wrong: 'That token was not accepted. Check that it is complete, not revoked and has the stats:read scope.',

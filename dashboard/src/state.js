@@ -2,8 +2,11 @@
 // shared or bookmarked (see README.md):
 //
 //   ?site=example.com&period=30d&metric=visitors&f=visit:source==Google&f=event:page!=/about
+//   ?site=example.com&view=leads&period=7d&metric=lead_conversion_rate
+//   ?site=example.com&view=people&lead=<id>
 //
-// `period` is one of PERIODS; `custom` also takes `from` and `to` (YYYY-MM-DD). Each `f` is
+// `view` is one of VIEWS (default `overview`, then omitted); `lead` opens one lead's page in
+// the People view. `period` is one of PERIODS; `custom` also takes `from` and `to` (YYYY-MM-DD). Each `f` is
 // `<dimension><op><value>` with op `==` (is), `!=` (is not) or `~=` (contains); the value is
 // everything after the operator. Unknown or malformed parameters are dropped.
 
@@ -21,8 +24,26 @@ export const DEFAULT_PERIOD = '30d'
 export const OPS = { '==': 'is', '!=': 'is_not', '~=': 'contains' }
 export const OP_WORDS = { '==': 'is', '!=': 'is not', '~=': 'contains' }
 
-export const CHART_METRICS = ['visitors', 'visits', 'pageviews', 'views_per_visit', 'bounce_rate', 'visit_duration']
+// The screens: the traffic overview, the Leads view (aggregates, for every reader of the site)
+// and People (named leads, only for a session with leads:read on the site).
+export const VIEWS = ['overview', 'leads', 'people']
+export const DEFAULT_VIEW = 'overview'
+
+// The top stats of each view, in screen order; each can be charted. A view's default chart
+// metric is omitted from the URL.
+export const VIEW_METRICS = {
+  overview: ['visitors', 'visits', 'pageviews', 'views_per_visit', 'bounce_rate', 'visit_duration'],
+  leads: ['visitors', 'leads', 'lead_conversion_rate'],
+  people: [],
+}
+const VIEW_DEFAULT_METRIC = { leads: 'leads' }
+export const CHART_METRICS = VIEW_METRICS.overview
 export const DEFAULT_METRIC = 'visitors'
+export const defaultMetric = (view) => VIEW_DEFAULT_METRIC[view] || DEFAULT_METRIC
+export const validMetric = (view, metric) => ((VIEW_METRICS[view] || []).includes(metric) ? metric : defaultMetric(view))
+
+// A lead id as the collector writes them (a UUID, or any other short token): never a path.
+const LEAD_ID = /^[A-Za-z0-9_-]{1,64}$/
 
 const DATE = /^\d{4}-\d{2}-\d{2}$/
 const FILTER = /^((?:event|visit):[^=!~]+?)(==|!=|~=)([\s\S]*)$/
@@ -43,12 +64,16 @@ export const daysBefore = (iso, days) => isoDate(new Date(Date.parse(iso + 'T00:
 export const readState = (search) => {
   const p = new URLSearchParams(search)
   const period = PERIODS.some(([id]) => id === p.get('period')) ? p.get('period') : DEFAULT_PERIOD
+  const lead = LEAD_ID.test(p.get('lead') || '') ? p.get('lead') : null
+  const view = lead ? 'people' : VIEWS.includes(p.get('view')) ? p.get('view') : DEFAULT_VIEW
   const state = {
     site: p.get('site') || '',
+    view,
+    lead,
     period,
     from: null,
     to: null,
-    metric: CHART_METRICS.includes(p.get('metric')) ? p.get('metric') : DEFAULT_METRIC,
+    metric: validMetric(view, p.get('metric')),
     filters: p.getAll('f').map(parseFilter).filter(Boolean),
   }
   if (period === 'custom') {
@@ -69,10 +94,13 @@ const enc = (v) => encodeURIComponent(v).replace(/%(3A|2F|3D|2C|40)/gi, (_, x) =
 
 export const writeState = (state) => {
   const parts = []
+  const view = VIEWS.includes(state.view) ? state.view : DEFAULT_VIEW
   if (state.site) parts.push(['site', state.site])
+  if (view !== DEFAULT_VIEW) parts.push(['view', view])
+  if (view === 'people' && state.lead) parts.push(['lead', state.lead])
   parts.push(['period', state.period])
   if (state.period === 'custom') parts.push(['from', state.from], ['to', state.to])
-  if (state.metric && state.metric !== DEFAULT_METRIC) parts.push(['metric', state.metric])
+  if (state.metric && state.metric !== defaultMetric(view)) parts.push(['metric', state.metric])
   for (const f of state.filters) parts.push(['f', formatFilter(f)])
   return '?' + parts.map(([k, v]) => `${k}=${enc(v)}`).join('&')
 }

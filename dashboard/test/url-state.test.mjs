@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import { csvCell, csvFileName, toCsv } from '../src/csv.js'
-import { bucketSeconds, countryName, displayValue, duration, metricValue } from '../src/format.js'
+import { bucketSeconds, changeText, countryName, displayValue, duration, metricValue } from '../src/format.js'
 import { apiFilters, dateRange, interval, parseFilter, readState, withFilter, writeState } from '../src/state.js'
 
 describe('url state', () => {
@@ -22,7 +22,7 @@ describe('url state', () => {
     }
     const qs = writeState(state)
     assert.equal(qs, '?site=shop.test&period=7d&f=visit:source==Google&f=event:page!=/about&f=event:page~=a%26b=c%20d%2Be%23f%25&f=event:props:plan==pro')
-    assert.deepEqual(readState(qs), { ...state, from: null, to: null })
+    assert.deepEqual(readState(qs), { ...state, view: 'overview', lead: null, from: null, to: null })
     // What URLSearchParams writes reads the same.
     const p = new URLSearchParams(qs)
     assert.deepEqual(readState('?' + p.toString()), readState(qs))
@@ -50,6 +50,27 @@ describe('url state', () => {
     assert.deepEqual(['day', '7d', '30d', 'month', '6mo', '12mo'].map(of), ['time:hour', 'time:day', 'time:day', 'time:day', 'time:month', 'time:month'])
   })
 
+  it('views_and_a_lead_round_trip_and_each_view_has_its_own_default_metric', () => {
+    const leads = readState('?site=shop.test&view=leads&period=7d&f=visit:source==Google')
+    assert.equal(leads.view, 'leads')
+    assert.equal(leads.metric, 'leads', 'the Leads view charts leads by default')
+    assert.equal(writeState(leads), '?site=shop.test&view=leads&period=7d&f=visit:source==Google')
+    const rate = readState('?view=leads&metric=lead_conversion_rate')
+    assert.equal(rate.metric, 'lead_conversion_rate')
+    assert.match(writeState(rate), /view=leads&period=30d&metric=lead_conversion_rate/)
+    // A metric of another view falls back to this view's default.
+    assert.equal(readState('?view=leads&metric=pageviews').metric, 'leads')
+    assert.equal(readState('?metric=leads').metric, 'visitors')
+    const lead = readState('?site=shop.test&view=people&lead=0123abcd')
+    assert.deepEqual([lead.view, lead.lead], ['people', '0123abcd'])
+    assert.equal(writeState(lead), '?site=shop.test&view=people&lead=0123abcd&period=30d')
+    // A lead link is a People link whatever `view` says; a lead id is never a path.
+    assert.equal(readState('?lead=0123abcd').view, 'people')
+    assert.deepEqual(readState('?view=people&lead=../x'), { ...readState('?view=people'), lead: null })
+    assert.equal(readState('?view=bogus').view, 'overview')
+    assert.doesNotMatch(writeState({ ...leads, view: 'overview', lead: 'abc', metric: 'visitors' }), /view=|lead=/)
+  })
+
   it('clicking_a_row_replaces_an_earlier_is_filter_on_the_same_dimension', () => {
     const f = withFilter([{ dimension: 'visit:source', op: '==', value: 'Google' }, { dimension: 'event:page', op: '!=', value: '/x' }], 'visit:source', 'Twitter')
     assert.deepEqual(apiFilters(f), [['is_not', 'event:page', ['/x']], ['is', 'visit:source', ['Twitter']]])
@@ -73,6 +94,14 @@ describe('formatting', () => {
     assert.equal(metricValue('visit_duration', 65), '1m 05s')
     assert.equal(metricValue('visitors', null), '—')
     assert.equal(duration(3725), '1h 02m')
+  })
+
+  it('lead_metrics_read_as_a_count_and_a_rate_whose_change_is_in_percentage_points', () => {
+    assert.equal(metricValue('leads', 3), '3')
+    assert.equal(metricValue('lead_conversion_rate', 33.33), '33.33%')
+    assert.deepEqual(changeText('lead_conversion_rate', -2.5), { short: '2.5 pp', long: '2.5 percentage points' })
+    assert.deepEqual(changeText('bounce_rate', 4), { short: '4 pp', long: '4 percentage points' })
+    assert.deepEqual(changeText('leads', 50), { short: '50%', long: '50%' })
   })
 
   it('time_buckets_read_as_utc_wall_clock', () => {
