@@ -11,6 +11,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use prometheus::{IntCounter, IntGauge};
 
 use crate::auth::Tokens;
+use crate::clock::Clock;
 use crate::config::Config;
 use crate::enrich::Geo;
 use crate::http::{self, AppState};
@@ -20,7 +21,7 @@ use crate::pipeline::batcher::{Batcher, BatcherMetrics};
 use crate::pipeline::spool::{Spool, SpoolConfig};
 use crate::pipeline::{Pipeline, PipelineConfig};
 use crate::privacy::keys::Keys;
-use crate::privacy::salts::{self, Salts};
+use crate::privacy::salts::Salts;
 use crate::sites::Sites;
 use crate::store;
 
@@ -49,8 +50,9 @@ pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
     let metrics = Arc::new(Metrics::new());
     let keys = Arc::new(Keys::load(config.pii_key.as_deref(), &config.data_dir)?);
     let dashboard_key = keys.derive("dashboard-session");
+    let clock = Clock::system();
     let salts = Arc::new(Salts::new(store.clone(), &keys));
-    salts.rotate(salts::today()).await?;
+    salts.rotate(clock.day()).await?;
     let geo = Geo::open(config.geoip_db.as_deref(), config.org_db.as_deref())?;
     let spool = Spool::open(SpoolConfig {
         dir: config.data_dir.join("spool"),
@@ -74,7 +76,7 @@ pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
     );
     match pipeline
         .tracker
-        .warm_up(store.as_ref(), crate::clock::unix_seconds())
+        .warm_up(store.as_ref(), clock.unix_seconds())
         .await
     {
         Ok(n) if n > 0 => tracing::info!(sessions = n, "restored live sessions"),
@@ -92,6 +94,7 @@ pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
         goals,
         dashboard,
         config: Arc::new(config),
+        clock,
         store,
         tokens,
         sites,
@@ -212,7 +215,7 @@ impl Background {
                     if let Err(e) = state.rollups.refresh().await {
                         tracing::warn!(error = %e, "refreshing the rollup index failed");
                     }
-                    state.pipeline.tracker.sweep(crate::clock::unix_seconds());
+                    state.pipeline.tracker.sweep(state.clock.unix_seconds());
                     state.pipeline.forget_idle_clients();
                 }
             }
@@ -224,7 +227,7 @@ impl Background {
                 tick.tick().await;
                 loop {
                     tick.tick().await;
-                    if let Err(e) = state.pipeline.salts().rotate(salts::today()).await {
+                    if let Err(e) = state.pipeline.salts().rotate(state.clock.day()).await {
                         tracing::warn!(error = %e, "salt rotation failed; retrying");
                     }
                 }
@@ -252,7 +255,7 @@ impl Background {
                 tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
                 loop {
                     tick.tick().await;
-                    match roll_up(&state, i64::from(crate::clock::unix_seconds())).await {
+                    match roll_up(&state, i64::from(state.clock.unix_seconds())).await {
                         Ok(pass) if pass.deferred => tracing::info!(
                             "daily rollups deferred: the spool still holds unconfirmed events"
                         ),

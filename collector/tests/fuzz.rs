@@ -159,7 +159,7 @@ proptest! {
             "date": date,
         });
         if let Ok(req) = serde_json::from_value::<candor::reports::QueryRequest>(body) {
-            let _ = candor::reports::parse_query(&req, &site());
+            let _ = candor::reports::parse_query(&req, &site(), 1_795_478_400);
         }
     }
 

@@ -427,7 +427,7 @@ async fn visitor_ids_follow_the_daily_salt_and_old_salts_are_destroyed() {
     let ip_a = "203.0.113.1".parse().unwrap();
     let ip_b = "203.0.113.2".parse().unwrap();
     // A day in the future: salt rows of past days would already be past their TTL.
-    let day = candor::privacy::salts::today() + 10;
+    let day = candor::clock::Clock::system().day() + 10;
     salts.rotate(day).await.unwrap();
     let a1 = salts.visitor_id(day, "example.com", ip_a, CHROME).unwrap();
     let a2 = salts.visitor_id(day, "example.com", ip_a, CHROME).unwrap();

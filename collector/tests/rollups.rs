@@ -20,8 +20,9 @@ use serde_json::{json, Value};
 
 const SITES: [&str; 2] = ["r.example", "ny.example"];
 
-fn now() -> i64 {
-    chrono::Utc::now().timestamp()
+/// The state's clock, frozen by the test: every period, seed and builder pass agrees on now.
+fn now(state: &AppState) -> i64 {
+    i64::from(state.clock.unix_seconds())
 }
 
 async fn count(state: &AppState, sql: &str) -> u64 {
@@ -60,7 +61,7 @@ async fn settle(state: &AppState, at: i64) -> usize {
 /// The reports to compare: every rolled-up dimension (and none) with every additive metric,
 /// over several periods; percentages, goals with conversion rates, time buckets and
 /// comparisons.
-fn bodies(site: &str) -> Vec<Value> {
+fn bodies(site: &str, today: chrono::NaiveDate) -> Vec<Value> {
     let all = json!([
         "visitors",
         "visits",
@@ -101,7 +102,7 @@ fn bodies(site: &str) -> Vec<Value> {
         }
     }
     // Whole past days only (no raw rest in UTC), and a range that starts before the data.
-    let d = chrono::Utc::now().date_naive();
+    let d = today;
     for (from, to) in [
         (d - chrono::Days::new(9), d - chrono::Days::new(2)),
         (d - chrono::Days::new(40), d),
@@ -118,7 +119,7 @@ fn query(state: &AppState, body: &Value) -> Query {
         .sites
         .get(req.site_id.as_str())
         .expect("registered site");
-    parse_query(&req, &site).unwrap_or_else(|e| panic!("{body}: {e}"))
+    parse_query(&req, &site, now(state)).unwrap_or_else(|e| panic!("{body}: {e}"))
 }
 
 /// The same report from the raw tables and with rollups.
@@ -146,6 +147,8 @@ async fn rolled_up_reports_equal_the_raw_tables() {
     ))
     .await
     .unwrap();
+    // Frozen for the whole test, so a run that straddles midnight UTC answers the same.
+    state.clock.set(candor::clock::unix_millis());
     state
         .sites
         .upsert(SiteRequest {
@@ -176,14 +179,14 @@ async fn rolled_up_reports_equal_the_raw_tables() {
                 site,
                 events: 40_000,
                 people: 2_000,
-                end: now(),
+                end: now(&state),
                 days: 12,
             },
         )
         .await
         .unwrap();
     }
-    let at = now();
+    let at = now(&state);
     let finished = (at - GRACE).div_euclid(86_400);
     let first = count(
         &state,
@@ -202,7 +205,10 @@ async fn rolled_up_reports_equal_the_raw_tables() {
 
     let mut planned = 0;
     for site in SITES {
-        for body in bodies(site) {
+        let today = chrono::DateTime::from_timestamp(at, 0)
+            .unwrap()
+            .date_naive();
+        for body in bodies(site, today) {
             let q = query(&state, &body);
             if state
                 .rollups

@@ -11,7 +11,7 @@ use actix_web::http::StatusCode;
 use actix_web::test;
 use base64::Engine as _;
 use candor::privacy::keys::Keys;
-use candor::privacy::salts::{self, Salts};
+use candor::privacy::salts::Salts;
 use candor::store::{fetch, insert_rows, InsertOptions, Params};
 use ring::hmac;
 use serde_json::{json, Value};
@@ -85,7 +85,7 @@ async fn a_store_reader_finds_no_usable_salt_and_no_contact_details() {
 
     // Salts: what the store holds recomputes no visitor id.
     let keys = Keys::load(None, &data).unwrap();
-    let today = salts::today();
+    let today = state.clock.day();
     let ip: IpAddr = "198.51.100.7".parse().unwrap();
     let twin = Salts::new(state.store.clone(), &keys);
     twin.rotate(today).await.unwrap();

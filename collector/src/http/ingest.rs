@@ -216,7 +216,7 @@ pub async fn event(
         user_agent,
         dnt: privacy::do_not_track(req.headers()),
         gpc: privacy::global_privacy_control(req.headers()),
-        now_ms: crate::clock::unix_millis(),
+        now_ms: state.clock.unix_millis(),
     };
     match pipeline.ingest(beacon, &site, &request).await {
         Ok(None) => accepted(origin),

@@ -176,7 +176,7 @@ async fn count_lead(
         user_agent,
         dnt: false,
         gpc: false,
-        now_ms: crate::clock::unix_millis(),
+        now_ms: state.clock.unix_millis(),
     };
     let beacon = Beacon::lead(site.domain.clone(), url, vid);
     match state.pipeline.ingest(beacon, site, &request).await {

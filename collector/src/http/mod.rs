@@ -26,6 +26,7 @@ use actix_web::{web, HttpRequest};
 
 use crate::auth::dashboard::Dashboard;
 use crate::auth::{Principal, Scope, Tokens};
+use crate::clock::Clock;
 use crate::config::Config;
 use crate::leads::webhooks::Webhooks;
 use crate::leads::Leads;
@@ -40,6 +41,8 @@ pub use error::ApiError;
 #[derive(Clone)]
 pub struct AppState {
     pub config: Arc<Config>,
+    /// What "now" is for visits, salts, rollups and report periods (tests move it).
+    pub clock: Clock,
     pub store: Arc<dyn Store>,
     pub tokens: Arc<Tokens>,
     pub sites: Arc<Sites>,

@@ -64,7 +64,7 @@ pub async fn query_v2(
     let principal = authorize_stats(&state, &req)?;
     let body = body.into_inner();
     let site = site_for(&state, &principal, Some(&body.site_id))?;
-    let q = reports::parse_query(&body, &site)?;
+    let q = reports::parse_query(&body, &site, state.clock.unix_seconds().into())?;
     let out = run(&state, &q).await?;
     Ok(HttpResponse::Ok().json(reports::v2_response(&body, &q, out)))
 }
@@ -74,12 +74,12 @@ async fn v1_report(
     state: &AppState,
     req: &HttpRequest,
     p: &v1::Params,
-    query: fn(&v1::Params, &Site) -> Result<Query, ReportError>,
+    query: fn(&v1::Params, &Site, i64) -> Result<Query, ReportError>,
     respond: fn(&Query, &Output) -> serde_json::Value,
 ) -> Result<HttpResponse, ApiError> {
     let principal = authorize_stats(state, req)?;
     let site = site_for(state, &principal, p.site_id.as_deref())?;
-    let q = query(p, &site)?;
+    let q = query(p, &site, state.clock.unix_seconds().into())?;
     let out = run(state, &q).await?;
     Ok(HttpResponse::Ok().json(respond(&q, &out)))
 }
@@ -144,7 +144,7 @@ pub async fn realtime(
 ) -> Result<HttpResponse, ApiError> {
     let principal = authorize_stats(&state, &req)?;
     let site = site_for(&state, &principal, p.site_id.as_deref())?;
-    let q = v1::realtime_query(&site);
+    let q = v1::realtime_query(&site, state.clock.unix_seconds().into());
     let out = run(&state, &q).await?;
     let visitors = out
         .results

@@ -61,10 +61,6 @@ fn plain_salt(stored: &str) -> Option<Vec<u8>> {
     hex::decode(stored).ok()
 }
 
-pub fn today() -> i64 {
-    (crate::clock::unix_seconds() / 86_400) as i64
-}
-
 impl Salts {
     /// Salts shared through `store`, sealed with a key derived from the server key.
     pub fn new(store: Arc<dyn Store>, keys: &Keys) -> Salts {

@@ -83,9 +83,12 @@ pub fn local_midnight(tz: &Tz, d: NaiveDate) -> i64 {
     }
 }
 
-/// Today in `tz`.
-pub fn today(tz: &Tz) -> NaiveDate {
-    Utc::now().with_timezone(tz).date_naive()
+/// The local date in `tz` at `now` (Unix seconds, from the application's `Clock`).
+pub fn today(tz: &Tz, now: i64) -> NaiveDate {
+    chrono::DateTime::from_timestamp(now, 0)
+        .unwrap_or_default()
+        .with_timezone(tz)
+        .date_naive()
 }
 
 pub(crate) fn first_of_month(d: NaiveDate) -> NaiveDate {
@@ -111,8 +114,15 @@ impl Range {
         }
     }
 
-    /// Resolves `period` relative to the local date `today`.
-    pub fn resolve(period: &Period, tz: &Tz, today: NaiveDate, site_created: NaiveDate) -> Range {
+    /// Resolves `period` relative to the local date `today`; `realtime` is the five minutes
+    /// before `now` (Unix seconds).
+    pub fn resolve(
+        period: &Period,
+        tz: &Tz,
+        today: NaiveDate,
+        site_created: NaiveDate,
+        now: i64,
+    ) -> Range {
         let mut months = None;
         let (from, to) = match period {
             Period::Day => (today, today),
@@ -137,7 +147,6 @@ impl Range {
             Period::All => (site_created.min(today), today),
             Period::Custom(a, b) => (*a, *b),
             Period::Realtime => {
-                let now = Utc::now().timestamp();
                 return Range {
                     from: today,
                     to: today,
@@ -276,7 +285,13 @@ mod tests {
     #[test]
     fn periods_resolve_in_the_site_time_zone() {
         let berlin: Tz = "Europe/Berlin".parse().unwrap();
-        let r = Range::resolve(&Period::Days(7), &berlin, d("2026-11-24"), d("2020-01-01"));
+        let r = Range::resolve(
+            &Period::Days(7),
+            &berlin,
+            d("2026-11-24"),
+            d("2020-01-01"),
+            0,
+        );
         assert_eq!((r.from, r.to), (d("2026-11-18"), d("2026-11-24")));
         // Midnight in Berlin (UTC+1 in November) is 23:00 UTC the day before.
         assert_eq!(
@@ -288,7 +303,7 @@ mod tests {
                 .timestamp()
         );
         assert_eq!(r.end - r.start, 7 * 86_400);
-        let m = Range::resolve(&Period::Month, &berlin, d("2026-02-10"), d("2020-01-01"));
+        let m = Range::resolve(&Period::Month, &berlin, d("2026-02-10"), d("2020-01-01"), 0);
         assert_eq!((m.from, m.to), (d("2026-02-01"), d("2026-02-28")));
         let p = m.previous(&berlin);
         assert_eq!((p.from, p.to), (d("2026-01-01"), d("2026-01-31")));
@@ -297,9 +312,16 @@ mod tests {
             &berlin,
             d("2026-11-24"),
             d("2020-01-01"),
+            0,
         );
         assert_eq!((six.from, six.to), (d("2026-06-01"), d("2026-11-30")));
-        let w = Range::resolve(&Period::Days(7), &berlin, d("2026-11-24"), d("2020-01-01"));
+        let w = Range::resolve(
+            &Period::Days(7),
+            &berlin,
+            d("2026-11-24"),
+            d("2020-01-01"),
+            0,
+        );
         assert_eq!(w.previous(&berlin).to, d("2026-11-17"));
         assert_eq!(w.previous(&berlin).from, d("2026-11-11"));
     }

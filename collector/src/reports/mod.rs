@@ -95,17 +95,26 @@ pub fn site_created(site: &Site) -> chrono::NaiveDate {
         .unwrap_or_default()
 }
 
-/// The reference day: `date` (YYYY-MM-DD) or today in the site's time zone.
-pub fn reference_day(date: Option<&str>, tz: &Tz) -> Result<chrono::NaiveDate, ReportError> {
+/// The reference day: `date` (YYYY-MM-DD) or today (at `now`) in the site's time zone.
+pub fn reference_day(
+    date: Option<&str>,
+    tz: &Tz,
+    now: i64,
+) -> Result<chrono::NaiveDate, ReportError> {
     match date {
         Some(d) => parse_date(d)
             .filter(|_| d.len() == 10)
             .ok_or_else(|| invalid("date", format!("date must be YYYY-MM-DD, got {d:?}"))),
-        None => Ok(dates::today(tz)),
+        None => Ok(dates::today(tz, now)),
     }
 }
 
-fn parse_date_range(v: &Value, site: &Site, date: Option<&str>) -> Result<Range, ReportError> {
+fn parse_date_range(
+    v: &Value,
+    site: &Site,
+    date: Option<&str>,
+    now: i64,
+) -> Result<Range, ReportError> {
     let tz = site_tz(site);
     match v {
         Value::String(s) => {
@@ -118,8 +127,9 @@ fn parse_date_range(v: &Value, site: &Site, date: Option<&str>) -> Result<Range,
             Ok(Range::resolve(
                 &period,
                 &tz,
-                reference_day(date, &tz)?,
+                reference_day(date, &tz, now)?,
                 site_created(site),
+                now,
             ))
         }
         Value::Array(a) if a.len() == 2 => {
@@ -136,7 +146,13 @@ fn parse_date_range(v: &Value, site: &Site, date: Option<&str>) -> Result<Range,
                 if (to - from).num_days() > 3660 {
                     return Err(invalid("date_range", "at most ten years"));
                 }
-                return Ok(Range::resolve(&Period::Custom(from, to), &tz, to, from));
+                return Ok(Range::resolve(
+                    &Period::Custom(from, to),
+                    &tz,
+                    to,
+                    from,
+                    now,
+                ));
             }
             let parse = |s: &str| chrono::DateTime::parse_from_rfc3339(s).ok();
             let (Some(start), Some(end)) = (parse(a0), parse(a1)) else {
@@ -250,8 +266,9 @@ pub fn parse_filter(v: &Value) -> Result<Filter, ReportError> {
     }
 }
 
-/// Turns a v2 body into a validated query for `site` (already authorised).
-pub fn parse_query(req: &QueryRequest, site: &Site) -> Result<Query, ReportError> {
+/// Turns a v2 body into a validated query for `site` (already authorised); relative periods
+/// are resolved at `now` (Unix seconds, the application's `Clock`).
+pub fn parse_query(req: &QueryRequest, site: &Site, now: i64) -> Result<Query, ReportError> {
     let metrics = req
         .metrics
         .iter()
@@ -334,7 +351,7 @@ pub fn parse_query(req: &QueryRequest, site: &Site) -> Result<Query, ReportError
     Ok(Query {
         site: site.domain.to_string(),
         tz: site_tz(site),
-        range: parse_date_range(&req.date_range, site, req.date.as_deref())?,
+        range: parse_date_range(&req.date_range, site, req.date.as_deref(), now)?,
         metrics,
         dimensions,
         filters,

@@ -99,7 +99,7 @@ fn metrics(p: &Params) -> Result<Vec<Metric>, ReportError> {
         .collect()
 }
 
-fn range(p: &Params, site: &Site) -> Result<Range, ReportError> {
+fn range(p: &Params, site: &Site, now: i64) -> Result<Range, ReportError> {
     let tz = site_tz(site);
     let period = p.period.as_deref().unwrap_or("30d");
     if period == "custom" {
@@ -114,7 +114,7 @@ fn range(p: &Params, site: &Site) -> Result<Range, ReportError> {
         if a > b {
             return Err(invalid("date", "the range ends before it starts"));
         }
-        return Ok(Range::resolve(&Period::Custom(a, b), &tz, b, a));
+        return Ok(Range::resolve(&Period::Custom(a, b), &tz, b, a, now));
     }
     let parsed = Period::parse(period)
         .filter(|p| *p != Period::Realtime)
@@ -127,16 +127,17 @@ fn range(p: &Params, site: &Site) -> Result<Range, ReportError> {
     Ok(Range::resolve(
         &parsed,
         &tz,
-        reference_day(p.date.as_deref(), &tz)?,
+        reference_day(p.date.as_deref(), &tz, now)?,
         site_created(site),
+        now,
     ))
 }
 
-fn base(p: &Params, site: &Site) -> Result<Query, ReportError> {
+fn base(p: &Params, site: &Site, now: i64) -> Result<Query, ReportError> {
     Ok(Query {
         site: site.domain.to_string(),
         tz: site_tz(site),
-        range: range(p, site)?,
+        range: range(p, site, now)?,
         metrics: metrics(p)?,
         dimensions: Vec::new(),
         filters: parse_filters(p.filters.as_deref().unwrap_or(""))?,
@@ -149,8 +150,8 @@ fn base(p: &Params, site: &Site) -> Result<Query, ReportError> {
     })
 }
 
-pub fn aggregate_query(p: &Params, site: &Site) -> Result<Query, ReportError> {
-    let mut q = base(p, site)?;
+pub fn aggregate_query(p: &Params, site: &Site, now: i64) -> Result<Query, ReportError> {
+    let mut q = base(p, site, now)?;
     q.compare_previous = match p.compare.as_deref() {
         None => false,
         Some("previous_period") => true,
@@ -180,8 +181,8 @@ pub fn aggregate_response(q: &Query, out: &Output) -> Value {
     json!({ "results": results })
 }
 
-pub fn timeseries_query(p: &Params, site: &Site) -> Result<Query, ReportError> {
-    let mut q = base(p, site)?;
+pub fn timeseries_query(p: &Params, site: &Site, now: i64) -> Result<Query, ReportError> {
+    let mut q = base(p, site, now)?;
     let bucket = match p.interval.as_deref() {
         Some("hour") => Bucket::Hour,
         Some("date") | Some("day") => Bucket::Day,
@@ -239,8 +240,8 @@ pub fn timeseries_response(q: &Query, out: &Output) -> Value {
     json!({ "results": results })
 }
 
-pub fn breakdown_query(p: &Params, site: &Site) -> Result<Query, ReportError> {
-    let mut q = base(p, site)?;
+pub fn breakdown_query(p: &Params, site: &Site, now: i64) -> Result<Query, ReportError> {
+    let mut q = base(p, site, now)?;
     let property = p.property.as_deref().ok_or_else(|| {
         invalid(
             "property",
@@ -283,13 +284,13 @@ pub fn breakdown_response(q: &Query, out: &Output) -> Value {
 
 /// The accounts report: visits grouped by organisation, leaving out networks the database
 /// calls ISPs, mobile carriers or hosting. Aggregates only.
-pub fn accounts_query(p: &Params, site: &Site) -> Result<Query, ReportError> {
+pub fn accounts_query(p: &Params, site: &Site, now: i64) -> Result<Query, ReportError> {
     let mut p = p.clone();
     p.property = Some("visit:org".into());
     if p.metrics.is_none() {
         p.metrics = Some("visitors,visits,pageviews,visit_duration,leads".into());
     }
-    let mut q = breakdown_query(&p, site)?;
+    let mut q = breakdown_query(&p, site, now)?;
     q.filters.push(Filter::Cond {
         op: Op::IsNot,
         dim: Dimension::Visit("org_type"),
@@ -300,15 +301,16 @@ pub fn accounts_query(p: &Params, site: &Site) -> Result<Query, ReportError> {
 }
 
 /// Visitors in the last five minutes.
-pub fn realtime_query(site: &Site) -> Query {
+pub fn realtime_query(site: &Site, now: i64) -> Query {
     let tz = site_tz(site);
     Query {
         site: site.domain.to_string(),
         range: Range::resolve(
             &Period::Realtime,
             &tz,
-            super::dates::today(&tz),
+            super::dates::today(&tz, now),
             site_created(site),
+            now,
         ),
         tz,
         metrics: vec![Metric::Visitors],

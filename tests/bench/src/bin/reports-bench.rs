@@ -217,7 +217,12 @@ async fn main() -> anyhow::Result<()> {
     // Where they differ it is ClickHouse's `uniq`: exact up to 65,536 distinct ids, an
     // estimate above. Each day's visitors (rolled up) are below that; a whole month's are not.
     let top: QueryRequest = serde_json::from_value(queries[0].1.clone())?;
-    let range = parse_query(&top, &site)?.range;
+    let range = parse_query(
+        &top,
+        &site,
+        i64::from(candor::clock::Clock::system().unix_seconds()),
+    )?
+    .range;
     let exact: Vec<Value> = fetch(
         store.as_ref(),
         "SELECT uniqExact(visitor_id) AS c FROM sessions
@@ -260,7 +265,12 @@ async fn time_queries(
         let started = Instant::now();
         for (i, (label, body)) in queries.iter().enumerate() {
             let req: QueryRequest = serde_json::from_value(body.clone())?;
-            let q = parse_query(&req, site).map_err(|e| anyhow::anyhow!("{label}: {e}"))?;
+            let q = parse_query(
+                &req,
+                site,
+                i64::from(candor::clock::Clock::system().unix_seconds()),
+            )
+            .map_err(|e| anyhow::anyhow!("{label}: {e}"))?;
             let t = Instant::now();
             let out = engine
                 .run(&q)

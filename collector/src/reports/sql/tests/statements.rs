@@ -202,8 +202,17 @@ fn pagination_and_order_do_not_change_the_statements() {
 #[test]
 fn realtime_counts_events_as_they_arrive() {
     let mut q = query(&[Metric::Visitors], &[], &[]);
-    q.range = Range::resolve(&Period::parse("realtime").unwrap(), &q.tz, day(1), day(1));
+    let now = NOV_1 + 3600;
+    q.range = Range::resolve(
+        &Period::parse("realtime").unwrap(),
+        &q.tz,
+        day(1),
+        day(1),
+        now,
+    );
     assert!(q.range.live);
+    // The five minutes before the application clock's now, and the current second.
+    assert_eq!((q.range.start, q.range.end), (now - 300, now + 1));
     let plan = statements(&q, &[]);
     assert!(!plan.visit_level);
     assert!(plan.sessions.is_none());
