@@ -1,8 +1,11 @@
 //! Command-line interface: `candor serve` and thin admin clients of a running server.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Arg, ArgAction, ArgMatches, Args, FromArgMatches, Parser, Subcommand};
+
+use crate::config::{self, Config, ConfigError, Layers};
 
 #[derive(Parser)]
 #[command(
@@ -15,9 +18,14 @@ pub struct Cli {
     pub command: Command,
 }
 
+const SERVE_AFTER_HELP: &str = "Each setting is read from the --config file (its key), then its \
+CANDOR_* environment variable, then its flag; each overrides the one before. Every value is \
+checked at start.";
+
 #[derive(Subcommand)]
 pub enum Command {
     /// Run the collector (HTTP API, ingestion, dashboard).
+    #[command(after_help = SERVE_AFTER_HELP)]
     Serve(ServeArgs),
     /// Manage sites on a running server.
     Sites {
@@ -35,30 +43,79 @@ pub enum Command {
     },
 }
 
-/// Flags of `candor serve`. Each overrides the config file and the matching `CANDOR_*` variable.
+/// Flags of `candor serve`: the config file, and one flag per setting of the settings table
+/// (`config::ALL`). A flag overrides the matching `CANDOR_*` variable, which overrides the file.
 #[derive(Args, Default)]
 pub struct ServeArgs {
-    /// TOML configuration file.
-    #[arg(long)]
+    /// TOML configuration file; its keys are the settings' "key:" below.
+    #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
-    /// Address to listen on [CANDOR_LISTEN, default 127.0.0.1:8080].
-    #[arg(long)]
-    pub listen: Option<String>,
-    /// Data directory [CANDOR_DATA_DIR, default ./data].
-    #[arg(long)]
-    pub data_dir: Option<String>,
-    /// ClickHouse server URL; unset uses embedded chDB [CANDOR_CLICKHOUSE_URL].
-    #[arg(long)]
-    pub clickhouse_url: Option<String>,
-    /// ClickHouse cluster name for ON CLUSTER DDL [CANDOR_CLICKHOUSE_CLUSTER].
-    #[arg(long)]
-    pub clickhouse_cluster: Option<String>,
-    /// Path of libchdb.so [CANDOR_LIBCHDB].
-    #[arg(long)]
-    pub libchdb: Option<String>,
-    /// Comma-separated site domains to register [CANDOR_SITES].
-    #[arg(long)]
-    pub sites: Option<String>,
+    #[command(flatten)]
+    pub settings: SettingFlags,
+}
+
+impl ServeArgs {
+    /// The configuration: the file (when given), the `CANDOR_*` variables, then these flags.
+    pub fn load_config(&self) -> Result<Config, ConfigError> {
+        let mut layers = Layers::load(self.config.as_deref())?;
+        self.settings.apply(&mut layers);
+        Config::from_layers(&layers)
+    }
+}
+
+/// The settings given as flags, by flag name. Its `clap` arguments are generated from
+/// `config::ALL`, so every setting is a flag and none is declared twice.
+#[derive(Clone, Debug, Default)]
+pub struct SettingFlags(pub BTreeMap<&'static str, String>);
+
+impl SettingFlags {
+    /// Puts every given flag into the flag layer.
+    pub fn apply(&self, layers: &mut Layers) {
+        for (flag, value) in &self.0 {
+            layers.flag(flag, Some(value.clone()));
+        }
+    }
+}
+
+impl FromArgMatches for SettingFlags {
+    fn from_arg_matches(matches: &ArgMatches) -> Result<Self, clap::Error> {
+        let mut flags = SettingFlags::default();
+        flags.update_from_arg_matches(matches)?;
+        Ok(flags)
+    }
+
+    fn update_from_arg_matches(&mut self, matches: &ArgMatches) -> Result<(), clap::Error> {
+        for s in config::ALL {
+            if let Some(v) = matches.get_one::<String>(s.flag) {
+                self.0.insert(s.flag, v.clone());
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Args for SettingFlags {
+    fn augment_args(cmd: clap::Command) -> clap::Command {
+        cmd.args(config::ALL.iter().map(|s| {
+            // No clap `env` or `default_value`: `config::Layers` reads the variables and the
+            // defaults, so that an error names the layer the value came from.
+            let arg = Arg::new(s.flag)
+                .long(s.flag)
+                .value_name(s.value_name)
+                .value_parser(clap::value_parser!(String))
+                .action(ArgAction::Set)
+                .help(s.flag_help());
+            if s.is_bool() {
+                arg.num_args(0..=1).default_missing_value("true")
+            } else {
+                arg
+            }
+        }))
+    }
+
+    fn augment_args_for_update(cmd: clap::Command) -> clap::Command {
+        Self::augment_args(cmd)
+    }
 }
 
 #[derive(Args)]

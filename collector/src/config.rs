@@ -160,24 +160,37 @@ impl fmt::Display for Origin {
 
 /// One setting: its three spellings (dotted key in the file, environment variable, flag), its
 /// built-in default (`None`: unset) and what it means. The table below is the only place a
-/// setting is declared: parsing takes defaults from it, `candor serve --help` lists it, and a
-/// test checks that the README's settings table is generated from it.
+/// setting is declared: parsing takes defaults from it, `candor serve` has one flag per entry
+/// with the help from `flag_help` (`cli::SettingFlags`), and a test checks that the README's
+/// settings table is generated from it.
 pub struct Setting {
     pub key: &'static str,
     pub env: &'static str,
+    /// The long flag of `candor serve`, without `--`.
     pub flag: &'static str,
+    /// What the flag's value is called in help (`--listen <ADDR>`); `BOOL` flags may be given
+    /// without a value, meaning `true`.
+    pub value_name: &'static str,
     /// The value used when no layer sets it, in the same text a user would write; parsed by
     /// the same function as a user's value. `None`: unset.
     pub default: Option<&'static str>,
     /// How the default reads in help and the README, when it is not a plain value.
     pub default_note: Option<&'static str>,
     pub help: &'static str,
+    /// A secret: accepted as a flag, but its help says to prefer the variable or the file,
+    /// because other users of the host see a process's arguments.
+    pub secret: bool,
 }
 
+/// One line per setting: `IDENT => key, variable, flag <VALUE>, default, default note, help`,
+/// and `, secret` after the help of a secret.
 macro_rules! settings {
-    ($($ident:ident => $key:literal, $env:literal, $flag:literal, $default:expr, $note:expr, $help:literal;)*) => {
+    (@secret) => { false };
+    (@secret secret) => { true };
+    ($($ident:ident => $key:literal, $env:literal, $flag:literal <$value:ident>, $default:expr, $note:expr, $help:literal $(, $secret:ident)?;)*) => {
         $(const $ident: Setting = Setting {
-            key: $key, env: $env, flag: $flag, default: $default, default_note: $note, help: $help,
+            key: $key, env: $env, flag: $flag, value_name: stringify!($value), default: $default,
+            default_note: $note, help: $help, secret: settings!(@secret $($secret)?),
         };)*
         /// Every setting, in the order the README lists them.
         pub const ALL: &[Setting] = &[$($ident),*];
@@ -185,63 +198,63 @@ macro_rules! settings {
 }
 
 settings! {
-    LISTEN => "listen", "CANDOR_LISTEN", "listen", Some("127.0.0.1:8080"), None,
+    LISTEN => "listen", "CANDOR_LISTEN", "listen" <ADDR>, Some("127.0.0.1:8080"), None,
         "address to listen on";
-    DATA_DIR => "data_dir", "CANDOR_DATA_DIR", "data-dir", Some("./data"), None,
+    DATA_DIR => "data_dir", "CANDOR_DATA_DIR", "data-dir" <DIR>, Some("./data"), None,
         "embedded store, spool, generated keys (created 0700)";
-    CH_URL => "clickhouse.url", "CANDOR_CLICKHOUSE_URL", "clickhouse-url", None, Some("unset → embedded chDB"),
+    CH_URL => "clickhouse.url", "CANDOR_CLICKHOUSE_URL", "clickhouse-url" <URL>, None, Some("unset → embedded chDB"),
         "ClickHouse server, `http(s)://host:8123`";
-    CH_USER => "clickhouse.user", "CANDOR_CLICKHOUSE_USER", "clickhouse-user", Some("default"), None,
+    CH_USER => "clickhouse.user", "CANDOR_CLICKHOUSE_USER", "clickhouse-user" <USER>, Some("default"), None,
         "ClickHouse user";
-    CH_PASSWORD => "clickhouse.password", "CANDOR_CLICKHOUSE_PASSWORD", "clickhouse-password", Some(""), Some("empty"),
-        "ClickHouse password";
-    CH_DATABASE => "clickhouse.database", "CANDOR_CLICKHOUSE_DATABASE", "clickhouse-database", Some("default"), None,
+    CH_PASSWORD => "clickhouse.password", "CANDOR_CLICKHOUSE_PASSWORD", "clickhouse-password" <PASSWORD>, Some(""), Some("empty"),
+        "ClickHouse password", secret;
+    CH_DATABASE => "clickhouse.database", "CANDOR_CLICKHOUSE_DATABASE", "clickhouse-database" <NAME>, Some("default"), None,
         "ClickHouse database (analysts' views go in `<database>_analyst`)";
-    CH_CLUSTER => "clickhouse.cluster", "CANDOR_CLICKHOUSE_CLUSTER", "clickhouse-cluster", None, None,
+    CH_CLUSTER => "clickhouse.cluster", "CANDOR_CLICKHOUSE_CLUSTER", "clickhouse-cluster" <NAME>, None, None,
         "cluster name: `ON CLUSTER` DDL, Replicated + Distributed tables";
-    CH_ANALYST_USER => "clickhouse.analyst_user", "CANDOR_CLICKHOUSE_ANALYST_USER", "clickhouse-analyst-user", None, None,
+    CH_ANALYST_USER => "clickhouse.analyst_user", "CANDOR_CLICKHOUSE_ANALYST_USER", "clickhouse-analyst-user" <USER>, None, None,
         "a ClickHouse user that may only read the analyst database (see Ad-hoc SQL)";
-    CH_ANALYST_PASSWORD => "clickhouse.analyst_password", "CANDOR_CLICKHOUSE_ANALYST_PASSWORD", "clickhouse-analyst-password", Some(""), Some("empty"),
-        "password of `clickhouse.analyst_user`";
-    LIBCHDB => "libchdb", "CANDOR_LIBCHDB", "libchdb", None, Some("`.cache/libchdb/<version>/libchdb.so`"),
+    CH_ANALYST_PASSWORD => "clickhouse.analyst_password", "CANDOR_CLICKHOUSE_ANALYST_PASSWORD", "clickhouse-analyst-password" <PASSWORD>, Some(""), Some("empty"),
+        "password of `clickhouse.analyst_user`", secret;
+    LIBCHDB => "libchdb", "CANDOR_LIBCHDB", "libchdb" <PATH>, None, Some("`.cache/libchdb/<version>/libchdb.so`"),
         "path of the embedded engine (`make libchdb`)";
-    GEOIP_DB => "geoip_db", "CANDOR_GEOIP_DB", "geoip-db", None, None,
+    GEOIP_DB => "geoip_db", "CANDOR_GEOIP_DB", "geoip-db" <PATH>, None, None,
         "GeoIP `.mmdb` (country, region, city)";
-    ORG_DB => "org_db", "CANDOR_ORG_DB", "org-db", None, None,
+    ORG_DB => "org_db", "CANDOR_ORG_DB", "org-db" <PATH>, None, None,
         "ASN/ISP `.mmdb` (visiting organisation)";
-    ADMIN_TOKEN => "admin_token", "CANDOR_ADMIN_TOKEN", "admin-token", None, None,
-        "static admin token, ≥ 32 characters";
-    SITES => "sites", "CANDOR_SITES", "sites", Some(""), Some("none"),
+    ADMIN_TOKEN => "admin_token", "CANDOR_ADMIN_TOKEN", "admin-token" <TOKEN>, None, None,
+        "static admin token, ≥ 32 characters", secret;
+    SITES => "sites", "CANDOR_SITES", "sites" <DOMAINS>, Some(""), Some("none"),
         "comma-separated domains registered at start";
-    TRUSTED_PROXIES => "trusted_proxies", "CANDOR_TRUSTED_PROXIES", "trusted-proxies", Some(""), Some("none"),
+    TRUSTED_PROXIES => "trusted_proxies", "CANDOR_TRUSTED_PROXIES", "trusted-proxies" <CIDRS>, Some(""), Some("none"),
         "CIDRs whose `X-Forwarded-For` is believed";
-    RATE_LIMIT => "rate_limit", "CANDOR_RATE_LIMIT", "rate-limit", Some("600"), None,
+    RATE_LIMIT => "rate_limit", "CANDOR_RATE_LIMIT", "rate-limit" <N>, Some("600"), None,
         "beacon requests per minute per client; `0` disables";
-    PII_KEY => "pii_key", "CANDOR_PII_KEY", "pii-key", None, Some("generated in the data dir"),
-        "base64 of a 32-byte server key: seals lead details, salts, webhook bodies; shared by collectors of one store";
-    SQL_MAX_ROWS => "sql.max_rows", "CANDOR_SQL_MAX_ROWS", "sql-max-rows", Some("10000"), None,
+    PII_KEY => "pii_key", "CANDOR_PII_KEY", "pii-key" <BASE64>, None, Some("generated in the data dir"),
+        "base64 of a 32-byte server key: seals lead details, salts, webhook bodies; shared by collectors of one store", secret;
+    SQL_MAX_ROWS => "sql.max_rows", "CANDOR_SQL_MAX_ROWS", "sql-max-rows" <N>, Some("10000"), None,
         "most rows `/api/v1/sql` returns";
-    SQL_TIMEOUT => "sql.timeout_seconds", "CANDOR_SQL_TIMEOUT_SECONDS", "sql-timeout-seconds", Some("10"), None,
+    SQL_TIMEOUT => "sql.timeout_seconds", "CANDOR_SQL_TIMEOUT_SECONDS", "sql-timeout-seconds" <SECONDS>, Some("10"), None,
         "longest an analyst query runs";
-    SQL_MAX_MEMORY => "sql.max_memory_mb", "CANDOR_SQL_MAX_MEMORY_MB", "sql-max-memory-mb", Some("512"), None,
+    SQL_MAX_MEMORY => "sql.max_memory_mb", "CANDOR_SQL_MAX_MEMORY_MB", "sql-max-memory-mb" <MB>, Some("512"), None,
         "most memory one analyst query may use";
-    SQL_MAX_RESULT => "sql.max_result_mb", "CANDOR_SQL_MAX_RESULT_MB", "sql-max-result-mb", Some("32"), None,
+    SQL_MAX_RESULT => "sql.max_result_mb", "CANDOR_SQL_MAX_RESULT_MB", "sql-max-result-mb" <MB>, Some("32"), None,
         "largest result (uncompressed) one analyst query may produce";
-    SQL_MAX_THREADS => "sql.max_threads", "CANDOR_SQL_MAX_THREADS", "sql-max-threads", Some("1"), None,
+    SQL_MAX_THREADS => "sql.max_threads", "CANDOR_SQL_MAX_THREADS", "sql-max-threads" <N>, Some("1"), None,
         "threads one analyst query may use";
-    SQL_MAX_CONCURRENT => "sql.max_concurrent", "CANDOR_SQL_MAX_CONCURRENT", "sql-max-concurrent", Some("2"), None,
+    SQL_MAX_CONCURRENT => "sql.max_concurrent", "CANDOR_SQL_MAX_CONCURRENT", "sql-max-concurrent" <N>, Some("2"), None,
         "analyst queries at once, over all tokens; more get 429";
-    MAX_EVENT_BYTES => "max_event_bytes", "CANDOR_MAX_EVENT_BYTES", "max-event-bytes", Some("8192"), None,
+    MAX_EVENT_BYTES => "max_event_bytes", "CANDOR_MAX_EVENT_BYTES", "max-event-bytes" <BYTES>, Some("8192"), None,
         "largest beacon body";
-    SITE_RATE_LIMIT => "site_rate_limit", "CANDOR_SITE_RATE_LIMIT", "site-rate-limit", Some("60000"), None,
+    SITE_RATE_LIMIT => "site_rate_limit", "CANDOR_SITE_RATE_LIMIT", "site-rate-limit" <N>, Some("60000"), None,
         "beacons per minute per site; `0` disables";
-    SPOOL_MAX_BYTES => "spool.max_bytes", "CANDOR_SPOOL_MAX_BYTES", "spool-max-bytes", Some("1073741824"), None,
+    SPOOL_MAX_BYTES => "spool.max_bytes", "CANDOR_SPOOL_MAX_BYTES", "spool-max-bytes" <BYTES>, Some("1073741824"), None,
         "spool size at which beacons get 503 (store down)";
-    BATCH_ROWS => "spool.batch_rows", "CANDOR_BATCH_ROWS", "batch-rows", Some("10000"), None,
+    BATCH_ROWS => "spool.batch_rows", "CANDOR_BATCH_ROWS", "batch-rows" <N>, Some("10000"), None,
         "rows per insert into the store";
-    BATCH_INTERVAL => "spool.batch_interval_ms", "CANDOR_BATCH_INTERVAL_MS", "batch-interval-ms", Some("1000"), None,
+    BATCH_INTERVAL => "spool.batch_interval_ms", "CANDOR_BATCH_INTERVAL_MS", "batch-interval-ms" <MS>, Some("1000"), None,
         "how long events wait in the spool before a batch is cut";
-    SECURE_COOKIES => "secure_cookies", "CANDOR_SECURE_COOKIES", "secure-cookies", Some("false"), None,
+    SECURE_COOKIES => "secure_cookies", "CANDOR_SECURE_COOKIES", "secure-cookies" <BOOL>, Some("false"), None,
         "always mark the dashboard cookie `Secure` (TLS ends at a proxy not in `trusted_proxies`)";
 }
 
@@ -257,13 +270,14 @@ fn default_text(s: &Setting) -> String {
 /// The README's settings table, generated from `ALL` (a test keeps the README in step).
 pub fn settings_markdown() -> String {
     let mut out = String::from(
-        "| setting (file key) | environment | default | meaning |\n|---|---|---|---|\n",
+        "| setting (file key) | environment | flag of `candor serve` | default | meaning |\n|---|---|---|---|---|\n",
     );
     for s in ALL {
         out.push_str(&format!(
-            "| `{}` | `{}` | {} | {} |\n",
+            "| `{}` | `{}` | `--{}` | {} | {} |\n",
             s.key,
             s.env,
+            s.flag,
             default_text(s),
             s.help
         ));
@@ -271,20 +285,30 @@ pub fn settings_markdown() -> String {
     out
 }
 
-/// Every setting for `candor serve --help`.
-pub fn settings_help() -> String {
-    let mut out =
-        String::from("Settings (config file key / environment variable; flags override both):\n");
-    for s in ALL {
-        out.push_str(&format!(
-            "  {} / {}  [default: {}]\n      {}\n",
-            s.key,
-            s.env,
-            default_text(s).replace('`', ""),
-            s.help.replace('`', "")
-        ));
+impl Setting {
+    /// Whether the flag may be given without a value (meaning `true`).
+    pub fn is_bool(&self) -> bool {
+        self.value_name == "BOOL"
     }
-    out
+
+    /// The help of the setting's `candor serve` flag: what it means, its file key, variable and
+    /// default, and for a secret where it is better given.
+    pub fn flag_help(&self) -> String {
+        let mut out = format!(
+            "{} [key: {}, env: {}, default: {}]",
+            self.help.replace('`', ""),
+            self.key,
+            self.env,
+            default_text(self).replace('`', "")
+        );
+        if self.secret {
+            out.push_str(&format!(
+                " Prefer {} or the config file: other users of the host can see a flag in the process list.",
+                self.env
+            ));
+        }
+        out
+    }
 }
 
 /// Raw values from the three layers, before validation.
@@ -663,7 +687,11 @@ mod tests {
             assert!(s.env.starts_with("CANDOR_"), "{}", s.env);
             assert!(!s.help.is_empty(), "{} needs help text", s.key);
         }
-        assert!(settings_help().contains("CANDOR_SQL_MAX_CONCURRENT"));
+        let pii = ALL.iter().find(|s| s.flag == "pii-key").unwrap();
+        assert!(pii.secret && pii.flag_help().contains("Prefer CANDOR_PII_KEY"));
+        assert!(SQL_MAX_ROWS
+            .flag_help()
+            .contains("env: CANDOR_SQL_MAX_ROWS, default: 10000"));
     }
 
     fn config(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {

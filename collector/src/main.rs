@@ -5,22 +5,16 @@ use std::process::ExitCode;
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-use clap::{CommandFactory, FromArgMatches};
+use clap::Parser;
 
 use candor::cli::{Cli, Command};
-use candor::config::{Config, Layers};
 
 fn main() -> ExitCode {
-    // `candor serve --help` lists every setting from the one settings table.
-    let matches = Cli::command()
-        .mut_subcommand("serve", |serve| {
-            serve.after_long_help(candor::config::settings_help())
-        })
-        .get_matches();
-    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    // `candor serve` has one flag per setting of the settings table (`cli::SettingFlags`).
+    let cli = Cli::parse();
     init_logging();
     let outcome = match cli.command {
-        Command::Serve(args) => match load_config(&args) {
+        Command::Serve(args) => match args.load_config() {
             Ok(config) => actix_web::rt::System::new().block_on(candor::serve::run(config)),
             Err(e) => {
                 eprintln!("error: {e}");
@@ -47,17 +41,6 @@ fn client_runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     Ok(tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?)
-}
-
-fn load_config(args: &candor::cli::ServeArgs) -> Result<Config, candor::config::ConfigError> {
-    let mut layers = Layers::load(args.config.as_deref())?;
-    layers.flag("listen", args.listen.clone());
-    layers.flag("data-dir", args.data_dir.clone());
-    layers.flag("clickhouse-url", args.clickhouse_url.clone());
-    layers.flag("clickhouse-cluster", args.clickhouse_cluster.clone());
-    layers.flag("libchdb", args.libchdb.clone());
-    layers.flag("sites", args.sites.clone());
-    Config::from_layers(&layers)
 }
 
 /// Logs go to stderr; `CANDOR_LOG` (or `RUST_LOG`) sets the filter, `CANDOR_LOG_FORMAT=json`

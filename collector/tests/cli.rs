@@ -152,3 +152,196 @@ fn admin_clients_work_against_a_running_server_and_sites_survive_restart() {
         "{out}"
     );
 }
+
+/// `candor serve ARGS…` parsed by the real command line, its flags put over the given
+/// variables (no file, not the process environment).
+fn serve_config(
+    args: &[&str],
+    env: &[(&str, &str)],
+) -> Result<candor::config::Config, candor::config::ConfigError> {
+    use clap::Parser;
+    let cli = candor::cli::Cli::try_parse_from(["candor", "serve"].iter().chain(args))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let candor::cli::Command::Serve(serve) = cli.command else {
+        panic!("not serve")
+    };
+    let mut layers = candor::config::Layers::from_env_pairs(env.iter().copied());
+    serve.settings.apply(&mut layers);
+    candor::config::Config::from_layers(&layers)
+}
+
+#[test]
+fn every_setting_is_a_serve_flag_whose_value_reaches_the_config() {
+    let dir = tempfile::tempdir().unwrap();
+    let geoip = dir.path().join("geo.mmdb");
+    let org = dir.path().join("org.mmdb");
+    std::fs::write(&geoip, "").unwrap();
+    std::fs::write(&org, "").unwrap();
+    let admin = "a".repeat(40);
+    let pii = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="; // bytes 0..32
+    let values: Vec<(&str, &str)> = vec![
+        ("listen", "127.0.0.1:9"),
+        ("data-dir", "/tmp/candor-flag-test"),
+        ("clickhouse-url", "http://ch.example:8123/"),
+        ("clickhouse-user", "writer"),
+        ("clickhouse-password", "pw1"),
+        ("clickhouse-database", "analytics"),
+        ("clickhouse-cluster", "main"),
+        ("clickhouse-analyst-user", "analyst"),
+        ("clickhouse-analyst-password", "pw2"),
+        ("libchdb", "/opt/libchdb.so"),
+        ("geoip-db", geoip.to_str().unwrap()),
+        ("org-db", org.to_str().unwrap()),
+        ("admin-token", &admin),
+        ("sites", "a.example,b.example"),
+        ("trusted-proxies", "10.0.0.0/8"),
+        ("rate-limit", "3"),
+        ("pii-key", pii),
+        ("sql-max-rows", "5"),
+        ("sql-timeout-seconds", "6"),
+        ("sql-max-memory-mb", "7"),
+        ("sql-max-result-mb", "8"),
+        ("sql-max-threads", "2"),
+        ("sql-max-concurrent", "4"),
+        ("max-event-bytes", "100"),
+        ("site-rate-limit", "11"),
+        ("spool-max-bytes", "12345"),
+        ("batch-rows", "13"),
+        ("batch-interval-ms", "7"),
+        ("secure-cookies", "true"),
+    ];
+    // The list covers the settings table exactly, so a new setting needs a line here.
+    let mut flags: Vec<&str> = values.iter().map(|(f, _)| *f).collect();
+    let mut table: Vec<&str> = candor::config::ALL.iter().map(|s| s.flag).collect();
+    flags.sort_unstable();
+    table.sort_unstable();
+    assert_eq!(flags, table, "one value per setting of config::ALL");
+
+    let args: Vec<String> = values
+        .iter()
+        .flat_map(|(f, v)| [format!("--{f}"), v.to_string()])
+        .collect();
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    // Every variable set to something else: the flags win.
+    let env: Vec<(&str, &str)> = vec![
+        ("CANDOR_LISTEN", "127.0.0.1:1"),
+        ("CANDOR_SQL_MAX_ROWS", "99"),
+        ("CANDOR_SECURE_COOKIES", "false"),
+    ];
+    let c = serve_config(&args, &env).unwrap();
+    assert_eq!(c.listen.to_string(), "127.0.0.1:9");
+    assert_eq!(c.data_dir.to_str(), Some("/tmp/candor-flag-test"));
+    assert_eq!(c.clickhouse.url.as_deref(), Some("http://ch.example:8123"));
+    assert_eq!(c.clickhouse.user, "writer");
+    assert_eq!(c.clickhouse.password, "pw1");
+    assert_eq!(c.clickhouse.database, "analytics");
+    assert_eq!(c.clickhouse.cluster.as_deref(), Some("main"));
+    assert_eq!(c.clickhouse.analyst_user.as_deref(), Some("analyst"));
+    assert_eq!(c.clickhouse.analyst_password, "pw2");
+    assert_eq!(c.libchdb.to_str(), Some("/opt/libchdb.so"));
+    assert_eq!(c.geoip_db.as_deref(), Some(geoip.as_path()));
+    assert_eq!(c.org_db.as_deref(), Some(org.as_path()));
+    assert_eq!(c.admin_token.as_deref(), Some(admin.as_str()));
+    let sites: Vec<&str> = c.sites.iter().map(|s| s.as_str()).collect();
+    assert_eq!(sites, ["a.example", "b.example"]);
+    assert_eq!(c.trusted_proxies[0].to_string(), "10.0.0.0/8");
+    assert_eq!(c.rate_limit, 3);
+    assert_eq!(c.pii_key.as_deref(), Some(pii));
+    assert_eq!(c.sql.max_rows, 5);
+    assert_eq!(c.sql.timeout, Duration::from_secs(6));
+    assert_eq!(c.sql.max_memory_bytes, 7 << 20);
+    assert_eq!(c.sql.max_result_bytes, 8 << 20);
+    assert_eq!(c.sql.max_threads, 2);
+    assert_eq!(c.sql.max_concurrent, 4);
+    assert_eq!(c.max_event_bytes, 100);
+    assert_eq!(c.site_rate_limit, 11);
+    assert_eq!(c.spool.max_bytes, 12345);
+    assert_eq!(c.spool.batch_rows, 13);
+    assert_eq!(c.spool.batch_interval, Duration::from_millis(7));
+    assert!(c.secure_cookies);
+}
+
+#[test]
+fn serve_flags_override_variables_name_themselves_in_errors_and_bools_need_no_value() {
+    // No flag: the variable holds.
+    let c = serve_config(&[], &[("CANDOR_RATE_LIMIT", "7")]).unwrap();
+    assert_eq!(c.rate_limit, 7);
+    let c = serve_config(&["--rate-limit", "0"], &[("CANDOR_RATE_LIMIT", "7")]).unwrap();
+    assert_eq!(c.rate_limit, 0);
+    // A bad flag value is reported as the flag, even over a good variable.
+    let err = serve_config(&["--sql-max-rows", "0"], &[("CANDOR_SQL_MAX_ROWS", "5")])
+        .err()
+        .unwrap();
+    assert_eq!(
+        err.to_string(),
+        "--sql-max-rows: expected a positive integer, got \"0\""
+    );
+    assert!(
+        serve_config(&["--secure-cookies"], &[])
+            .unwrap()
+            .secure_cookies
+    );
+    let c = serve_config(
+        &["--secure-cookies=false"],
+        &[("CANDOR_SECURE_COOKIES", "1")],
+    )
+    .unwrap();
+    assert!(!c.secure_cookies);
+    // An empty value is a value (no sites), not "unset".
+    let c = serve_config(&["--sites", ""], &[("CANDOR_SITES", "a.example")]).unwrap();
+    assert!(c.sites.is_empty());
+}
+
+#[test]
+fn serve_help_lists_every_setting_once_and_secrets_prefer_the_environment() {
+    let out = Command::new(BIN)
+        .args(["serve", "--help"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let help = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(help.matches("--config <FILE>").count(), 1, "{help}");
+    for s in candor::config::ALL {
+        let flag = format!("--{} ", s.flag);
+        let lines = help
+            .lines()
+            .filter(|l| l.trim_start().starts_with(&flag) && l.contains(s.value_name))
+            .count();
+        assert_eq!(lines, 1, "{flag}<{}> once in:\n{help}", s.value_name);
+        assert_eq!(
+            help.matches(&format!("env: {},", s.env)).count(),
+            1,
+            "{}",
+            s.env
+        );
+        assert!(help.contains(&format!("key: {},", s.key)), "{}", s.key);
+    }
+    for secret in [
+        "pii-key",
+        "admin-token",
+        "clickhouse-password",
+        "clickhouse-analyst-password",
+    ] {
+        let s = candor::config::ALL
+            .iter()
+            .find(|s| s.flag == secret)
+            .unwrap();
+        assert!(s.secret, "{secret} is marked secret");
+        assert!(
+            help.contains(&format!("Prefer {} or the config file", s.env)),
+            "{secret}: {help}"
+        );
+    }
+}
+
+#[test]
+fn a_bad_serve_flag_exits_non_zero_naming_the_flag() {
+    let out = Command::new(BIN)
+        .args(["serve", "--listen", "x"])
+        .env("CANDOR_LISTEN", "127.0.0.1:1")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.trim(), "error: --listen: invalid socket address \"x\"");
+}
