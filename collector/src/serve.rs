@@ -14,12 +14,14 @@ use crate::auth::Tokens;
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::enrich::Geo;
+use crate::http::rate_limit::RateLimits;
 use crate::http::{self, AppState};
 use crate::metrics::Metrics;
 use crate::migrations;
 use crate::pipeline::batcher::{Batcher, BatcherMetrics};
+use crate::pipeline::sessions::Tracker;
 use crate::pipeline::spool::{Spool, SpoolConfig};
-use crate::pipeline::{Pipeline, PipelineConfig};
+use crate::pipeline::{Collaborators, Pipeline};
 use crate::privacy::keys::Keys;
 use crate::privacy::salts::Salts;
 use crate::sites::Sites;
@@ -53,7 +55,10 @@ pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
     let clock = Clock::system();
     let salts = Arc::new(Salts::new(store.clone(), &keys));
     salts.rotate(clock.day()).await?;
-    let geo = Geo::open(config.geoip_db.as_deref(), config.org_db.as_deref())?;
+    let geo = Arc::new(Geo::open(
+        config.geoip_db.as_deref(),
+        config.org_db.as_deref(),
+    )?);
     let spool = Spool::open(SpoolConfig {
         dir: config.data_dir.join("spool"),
         max_bytes: config.spool.max_bytes,
@@ -63,22 +68,8 @@ pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
     })?;
     let leads = Arc::new(crate::leads::Leads::new(store.clone(), keys.clone()));
     let webhooks = Arc::new(crate::leads::webhooks::Webhooks::load(store.clone(), &keys).await?);
-    let pipeline = Pipeline::new(
-        spool,
-        salts,
-        keys,
-        geo,
-        PipelineConfig {
-            rate_limit_per_minute: config.rate_limit,
-            site_rate_limit_per_minute: config.site_rate_limit,
-        },
-        &metrics,
-    );
-    match pipeline
-        .tracker
-        .warm_up(store.as_ref(), clock.unix_seconds())
-        .await
-    {
+    let sessions = Arc::new(Tracker::new());
+    match sessions.warm_up(store.as_ref(), clock.unix_seconds()).await {
         Ok(n) if n > 0 => tracing::info!(sessions = n, "restored live sessions"),
         Ok(_) => {}
         Err(e) => tracing::warn!(error = %e, "could not restore live sessions"),
@@ -87,6 +78,17 @@ pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
     let dashboard =
         Arc::new(crate::auth::dashboard::Dashboard::load(store.clone(), dashboard_key).await?);
     let rollups = Arc::new(crate::reports::rollups::Rollups::load(store.clone()).await?);
+    let pipeline = Pipeline::new(
+        Collaborators {
+            spool: spool.clone(),
+            sessions: sessions.clone(),
+            salts: salts.clone(),
+            keys,
+            geo: geo.clone(),
+        },
+        &metrics,
+    );
+    let rate_limits = Arc::new(RateLimits::new(config.rate_limit, config.site_rate_limit));
     Ok(AppState {
         analyst: Arc::new(crate::analyst::Analyst::new(store.clone(), config.sql)),
         rollups,
@@ -100,6 +102,11 @@ pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
         sites,
         metrics,
         pipeline: Arc::new(pipeline),
+        spool,
+        sessions,
+        salts,
+        geo,
+        rate_limits,
         leads,
     })
 }
@@ -184,7 +191,7 @@ impl Background {
         let batcher = tokio::spawn(
             Batcher {
                 store: state.store.clone(),
-                spool: state.pipeline.spool.clone(),
+                spool: state.spool.clone(),
                 batch_rows: state.config.spool.batch_rows,
                 metrics: Arc::new(m),
                 stop: stop.clone(),
@@ -215,8 +222,8 @@ impl Background {
                     if let Err(e) = state.rollups.refresh().await {
                         tracing::warn!(error = %e, "refreshing the rollup index failed");
                     }
-                    state.pipeline.tracker.sweep(state.clock.unix_seconds());
-                    state.pipeline.forget_idle_clients();
+                    state.sessions.sweep(state.clock.unix_seconds());
+                    state.rate_limits.forget_idle();
                 }
             }
         });
@@ -227,7 +234,7 @@ impl Background {
                 tick.tick().await;
                 loop {
                     tick.tick().await;
-                    if let Err(e) = state.pipeline.salts().rotate(state.clock.day()).await {
+                    if let Err(e) = state.salts.rotate(state.clock.day()).await {
                         tracing::warn!(error = %e, "salt rotation failed; retrying");
                     }
                 }
@@ -282,7 +289,7 @@ impl Background {
         for t in &self.periodic {
             t.abort();
         }
-        state.pipeline.spool.close().await;
+        state.spool.close().await;
         self.stop.store(true, Ordering::Release);
         if tokio::time::timeout(timeout, self.batcher).await.is_err() {
             tracing::warn!(
@@ -301,7 +308,7 @@ pub async fn roll_up(
     state: &AppState,
     now: i64,
 ) -> Result<crate::reports::rollups::Pass, crate::reports::engine::ReportError> {
-    let spool = &state.pipeline.spool;
+    let spool = &state.spool;
     spool.seal().await;
     let waiting: Vec<u64> = spool.sealed_segments().iter().map(|s| s.0).collect();
     let deadline = tokio::time::Instant::now() + ROLLUP_BUDGET;

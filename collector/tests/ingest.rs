@@ -225,12 +225,12 @@ async fn rate_limit_answers_429_with_retry_after() {
     // addresses leaves nothing behind once their allowance is back (3 a minute: 20 s each).
     for i in 0..200u32 {
         let ip = std::net::Ipv4Addr::from(0xC633_6400 + i); // 198.51.100.0/24 and on
-        let _ = state.pipeline.check_rate("example.com", ip.into());
+        let _ = state.rate_limits.check("example.com", ip.into());
     }
-    assert!(state.pipeline.remembered_clients() >= 200);
-    state.pipeline.forget_idle_clients();
+    assert!(state.rate_limits.remembered_clients() >= 200);
+    state.rate_limits.forget_idle();
     assert!(
-        state.pipeline.remembered_clients() >= 200,
+        state.rate_limits.remembered_clients() >= 200,
         "clients still inside their window are kept"
     );
 }
@@ -242,12 +242,12 @@ async fn the_rate_limiter_forgets_clients_whose_allowance_is_back() {
     let (state, _bg) = setup(dir.path(), &[("CANDOR_RATE_LIMIT", "600000")]).await;
     for i in 0..500u32 {
         let ip = std::net::Ipv4Addr::from(0xCB00_7100 + i); // 203.0.113.0/24 and on
-        state.pipeline.check_rate("example.com", ip.into()).unwrap();
+        state.rate_limits.check("example.com", ip.into()).unwrap();
     }
-    assert_eq!(state.pipeline.remembered_clients(), 500);
+    assert_eq!(state.rate_limits.remembered_clients(), 500);
     std::thread::sleep(std::time::Duration::from_millis(20));
-    state.pipeline.forget_idle_clients();
-    assert_eq!(state.pipeline.remembered_clients(), 0);
+    state.rate_limits.forget_idle();
+    assert_eq!(state.rate_limits.remembered_clients(), 0);
 }
 
 #[actix_rt::test]
@@ -423,7 +423,7 @@ async fn site_exclusions_drop_paths_and_networks() {
 async fn visitor_ids_follow_the_daily_salt_and_old_salts_are_destroyed() {
     let dir = tempfile::tempdir().unwrap();
     let (state, _bg) = setup(dir.path(), &[]).await;
-    let salts = state.pipeline.salts();
+    let salts = &state.salts;
     let ip_a = "203.0.113.1".parse().unwrap();
     let ip_b = "203.0.113.2".parse().unwrap();
     // A day in the future: salt rows of past days would already be past their TTL.

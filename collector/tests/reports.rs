@@ -71,7 +71,7 @@ async fn hit(state: &AppState, when: i64, ip: &str, ua: &str, body: Value) {
         now_ms: (when * 1000) as u64,
     };
     let day = when.div_euclid(86_400);
-    state.pipeline.salts().ephemeral(day);
+    state.salts.ephemeral(day);
     let dropped = state.pipeline.ingest(beacon, &site, &visit).await.unwrap();
     assert_eq!(dropped, None, "{body}");
 }

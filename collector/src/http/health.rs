@@ -21,7 +21,7 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     )
     .await;
     match check {
-        Ok(Ok(_)) if state.pipeline.spool.is_full() => HttpResponse::ServiceUnavailable()
+        Ok(Ok(_)) if state.spool.is_full() => HttpResponse::ServiceUnavailable()
             .insert_header(("Retry-After", "30"))
             .json(json!({"error": "spool full: the store is not taking events fast enough", "field": null})),
         Ok(Ok(_)) => {

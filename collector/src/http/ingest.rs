@@ -10,6 +10,7 @@ use actix_web::{web, HttpRequest, HttpResponse, HttpResponseBuilder};
 use serde_json::json;
 
 use super::json::read_body;
+use super::rate_limit::RateLimited;
 use super::{ApiError, AppState};
 use crate::pipeline::spool::SpoolError;
 use crate::pipeline::{DropReason, IngestError, RequestFacts};
@@ -154,7 +155,7 @@ pub fn dropped(reason: DropReason, origin: Option<&str>) -> HttpResponse {
 }
 
 /// The per-client and per-site beacon limits, shared by every beacon route (`/api/event`,
-/// `/api/identify`, `/api/optout`) through the pipeline's one limiter. Returns the client's
+/// `/api/identify`, `/api/optout`) through one limiter (`AppState::rate_limits`). Returns the client's
 /// address (resolved through the trusted proxies).
 pub fn check_beacon_rate(
     state: &AppState,
@@ -163,7 +164,7 @@ pub fn check_beacon_rate(
 ) -> Result<std::net::IpAddr, ApiError> {
     let ip = privacy::client::client_ip(req, &state.config.trusted_proxies)
         .ok_or_else(|| ApiError::bad_request("no client address"))?;
-    state.pipeline.check_rate(site, ip)?;
+    state.rate_limits.check(site, ip)?;
     Ok(ip)
 }
 
@@ -225,15 +226,20 @@ pub async fn event(
     }
 }
 
-/// Ingestion failures as contract statuses: 429 for rate limits, 503 for everything that
-/// clears up on its own (spool full, shutting down, salt not loaded, disk trouble).
+/// Over a beacon limit: 429 with `Retry-After`.
+impl From<RateLimited> for ApiError {
+    fn from(e: RateLimited) -> ApiError {
+        ApiError {
+            retry_after: Some(e.retry_after_secs),
+            ..ApiError::new(StatusCode::TOO_MANY_REQUESTS, "rate limited; retry later")
+        }
+    }
+}
+
+/// Ingestion failures as contract statuses: 503 for everything that clears up on its own (spool full, shutting down, salt not loaded, disk trouble).
 impl From<IngestError> for ApiError {
     fn from(e: IngestError) -> ApiError {
         match e {
-            IngestError::RateLimited { retry_after_secs } => ApiError {
-                retry_after: Some(retry_after_secs),
-                ..ApiError::new(StatusCode::TOO_MANY_REQUESTS, "rate limited; retry later")
-            },
             IngestError::Spool(SpoolError::Full(_)) => ApiError::unavailable(
                 "the spool is full (the store is unreachable); retry later",
                 30,

@@ -305,5 +305,5 @@ pub async fn erasure(
 /// lead that left the field empty. The address itself is only used here, in memory.
 fn organisation(state: &AppState, req: &HttpRequest) -> Option<String> {
     let ip = crate::privacy::client::client_ip(req, &state.config.trusted_proxies)?;
-    Some(state.pipeline.organisation(ip)).filter(|o| !o.is_empty())
+    Some(state.geo.organisation(ip)).filter(|o| !o.is_empty())
 }

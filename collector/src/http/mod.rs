@@ -13,6 +13,7 @@ pub mod json;
 mod lead_sync;
 mod leads;
 mod privacy;
+pub mod rate_limit;
 pub mod snippet;
 mod sql;
 mod stats;
@@ -28,14 +29,19 @@ use crate::auth::dashboard::Dashboard;
 use crate::auth::{Principal, Scope, Tokens};
 use crate::clock::Clock;
 use crate::config::Config;
+use crate::enrich::Geo;
 use crate::leads::webhooks::Webhooks;
 use crate::leads::Leads;
 use crate::metrics::Metrics;
+use crate::pipeline::sessions::Tracker;
+use crate::pipeline::spool::Spool;
 use crate::pipeline::Pipeline;
+use crate::privacy::salts::Salts;
 use crate::reports::goals::Goals;
 use crate::sites::Sites;
 use crate::store::Store;
 pub use error::ApiError;
+use rate_limit::RateLimits;
 
 /// Everything handlers share. Cheap to clone (all `Arc`).
 #[derive(Clone)]
@@ -48,6 +54,16 @@ pub struct AppState {
     pub sites: Arc<Sites>,
     pub metrics: Arc<Metrics>,
     pub pipeline: Arc<Pipeline>,
+    /// The write-ahead spool (the pipeline appends, the batcher drains, `/readyz` checks it).
+    pub spool: Spool,
+    /// Live visits (the pipeline assigns events to them, the background sweeps idle ones).
+    pub sessions: Arc<Tracker>,
+    /// Visitor-id salts (the pipeline hashes with them, the background rotates them).
+    pub salts: Arc<Salts>,
+    /// GeoIP and ASN/ISP databases (the pipeline enriches visits; identify names a company).
+    pub geo: Arc<Geo>,
+    /// Per-client and per-site beacon limits of the beacon routes.
+    pub rate_limits: Arc<RateLimits>,
     pub leads: Arc<Leads>,
     pub goals: Arc<Goals>,
     pub dashboard: Arc<Dashboard>,

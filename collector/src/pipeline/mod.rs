@@ -6,7 +6,6 @@
 //! `record`.
 
 pub mod batcher;
-pub mod rate_limit;
 pub mod record;
 pub mod row;
 pub mod sessions;
@@ -28,7 +27,6 @@ use crate::metrics::Metrics;
 use crate::privacy::keys::Keys;
 use crate::privacy::salts::Salts;
 use crate::sites::Site;
-use rate_limit::RateLimits;
 use sessions::{Attribution, Touch, Tracker};
 use spool::{Spool, SpoolError};
 use step_metrics::{timed, StepMetrics};
@@ -71,73 +69,41 @@ pub enum IngestError {
     Spool(#[from] SpoolError),
     #[error("today's visitor-id salt is not loaded yet")]
     NoSalt,
-    #[error("rate limited")]
-    RateLimited { retry_after_secs: u64 },
 }
 
+/// The steps and what they need, handed in by `serve` (which also gives the spool, the live
+/// visits and the salts to the background work): nothing reaches through the pipeline for them.
 pub struct Pipeline {
-    pub spool: Spool,
-    pub tracker: Tracker,
+    spool: Spool,
+    sessions: Arc<Tracker>,
     salts: Arc<Salts>,
     keys: Arc<Keys>,
-    geo: Geo,
+    geo: Arc<Geo>,
     agents: AgentCache,
-    rate_limits: RateLimits,
     steps: StepMetrics,
 }
 
-pub struct PipelineConfig {
-    pub rate_limit_per_minute: u32,
-    pub site_rate_limit_per_minute: u32,
+/// What the pipeline's steps use besides the beacon: shared with the rest of the application.
+pub struct Collaborators {
+    pub spool: Spool,
+    pub sessions: Arc<Tracker>,
+    pub salts: Arc<Salts>,
+    pub keys: Arc<Keys>,
+    pub geo: Arc<Geo>,
 }
 
 impl Pipeline {
-    pub fn new(
-        spool: Spool,
-        salts: Arc<Salts>,
-        keys: Arc<Keys>,
-        geo: Geo,
-        config: PipelineConfig,
-        metrics: &Metrics,
-    ) -> Pipeline {
+    pub fn new(c: Collaborators, metrics: &Metrics) -> Pipeline {
         enrich::warm_up();
         Pipeline {
-            spool,
-            tracker: Tracker::new(),
-            salts,
-            keys,
-            geo,
+            spool: c.spool,
+            sessions: c.sessions,
+            salts: c.salts,
+            keys: c.keys,
+            geo: c.geo,
             agents: AgentCache::new(20_000),
-            rate_limits: RateLimits::new(
-                config.rate_limit_per_minute,
-                config.site_rate_limit_per_minute,
-            ),
             steps: StepMetrics::new(metrics),
         }
-    }
-
-    /// The organisation of an address (ASN/ISP database), empty when unknown or not configured.
-    pub fn organisation(&self, ip: IpAddr) -> String {
-        self.geo.organisation(ip)
-    }
-
-    pub fn salts(&self) -> &Salts {
-        &self.salts
-    }
-
-    /// Per-client and per-site limits (see `rate_limit`).
-    pub fn check_rate(&self, site: &str, ip: IpAddr) -> Result<(), IngestError> {
-        self.rate_limits.check(site, ip)
-    }
-
-    /// Forgets rate-limit state of clients and sites back to a full allowance.
-    pub fn forget_idle_clients(&self) {
-        self.rate_limits.forget_idle()
-    }
-
-    /// The number of clients the per-client limiter remembers.
-    pub fn remembered_clients(&self) -> usize {
-        self.rate_limits.remembered_clients()
     }
 
     /// Step: a beacon body parsed into a `Beacon` with every field checked (the HTTP edge
@@ -203,7 +169,7 @@ impl Pipeline {
     /// filter and group events by visit properties without a join. Only the hostname stays
     /// the event's own. `first_touch` runs only for an event that starts a visit.
     fn session(&self, mut row: EventRow, first_touch: impl FnOnce() -> Attribution) -> Record {
-        let mut delta = self.tracker.touch(
+        let mut delta = self.sessions.touch(
             Touch {
                 site: &row.site,
                 visitor_id: row.visitor_id,

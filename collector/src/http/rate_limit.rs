@@ -1,7 +1,6 @@
-//! Per-client and per-site beacon rate limits (`CANDOR_RATE_LIMIT`), shared by every beacon
-//! route. Clients are keyed by a keyed hash of their address, never the raw IP. It belongs to
-//! the HTTP edge; it lives beside the pipeline because the application state reaches it
-//! through `Pipeline` (moving it means changing `http::AppState` and `serve`).
+//! Per-client and per-site beacon rate limits (`CANDOR_RATE_LIMIT`, `CANDOR_SITE_RATE_LIMIT`),
+//! shared by every beacon route at the HTTP edge (`AppState::rate_limits`). Clients are keyed
+//! by a keyed hash of their address, never the raw IP.
 
 use std::net::IpAddr;
 use std::num::NonZeroU32;
@@ -9,7 +8,11 @@ use std::num::NonZeroU32;
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use ring::hmac;
 
-use super::IngestError;
+/// Over a limit: retry after this many seconds (429 with `Retry-After`).
+#[derive(Debug, PartialEq, Eq)]
+pub struct RateLimited {
+    pub retry_after_secs: u64,
+}
 
 pub struct RateLimits {
     client: Option<DefaultKeyedRateLimiter<u64>>,
@@ -34,15 +37,13 @@ impl RateLimits {
     }
 
     /// Per-client and per-site limits.
-    pub fn check(&self, site: &str, ip: IpAddr) -> Result<(), IngestError> {
+    pub fn check(&self, site: &str, ip: IpAddr) -> Result<(), RateLimited> {
         use governor::clock::{Clock, DefaultClock};
-        let retry = |not_until: governor::NotUntil<governor::clock::QuantaInstant>| {
-            IngestError::RateLimited {
-                retry_after_secs: not_until
-                    .wait_time_from(DefaultClock::default().now())
-                    .as_secs()
-                    .max(1),
-            }
+        let retry = |not_until: governor::NotUntil<governor::clock::QuantaInstant>| RateLimited {
+            retry_after_secs: not_until
+                .wait_time_from(DefaultClock::default().now())
+                .as_secs()
+                .max(1),
         };
         if let Some(l) = &self.client {
             let tag = match ip {
