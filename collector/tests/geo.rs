@@ -23,7 +23,7 @@ fn fixture(name: &str) -> PathBuf {
 
 #[test]
 fn fixture_databases_resolve_country_region_city_and_organisation() {
-    let geo = Geo::open(Some(&fixture("geo-city.mmdb")), Some(&fixture("asn.mmdb"))).unwrap();
+    let geo = Geo::open(&[fixture("geo-city.mmdb")], &[fixture("asn.mmdb")]).unwrap();
     let l = geo.locate("203.0.113.9".parse().unwrap());
     assert_eq!(
         (l.country_code.as_str(), l.region.as_str(), l.city.as_str()),
@@ -60,7 +60,7 @@ fn a_bad_database_path_names_the_setting() {
     let dir = tempfile::tempdir().unwrap();
     let bogus = dir.path().join("not.mmdb");
     std::fs::write(&bogus, b"not a database").unwrap();
-    let err = Geo::open(Some(&bogus), None).err().unwrap().to_string();
+    let err = Geo::open(std::slice::from_ref(&bogus), &[]).err().unwrap().to_string();
     assert!(err.starts_with("CANDOR_GEOIP_DB: cannot open"), "{err}");
 }
 

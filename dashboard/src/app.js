@@ -117,8 +117,13 @@ const signOut = async () => {
   signIn('You have signed out.')
 }
 
+// Credits the data sources' licences ask for (DB-IP's locations), from the session.
+let credits = []
+
 const signedIn = (session) => {
   sites = sitesOf(session)
+  credits = (Array.isArray(session?.credits) ? session.credits : [])
+    .filter((c) => c && typeof c.text === 'string' && /^https:\/\//.test(c.url || ''))
   teardown()
   if (!sites.length) {
     root.replaceChildren(h('main', { class: 'signin', id: 'main' }, h('h1', {}, 'Candor'),
@@ -194,6 +199,8 @@ const build = () => {
       leadsPanels,
       people.el,
     ),
+    ...(credits.length ? [h('footer', { class: 'credits' },
+      credits.map((c) => h('a', { href: c.url, rel: 'noopener' }, c.text)))] : []),
   )
 
   view = {

@@ -1,8 +1,16 @@
-//! Country, region and city (GeoIP) and the visiting organisation (ASN/ISP), from `.mmdb`
-//! databases read with `maxminddb`. Both are optional; lookups never fail a beacon.
+//! Country, region and city (GeoIP) and the visiting organisation (ASN/ISP). Both are
+//! optional; lookups never fail a beacon.
+//!
+//! Locations come from `.mmdb` files read with `maxminddb`: MaxMind's GeoIP2/GeoLite2 City
+//! layout, or the flat layout of the ip-location-db builds (`country_code`, `state1`, `city`)
+//! that Candor fetches by default (DB-IP City Lite, one file per address family). The
+//! organisation comes from an ASN/ISP `.mmdb`, or from ip-location-db's ASN CSV files
+//! (`first address,last address,AS number,organisation`, sorted ranges), searched in memory.
 
+use std::collections::HashMap;
 use std::net::IpAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use maxminddb::{geoip2, Reader};
 
@@ -14,65 +22,75 @@ pub struct Location {
 }
 
 pub struct Geo {
-    city: Option<Reader<Vec<u8>>>,
-    org: Option<Reader<Vec<u8>>>,
+    /// City databases, asked in order (the default comes as one file per address family).
+    city: Vec<Reader<Vec<u8>>>,
+    org: Vec<OrgDb>,
+}
+
+enum OrgDb {
+    Mmdb(Reader<Vec<u8>>),
+    Ranges(AsnRanges),
 }
 
 #[derive(Debug, thiserror::Error)]
-#[error("{setting}: cannot open {path}: {source}")]
+#[error("{setting}: cannot open {path}: {reason}")]
 pub struct GeoError {
     setting: &'static str,
     path: String,
-    source: maxminddb::MaxMindDbError,
+    reason: String,
 }
 
 impl Geo {
-    pub fn open(city: Option<&Path>, org: Option<&Path>) -> Result<Geo, GeoError> {
-        let open = |setting: &'static str, p: &Path| {
-            Reader::open_readfile(p).map_err(|source| GeoError {
-                setting,
-                path: p.display().to_string(),
-                source,
-            })
+    /// Opens the city databases and the organisation databases (`.mmdb`, or ip-location-db
+    /// ASN `.csv`).
+    pub fn open(city: &[PathBuf], org: &[PathBuf]) -> Result<Geo, GeoError> {
+        let fail = |setting: &'static str, p: &Path, reason: String| GeoError {
+            setting,
+            path: p.display().to_string(),
+            reason,
         };
-        Ok(Geo {
-            city: city.map(|p| open("CANDOR_GEOIP_DB", p)).transpose()?,
-            org: org.map(|p| open("CANDOR_ORG_DB", p)).transpose()?,
-        })
+        let mmdb = |setting: &'static str, p: &Path| {
+            Reader::open_readfile(p).map_err(|e| fail(setting, p, e.to_string()))
+        };
+        let city = city
+            .iter()
+            .map(|p| mmdb("CANDOR_GEOIP_DB", p))
+            .collect::<Result<Vec<_>, _>>()?;
+        let org = org
+            .iter()
+            .map(|p| {
+                if p.extension().is_some_and(|e| e.eq_ignore_ascii_case("csv")) {
+                    AsnRanges::load(p)
+                        .map(OrgDb::Ranges)
+                        .map_err(|e| fail("CANDOR_ORG_DB", p, e))
+                } else {
+                    mmdb("CANDOR_ORG_DB", p).map(OrgDb::Mmdb)
+                }
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Geo { city, org })
     }
 
     pub fn none() -> Geo {
         Geo {
-            city: None,
-            org: None,
+            city: Vec::new(),
+            org: Vec::new(),
         }
     }
 
     pub fn has_city(&self) -> bool {
-        self.city.is_some()
+        !self.city.is_empty()
     }
 
     pub fn has_org(&self) -> bool {
-        self.org.is_some()
+        !self.org.is_empty()
     }
 
     pub fn locate(&self, ip: IpAddr) -> Location {
-        let Some(reader) = &self.city else {
-            return Location::default();
-        };
-        let Ok(Some(city)) = reader.lookup(ip).and_then(|r| r.decode::<geoip2::City>()) else {
-            return Location::default();
-        };
-        Location {
-            country_code: city.country.iso_code.unwrap_or_default().to_string(),
-            region: city
-                .subdivisions
-                .first()
-                .and_then(|s| s.names.english)
-                .unwrap_or_default()
-                .to_string(),
-            city: city.city.names.english.unwrap_or_default().to_string(),
-        }
+        self.city
+            .iter()
+            .find_map(|reader| locate_in(reader, ip))
+            .unwrap_or_default()
     }
 
     pub fn organisation(&self, ip: IpAddr) -> String {
@@ -85,9 +103,57 @@ impl Geo {
     /// and ISP/enterprise-style ones (`organization`, `isp`, `user_type`, `connection_type`,
     /// `type`, `traits.user_type`).
     pub fn organisation_and_kind(&self, ip: IpAddr) -> (String, String) {
-        let Some(reader) = &self.org else {
-            return (String::new(), String::new());
-        };
+        self.org
+            .iter()
+            .find_map(|db| match db {
+                OrgDb::Mmdb(reader) => org_in(reader, ip),
+                OrgDb::Ranges(ranges) => {
+                    ranges.get(ip).map(|name| (name.to_string(), String::new()))
+                }
+            })
+            .unwrap_or_default()
+    }
+}
+
+/// A location from one city database: the GeoIP2 layout, or ip-location-db's flat one.
+fn locate_in(reader: &Reader<Vec<u8>>, ip: IpAddr) -> Option<Location> {
+    let found = reader.lookup(ip).ok()?;
+    if let Ok(Some(city)) = found.decode::<geoip2::City>() {
+        if let Some(country) = city.country.iso_code {
+            return Some(Location {
+                country_code: country.to_string(),
+                region: city
+                    .subdivisions
+                    .first()
+                    .and_then(|s| s.names.english)
+                    .unwrap_or_default()
+                    .to_string(),
+                city: city.city.names.english.unwrap_or_default().to_string(),
+            });
+        }
+    }
+    let flat = found.decode::<FlatCity<'_>>().ok()??;
+    Some(Location {
+        country_code: flat.country_code?.to_string(),
+        region: flat.state1.unwrap_or_default().to_string(),
+        city: flat.city.unwrap_or_default().to_string(),
+    })
+}
+
+/// ip-location-db's city record.
+#[derive(serde::Deserialize)]
+struct FlatCity<'a> {
+    #[serde(borrow)]
+    country_code: Option<&'a str>,
+    #[serde(borrow)]
+    state1: Option<&'a str>,
+    #[serde(borrow)]
+    city: Option<&'a str>,
+}
+
+/// The organisation and network kind from one ASN/ISP `.mmdb`.
+fn org_in(reader: &Reader<Vec<u8>>, ip: IpAddr) -> Option<(String, String)> {
+    {
         match reader.lookup(ip).and_then(|r| r.decode::<OrgRecord<'_>>()) {
             Ok(Some(r)) => {
                 let name = r
@@ -103,10 +169,81 @@ impl Geo {
                     .or(r.kind)
                     .map(network_kind)
                     .unwrap_or_default();
-                (name, kind.to_string())
+                Some((name, kind.to_string()))
             }
-            _ => (String::new(), String::new()),
+            _ => None,
         }
+    }
+}
+
+/// Organisations by address range, from ip-location-db's ASN CSV files: sorted, disjoint
+/// ranges, found by binary search. Names are shared between the ranges of one organisation.
+struct AsnRanges {
+    v4: Vec<(u32, u32, u32)>,
+    v6: Vec<(u128, u128, u32)>,
+    names: Vec<Arc<str>>,
+}
+
+impl AsnRanges {
+    fn load(path: &Path) -> Result<AsnRanges, String> {
+        let mut reader = csv::ReaderBuilder::new()
+            .has_headers(false)
+            .flexible(true)
+            .from_path(path)
+            .map_err(|e| e.to_string())?;
+        let mut ranges = AsnRanges {
+            v4: Vec::new(),
+            v6: Vec::new(),
+            names: Vec::new(),
+        };
+        let mut ids: HashMap<String, u32> = HashMap::new();
+        for (line, record) in reader.records().enumerate() {
+            let record = record.map_err(|e| e.to_string())?;
+            let bad = || {
+                format!(
+                    "line {}: expected first address,last address,AS number,organisation",
+                    line + 1
+                )
+            };
+            let (Some(first), Some(last), Some(name)) =
+                (record.get(0), record.get(1), record.get(3))
+            else {
+                return Err(bad());
+            };
+            let name = name.trim();
+            if name.is_empty() {
+                continue;
+            }
+            let next = ranges.names.len() as u32;
+            let id = *ids.entry(name.to_string()).or_insert_with(|| {
+                ranges.names.push(Arc::from(name));
+                next
+            });
+            match (first.parse::<IpAddr>(), last.parse::<IpAddr>()) {
+                (Ok(IpAddr::V4(a)), Ok(IpAddr::V4(b))) => ranges.v4.push((a.into(), b.into(), id)),
+                (Ok(IpAddr::V6(a)), Ok(IpAddr::V6(b))) => ranges.v6.push((a.into(), b.into(), id)),
+                _ => return Err(bad()),
+            }
+        }
+        ranges.v4.sort_unstable();
+        ranges.v6.sort_unstable();
+        Ok(ranges)
+    }
+
+    fn get(&self, ip: IpAddr) -> Option<&str> {
+        fn find<T: Ord + Copy>(ranges: &[(T, T, u32)], x: T) -> Option<u32> {
+            let i = ranges.partition_point(|r| r.0 <= x).checked_sub(1)?;
+            let (_, last, id) = ranges[i];
+            (x <= last).then_some(id)
+        }
+        let id = match ip {
+            IpAddr::V4(a) => find(&self.v4, u32::from(a)),
+            IpAddr::V6(a) => match a.to_ipv4_mapped() {
+                Some(v4) => find(&self.v4, u32::from(v4)),
+                None => find(&self.v6, u128::from(a)),
+            },
+        }?;
+        Some(&self.names[id as usize])
     }
 }
 
@@ -154,5 +291,47 @@ fn network_kind(raw: &str) -> &'static str {
         "government" | "military" => "government",
         "" => "",
         _ => "other",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn asn_ranges_find_the_range_holding_an_address() {
+        let dir = tempfile::tempdir().unwrap();
+        let v4 = dir.path().join("asn-ipv4.csv");
+        std::fs::write(
+            &v4,
+            "1.0.0.0,1.0.0.255,13335,\"Cloudflare, Inc.\"\n8.8.8.0,8.8.8.255,15169,Google LLC\n8.8.4.0,8.8.4.255,15169,Google LLC\n",
+        )
+        .unwrap();
+        let v6 = dir.path().join("asn-ipv6.csv");
+        std::fs::write(
+            &v6,
+            "2001:4860::,2001:4860:ffff:ffff:ffff:ffff:ffff:ffff,15169,Google LLC\n",
+        )
+        .unwrap();
+        let geo = Geo::open(&[], &[v4, v6]).unwrap();
+        let org = |ip: &str| geo.organisation(ip.parse().unwrap());
+        assert_eq!(org("1.0.0.1"), "Cloudflare, Inc.");
+        assert_eq!(org("8.8.8.8"), "Google LLC");
+        assert_eq!(org("8.8.4.255"), "Google LLC");
+        assert_eq!(org("8.8.5.0"), "", "between ranges");
+        assert_eq!(org("0.0.0.1"), "", "before the first");
+        assert_eq!(org("9.0.0.0"), "", "after the last");
+        assert_eq!(org("2001:4860:4860::8888"), "Google LLC");
+        assert_eq!(org("::ffff:8.8.8.8"), "Google LLC", "IPv4-mapped");
+        // The network kind is unknown in these files.
+        assert_eq!(geo.organisation_and_kind("8.8.8.8".parse().unwrap()).1, "");
+
+        let bad = dir.path().join("bad.csv");
+        std::fs::write(&bad, "1.0.0.0,not an address,1,X\n").unwrap();
+        let err = Geo::open(&[], &[bad]).err().unwrap().to_string();
+        assert!(
+            err.contains("CANDOR_ORG_DB") && err.contains("line 1"),
+            "{err}"
+        );
     }
 }

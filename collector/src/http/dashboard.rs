@@ -95,7 +95,15 @@ fn sites_of(state: &AppState, principal: &Principal) -> serde_json::Value {
             })
         })
         .collect();
-    json!({ "sites": sites })
+    // DB-IP's licence (CC BY 4.0) asks for credit where its locations are shown.
+    let defaults = crate::config::default_geoip_paths();
+    let geo = &state.config.geoip_db;
+    let credits = if !geo.is_empty() && geo.iter().all(|p| defaults.contains(p)) {
+        json!([{"text": "IP Geolocation by DB-IP", "url": "https://db-ip.com"}])
+    } else {
+        json!([])
+    };
+    json!({ "sites": sites, "credits": credits })
 }
 
 /// The session cookie. `Secure` when configured (`secure_cookies`, for TLS-terminating proxies

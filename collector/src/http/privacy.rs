@@ -18,8 +18,8 @@ pub fn statement(state: &AppState, domain: &str) -> Result<Value, ApiError> {
         .sites
         .get(domain)
         .ok_or_else(|| ApiError::not_found("unknown site: register it first").field("site"))?;
-    let geo = state.config.geoip_db.is_some();
-    let org = state.config.org_db.is_some();
+    let geo = !state.config.geoip_db.is_empty();
+    let org = !state.config.org_db.is_empty();
     let mut collected = vec![
         json!({"item": "page", "detail": "the page's host name and path; the query string is dropped except campaign (utm_*) parameters"}),
         json!({"item": "referrer", "detail": "the referring site's host and path, never its query string, and the source and channel derived from it"}),
@@ -28,11 +28,29 @@ pub fn statement(state: &AppState, domain: &str) -> Result<Value, ApiError> {
         json!({"item": "visitor_id", "detail": "a pseudonymous daily visitor id: HMAC-SHA256 of a random daily salt, the site, the IP address and the user agent, truncated to 64 bits"}),
         json!({"item": "session", "detail": "a random visit id; a visit ends after 30 minutes of inactivity"}),
     ];
+    // Which databases: the defaults Candor fetches, by name, or the operator's own.
+    let default_geo = crate::config::default_geoip_paths();
+    let default_org = crate::config::default_org_paths();
+    let geo_source = if state
+        .config
+        .geoip_db
+        .iter()
+        .all(|p| default_geo.contains(p))
+    {
+        "IP Geolocation by DB-IP (db-ip.com), DB-IP City Lite, CC BY 4.0, kept on this server"
+    } else {
+        "a GeoIP database kept on this server"
+    };
+    let org_source = if state.config.org_db.iter().all(|p| default_org.contains(p)) {
+        "the ip-location-db ASN lists (RouteViews and DB-IP, CC BY 4.0), kept on this server"
+    } else {
+        "an ASN/ISP database kept on this server"
+    };
     if geo {
-        collected.push(json!({"item": "location", "detail": "country, region and city looked up from the IP address, which itself is not stored"}));
+        collected.push(json!({"item": "location", "detail": format!("country, region and city looked up from the IP address, which itself is not stored, in {geo_source}")}));
     }
     if org {
-        collected.push(json!({"item": "organisation", "detail": "the network owner (company or provider) looked up from the IP address"}));
+        collected.push(json!({"item": "organisation", "detail": format!("the network owner (company or provider) looked up from the IP address in {org_source}")}));
     }
     let geo_text = match (geo, org) {
         (true, true) => {
@@ -69,7 +87,12 @@ pub fn statement(state: &AppState, domain: &str) -> Result<Value, ApiError> {
         "ip_address": {"stored": false, "used_for": format!("the daily visitor id, rate limiting, and {geo_text}")},
         "salt_rotation": "a new random 32-byte salt every UTC day, shared by the site's collectors, destroyed after two days",
         "retention_days": site.retention_days,
-        "enrichment": {"geoip": geo, "organisation": org},
+        "enrichment": {
+            "geoip": geo,
+            "organisation": org,
+            "geoip_database": geo.then_some(geo_source),
+            "organisation_database": org.then_some(org_source),
+        },
         "signals": {
             "do_not_track": "honoured: a request with DNT: 1 stores nothing",
             "global_privacy_control": "honoured: a request with Sec-GPC: 1 stores nothing",
