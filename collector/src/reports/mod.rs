@@ -118,10 +118,11 @@ fn parse_date_range(
     let tz = site_tz(site);
     match v {
         Value::String(s) => {
+            // Plausible's wording (its own tests check it); the valid forms are in the README.
             let period = Period::parse(s).ok_or_else(|| {
                 invalid(
                     "date_range",
-                    format!("unknown date_range {s:?}: use day, 7d, 28d, 30d, 91d, month, 6mo, 12mo, year, all, or [from, to]"),
+                    format!("#/date_range: Invalid date range {s:?}"),
                 )
             })?;
             Ok(Range::resolve(
@@ -256,6 +257,17 @@ pub fn parse_filter(v: &Value) -> Result<Filter, ReportError> {
                 },
                 Some(_) => return Err(bad("filter modifiers are an object")),
             };
+            let two_letters =
+                |v: &String| v.len() == 2 && v.chars().all(|c| c.is_ascii_alphabetic());
+            if dim == Dimension::Visit("country_code")
+                && matches!(op, Op::Is | Op::IsNot)
+                && !values.iter().all(two_letters)
+            {
+                return Err(invalid(
+                    "filters",
+                    "Invalid visit:country filter, visit:country needs to be a valid 2-letter country code",
+                ));
+            }
             Ok(Filter::Cond {
                 op,
                 dim,
@@ -269,27 +281,33 @@ pub fn parse_filter(v: &Value) -> Result<Filter, ReportError> {
 /// Turns a v2 body into a validated query for `site` (already authorised); relative periods
 /// are resolved at `now` (Unix seconds, the application's `Clock`).
 pub fn parse_query(req: &QueryRequest, site: &Site, now: i64) -> Result<Query, ReportError> {
+    // Errors name the JSON pointer of the bad item, in Plausible's words.
     let metrics = req
         .metrics
         .iter()
-        .map(|m| {
-            Metric::parse(m).ok_or_else(|| {
-                invalid(
-                    "metrics",
-                    format!(
-                        "unknown metric {m:?}: use {}",
-                        Metric::ALL.map(Metric::as_str).join(", ")
-                    ),
-                )
-            })
+        .enumerate()
+        .map(|(i, m)| {
+            Metric::parse(m)
+                .ok_or_else(|| invalid("metrics", format!("#/metrics/{i}: Invalid metric {m:?}")))
         })
         .collect::<Result<Vec<_>, _>>()?;
+    if (1..metrics.len()).any(|i| metrics[..i].contains(&metrics[i])) {
+        return Err(invalid(
+            "metrics",
+            "#/metrics: Expected items to be unique but they were not.",
+        ));
+    }
     let dimensions = req
         .dimensions
         .iter()
-        .map(|d| {
-            Dimension::parse(d)
-                .ok_or_else(|| invalid("dimensions", format!("unknown dimension {d:?}")))
+        .enumerate()
+        .map(|(i, d)| {
+            Dimension::parse(d).ok_or_else(|| {
+                invalid(
+                    "dimensions",
+                    format!("#/dimensions/{i}: Invalid dimension {d:?}"),
+                )
+            })
         })
         .collect::<Result<Vec<_>, _>>()?;
     let filters = req

@@ -78,7 +78,7 @@ pub(crate) fn validate(q: &Query) -> Result<(), ReportError> {
     {
         return Err(invalid(
             "metrics",
-            "conversion_rate needs an event:goal filter or the event:goal dimension",
+            "Metric `conversion_rate` can only be queried with event:goal filters or dimensions",
         ));
     }
     if q.compare_previous && times > 0 {
