@@ -60,7 +60,10 @@ fn a_bad_database_path_names_the_setting() {
     let dir = tempfile::tempdir().unwrap();
     let bogus = dir.path().join("not.mmdb");
     std::fs::write(&bogus, b"not a database").unwrap();
-    let err = Geo::open(std::slice::from_ref(&bogus), &[]).err().unwrap().to_string();
+    let err = Geo::open(std::slice::from_ref(&bogus), &[])
+        .err()
+        .unwrap()
+        .to_string();
     assert!(err.starts_with("CANDOR_GEOIP_DB: cannot open"), "{err}");
 }
 

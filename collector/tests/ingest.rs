@@ -14,8 +14,7 @@ use candor::store::{fetch, Params};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-const CHROME: &str = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36";
-const FIREFOX: &str = "Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0";
+use common::{CHROME, FIREFOX};
 
 async fn setup(dir: &std::path::Path, extra: &[(&str, &str)]) -> (AppState, Background) {
     let mut pairs = vec![("CANDOR_BATCH_INTERVAL_MS", "100")];

@@ -9,7 +9,7 @@ use actix_web::test;
 use candor::serve::{build_state, Background};
 use serde_json::json;
 
-const CHROME: &str = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36";
+use common::CHROME;
 
 /// The `_count` of `candor_ingest_step_seconds` for a step.
 fn step_count(metrics: &str, step: &str) -> u64 {

@@ -25,18 +25,7 @@ use actix_web::test::TestRequest;
 use candor::serve::{build_state, Background};
 use serde_json::{json, Value};
 
-use common::{bearer, send, ADMIN};
-
-const CHROME: &str = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36";
-const FIREFOX: &str = "Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0";
-
-fn fixture(name: &str) -> String {
-    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../target/fixtures")
-        .join(name)
-        .display()
-        .to_string()
-}
+use common::{bearer, fixture, rows, send, ADMIN, CHROME, FIREFOX};
 
 /// A beacon-style request from a browser at `ip`.
 fn beacon(path: &str, ip: &str, ua: &str, body: Value) -> TestRequest {
@@ -58,20 +47,6 @@ fn pv(vid: &str, path: &str, referrer: Option<&str>) -> Value {
 fn identify(vid: &str, email: &str, name: &str, company: &str, path: &str, consent: &str) -> Value {
     json!({"site": "example.com", "vid": vid, "consent": consent, "email": email, "name": name,
            "company": company, "url": format!("https://example.com{path}")})
-}
-
-/// `[[dims..., metrics...], ...]` of a v2 answer.
-fn rows(body: &Value) -> Vec<Vec<Value>> {
-    body["results"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| {
-            let mut v = r["dimensions"].as_array().unwrap().clone();
-            v.extend(r["metrics"].as_array().unwrap().iter().cloned());
-            v
-        })
-        .collect()
 }
 
 #[actix_rt::test]

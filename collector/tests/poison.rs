@@ -12,7 +12,7 @@ use candor::serve::{build_state, Background};
 use candor::store::{fetch, Params};
 use serde_json::{json, Value};
 
-const CHROME: &str = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36";
+use common::CHROME;
 
 /// A record in the current format that the store refuses on its own, wherever it sits in a
 /// batch: a complete `event_id` and `timestamp`, then a `site` string whose length prefix

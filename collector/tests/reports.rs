@@ -29,19 +29,9 @@ use candor::sites::{SiteDomain, SiteRequest};
 use chrono::{Days, NaiveDate, Utc};
 use serde_json::{json, Value};
 
-use common::{bearer, send, ADMIN};
+use common::{bearer, fixture, rows, send, ADMIN, CHROME, FIREFOX};
 
-const CHROME: &str = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36";
-const FIREFOX: &str = "Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0";
 const SAFARI: &str = "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_7_1) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/18.1 Safari/605.1.15";
-
-fn fixture(name: &str) -> String {
-    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../target/fixtures")
-        .join(name)
-        .display()
-        .to_string()
-}
 
 struct Data {
     d: NaiveDate,
@@ -286,20 +276,6 @@ macro_rules! v1 {
         assert_eq!(status, StatusCode::OK, "{} → {body}", $path);
         body
     }};
-}
-
-/// `[[dims..., metrics...], ...]` of a v2 answer, for compact assertions.
-fn rows(body: &Value) -> Vec<Vec<Value>> {
-    body["results"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| {
-            let mut v = r["dimensions"].as_array().unwrap().clone();
-            v.extend(r["metrics"].as_array().unwrap().iter().cloned());
-            v
-        })
-        .collect()
 }
 
 #[actix_rt::test]

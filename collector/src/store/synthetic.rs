@@ -70,19 +70,7 @@ pub async fn seed(store: &dyn Store, t: &Traffic<'_>) -> Result<(), StoreError> 
         .with("end", t.end)
         .with("days", t.days.max(1) as i64);
     store
-        .execute(
-            &format!(
-                "INSERT INTO events (event_id, timestamp, site, name, hostname, pathname, referrer, referrer_source, channel,
-                                     utm_source, utm_medium, utm_campaign, utm_content, utm_term, country_code, region, city, org,
-                                     org_type, browser, browser_version, os, os_version, device, screen_width, visitor_id,
-                                     session_id, consent, retention_days)
-                 SELECT generateUUIDv4(), ts, {{site:String}}, name, hostname, path, referrer, source, channel, utm_source,
-                        utm_medium, utm_campaign, utm_content, utm_term, country, region, city, org, org_type, browser,
-                        browser_version, os, os_version, device, 1280, visitor, bitShiftRight(cityHash64(s, {{site:String}}, {{end:Int64}}), 1), 'none', 400
-                 FROM ({VISITS})"
-            ),
-            &p,
-        )
+        .execute(&events_insert("ts", "name", "'none'", ""), &p)
         .await?;
     store
         .execute(
@@ -100,19 +88,31 @@ pub async fn seed(store: &dyn Store, t: &Traffic<'_>) -> Result<(), StoreError> 
             &p,
         )
         .await?;
+    // One visit in eleven: a lead's identification five seconds after its last event.
     store
         .execute(
-            &format!(
-                "INSERT INTO events (event_id, timestamp, site, name, hostname, pathname, referrer, referrer_source, channel,
-                                     utm_source, utm_medium, utm_campaign, utm_content, utm_term, country_code, region, city, org,
-                                     org_type, browser, browser_version, os, os_version, device, screen_width, visitor_id,
-                                     session_id, consent, retention_days)
-                 SELECT generateUUIDv4(), ts + 5, {{site:String}}, 'candor:lead', hostname, path, referrer, source, channel, utm_source,
-                        utm_medium, utm_campaign, utm_content, utm_term, country, region, city, org, org_type, browser,
-                        browser_version, os, os_version, device, 1280, visitor, bitShiftRight(cityHash64(s, {{site:String}}, {{end:Int64}}), 1), 'marketing', 400
-                 FROM ({VISITS}) WHERE k = len - 1 AND h % 11 = 0"
+            &events_insert(
+                "ts + 5",
+                "'candor:lead'",
+                "'marketing'",
+                "WHERE k = len - 1 AND h % 11 = 0",
             ),
             &p,
         )
         .await
+}
+
+/// An `INSERT ... SELECT` of `events` rows from `VISITS`, with the given time, name and
+/// consent expressions, for the visits' events that `filter` keeps.
+fn events_insert(ts: &str, name: &str, consent: &str, filter: &str) -> String {
+    format!(
+        "INSERT INTO events (event_id, timestamp, site, name, hostname, pathname, referrer, referrer_source, channel,
+                             utm_source, utm_medium, utm_campaign, utm_content, utm_term, country_code, region, city, org,
+                             org_type, browser, browser_version, os, os_version, device, screen_width, visitor_id,
+                             session_id, consent, retention_days)
+         SELECT generateUUIDv4(), {ts}, {{site:String}}, {name}, hostname, path, referrer, source, channel, utm_source,
+                utm_medium, utm_campaign, utm_content, utm_term, country, region, city, org, org_type, browser,
+                browser_version, os, os_version, device, 1280, visitor, bitShiftRight(cityHash64(s, {{site:String}}, {{end:Int64}}), 1), {consent}, 400
+         FROM ({VISITS}) {filter}"
+    )
 }

@@ -7,6 +7,33 @@ use candor::config::{Config, Layers};
 
 pub const ADMIN: &str = "test-admin-token-0123456789abcdefghijklmnop";
 
+/// Browsers' user agents (not bots), for beacons in tests.
+pub const CHROME: &str = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36";
+pub const FIREFOX: &str = "Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0";
+
+/// A test database `make fixtures` wrote (GeoIP and ASN `.mmdb`), as a path string.
+pub fn fixture(name: &str) -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../target/fixtures")
+        .join(name)
+        .display()
+        .to_string()
+}
+
+/// `[[dims..., metrics...], ...]` of a v2 answer, for compact assertions.
+pub fn rows(body: &serde_json::Value) -> Vec<Vec<serde_json::Value>> {
+    body["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            let mut v = r["dimensions"].as_array().unwrap().clone();
+            v.extend(r["metrics"].as_array().unwrap().iter().cloned());
+            v
+        })
+        .collect()
+}
+
 pub fn libchdb() -> PathBuf {
     std::env::var_os("CANDOR_LIBCHDB")
         .map(PathBuf::from)

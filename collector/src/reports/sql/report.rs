@@ -118,13 +118,7 @@ pub fn lead_metrics(
             .iter()
             .all(|d| matches!(d, Dimension::Page | Dimension::Hostname));
         match f.kind().map_err(|m| invalid("filters", m))? {
-            Kind::Session => {
-                let inner = folded_sessions(&visit_columns(f.dimensions()), &[], false);
-                let cond = filter_expr(&mut sql, f, Ctx::Sessions, goals)?;
-                wheres.push(format!(
-                    "session_id IN (SELECT session_id FROM ({inner}) WHERE {cond})"
-                ));
-            }
+            Kind::Session => wheres.push(sessions_matching(&mut sql, f, goals)?),
             Kind::Event if !own => {
                 let cond = filter_expr(&mut sql, f, Ctx::Events, goals)?;
                 wheres.push(format!(
@@ -134,15 +128,7 @@ pub fn lead_metrics(
             _ => wheres.push(filter_expr(&mut sql, f, Ctx::Events, goals)?),
         }
     }
-    let join = if dims
-        .iter()
-        .any(|d| matches!(d, Dimension::EntryPage | Dimension::ExitPage))
-    {
-        let inner = folded_sessions(&BTreeSet::new(), &[], false);
-        format!(" INNER JOIN (SELECT session_id, entry, exit_page FROM ({inner})) AS x USING session_id")
-    } else {
-        String::new()
-    };
+    let join = entry_exit_join(dims);
     select.push("count()".to_string());
     let text = format!(
         "SELECT {} FROM events{join} WHERE {}{}",
@@ -177,25 +163,11 @@ pub fn event_metrics(
     }
     for f in filters {
         match f.kind().map_err(|m| invalid("filters", m))? {
-            Kind::Session => {
-                let inner = folded_sessions(&visit_columns(f.dimensions()), &[], false);
-                let cond = filter_expr(&mut sql, f, Ctx::Sessions, goals)?;
-                wheres.push(format!(
-                    "session_id IN (SELECT session_id FROM ({inner}) WHERE {cond})"
-                ));
-            }
+            Kind::Session => wheres.push(sessions_matching(&mut sql, f, goals)?),
             _ => wheres.push(filter_expr(&mut sql, f, Ctx::Events, goals)?),
         }
     }
-    let join = if dims
-        .iter()
-        .any(|d| matches!(d, Dimension::EntryPage | Dimension::ExitPage))
-    {
-        let inner = folded_sessions(&BTreeSet::new(), &[], false);
-        format!(" INNER JOIN (SELECT session_id, entry, exit_page FROM ({inner})) AS x USING session_id")
-    } else {
-        String::new()
-    };
+    let join = entry_exit_join(dims);
     select.extend([
         "uniq(visitor_id)".to_string(),
         "countIf(name = 'pageview')".to_string(),
@@ -208,6 +180,28 @@ pub fn event_metrics(
         wheres.join(" AND ")
     );
     Ok(sql.finish(text))
+}
+
+/// An entry or exit page filter on events: the events of the visits that match it.
+fn sessions_matching(sql: &mut Binder, f: &Filter, goals: &[Goal]) -> Result<String, ReportError> {
+    let inner = folded_sessions(&visit_columns(f.dimensions()), &[], false);
+    let cond = filter_expr(sql, f, Ctx::Sessions, goals)?;
+    Ok(format!(
+        "session_id IN (SELECT session_id FROM ({inner}) WHERE {cond})"
+    ))
+}
+
+/// The join that gives events their visit's entry and exit page, when a dimension needs them.
+fn entry_exit_join(dims: &[Dimension]) -> String {
+    if dims
+        .iter()
+        .any(|d| matches!(d, Dimension::EntryPage | Dimension::ExitPage))
+    {
+        let inner = folded_sessions(&BTreeSet::new(), &[], false);
+        format!(" INNER JOIN (SELECT session_id, entry, exit_page FROM ({inner})) AS x USING session_id")
+    } else {
+        String::new()
+    }
 }
 
 /// Metrics from `sessions` per group of `dims` over `range`. Without session-only metrics,
