@@ -440,7 +440,12 @@ async fn the_stats_apis_return_the_numbers_worked_out_by_hand() {
                 ["pageleave", 1]
             ]),
         ),
-        ("event:props:plan", "plan", json!([["pro", 1]])),
+        // Events without the property are "(none)", as in Plausible.
+        (
+            "event:props:plan",
+            "plan",
+            json!([["(none)", 5], ["pro", 1]]),
+        ),
         ("event:hostname", "hostname", json!([["example.com", 5]])),
         ("visit:country", "country", json!([["JP", 5]])),
         ("visit:region", "region", json!([["Tokyo", 5]])),
@@ -712,19 +717,20 @@ async fn goals_count_conversions_and_conversion_rates() {
         })
     );
     assert_eq!(rows(&signup), vec![vec![json!(2), json!(2), json!(40.0)]]);
-    // Conversion rate per source: Google 1 of 2, newsletter 1 of 1.
+    // Per source, as Plausible defines them: conversion_rate of all 5 visitors, and
+    // group_conversion_rate of the source's visitors (Google 1 of 2, newsletter 1 of 1).
     let per_source = v2!(
         app,
         json!({
-            "site_id": "example.com", "metrics": ["visitors", "conversion_rate"], "date_range": range,
-            "dimensions": ["visit:source"], "filters": [["is", "event:goal", ["Signup"]]],
+            "site_id": "example.com", "metrics": ["visitors", "conversion_rate", "group_conversion_rate"],
+            "date_range": range, "dimensions": ["visit:source"], "filters": [["is", "event:goal", ["Signup"]]],
         })
     );
     assert_eq!(
         rows(&per_source),
         vec![
-            vec![json!("Google"), json!(1), json!(50.0)],
-            vec![json!("newsletter"), json!(1), json!(100.0)],
+            vec![json!("Google"), json!(1), json!(20.0), json!(50.0)],
+            vec![json!("newsletter"), json!(1), json!(20.0), json!(100.0)],
         ]
     );
     let v1_goal = v1!(app, format!("/api/v1/stats/breakdown?site_id=example.com&period=custom&date={},{}&property=event:goal&metrics=visitors,conversion_rate", data.day(0), data.day(2)));

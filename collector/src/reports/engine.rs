@@ -67,17 +67,23 @@ impl Engine<'_> {
         Ok(out)
     }
 
-    /// Visitors without goal filters, per group of the non-goal dimensions (conversion rate's
-    /// denominator).
-    async fn baseline(&self, q: &Query, range: &Range) -> Result<Baseline, ReportError> {
+    /// A conversion rate's denominator, as Plausible defines it: visitors without the goal
+    /// filters and the top-level property filters — in total (`conversion_rate`), or per
+    /// group of the non-goal dimensions (`group_conversion_rate`, `per_group`).
+    async fn baseline(
+        &self,
+        q: &Query,
+        range: &Range,
+        per_group: bool,
+    ) -> Result<Baseline, ReportError> {
         let keep: Vec<usize> = (0..q.dimensions.len())
-            .filter(|i| q.dimensions[*i] != Dimension::Goal)
+            .filter(|i| per_group && q.dimensions[*i] != Dimension::Goal)
             .collect();
         let dims: Vec<Dimension> = keep.iter().map(|i| q.dimensions[*i].clone()).collect();
         let filters: Vec<Filter> = q
             .filters
             .iter()
-            .filter(|f| !f.mentions_goal())
+            .filter(|f| !f.mentions_goal() && !f.is_property())
             .cloned()
             .collect();
         let base = Query {
@@ -107,7 +113,12 @@ impl Engine<'_> {
         shape::drop_not_set(q, &mut groups);
         shape::drop_lead_only(q, &mut groups);
         let conversion = if q.metrics.contains(&Metric::ConversionRate) {
-            Some(self.baseline(q, range).await?)
+            Some(self.baseline(q, range, false).await?)
+        } else {
+            None
+        };
+        let group = if q.metrics.contains(&Metric::GroupConversionRate) {
+            Some(self.baseline(q, range, true).await?)
         } else {
             None
         };
@@ -116,7 +127,13 @@ impl Engine<'_> {
         } else {
             None
         };
-        Ok(shape::metric_rows(q, groups, conversion.as_ref(), total))
+        Ok(shape::metric_rows(
+            q,
+            groups,
+            conversion.as_ref(),
+            group.as_ref(),
+            total,
+        ))
     }
 
     pub async fn run(&self, q: &Query) -> Result<Output, ReportError> {

@@ -12,7 +12,10 @@ pub enum Metric {
     BounceRate,
     VisitDuration,
     Events,
+    /// Converting visitors ÷ all visitors (no dimensions, no goal or property filters).
     ConversionRate,
+    /// Converting visitors ÷ the group's visitors (without goal or property filters).
+    GroupConversionRate,
     Percentage,
     /// Leads identified (first marketing-consented identification) in the range, each
     /// attributed to the visit, page and time of its identification.
@@ -22,7 +25,7 @@ pub enum Metric {
 }
 
 impl Metric {
-    pub const ALL: [Metric; 11] = [
+    pub const ALL: [Metric; 12] = [
         Metric::Visitors,
         Metric::Visits,
         Metric::Pageviews,
@@ -31,6 +34,7 @@ impl Metric {
         Metric::VisitDuration,
         Metric::Events,
         Metric::ConversionRate,
+        Metric::GroupConversionRate,
         Metric::Percentage,
         Metric::Leads,
         Metric::LeadConversionRate,
@@ -46,6 +50,7 @@ impl Metric {
             Metric::VisitDuration => "visit_duration",
             Metric::Events => "events",
             Metric::ConversionRate => "conversion_rate",
+            Metric::GroupConversionRate => "group_conversion_rate",
             Metric::Percentage => "percentage",
             Metric::Leads => "leads",
             Metric::LeadConversionRate => "lead_conversion_rate",
@@ -300,6 +305,18 @@ impl Filter {
     }
 
     /// True if this is (or contains) a goal condition.
+    /// A top-level filter on one custom property (left out of conversion rates' denominators,
+    /// as Plausible leaves them out).
+    pub fn is_property(&self) -> bool {
+        matches!(
+            self,
+            Filter::Cond {
+                dim: Dimension::Prop(_),
+                ..
+            }
+        )
+    }
+
     pub fn mentions_goal(&self) -> bool {
         self.dimensions().iter().any(|d| **d == Dimension::Goal)
     }

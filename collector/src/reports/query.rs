@@ -72,14 +72,16 @@ pub(crate) fn validate(q: &Query) -> Result<(), ReportError> {
             ));
         }
     }
-    if q.metrics.contains(&Metric::ConversionRate)
-        && !q.dimensions.contains(&Dimension::Goal)
-        && !q.filters.iter().any(Filter::mentions_goal)
-    {
-        return Err(invalid(
-            "metrics",
-            "Metric `conversion_rate` can only be queried with event:goal filters or dimensions",
-        ));
+    for m in [Metric::ConversionRate, Metric::GroupConversionRate] {
+        if q.metrics.contains(&m)
+            && !q.dimensions.contains(&Dimension::Goal)
+            && !q.filters.iter().any(Filter::mentions_goal)
+        {
+            return Err(invalid(
+                "metrics",
+                format!("Metric `{m}` can only be queried with event:goal filters or dimensions"),
+            ));
+        }
     }
     if q.compare_previous && times > 0 {
         return Err(invalid(

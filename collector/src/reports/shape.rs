@@ -217,14 +217,22 @@ pub(crate) fn drop_not_set(q: &Query, groups: &mut HashMap<String, Raw>) {
     });
 }
 
-/// Metric values per group. `conversion` is needed for `conversion_rate`, `total` (all
-/// visitors) for `percentage`.
+/// Metric values per group. `conversion` is needed for `conversion_rate`, `group` for
+/// `group_conversion_rate`, `total` (all visitors) for `percentage`.
 pub(crate) fn metric_rows(
     q: &Query,
     groups: HashMap<String, Raw>,
     conversion: Option<&Baseline>,
+    group: Option<&Baseline>,
     total: Option<u64>,
 ) -> Vec<MetricRow> {
+    // Converting visitors ÷ the baseline of the row's group (its kept dimensions), one decimal.
+    let rate = |baseline: Option<&Baseline>, r: &Raw| {
+        let (keep, base) = baseline.expect("computed by the caller");
+        let dims: Vec<Value> = keep.iter().map(|i| r.dims[*i].clone()).collect();
+        let denominator = base.get(&key_of(&dims)).copied().unwrap_or(0);
+        ratio(100.0 * r.visitors as f64, denominator as f64, 1)
+    };
     let mut rows: Vec<MetricRow> = groups
         .into_values()
         .map(|r| {
@@ -242,15 +250,11 @@ pub(crate) fn metric_rows(
                     Metric::Percentage => {
                         ratio(100.0 * r.visitors as f64, total.unwrap_or(0) as f64, 1)
                     }
-                    Metric::ConversionRate => {
-                        let (keep, base) = conversion.expect("computed by the caller");
-                        let dims: Vec<Value> = keep.iter().map(|i| r.dims[*i].clone()).collect();
-                        let denominator = base.get(&key_of(&dims)).copied().unwrap_or(0);
-                        ratio(100.0 * r.visitors as f64, denominator as f64, 2)
-                    }
+                    Metric::ConversionRate => rate(conversion, &r),
+                    Metric::GroupConversionRate => rate(group, &r),
                     Metric::Leads => r.leads as f64,
                     Metric::LeadConversionRate => {
-                        ratio(100.0 * r.leads as f64, r.visitors as f64, 2)
+                        ratio(100.0 * r.leads as f64, r.visitors as f64, 1)
                     }
                 })
                 .collect();
@@ -353,6 +357,7 @@ fn metric_value(m: Metric, v: f64) -> Value {
     match m {
         Metric::ViewsPerVisit
         | Metric::ConversionRate
+        | Metric::GroupConversionRate
         | Metric::LeadConversionRate
         | Metric::Percentage => json!(v),
         _ => json!(v.round() as i64),
@@ -363,7 +368,10 @@ fn metric_value(m: Metric, v: f64) -> Value {
 fn change(m: Metric, now: f64, then: f64) -> Value {
     match m {
         Metric::BounceRate => json!((now - then).round() as i64),
-        Metric::ConversionRate | Metric::LeadConversionRate | Metric::Percentage => {
+        Metric::ConversionRate
+        | Metric::GroupConversionRate
+        | Metric::LeadConversionRate
+        | Metric::Percentage => {
             json!(round_to(now - then, 2))
         }
         _ => {

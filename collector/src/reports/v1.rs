@@ -228,6 +228,7 @@ pub fn timeseries_response(q: &Query, out: &Output) -> Value {
                     .unwrap_or_else(|| match m {
                         Metric::ViewsPerVisit
                         | Metric::ConversionRate
+                        | Metric::GroupConversionRate
                         | Metric::LeadConversionRate => json!(0.0),
                         _ => json!(0),
                     });

@@ -59,7 +59,12 @@ pub(super) fn dim_expr(sql: &mut Binder, dim: &Dimension, ctx: Ctx, goals: &[Goa
         Dimension::Page => "pathname".into(),
         Dimension::Name => "name".into(),
         Dimension::Hostname => "hostname".into(),
-        Dimension::Prop(key) => format!("props[{}]", sql.bind("String", key.as_str())),
+        // Events without the property are "(none)", as Plausible names them (breakdowns show
+        // them, filters can match them).
+        Dimension::Prop(key) => {
+            let key = sql.bind("String", key.as_str());
+            format!("if(mapContains(props, {key}), props[{key}], '(none)')")
+        }
         Dimension::Goal => {
             if goals.is_empty() {
                 return "arrayJoin(CAST([], 'Array(String)'))".into();
