@@ -106,10 +106,13 @@ export const metricValue = (metric, v, short = false) => {
 export const axisValue = (metric, n) =>
   metric === 'visit_duration' ? duration(n) : RATES.has(metric) ? `${decimal.format(n)}%` : compact.format(n)
 
+// Metrics whose change the Stats API gives in percentage points (the rest: percent).
+const POINTS = new Set(['bounce_rate', 'conversion_rate', 'lead_conversion_rate'])
+
 // A change from the previous period: percent for counts, percentage points for rates.
 export const changeText = (metric, change) => {
   const n = decimal.format(Math.abs(change))
-  return RATES.has(metric) ? { short: `${n} pp`, long: `${n} percentage points` } : { short: `${n}%`, long: `${n}%` }
+  return POINTS.has(metric) ? { short: `${n} pp`, long: `${n} percentage points` } : { short: `${n}%`, long: `${n}%` }
 }
 
 // A moment (unix seconds) in the site's time zone: "Dec 3, 2026, 14:05"; `dateOnly` drops the time.

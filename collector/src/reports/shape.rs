@@ -364,16 +364,14 @@ fn metric_value(m: Metric, v: f64) -> Value {
     }
 }
 
-/// Plausible's change: percentage points for rates, otherwise percent (100 from zero).
+/// Plausible's change (its `Stats.Compare`): percentage points for the bounce rate (none
+/// against a previous rate of 0) and for conversion rates (one decimal); percent for
+/// everything else, `percentage` included (100 from zero).
 fn change(m: Metric, now: f64, then: f64) -> Value {
     match m {
-        Metric::BounceRate => json!((now - then).round() as i64),
-        Metric::ConversionRate
-        | Metric::GroupConversionRate
-        | Metric::LeadConversionRate
-        | Metric::Percentage => {
-            json!(round_to(now - then, 2))
-        }
+        Metric::BounceRate if then > 0.0 => json!((now - then).round() as i64),
+        Metric::BounceRate => Value::Null,
+        Metric::ConversionRate | Metric::LeadConversionRate => json!(round_to(now - then, 1)),
         _ => {
             if then == 0.0 {
                 json!(if now > 0.0 { 100 } else { 0 })
@@ -450,7 +448,10 @@ mod tests {
         assert_eq!(change(Metric::Visitors, 5.0, 0.0), json!(100));
         assert_eq!(change(Metric::Visitors, 0.0, 0.0), json!(0));
         assert_eq!(change(Metric::BounceRate, 40.0, 55.0), json!(-15));
-        assert_eq!(change(Metric::ConversionRate, 2.5, 1.25), json!(1.25));
+        assert_eq!(change(Metric::BounceRate, 40.0, 0.0), Value::Null);
+        assert_eq!(change(Metric::ConversionRate, 2.5, 1.2), json!(1.3));
+        // Plausible's percentage changes in percent: 12.5 % of visitors → 50 % is +300.
+        assert_eq!(change(Metric::Percentage, 50.0, 12.5), json!(300));
     }
 
     #[test]
