@@ -184,21 +184,7 @@ async fn leads_are_counted_where_they_identified_and_named_only_to_lead_readers(
     );
 
     // Six page views, one Signup, three identifications.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    loop {
-        let rows: Vec<Value> = candor::store::fetch(
-            state.store.as_ref(),
-            "SELECT count() AS c FROM events",
-            &candor::store::Params::new(),
-        )
-        .await
-        .unwrap();
-        if rows[0]["c"] == json!(10) || std::time::Instant::now() > deadline {
-            assert_eq!(rows[0]["c"], json!(10), "every event stored");
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
+    common::events_stored(&state, 10).await;
 
     // L2 opts out and L3 is erased: aggregates name no one, so both still count.
     let (status, _, _) = send(

@@ -106,6 +106,29 @@ async fn query_validations_test() {
     // rate and views per visit of the visits that contain the page, event or property).
 }
 
+/// The v2 answer to `body` for `site` (a 200).
+async fn answer(
+    app: &impl actix_web::dev::Service<
+        actix_http::Request,
+        Response = actix_web::dev::ServiceResponse,
+        Error = actix_web::Error,
+    >,
+    site: &str,
+    mut body: Value,
+) -> Value {
+    body["site_id"] = json!(site);
+    let (status, _, out) = send(
+        app,
+        TestRequest::post()
+            .uri("/api/v2/query")
+            .insert_header(bearer(ADMIN))
+            .set_json(&body),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}: {out}");
+    out
+}
+
 /// Page views and custom events sent as browsers send them, one visitor per address.
 async fn beacon(
     app: &impl actix_web::dev::Service<
@@ -227,38 +250,11 @@ async fn query_special_metrics_test() {
         .await;
         assert_eq!(status, StatusCode::CREATED, "{out}");
     }
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    loop {
-        let rows: Vec<Value> = candor::store::fetch(
-            state.store.as_ref(),
-            "SELECT count() AS c FROM events",
-            &candor::store::Params::new(),
-        )
-        .await
-        .unwrap();
-        if rows[0]["c"] == json!(19) || std::time::Instant::now() > deadline {
-            assert_eq!(rows[0]["c"], json!(19), "every event stored");
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
-    let ask = |site: &str, body: Value| {
-        let mut body = body;
-        body["site_id"] = json!(site);
+    common::events_stored(&state, 19).await;
+    let ask = |site: &'static str, mut body: Value| {
         body["date_range"] = json!("day");
         let app = &app;
-        async move {
-            let (status, _, out) = send(
-                app,
-                TestRequest::post()
-                    .uri("/api/v2/query")
-                    .insert_header(bearer(ADMIN))
-                    .set_json(&body),
-            )
-            .await;
-            assert_eq!(status, StatusCode::OK, "{body}: {out}");
-            common::rows(&out)
-        }
+        async move { common::rows(&answer(app, site, body).await) }
     };
     assert_eq!(
         ask(
@@ -306,25 +302,6 @@ async fn query_special_metrics_test() {
     // Left out: the two visit:screen_size / visit:device cases (Plausible's device names,
     // "Mobile"/"Desktop" by screen size, differ from Candor's — README).
     bg.shutdown(&state, std::time::Duration::from_secs(5)).await;
-}
-
-/// Waits until the store holds `n` events.
-async fn stored(state: &candor::http::AppState, n: u64) {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    loop {
-        let rows: Vec<Value> = candor::store::fetch(
-            state.store.as_ref(),
-            "SELECT count() AS c FROM events",
-            &candor::store::Params::new(),
-        )
-        .await
-        .unwrap();
-        if rows[0]["c"] == json!(n) || std::time::Instant::now() > deadline {
-            assert_eq!(rows[0]["c"], json!(n), "every event stored");
-            return;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
 }
 
 /// Plausible's dates (2021-01-01 …) moved to 40 days ago, within the retention; the clock is
@@ -382,25 +359,12 @@ async fn query_comparisons_test() {
             .await;
         }
     }
-    stored(&state, 18).await;
+    common::events_stored(&state, 18).await;
     let range = json!([day(6).to_string(), day(12).to_string()]);
     let compare = json!({"comparisons": {"mode": "previous_period"}});
-    let ask = |site: &str, body: Value| {
-        let mut body = body;
-        body["site_id"] = json!(site);
+    let ask = |site: &'static str, body: Value| {
         let app = &app;
-        async move {
-            let (status, _, out) = send(
-                app,
-                TestRequest::post()
-                    .uri("/api/v2/query")
-                    .insert_header(bearer(ADMIN))
-                    .set_json(&body),
-            )
-            .await;
-            assert_eq!(status, StatusCode::OK, "{body}: {out}");
-            out["results"].clone()
-        }
+        async move { answer(app, site, body).await["results"].clone() }
     };
     assert_eq!(
         ask(

@@ -221,21 +221,7 @@ async fn seeded(dir: &std::path::Path) -> (AppState, Background, Data) {
     hit(&state, now, "198.51.100.9", FIREFOX, pv("/live", None)).await;
 
     let bg = Background::start(&state);
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    loop {
-        let rows: Vec<Value> = candor::store::fetch(
-            state.store.as_ref(),
-            "SELECT count() AS c FROM events",
-            &candor::store::Params::new(),
-        )
-        .await
-        .unwrap();
-        if rows[0]["c"] == json!(15) || std::time::Instant::now() > deadline {
-            assert_eq!(rows[0]["c"], json!(15), "every seeded event stored");
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
+    common::events_stored(&state, 15).await;
     // Roll up the finished days, so the reports below read days D to D+2 from daily
     // rollups wherever they can (unfiltered) and from the raw tables elsewhere: both must
     // give the numbers worked out by hand.

@@ -155,3 +155,22 @@ pub fn page_view_record(
         },
     }
 }
+
+/// Waits (up to 30 s) until the store holds `n` events, and fails the test if it does not.
+pub async fn events_stored(state: &candor::http::AppState, n: u64) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let rows: Vec<serde_json::Value> = candor::store::fetch(
+            state.store.as_ref(),
+            "SELECT count() AS c FROM events",
+            &candor::store::Params::new(),
+        )
+        .await
+        .unwrap();
+        if rows[0]["c"] == serde_json::json!(n) || std::time::Instant::now() > deadline {
+            assert_eq!(rows[0]["c"], serde_json::json!(n), "every event stored");
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
