@@ -439,6 +439,17 @@ fn flatten(
 }
 
 impl Config {
+    /// Whether locations come from the DB-IP City Lite `make geo` fetched (its licence asks
+    /// for credit where they are shown).
+    pub fn geoip_is_default(&self) -> bool {
+        only_defaults(&self.geoip_db, default_geoip_paths())
+    }
+
+    /// Whether organisations come from the ASN lists `make geo` fetched.
+    pub fn org_db_is_default(&self) -> bool {
+        only_defaults(&self.org_db, default_org_paths())
+    }
+
     /// Validates every setting. The first bad one is returned, named as the user wrote it.
     pub fn from_layers(layers: &Layers) -> Result<Config, ConfigError> {
         let p = Parser { layers };
@@ -588,6 +599,11 @@ pub fn default_org_paths() -> Vec<PathBuf> {
     ["ipv4", "ipv6"]
         .map(|f| PathBuf::from(format!(".cache/geo/asn-{GEO_ASN_VERSION}/asn-{f}.csv")))
         .to_vec()
+}
+
+/// Some files are configured, all of them defaults.
+fn only_defaults(paths: &[PathBuf], defaults: Vec<PathBuf>) -> bool {
+    !paths.is_empty() && paths.iter().all(|p| defaults.contains(p))
 }
 
 /// The default files that are there (none when `make geo` has not run).

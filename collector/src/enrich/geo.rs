@@ -153,27 +153,24 @@ struct FlatCity<'a> {
 
 /// The organisation and network kind from one ASN/ISP `.mmdb`.
 fn org_in(reader: &Reader<Vec<u8>>, ip: IpAddr) -> Option<(String, String)> {
-    {
-        match reader.lookup(ip).and_then(|r| r.decode::<OrgRecord<'_>>()) {
-            Ok(Some(r)) => {
-                let name = r
-                    .organization
-                    .or(r.autonomous_system_organization)
-                    .or(r.isp)
-                    .unwrap_or_default()
-                    .to_string();
-                let kind = r
-                    .user_type
-                    .or(r.traits.and_then(|t| t.user_type))
-                    .or(r.connection_type)
-                    .or(r.kind)
-                    .map(network_kind)
-                    .unwrap_or_default();
-                Some((name, kind.to_string()))
-            }
-            _ => None,
-        }
-    }
+    let r = reader
+        .lookup(ip)
+        .and_then(|r| r.decode::<OrgRecord<'_>>())
+        .ok()??;
+    let name = r
+        .organization
+        .or(r.autonomous_system_organization)
+        .or(r.isp)
+        .unwrap_or_default()
+        .to_string();
+    let kind = r
+        .user_type
+        .or(r.traits.and_then(|t| t.user_type))
+        .or(r.connection_type)
+        .or(r.kind)
+        .map(network_kind)
+        .unwrap_or_default();
+    Some((name, kind.to_string()))
 }
 
 /// Organisations by address range, from ip-location-db's ASN CSV files: sorted, disjoint

@@ -96,9 +96,7 @@ fn sites_of(state: &AppState, principal: &Principal) -> serde_json::Value {
         })
         .collect();
     // DB-IP's licence (CC BY 4.0) asks for credit where its locations are shown.
-    let defaults = crate::config::default_geoip_paths();
-    let geo = &state.config.geoip_db;
-    let credits = if !geo.is_empty() && geo.iter().all(|p| defaults.contains(p)) {
+    let credits = if state.config.geoip_is_default() {
         json!([{"text": "IP Geolocation by DB-IP", "url": "https://db-ip.com"}])
     } else {
         json!([])

@@ -206,23 +206,34 @@ pub async fn event(
         Ok(ip) => ip,
         Err(e) => return cors_error(e, origin),
     };
-    let user_agent = req
-        .headers()
-        .get(header::USER_AGENT)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    let pipeline = &state.pipeline;
-    let request = RequestFacts {
-        ip,
-        user_agent,
-        dnt: privacy::do_not_track(req.headers()),
-        gpc: privacy::global_privacy_control(req.headers()),
-        now_ms: state.clock.unix_millis(),
-    };
-    match pipeline.ingest(beacon, &site, &request).await {
+    match state
+        .pipeline
+        .ingest(beacon, &site, &request_facts(&state, &req, ip))
+        .await
+    {
         Ok(None) => accepted(origin),
         Ok(Some(reason)) => dropped(reason, origin),
         Err(e) => cors_error(e.into(), origin),
+    }
+}
+
+/// What the pipeline may know of a beacon's request: the client address (already resolved
+/// through the trusted proxies), user agent, privacy signals and the application's time.
+pub fn request_facts<'r>(
+    state: &AppState,
+    req: &'r HttpRequest,
+    ip: std::net::IpAddr,
+) -> RequestFacts<'r> {
+    RequestFacts {
+        ip,
+        user_agent: req
+            .headers()
+            .get(header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or(""),
+        dnt: privacy::do_not_track(req.headers()),
+        gpc: privacy::global_privacy_control(req.headers()),
+        now_ms: state.clock.unix_millis(),
     }
 }
 

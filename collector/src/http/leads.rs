@@ -9,13 +9,14 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 
 use super::ingest::{
-    accepted_or, check_beacon_rate, cors_error, dropped, origin_of, read_beacon, site_for,
+    accepted_or, check_beacon_rate, cors_error, dropped, origin_of, read_beacon, request_facts,
+    site_for,
 };
 use super::json::parse;
 use super::{ApiError, AppState};
 use crate::ingest::Beacon;
 use crate::leads::{Email, Identification};
-use crate::pipeline::{DropReason, RequestFacts};
+use crate::pipeline::DropReason;
 use crate::privacy;
 
 #[derive(Deserialize)]
@@ -166,20 +167,13 @@ async fn count_lead(
         .filter(|u| matches!(u.scheme(), "http" | "https"))
         .or_else(|| url::Url::parse(&format!("https://{}/", site.domain)).ok());
     let Some(url) = url else { return };
-    let user_agent = req
-        .headers()
-        .get(actix_web::http::header::USER_AGENT)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    let request = RequestFacts {
-        ip,
-        user_agent,
-        dnt: false,
-        gpc: false,
-        now_ms: state.clock.unix_millis(),
-    };
+    // (Identify has already answered DNT and GPC, so both are off here.)
     let beacon = Beacon::lead(site.domain.clone(), url, vid);
-    match state.pipeline.ingest(beacon, site, &request).await {
+    match state
+        .pipeline
+        .ingest(beacon, site, &request_facts(state, req, ip))
+        .await
+    {
         Ok(None) => {}
         Ok(Some(reason)) => {
             tracing::debug!(site = %site.domain, reason = reason.as_str(), "lead not counted")

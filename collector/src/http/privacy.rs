@@ -29,19 +29,12 @@ pub fn statement(state: &AppState, domain: &str) -> Result<Value, ApiError> {
         json!({"item": "session", "detail": "a random visit id; a visit ends after 30 minutes of inactivity"}),
     ];
     // Which databases: the defaults Candor fetches, by name, or the operator's own.
-    let default_geo = crate::config::default_geoip_paths();
-    let default_org = crate::config::default_org_paths();
-    let geo_source = if state
-        .config
-        .geoip_db
-        .iter()
-        .all(|p| default_geo.contains(p))
-    {
+    let geo_source = if state.config.geoip_is_default() {
         "IP Geolocation by DB-IP (db-ip.com), DB-IP City Lite, CC BY 4.0, kept on this server"
     } else {
         "a GeoIP database kept on this server"
     };
-    let org_source = if state.config.org_db.iter().all(|p| default_org.contains(p)) {
+    let org_source = if state.config.org_db_is_default() {
         "the ip-location-db ASN lists (RouteViews and DB-IP, CC BY 4.0), kept on this server"
     } else {
         "an ASN/ISP database kept on this server"

@@ -104,13 +104,7 @@ pub fn lead_metrics(
     goals: &[Goal],
 ) -> Result<Statement, ReportError> {
     let mut sql = Binder::new(q, range);
-    let mut select = Vec::new();
-    for (i, d) in dims.iter().enumerate() {
-        select.push(format!(
-            "{} AS _d{i}",
-            dim_expr(&mut sql, d, Ctx::Events, goals)
-        ));
-    }
+    let mut select = event_dimensions(&mut sql, dims, goals);
     let mut wheres = vec![LEADS_IN_RANGE.to_string()];
     for f in filters {
         let own = f
@@ -119,12 +113,7 @@ pub fn lead_metrics(
             .all(|d| matches!(d, Dimension::Page | Dimension::Hostname));
         match f.kind().map_err(|m| invalid("filters", m))? {
             Kind::Session => wheres.push(sessions_matching(&mut sql, f, goals)?),
-            Kind::Event if !own => {
-                let cond = filter_expr(&mut sql, f, Ctx::Events, goals)?;
-                wheres.push(format!(
-                    "session_id IN (SELECT session_id FROM events WHERE {EVENTS_IN_RANGE} AND {cond})"
-                ));
-            }
+            Kind::Event if !own => wheres.push(visits_with_event(&mut sql, f, goals)?),
             _ => wheres.push(filter_expr(&mut sql, f, Ctx::Events, goals)?),
         }
     }
@@ -148,13 +137,7 @@ pub fn event_metrics(
     goals: &[Goal],
 ) -> Result<Statement, ReportError> {
     let mut sql = Binder::new(q, range);
-    let mut select = Vec::new();
-    for (i, d) in dims.iter().enumerate() {
-        select.push(format!(
-            "{} AS _d{i}",
-            dim_expr(&mut sql, d, Ctx::Events, goals)
-        ));
-    }
+    let mut select = event_dimensions(&mut sql, dims, goals);
     let mut wheres = vec![EVENTS_IN_RANGE.to_string()];
     if dims.contains(&Dimension::Goal) && !goals.is_empty() {
         // Only events that complete some goal can have a goal value.
@@ -180,6 +163,22 @@ pub fn event_metrics(
         wheres.join(" AND ")
     );
     Ok(sql.finish(text))
+}
+
+/// The dimension columns (`_d0`, `_d1`, ...) of a statement over `events`.
+fn event_dimensions(sql: &mut Binder, dims: &[Dimension], goals: &[Goal]) -> Vec<String> {
+    dims.iter()
+        .enumerate()
+        .map(|(i, d)| format!("{} AS _d{i}", dim_expr(sql, d, Ctx::Events, goals)))
+        .collect()
+}
+
+/// An event filter on visits: the visits with an event in the range that matches it.
+fn visits_with_event(sql: &mut Binder, f: &Filter, goals: &[Goal]) -> Result<String, ReportError> {
+    let cond = filter_expr(sql, f, Ctx::Events, goals)?;
+    Ok(format!(
+        "session_id IN (SELECT session_id FROM events WHERE {EVENTS_IN_RANGE} AND {cond})"
+    ))
 }
 
 /// An entry or exit page filter on events: the events of the visits that match it.
@@ -237,12 +236,7 @@ pub fn session_metrics(
                 columns.extend(visit_columns(f.dimensions()));
                 outer.push(filter_expr(&mut sql, f, Ctx::Sessions, goals)?)
             }
-            _ => {
-                let cond = filter_expr(&mut sql, f, Ctx::Events, goals)?;
-                outer.push(format!(
-                    "session_id IN (SELECT session_id FROM events WHERE {EVENTS_IN_RANGE} AND {cond})"
-                ));
-            }
+            _ => outer.push(visits_with_event(&mut sql, f, goals)?),
         }
     }
     let mut select = Vec::new();
