@@ -509,6 +509,80 @@ fn add_columns(table: &Table, columns: &[impl AsRef<str>], topology: &Topology) 
     }
 }
 
+/// Channel and device names written before migration 13, and Plausible's names for them.
+/// (Stored `paid` cannot be told apart any further: it becomes `Paid Other`.)
+const LEGACY_CHANNELS: &[(&str, &str)] = &[
+    ("direct", "Direct"),
+    ("search", "Organic Search"),
+    ("social", "Organic Social"),
+    ("email", "Email"),
+    ("paid", "Paid Other"),
+    ("referral", "Referral"),
+];
+const LEGACY_DEVICES: &[(&str, &str)] = &[
+    ("desktop", "Desktop"),
+    ("mobile", "Mobile"),
+    ("tablet", "Tablet"),
+];
+
+/// Migration 13: stored channels, devices, browsers and systems take Plausible's names, as
+/// new events get them (`enrich`), in `events` and `sessions`, waiting for the rewrite to
+/// finish. Rollups hold report values, so they are dropped and rebuilt by the builder.
+fn plausible_names(topology: &Topology) -> Vec<String> {
+    use crate::enrich::user_agent::{BROWSER_RENAMES, OS_RENAMES};
+    let list = |names: Vec<&str>| {
+        names
+            .iter()
+            .map(|n| {
+                assert!(!n.contains('\'') && !n.contains('\\'), "plain names only");
+                format!("'{n}'")
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let renames = [
+        ("channel", LEGACY_CHANNELS),
+        ("device", LEGACY_DEVICES),
+        ("browser", BROWSER_RENAMES),
+        ("os", OS_RENAMES),
+    ];
+    let set = renames
+        .iter()
+        .map(|(col, table)| {
+            let from = list(table.iter().map(|(f, _)| *f).collect());
+            let to = list(table.iter().map(|(_, t)| *t).collect());
+            format!("{col} = transform({col}, [{from}], [{to}], {col})")
+        })
+        .collect::<Vec<_>>()
+        .join(", ");
+    let matching = renames
+        .iter()
+        .map(|(col, table)| {
+            format!(
+                "{col} IN ({})",
+                list(table.iter().map(|(f, _)| *f).collect())
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(" OR ");
+    let (suffix, on_cluster) = match &topology.cluster {
+        None => ("", String::new()),
+        Some(c) => ("_local", format!(" ON CLUSTER {c}")),
+    };
+    let mut out: Vec<String> = ["events", "sessions"]
+        .iter()
+        .map(|table| {
+            format!(
+                "ALTER TABLE {table}{suffix}{on_cluster} UPDATE {set} WHERE {matching} SETTINGS mutations_sync = 2"
+            )
+        })
+        .collect();
+    for table in ["rollups", "rollup_days"] {
+        out.push(format!("TRUNCATE TABLE IF EXISTS {table}{on_cluster}"));
+    }
+    out
+}
+
 /// `CREATE TABLE` statements for each table, in order.
 fn create_all(tables: &[Table], topology: &Topology) -> Vec<String> {
     tables.iter().flat_map(|t| t.create(topology)).collect()
@@ -621,6 +695,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "leads in the daily rollups",
         // Builds from before hold 0, which is exact: no lead was counted as an event then.
         statements: |t| add_columns(&ROLLUPS, &["leads UInt64 DEFAULT 0"], t),
+    },
+    Migration {
+        version: 13,
+        name: "Plausible's names for channels, devices, browsers and operating systems",
+        statements: plausible_names,
     },
 ];
 

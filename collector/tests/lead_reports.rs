@@ -264,7 +264,10 @@ async fn leads_are_counted_where_they_identified_and_named_only_to_lead_readers(
     );
     assert_eq!(
         v2(query(json!({"dimensions": ["visit:utm_campaign"]}))).await,
-        vec![vec![json!("launch"), json!(1), json!(1), json!(100.0)]]
+        vec![
+            vec![json!("(not set)"), json!(4), json!(2), json!(50.0)],
+            vec![json!("launch"), json!(1), json!(1), json!(100.0)]
+        ]
     );
     // The page a lead identified on; visitors of each page for the rate.
     assert_eq!(

@@ -391,7 +391,12 @@ async fn the_stats_apis_return_the_numbers_worked_out_by_hand() {
         (
             "visit:channel",
             "channel",
-            json!([["direct", 2], ["search", 2], ["email", 1], ["social", 1]]),
+            json!([
+                ["Direct", 2],
+                ["Organic Search", 2],
+                ["Email", 1],
+                ["Organic Social", 1]
+            ]),
         ),
         (
             "visit:referrer",
@@ -402,9 +407,22 @@ async fn the_stats_apis_return_the_numbers_worked_out_by_hand() {
                 ["t.co/abc", 1]
             ]),
         ),
-        ("visit:utm_source", "utm_source", json!([["newsletter", 1]])),
-        ("visit:utm_medium", "utm_medium", json!([["email", 1]])),
-        ("visit:utm_campaign", "utm_campaign", json!([["nov", 1]])),
+        // Visits without campaign parameters are "(not set)", as in Plausible.
+        (
+            "visit:utm_source",
+            "utm_source",
+            json!([["(not set)", 4], ["newsletter", 1]]),
+        ),
+        (
+            "visit:utm_medium",
+            "utm_medium",
+            json!([["(not set)", 4], ["email", 1]]),
+        ),
+        (
+            "visit:utm_campaign",
+            "utm_campaign",
+            json!([["(not set)", 4], ["nov", 1]]),
+        ),
         (
             "visit:browser",
             "browser",
@@ -413,9 +431,9 @@ async fn the_stats_apis_return_the_numbers_worked_out_by_hand() {
         (
             "visit:os",
             "os",
-            json!([["Windows", 3], ["Linux", 1], ["Mac OS X", 1]]),
+            json!([["Windows", 3], ["GNU/Linux", 1], ["Mac", 1]]),
         ),
-        ("visit:device", "device", json!([["desktop", 5]])),
+        ("visit:device", "device", json!([["Desktop", 5]])),
         (
             "event:name",
             "name",
@@ -437,9 +455,13 @@ async fn the_stats_apis_return_the_numbers_worked_out_by_hand() {
         ("visit:region", "region", json!([["Tokyo", 5]])),
         ("visit:city", "city", json!([["Tokyo", 5]])),
         ("visit:org", "org", json!([["Sample Telecom", 5]])),
-        // Not set on any visit: no rows, not an empty-string row.
-        ("visit:utm_content", "utm_content", json!([])),
-        ("visit:utm_term", "utm_term", json!([])),
+        // Not set on any visit: one "(not set)" row.
+        (
+            "visit:utm_content",
+            "utm_content",
+            json!([["(not set)", 5]]),
+        ),
+        ("visit:utm_term", "utm_term", json!([["(not set)", 5]])),
     ];
     for (property, key, want) in expect {
         let body = v1!(app, format!("{base}&property={property}"));
@@ -519,7 +541,8 @@ async fn the_stats_apis_return_the_numbers_worked_out_by_hand() {
     );
     assert_eq!(rows(&regex), vec![vec![json!(5)]]);
 
-    // Periods: day, 7d relative to `date`; time series by day and hour; comparison.
+    // Periods: day, 7d relative to `date` (the seven whole days before it, as in Plausible);
+    // time series by day and hour; comparison.
     let day = v1!(app, format!("/api/v1/stats/aggregate?site_id=example.com&period=day&date={}&metrics=visitors,visits", data.day(0)));
     assert_eq!(
         (value(&day, "visitors"), value(&day, "visits")),
@@ -529,7 +552,7 @@ async fn the_stats_apis_return_the_numbers_worked_out_by_hand() {
         app,
         format!(
             "/api/v1/stats/aggregate?site_id=example.com&period=7d&date={}",
-            data.day(6)
+            data.day(7)
         )
     );
     assert_eq!(value(&week, "visitors"), json!(5));
@@ -537,7 +560,7 @@ async fn the_stats_apis_return_the_numbers_worked_out_by_hand() {
         app,
         format!(
             "/api/v1/stats/aggregate?site_id=example.com&period=7d&date={}",
-            data.day(7)
+            data.day(8)
         )
     );
     assert_eq!(

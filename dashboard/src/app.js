@@ -12,7 +12,8 @@ import { createPanel, PANELS } from './panels.js'
 import { createPeople } from './people.js'
 import { showSignIn } from './signin.js'
 import {
-  apiFilters, dateRange, daysBefore, defaultMetric, interval, isoDate, OP_WORDS, PERIODS, readState, validDate, validMetric,
+  apiFilters, dateRange, daysBefore, defaultMetric, interval, isoDate, OP_WORDS, PERIODS, readState, setTimeZone, validDate,
+  validMetric,
   VIEW_METRICS, withFilter, writeState,
 } from './state.js'
 
@@ -293,6 +294,7 @@ const chartMetric = () => validMetric(state.view, state.metric)
 
 const refresh = () => {
   if (!view) return
+  setTimeZone(siteOf(state)?.timezone)
   syncControls()
   if (state.view === 'people') {
     view.announce(state.lead ? `Showing a lead of ${state.site}.` : `Showing the recent leads of ${state.site}.`)

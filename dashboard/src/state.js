@@ -111,8 +111,40 @@ export const withFilter = (filters, dimension, value) => [
   { dimension, op: '==', value },
 ]
 
-// The Stats API's date_range, breakdown interval and the previous-period comparison.
-export const dateRange = (state) => (state.period === 'custom' ? [state.from, state.to] : state.period)
+// The site's time zone, for the dashboard's own period arithmetic (set when a site is shown).
+let siteTimeZone = 'UTC'
+export const setTimeZone = (timeZone) => {
+  siteTimeZone = timeZone || 'UTC'
+}
+
+// Today in the site's time zone, YYYY-MM-DD.
+export const todayIn = (timeZone, now = new Date()) => {
+  try {
+    return new Intl.DateTimeFormat('en-CA', { timeZone, year: 'numeric', month: '2-digit', day: '2-digit' }).format(now)
+  } catch {
+    return now.toISOString().slice(0, 10)
+  }
+}
+
+const addDays = (iso, n) => new Date(Date.parse(iso) + n * 864e5).toISOString().slice(0, 10)
+const monthsBack = (iso, n) => {
+  const d = new Date(`${iso.slice(0, 7)}-01T00:00:00Z`)
+  d.setUTCMonth(d.getUTCMonth() - n)
+  return d.toISOString().slice(0, 10)
+}
+
+// The Stats API's date_range. The API's `7d`, `30d`, `6mo` and `12mo` end before today, as
+// Plausible's do; the dashboard's "last 7 days" and "last 6 months" include today, so it sends
+// their dates (in the site's time zone).
+export const dateRange = (state, now = new Date()) => {
+  if (state.period === 'custom') return [state.from, state.to]
+  const today = todayIn(siteTimeZone, now)
+  const days = /^(\d+)d$/.exec(state.period)
+  if (days) return [addDays(today, 1 - Number(days[1])), today]
+  const months = /^(\d+)mo$/.exec(state.period)
+  if (months) return [monthsBack(today, Number(months[1]) - 1), today]
+  return state.period
+}
 
 export const interval = (state) => {
   if (state.period === 'day') return 'time:hour'

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import { csvCell, csvFileName, toCsv } from '../src/csv.js'
 import { bucketSeconds, changeText, countryName, displayValue, duration, metricValue } from '../src/format.js'
-import { apiFilters, dateRange, interval, parseFilter, readState, withFilter, writeState } from '../src/state.js'
+import { apiFilters, dateRange, interval, parseFilter, readState, setTimeZone, withFilter, writeState } from '../src/state.js'
 
 describe('url state', () => {
   it('filters_round_trip_through_a_readable_query_string', () => {
@@ -43,6 +43,21 @@ describe('url state', () => {
     assert.match(writeState(s), /period=custom&from=2026-11-01&to=2026-11-20&metric=pageviews/)
     const bad = readState('?period=custom&from=2026-13-45')
     assert.match(bad.from, /^\d{4}-\d{2}-\d{2}$/)
+  })
+
+  it('relative_periods_include_today_in_the_site_time_zone', () => {
+    // 23:30 UTC on 1 March is already 2 March in Berlin.
+    const now = new Date('2026-03-01T23:30:00Z')
+    setTimeZone('Europe/Berlin')
+    assert.deepEqual(dateRange({ period: '7d' }, now), ['2026-02-24', '2026-03-02'])
+    assert.deepEqual(dateRange({ period: '6mo' }, now), ['2025-10-01', '2026-03-02'])
+    setTimeZone('UTC')
+    assert.deepEqual(dateRange({ period: '30d' }, now), ['2026-01-31', '2026-03-01'])
+    assert.deepEqual(dateRange({ period: '12mo' }, now), ['2025-04-01', '2026-03-01'])
+    assert.equal(dateRange({ period: 'month' }, now), 'month')
+    setTimeZone('Not/AZone')
+    assert.deepEqual(dateRange({ period: '7d' }, now), ['2026-02-23', '2026-03-01'])
+    setTimeZone(undefined)
   })
 
   it('interval_is_hourly_for_a_day_daily_for_weeks_and_months_monthly_for_half_years', () => {

@@ -13,27 +13,191 @@ static REFERERS_JSON: &str = include_str!(concat!(
     "/data/generated/referers.json"
 ));
 
-/// Where a visit came from, as a marketing channel.
+/// What kind of place a source is, for the channel grouping: from referer-parser's medium,
+/// and for sources it lacks or misfiles, from `EXTRA_SOURCES`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Channel {
-    Direct,
+enum Category {
     Search,
     Social,
+    Video,
+    Shopping,
     Email,
-    Paid,
-    Referral,
+    AiAssistant,
 }
 
-impl Channel {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Channel::Direct => "direct",
-            Channel::Search => "search",
-            Channel::Social => "social",
-            Channel::Email => "email",
-            Channel::Paid => "paid",
-            Channel::Referral => "referral",
-        }
+/// Sources the referer-parser database does not know (or files under another name), with
+/// their category: (lower-case source name or host, display name, category). Hosts match
+/// like the database's domains (subdomains included).
+const EXTRA_SOURCES: &[(&str, &str, Category)] = &[
+    ("duckduckgo.com", "DuckDuckGo", Category::Search),
+    ("ecosia.org", "Ecosia", Category::Search),
+    ("search.brave.com", "Brave", Category::Search),
+    ("kagi.com", "Kagi", Category::Search),
+    ("instagram.com", "Instagram", Category::Social),
+    ("l.instagram.com", "Instagram", Category::Social),
+    ("threads.net", "Threads", Category::Social),
+    ("bsky.app", "Bluesky", Category::Social),
+    ("mastodon.social", "Mastodon", Category::Social),
+    ("t.co", "Twitter", Category::Social),
+    ("x.com", "Twitter", Category::Social),
+    ("tiktok.com", "TikTok", Category::Social),
+    ("discord.com", "Discord", Category::Social),
+    ("t.me", "Telegram", Category::Social),
+    ("slack.com", "Slack", Category::Social),
+    ("producthunt.com", "Product Hunt", Category::Social),
+    ("news.ycombinator.com", "Hacker News", Category::Social),
+    ("lobste.rs", "Lobsters", Category::Social),
+    ("youtube.com", "YouTube", Category::Video),
+    ("youtu.be", "YouTube", Category::Video),
+    ("m.youtube.com", "YouTube", Category::Video),
+    ("vimeo.com", "Vimeo", Category::Video),
+    ("twitch.tv", "Twitch", Category::Video),
+    ("dailymotion.com", "Dailymotion", Category::Video),
+    ("amazon.com", "Amazon", Category::Shopping),
+    ("ebay.com", "eBay", Category::Shopping),
+    ("etsy.com", "Etsy", Category::Shopping),
+    ("temu.com", "Temu", Category::Shopping),
+    ("mail.google.com", "Gmail", Category::Email),
+    ("outlook.live.com", "Outlook.com", Category::Email),
+    ("chatgpt.com", "ChatGPT", Category::AiAssistant),
+    ("chat.openai.com", "ChatGPT", Category::AiAssistant),
+    ("perplexity.ai", "Perplexity", Category::AiAssistant),
+    ("claude.ai", "Claude", Category::AiAssistant),
+    ("gemini.google.com", "Google Gemini", Category::AiAssistant),
+    ("copilot.microsoft.com", "Copilot", Category::AiAssistant),
+    ("chat.deepseek.com", "DeepSeek", Category::AiAssistant),
+    ("grok.com", "Grok", Category::AiAssistant),
+    ("phind.com", "Phind", Category::AiAssistant),
+];
+
+/// Categories of source names (lower case), for UTM sources that name a known place.
+fn category_of_name(name: &str) -> Option<Category> {
+    let name = name.to_ascii_lowercase();
+    if let Some((_, _, c)) = EXTRA_SOURCES
+        .iter()
+        .find(|(host, shown, _)| shown.to_ascii_lowercase() == name || *host == name)
+    {
+        return Some(*c);
+    }
+    match name.as_str() {
+        "twitter" | "x (twitter)" | "x" | "facebook" | "linkedin" | "reddit" | "github"
+        | "pinterest" | "vkontakte" | "hacker news" => Some(Category::Social),
+        "gmail" => Some(Category::Email),
+        "yahoo!" => Some(Category::Search),
+        _ => SOURCE_MEDIUMS.get(&name).copied().flatten(),
+    }
+}
+
+fn category_of_medium(medium: &str) -> Option<Category> {
+    match medium {
+        "search" => Some(Category::Search),
+        "social" => Some(Category::Social),
+        "email" => Some(Category::Email),
+        "video" => Some(Category::Video),
+        _ => None,
+    }
+}
+
+/// UTM sources that always mean paid traffic, whatever the medium.
+const PAID_SOURCES: &[&str] = &[
+    "adwords",
+    "google_ads",
+    "googleads",
+    "google-ads",
+    "facebook_ad",
+    "facebook_ads",
+    "fb_ad",
+    "fb_ads",
+    "fb-ads",
+    "ig_ad",
+    "ig_ads",
+    "yt-ads",
+    "yt_ads",
+    "youtube_ads",
+    "bing_ads",
+    "bingads",
+    "linkedin_ads",
+    "tiktok_ads",
+    "twitter_ads",
+    "reddit_ads",
+];
+
+/// The channel, by the default channel grouping (GA4's rules, as Plausible applies them):
+/// `source` is the visit's source name, the rest its campaign parameters (any case) and
+/// the kind of paid-click id in the page URL (`gclid`, `msclkid`, ...) if any.
+fn channel(category: Option<Category>, source: &str, utm: &Utm) -> &'static str {
+    let source = source.to_ascii_lowercase();
+    let medium = utm.medium.to_ascii_lowercase();
+    let campaign = utm.campaign.to_ascii_lowercase();
+    let utm_source = utm.source.to_ascii_lowercase();
+    let is = |c: Category| category == Some(c);
+    let paid_medium = medium.contains("cp")
+        || medium == "ppc"
+        || medium == "retargeting"
+        || medium.starts_with("paid");
+    let paid_source = PAID_SOURCES.contains(&utm_source.as_str());
+    let shopping_campaign = campaign.contains("shopping")
+        || campaign.match_indices("shop").any(|(i, _)| {
+            i == 0 || !matches!(campaign.as_bytes()[i - 1], b'a'..=b'd' | b'f'..=b'z')
+        });
+    let email_tag = |s: &str| {
+        ["email", "e-mail", "e_mail", "e mail", "newsletter"]
+            .iter()
+            .any(|t| s.contains(t))
+    };
+    if campaign.contains("cross-network") {
+        "Cross-network"
+    } else if (is(Category::Shopping) || shopping_campaign) && paid_medium {
+        "Paid Shopping"
+    } else if (is(Category::Search) && (paid_medium || paid_source))
+        || (source == "google" && utm.click_id == "gclid")
+        || (source == "bing" && utm.click_id == "msclkid")
+    {
+        "Paid Search"
+    } else if is(Category::Social) && (paid_medium || paid_source) {
+        "Paid Social"
+    } else if is(Category::Video) && (paid_medium || paid_source) {
+        "Paid Video"
+    } else if matches!(
+        medium.as_str(),
+        "display" | "banner" | "expandable" | "interstitial" | "cpm"
+    ) {
+        "Display"
+    } else if paid_medium {
+        "Paid Other"
+    } else if is(Category::Shopping) || shopping_campaign {
+        "Organic Shopping"
+    } else if is(Category::Social)
+        || matches!(
+            medium.as_str(),
+            "social" | "social-network" | "social-media" | "sm" | "social network" | "social media"
+        )
+    {
+        "Organic Social"
+    } else if is(Category::Video) || medium.contains("video") {
+        "Organic Video"
+    } else if is(Category::AiAssistant) {
+        "AI Assistants"
+    } else if is(Category::Search) {
+        "Organic Search"
+    } else if is(Category::Email) || email_tag(&utm_source) || email_tag(&medium) {
+        "Email"
+    } else if medium == "affiliate" {
+        "Affiliates"
+    } else if medium == "audio" {
+        "Audio"
+    } else if utm_source == "sms" || medium == "sms" {
+        "SMS"
+    } else if medium.ends_with("push")
+        || medium.contains("mobile")
+        || medium.contains("notification")
+        || source == "firebase"
+    {
+        "Mobile Push Notifications"
+    } else if matches!(medium.as_str(), "referral" | "app" | "link") || !source.is_empty() {
+        "Referral"
+    } else {
+        "Direct"
     }
 }
 
@@ -44,8 +208,16 @@ struct Entry {
 
 struct KnownSource {
     name: String,
-    medium: String,
+    category: Option<Category>,
 }
+
+/// The category of each source name of the database (lower case).
+static SOURCE_MEDIUMS: LazyLock<HashMap<String, Option<Category>>> = LazyLock::new(|| {
+    SOURCES
+        .values()
+        .map(|k| (k.name.to_ascii_lowercase(), k.category))
+        .collect()
+});
 
 static SOURCES: LazyLock<HashMap<String, KnownSource>> = LazyLock::new(|| {
     // Ordered maps: when two entries list the same domain, the first by medium and then by
@@ -53,13 +225,22 @@ static SOURCES: LazyLock<HashMap<String, KnownSource>> = LazyLock::new(|| {
     let db: BTreeMap<String, BTreeMap<String, Entry>> =
         serde_json::from_str(REFERERS_JSON).expect("embedded referer database is valid JSON");
     let mut map = HashMap::new();
+    for (host, name, category) in EXTRA_SOURCES {
+        map.insert(
+            host.to_string(),
+            KnownSource {
+                name: name.to_string(),
+                category: Some(*category),
+            },
+        );
+    }
     for (medium, sources) in db {
         for (name, entry) in sources {
             for domain in entry.domains {
                 map.entry(domain.to_ascii_lowercase())
                     .or_insert_with(|| KnownSource {
                         name: name.clone(),
-                        medium: medium.clone(),
+                        category: category_of_medium(&medium),
                     });
             }
         }
@@ -69,6 +250,7 @@ static SOURCES: LazyLock<HashMap<String, KnownSource>> = LazyLock::new(|| {
 
 pub fn warm_up() {
     LazyLock::force(&SOURCES);
+    LazyLock::force(&SOURCE_MEDIUMS);
 }
 
 /// Campaign parameters of the page URL.
@@ -79,8 +261,8 @@ pub struct Utm {
     pub campaign: String,
     pub content: String,
     pub term: String,
-    /// A paid-click id (`gclid`, `msclkid`, ...) was present.
-    pub paid_click: bool,
+    /// The ad-click id in the URL (`gclid` or `msclkid`), if any.
+    pub click_id: &'static str,
 }
 
 pub fn utm(page: &Url) -> Utm {
@@ -95,8 +277,9 @@ pub fn utm(page: &Url) -> Utm {
             "utm_term" => u.term = v,
             // Plausible and GA accept `ref`/`source` as a source when UTM is absent.
             "ref" | "source" if u.source.is_empty() => u.source = v,
-            "gclid" | "gbraid" | "wbraid" | "msclkid" | "dclid" | "twclid" | "li_fat_id"
-            | "ttclid" => u.paid_click = true,
+            // Auto-tagged ads (Plausible's rule: only with Google or Bing as the source).
+            "gclid" => u.click_id = "gclid",
+            "msclkid" => u.click_id = "msclkid",
             _ => {}
         }
     }
@@ -149,25 +332,7 @@ pub fn classify(referrer: Option<&str>, page_host: &str, utm: &Utm) -> Source {
         strip_www(host) != strip_www(page_host)
             && !host.ends_with(&format!(".{}", strip_www(page_host)))
     });
-    let medium = utm.medium.to_ascii_lowercase();
-    let paid = utm.paid_click
-        || matches!(
-            medium.as_str(),
-            "cpc"
-                | "ppc"
-                | "paid"
-                | "paidsearch"
-                | "paid_search"
-                | "paid-social"
-                | "paid_social"
-                | "paidsocial"
-                | "display"
-                | "cpm"
-                | "cpv"
-                | "banner"
-                | "retargeting"
-        );
-    let (referrer, ref_name, db_medium) = match &external {
+    let (referrer, ref_name, db_category) = match &external {
         Some(u) => {
             let host = u.host_str().unwrap_or("").to_ascii_lowercase();
             let path = u.path();
@@ -181,37 +346,22 @@ pub fn classify(referrer: Option<&str>, page_host: &str, utm: &Utm) -> Source {
                 shown.chars().take(512).collect::<String>(),
                 k.map(|k| k.name.clone())
                     .unwrap_or_else(|| strip_www(&host).to_string()),
-                k.map(|k| k.medium.as_str()),
+                k.map(|k| k.category),
             )
         }
         None => (String::new(), String::new(), None),
     };
-    let name = if db_medium.is_some() || utm.source.is_empty() {
-        ref_name
-    } else {
-        utm.source.clone()
+    // A referrer the database knows names the source; otherwise the UTM source does.
+    let (name, category) = match db_category {
+        Some(category) => (ref_name, category),
+        None if !utm.source.is_empty() => (utm.source.clone(), category_of_name(&utm.source)),
+        None => (ref_name, None),
     };
-    let channel = if paid {
-        Channel::Paid
-    } else if medium == "email"
-        || medium == "e-mail"
-        || medium == "newsletter"
-        || db_medium == Some("email")
-    {
-        Channel::Email
-    } else if db_medium == Some("search") || medium == "organic" {
-        Channel::Search
-    } else if db_medium == Some("social") || medium == "social" {
-        Channel::Social
-    } else if external.is_some() || !utm.source.is_empty() {
-        Channel::Referral
-    } else {
-        Channel::Direct
-    };
+    let channel = channel(category, &name, utm);
     Source {
         referrer,
         name,
-        channel: channel.as_str(),
+        channel,
     }
 }
 
@@ -231,14 +381,14 @@ mod tests {
             "example.com",
             &none,
         );
-        assert_eq!((g.name.as_str(), g.channel), ("Google", "search"));
+        assert_eq!((g.name.as_str(), g.channel), ("Google", "Organic Search"));
         assert_eq!(g.referrer, "google.com/search", "query string dropped");
         let f = classify(
             Some("https://m.facebook.com/story.php?id=1"),
             "example.com",
             &none,
         );
-        assert_eq!((f.name.as_str(), f.channel), ("Facebook", "social"));
+        assert_eq!((f.name.as_str(), f.channel), ("Facebook", "Organic Social"));
         let r = classify(
             Some("https://blog.someone.dev/post/1?utm=x"),
             "example.com",
@@ -246,16 +396,16 @@ mod tests {
         );
         assert_eq!(
             (r.name.as_str(), r.channel, r.referrer.as_str()),
-            ("blog.someone.dev", "referral", "blog.someone.dev/post/1")
+            ("blog.someone.dev", "Referral", "blog.someone.dev/post/1")
         );
         let d = classify(None, "example.com", &none);
-        assert_eq!((d.name.as_str(), d.channel), ("", "direct"));
+        assert_eq!((d.name.as_str(), d.channel), ("", "Direct"));
         let internal = classify(
             Some("https://www.example.com/pricing"),
             "example.com",
             &none,
         );
-        assert_eq!(internal.channel, "direct");
+        assert_eq!(internal.channel, "Direct");
     }
 
     #[test]
@@ -268,13 +418,73 @@ mod tests {
             ("newsletter", "email", "launch")
         );
         let s = classify(None, "example.com", &u);
-        assert_eq!((s.name.as_str(), s.channel), ("newsletter", "email"));
+        assert_eq!((s.name.as_str(), s.channel), ("newsletter", "Email"));
         let ads = utm(&page("?gclid=abc"));
         assert_eq!(
             classify(Some("https://www.google.com/"), "example.com", &ads).channel,
-            "paid"
+            "Paid Search"
         );
         let cpc = utm(&page("?utm_source=bing&utm_medium=cpc"));
-        assert_eq!(classify(None, "example.com", &cpc).channel, "paid");
+        assert_eq!(classify(None, "example.com", &cpc).channel, "Paid Search");
+        let other = utm(&page("?utm_source=partner&utm_medium=cpc"));
+        assert_eq!(classify(None, "example.com", &other).channel, "Paid Other");
+    }
+
+    /// The default channel grouping's rules, in their order of precedence.
+    #[test]
+    fn channels_follow_the_default_channel_grouping() {
+        let with = |q: &str, referrer: Option<&str>| {
+            classify(referrer, "example.com", &utm(&page(q))).channel
+        };
+        assert_eq!(with("?utm_campaign=cross-network", None), "Cross-network");
+        assert_eq!(
+            with("?utm_source=amazon&utm_medium=paid", None),
+            "Paid Shopping"
+        );
+        assert_eq!(with("?utm_campaign=eshop-sale", None), "Organic Shopping");
+        assert_eq!(with("?utm_campaign=workshop", None), "Direct");
+        assert_eq!(
+            with("?utm_source=facebook&utm_medium=cpc", None),
+            "Paid Social"
+        );
+        assert_eq!(
+            with("?utm_source=youtube&utm_medium=cpv", None),
+            "Paid Video"
+        );
+        assert_eq!(with("?utm_medium=banner", None), "Display");
+        assert_eq!(with("?utm_medium=social", None), "Organic Social");
+        assert_eq!(
+            with("", Some("https://www.youtube.com/watch?v=1")),
+            "Organic Video"
+        );
+        assert_eq!(with("", Some("https://chatgpt.com/")), "AI Assistants");
+        assert_eq!(with("", Some("https://duckduckgo.com/")), "Organic Search");
+        assert_eq!(
+            with("", Some("https://bsky.app/profile/x")),
+            "Organic Social"
+        );
+        assert_eq!(with("?utm_medium=affiliate", None), "Affiliates");
+        assert_eq!(with("?utm_medium=audio", None), "Audio");
+        assert_eq!(with("?utm_source=sms", None), "SMS");
+        assert_eq!(
+            with("?utm_medium=web-push", None),
+            "Mobile Push Notifications"
+        );
+        assert_eq!(with("?utm_medium=referral", None), "Referral");
+        assert_eq!(
+            with("?msclkid=1", Some("https://www.bing.com/")),
+            "Paid Search"
+        );
+        // Facebook's click id marks every outbound link, not ads.
+        assert_eq!(
+            with("?fbclid=1", Some("https://m.facebook.com/")),
+            "Organic Social"
+        );
+        let d = classify(
+            Some("https://duckduckgo.com/"),
+            "example.com",
+            &Utm::default(),
+        );
+        assert_eq!(d.name, "DuckDuckGo");
     }
 }

@@ -21,7 +21,7 @@ pub struct Agent {
     pub browser_version: String,
     pub os: String,
     pub os_version: String,
-    /// `mobile`, `tablet` or `desktop` from the user agent (screen width refines it later).
+    /// `Mobile`, `Tablet` or `Desktop` from the user agent (screen width refines it later).
     pub device: &'static str,
     pub is_bot: bool,
 }
@@ -95,16 +95,20 @@ pub fn parse(ua: &str) -> Agent {
     let (browser, os, device) = p.uap.extract(ua);
     let version =
         |parts: [Option<&str>; 2]| parts.into_iter().flatten().collect::<Vec<_>>().join(".");
+    // Unknown browsers and systems are empty: reports show them as "(not set)".
     let (browser, browser_version) = match browser {
-        Some(b) => (b.family.to_string(), version([b.major, b.minor])),
-        None => ("Other".to_string(), String::new()),
+        Some(b) if b.family != "Other" => (
+            renamed(BROWSER_RENAMES, &b.family).to_string(),
+            version([b.major, b.minor]),
+        ),
+        _ => (String::new(), String::new()),
     };
     let (os, os_version) = match os {
-        Some(o) => {
+        Some(o) if o.os != "Other" => {
             let v = version([o.major.as_deref(), o.minor.as_deref()]);
-            (o.os.to_string(), v)
+            (renamed(OS_RENAMES, &o.os).to_string(), v)
         }
-        None => ("Other".to_string(), String::new()),
+        _ => (String::new(), String::new()),
     };
     let device_family = device.map(|d| d.device.to_string()).unwrap_or_default();
     Agent {
@@ -121,6 +125,43 @@ fn clean(s: String) -> String {
     s.chars().take(64).collect()
 }
 
+/// uap-core's browser families that Plausible names otherwise (its tests and its users'
+/// filters use these names): one name per browser whatever the form factor, apps' web views
+/// as `Mobile App`. The store migration that renamed earlier rows uses the same table.
+pub const BROWSER_RENAMES: &[(&str, &str)] = &[
+    ("Mobile Safari", "Safari"),
+    ("Mobile Safari UI/WKWebView", "Safari"),
+    ("Chrome Mobile", "Chrome"),
+    ("Chrome Mobile iOS", "Chrome"),
+    ("Firefox Mobile", "Firefox"),
+    ("Firefox iOS", "Firefox"),
+    ("Edge", "Microsoft Edge"),
+    ("Edge Mobile", "Microsoft Edge"),
+    ("Samsung Internet", "Samsung Browser"),
+    ("Opera Mobile", "Opera"),
+    ("Opera Mini", "Opera"),
+    ("Yandex Browser Lite", "Yandex Browser"),
+    ("Chrome Mobile WebView", "Mobile App"),
+    ("Facebook", "Mobile App"),
+    ("Instagram", "Mobile App"),
+    ("Other", ""),
+];
+
+/// uap-core's operating systems that Plausible names otherwise.
+pub const OS_RENAMES: &[(&str, &str)] = &[
+    ("Mac OS X", "Mac"),
+    ("Mac OS", "Mac"),
+    ("Linux", "GNU/Linux"),
+    ("Other", ""),
+];
+
+fn renamed<'a>(table: &[(&'static str, &'static str)], name: &'a str) -> &'a str {
+    table
+        .iter()
+        .find(|(from, _)| *from == name)
+        .map_or(name, |(_, to)| to)
+}
+
 /// Device class from the parsed OS and device family, with the `Mobi`/`Tablet` tokens that
 /// browsers use to announce their form factor.
 fn device_class(ua: &str, os: &str, device: &str) -> &'static str {
@@ -129,11 +170,11 @@ fn device_class(ua: &str, os: &str, device: &str) -> &'static str {
         || ua.contains("Tablet")
         || (os == "Android" && !ua.contains("Mobile"));
     if tablet {
-        "tablet"
+        "Tablet"
     } else if ua.contains("Mobi") || matches!(os, "iOS" | "Android" | "Windows Phone") {
-        "mobile"
+        "Mobile"
     } else {
-        "desktop"
+        "Desktop"
     }
 }
 
@@ -180,13 +221,13 @@ mod tests {
         let a = parse(CHROME);
         assert_eq!(
             (a.browser.as_str(), a.os.as_str(), a.device, a.is_bot),
-            ("Chrome", "Windows", "desktop", false)
+            ("Chrome", "Windows", "Desktop", false)
         );
         assert_eq!(a.browser_version, "131.0");
         let i = parse(IPHONE);
         assert_eq!(
             (i.browser.as_str(), i.os.as_str(), i.device),
-            ("Mobile Safari", "iOS", "mobile")
+            ("Safari", "iOS", "Mobile")
         );
     }
 

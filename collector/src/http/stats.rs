@@ -46,6 +46,26 @@ pub fn site_for(
     site.ok_or_else(|| ApiError::not_found(format!("no site named {site_id:?}")).field("site_id"))
 }
 
+/// For `all`: the site as reports see it, its stats starting at its first stored event if
+/// that is earlier than its registration (imported or replayed history), as Plausible's
+/// `all` starts at the site's stats start date.
+async fn with_stats_start(state: &AppState, mut site: Site) -> Result<Site, ApiError> {
+    #[derive(serde::Deserialize)]
+    struct First {
+        t: u32,
+    }
+    let first: Vec<First> = crate::store::fetch(
+        state.store.as_ref(),
+        "SELECT toUInt32(min(timestamp)) AS t FROM events WHERE site = {site:String}",
+        &crate::store::Params::new().with("site", site.domain.to_string()),
+    )
+    .await?;
+    if let Some(t) = first.first().map(|f| f.t).filter(|t| *t > 0) {
+        site.created_at = site.created_at.min(t);
+    }
+    Ok(site)
+}
+
 async fn run(state: &AppState, q: &Query) -> Result<Output, ApiError> {
     let goals = state.goals.list(&q.site);
     let engine = Engine {
@@ -63,7 +83,10 @@ pub async fn query_v2(
 ) -> Result<HttpResponse, ApiError> {
     let principal = authorize_stats(&state, &req)?;
     let body = body.into_inner();
-    let site = site_for(&state, &principal, Some(&body.site_id))?;
+    let mut site = site_for(&state, &principal, Some(&body.site_id))?;
+    if body.date_range == "all" {
+        site = with_stats_start(&state, site).await?;
+    }
     let q = reports::parse_query(&body, &site, state.clock.unix_seconds().into())?;
     let out = run(&state, &q).await?;
     Ok(HttpResponse::Ok().json(reports::v2_response(&body, &q, out)))
@@ -78,7 +101,10 @@ async fn v1_report(
     respond: fn(&Query, &Output) -> serde_json::Value,
 ) -> Result<HttpResponse, ApiError> {
     let principal = authorize_stats(state, req)?;
-    let site = site_for(state, &principal, p.site_id.as_deref())?;
+    let mut site = site_for(state, &principal, p.site_id.as_deref())?;
+    if p.period.as_deref() == Some("all") {
+        site = with_stats_start(state, site).await?;
+    }
     let q = query(p, &site, state.clock.unix_seconds().into())?;
     let out = run(state, &q).await?;
     Ok(HttpResponse::Ok().json(respond(&q, &out)))

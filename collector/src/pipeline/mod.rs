@@ -299,9 +299,9 @@ fn referrer(beacon: &Beacon, hostname: &str) -> (enrich::referrer::Source, enric
 /// breakpoints), else from the user agent.
 fn device(beacon: &Beacon, agent: &Agent) -> &'static str {
     match beacon.screen_width {
-        Some(w) if w > 0 && w < 576 => "mobile",
-        Some(w) if (576..992).contains(&w) => "tablet",
-        Some(w) if w >= 992 => "desktop",
+        Some(w) if w > 0 && w < 576 => "Mobile",
+        Some(w) if (576..992).contains(&w) => "Tablet",
+        Some(w) if w >= 992 => "Desktop",
         _ => agent.device,
     }
 }

@@ -9,11 +9,12 @@ use chrono_tz::Tz;
 pub enum Period {
     /// The reference day.
     Day,
-    /// The last `n` days, the reference day included.
+    /// The `n` whole days before the reference day (Plausible's `7d`, `30d`: they end
+    /// yesterday, so every day in them is complete).
     Days(u32),
     /// The reference day's calendar month.
     Month,
-    /// The last `n` calendar months, the reference month included.
+    /// The `n` whole calendar months before the reference day's month (`6mo`, `12mo`).
     Months(u32),
     /// The reference day's calendar year.
     Year,
@@ -126,7 +127,7 @@ impl Range {
         let mut months = None;
         let (from, to) = match period {
             Period::Day => (today, today),
-            Period::Days(n) => (today - Days::new(u64::from(*n) - 1), today),
+            Period::Days(n) => (today - Days::new(u64::from(*n)), today - Days::new(1)),
             Period::Month => {
                 months = Some(1);
                 (first_of_month(today), last_of_month(today))
@@ -134,9 +135,10 @@ impl Range {
             Period::Months(n) => {
                 months = Some(*n);
                 let first = first_of_month(today)
-                    .checked_sub_months(Months::new(n - 1))
+                    .checked_sub_months(Months::new(*n))
                     .unwrap_or(today);
-                (first, last_of_month(today))
+                let last = first_of_month(today).pred_opt().unwrap_or(today);
+                (first, last)
             }
             Period::Year => {
                 months = Some(12);
@@ -292,11 +294,11 @@ mod tests {
             d("2020-01-01"),
             0,
         );
-        assert_eq!((r.from, r.to), (d("2026-11-18"), d("2026-11-24")));
+        assert_eq!((r.from, r.to), (d("2026-11-17"), d("2026-11-23")));
         // Midnight in Berlin (UTC+1 in November) is 23:00 UTC the day before.
         assert_eq!(
             r.start,
-            d("2026-11-17")
+            d("2026-11-16")
                 .and_hms_opt(23, 0, 0)
                 .unwrap()
                 .and_utc()
@@ -314,7 +316,7 @@ mod tests {
             d("2020-01-01"),
             0,
         );
-        assert_eq!((six.from, six.to), (d("2026-06-01"), d("2026-11-30")));
+        assert_eq!((six.from, six.to), (d("2026-05-01"), d("2026-10-31")));
         let w = Range::resolve(
             &Period::Days(7),
             &berlin,
@@ -322,8 +324,79 @@ mod tests {
             d("2020-01-01"),
             0,
         );
-        assert_eq!(w.previous(&berlin).to, d("2026-11-17"));
-        assert_eq!(w.previous(&berlin).from, d("2026-11-11"));
+        assert_eq!(w.previous(&berlin).to, d("2026-11-16"));
+        assert_eq!(w.previous(&berlin).from, d("2026-11-10"));
+    }
+
+    /// The doctests of Plausible's `QueryPeriod` (lib/plausible/stats/query_period.ex).
+    #[test]
+    fn plausible_query_period_doctests() {
+        let utc = chrono_tz::UTC;
+        let tallinn: Tz = "Europe/Tallinn".parse().unwrap();
+        let at = |s: &str| {
+            chrono::NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S")
+                .unwrap()
+                .and_utc()
+                .timestamp()
+        };
+        let created = d("2020-01-01");
+        // build_last_n_days_range("Etc/UTC", 7, ~D[2026-05-08])
+        let r = Range::resolve(&Period::Days(7), &utc, d("2026-05-08"), created, 0);
+        assert_eq!(
+            (r.start, r.end - 1),
+            (at("2026-05-01 00:00:00"), at("2026-05-07 23:59:59"))
+        );
+        // ... "Europe/Tallinn"
+        let r = Range::resolve(&Period::Days(7), &tallinn, d("2026-05-08"), created, 0);
+        assert_eq!(
+            (r.start, r.end - 1),
+            (at("2026-04-30 21:00:00"), at("2026-05-07 20:59:59"))
+        );
+        // build_last_n_months_range("Etc/UTC", 3, ~D[2026-05-15])
+        let r = Range::resolve(&Period::Months(3), &utc, d("2026-05-15"), created, 0);
+        assert_eq!(
+            (r.start, r.end - 1),
+            (at("2026-02-01 00:00:00"), at("2026-04-30 23:59:59"))
+        );
+        let r = Range::resolve(&Period::Months(3), &tallinn, d("2026-05-15"), created, 0);
+        assert_eq!(
+            (r.start, r.end - 1),
+            (at("2026-01-31 22:00:00"), at("2026-04-30 20:59:59"))
+        );
+        // build_month_range("Etc/UTC", ~D[2026-05-15]) and Tallinn
+        let r = Range::resolve(&Period::Month, &utc, d("2026-05-15"), created, 0);
+        assert_eq!(
+            (r.start, r.end - 1),
+            (at("2026-05-01 00:00:00"), at("2026-05-31 23:59:59"))
+        );
+        let r = Range::resolve(&Period::Month, &tallinn, d("2026-01-15"), created, 0);
+        assert_eq!(
+            (r.start, r.end - 1),
+            (at("2025-12-31 22:00:00"), at("2026-01-31 21:59:59"))
+        );
+        // build_year_range("Etc/UTC" and "Europe/Tallinn", ~D[2026-05-15])
+        let r = Range::resolve(&Period::Year, &utc, d("2026-05-15"), created, 0);
+        assert_eq!(
+            (r.start, r.end - 1),
+            (at("2026-01-01 00:00:00"), at("2026-12-31 23:59:59"))
+        );
+        let r = Range::resolve(&Period::Year, &tallinn, d("2026-05-15"), created, 0);
+        assert_eq!(
+            (r.start, r.end - 1),
+            (at("2025-12-31 22:00:00"), at("2026-12-31 21:59:59"))
+        );
+        // build_date_range("Europe/Tallinn", ~D[2026-05-01], ~D[2026-05-10])
+        let r = Range::dates(&tallinn, d("2026-05-01"), d("2026-05-10"));
+        assert_eq!(
+            (r.start, r.end - 1),
+            (at("2026-04-30 21:00:00"), at("2026-05-10 20:59:59"))
+        );
+        // build_day_range("Europe/Tallinn", ~D[2026-01-15], far future)
+        let r = Range::resolve(&Period::Day, &tallinn, d("2026-01-15"), created, 0);
+        assert_eq!(
+            (r.start, r.end - 1),
+            (at("2026-01-14 22:00:00"), at("2026-01-15 21:59:59"))
+        );
     }
 
     #[test]

@@ -35,6 +35,9 @@ use crate::store::Store;
 pub use super::query::{invalid, OrderKey, Query, ReportError};
 pub use super::shape::{Comparison, Output, ResultRow};
 
+/// ClickHouse's error code for a regular expression it cannot compile.
+const CANNOT_COMPILE_REGEXP: u32 = 427;
+
 pub struct Engine<'a> {
     pub store: &'a dyn Store,
     pub goals: &'a [Goal],
@@ -136,8 +139,41 @@ impl Engine<'_> {
         ))
     }
 
+    /// Has the engine compile every `matches` pattern once: its RE2 refuses some expressions
+    /// that the check at parse time lets through (`**`), and an empty range would never
+    /// evaluate them, so the same request would answer 200 or fail by the data.
+    async fn check_patterns(&self, q: &Query) -> Result<(), ReportError> {
+        let patterns: Vec<String> = q
+            .filters
+            .iter()
+            .flat_map(|f| f.patterns())
+            .map(str::to_string)
+            .collect();
+        if patterns.is_empty() {
+            return Ok(());
+        }
+        let params = crate::store::Params::new().with("patterns", patterns);
+        let checked = self
+            .store
+            .query(
+                "SELECT arrayMap(p -> match('', p), {patterns:Array(String)}) AS m",
+                &params,
+                "JSONEachRow",
+            )
+            .await;
+        match checked {
+            Err(e) if e.code() == Some(CANNOT_COMPILE_REGEXP) => Err(super::query::invalid(
+                "filters",
+                "invalid regular expression in a matches filter (RE2 syntax)",
+            )),
+            Err(e) => Err(e.into()),
+            Ok(_) => Ok(()),
+        }
+    }
+
     pub async fn run(&self, q: &Query) -> Result<Output, ReportError> {
         super::query::validate(q)?;
+        self.check_patterns(q).await?;
         let rows = self.compute(q, &q.range).await?;
         let previous = if q.compare_previous {
             let prev_range = q.range.previous(&q.tz);

@@ -226,6 +226,9 @@ pub fn parse_filter(v: &Value) -> Result<Filter, ReportError> {
             Ok(Filter::Not(Box::new(parse_filter(inner)?)))
         }
         _ => {
+            // Plausible's dashboard operators for page patterns (`*` within a segment, `**`
+            // across): the same as `matches` with the pattern as an anchored expression.
+            let wildcard = matches!(op, "matches_wildcard" | "matches_wildcard_not");
             let op = Op::parse(op).ok_or_else(|| {
                 invalid(
                     "filters",
@@ -242,12 +245,18 @@ pub fn parse_filter(v: &Value) -> Result<Filter, ReportError> {
                 .ok_or_else(|| bad("the filter's dimension must be a string"))?;
             let dim = Dimension::parse(name)
                 .ok_or_else(|| invalid("filters", format!("unknown dimension {name:?}")))?;
-            let values = a[2]
+            let mut values = a[2]
                 .as_array()
                 .ok_or_else(|| bad("filter values are a list"))?
                 .iter()
                 .map(|x| value_text(x).ok_or_else(|| bad("filter values are strings or numbers")))
                 .collect::<Result<Vec<_>, _>>()?;
+            if wildcard {
+                values = values
+                    .iter()
+                    .map(|v| crate::path_pattern::to_regex(v))
+                    .collect();
+            }
             let case_sensitive = match a.get(3) {
                 None => true,
                 Some(Value::Object(m)) => match m.get("case_sensitive") {

@@ -211,13 +211,25 @@ impl Dimension {
         }
     }
 
-    /// Empty values are "not set" and left out of breakdowns, except where Plausible names
-    /// them (`Direct / None` for sources and referrers).
+    /// What Plausible shows for an empty value of a visit property (breakdowns show it and
+    /// filters match it): `Direct / None` for sources and referrers, `Direct` for channels,
+    /// `(not set)` for campaign parameters and the browser, system and device.
+    pub fn blank_label(&self) -> Option<&'static str> {
+        match self {
+            Dimension::Visit("referrer_source" | "referrer") => Some("Direct / None"),
+            Dimension::Visit("channel") => Some("Direct"),
+            Dimension::Visit(
+                "utm_source" | "utm_medium" | "utm_campaign" | "utm_content" | "utm_term"
+                | "device" | "browser" | "browser_version" | "os" | "os_version",
+            ) => Some("(not set)"),
+            _ => None,
+        }
+    }
+
+    /// Empty values are left out of breakdowns, except where Plausible names them
+    /// (`blank_label`) and for time buckets.
     pub fn skips_empty(&self) -> bool {
-        !matches!(
-            self,
-            Dimension::Visit("referrer_source") | Dimension::Visit("referrer") | Dimension::Time(_)
-        )
+        self.blank_label().is_none() && !matches!(self, Dimension::Time(_))
     }
 }
 
@@ -315,6 +327,22 @@ impl Filter {
                 ..
             }
         )
+    }
+
+    /// The regular expressions of its `matches` conditions (goal names excluded: those are
+    /// matched here, not by the engine).
+    pub fn patterns(&self) -> Vec<&str> {
+        match self {
+            Filter::Cond {
+                op: Op::Matches | Op::MatchesNot,
+                dim,
+                values,
+                ..
+            } if *dim != Dimension::Goal => values.iter().map(String::as_str).collect(),
+            Filter::Cond { .. } => Vec::new(),
+            Filter::And(fs) | Filter::Or(fs) => fs.iter().flat_map(Filter::patterns).collect(),
+            Filter::Not(f) => f.patterns(),
+        }
     }
 
     pub fn mentions_goal(&self) -> bool {

@@ -35,7 +35,7 @@ const VISITS: &str = "
            if(h % 7 = 0, concat('www.', {site:String}), {site:String}) AS hostname,
            ['', '', 'google.com/search', 'google.com/search', 'news.ycombinator.com/item', 't.co/x', 'duckduckgo.com', 'github.com/candor'][1 + h % 8] AS referrer,
            ['', '', 'Google', 'Google', 'Hacker News', 'Twitter', 'DuckDuckGo', 'github.com'][1 + h % 8] AS source,
-           ['direct', 'direct', 'search', 'search', 'social', 'social', 'search', 'referral'][1 + h % 8] AS channel,
+           ['Direct', 'Direct', 'Organic Search', 'Organic Search', 'Organic Social', 'Organic Social', 'Organic Search', 'Organic Social'][1 + h % 8] AS channel,
            if(bitShiftRight(h, 5) % 9 = 0, 'newsletter', '') AS utm_source,
            if(bitShiftRight(h, 5) % 9 = 0, 'email', '') AS utm_medium,
            if(bitShiftRight(h, 5) % 9 = 0, concat('campaign-', toString(bitShiftRight(h, 9) % 12)), '') AS utm_campaign,
@@ -46,11 +46,11 @@ const VISITS: &str = "
            concat('City ', toString(bitShiftRight(h, 16) % 60)) AS city,
            if(bitShiftRight(h, 20) % 6 = 0, concat('Example Org ', toString(bitShiftRight(h, 23) % 200)), '') AS org,
            if(org = '', ['isp', 'mobile', ''][1 + bitShiftRight(h, 44) % 3], 'business') AS org_type,
-           ['Chrome', 'Chrome', 'Safari', 'Firefox', 'Edge'][1 + bitShiftRight(h, 28) % 5] AS browser,
+           ['Chrome', 'Chrome', 'Safari', 'Firefox', 'Microsoft Edge'][1 + bitShiftRight(h, 28) % 5] AS browser,
            toString(120 + bitShiftRight(h, 46) % 12) AS browser_version,
-           ['Windows', 'Mac OS X', 'iOS', 'Android', 'Linux'][1 + bitShiftRight(h, 31) % 5] AS os,
+           ['Windows', 'Mac', 'iOS', 'Android', 'GNU/Linux'][1 + bitShiftRight(h, 31) % 5] AS os,
            toString(10 + bitShiftRight(h, 50) % 5) AS os_version,
-           ['desktop', 'desktop', 'mobile', 'tablet'][1 + bitShiftRight(h, 34) % 4] AS device
+           ['Desktop', 'Desktop', 'Mobile', 'Tablet'][1 + bitShiftRight(h, 34) % 4] AS device
     FROM (
         SELECT number AS s, cityHash64(number, {site:String}) AS h, h % {people:UInt64} AS person,
                {end:Int64} - {days:Int64} * 86400 + intDiv(number * ({days:Int64} * 86400 - 3600), {visits:UInt64}) AS t,

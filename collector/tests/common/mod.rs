@@ -5,6 +5,8 @@ use std::path::{Path, PathBuf};
 
 use candor::config::{Config, Layers};
 
+pub mod fixture;
+
 pub const ADMIN: &str = "test-admin-token-0123456789abcdefghijklmnop";
 
 /// Browsers' user agents (not bots), for beacons in tests.

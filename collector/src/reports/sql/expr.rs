@@ -91,10 +91,9 @@ pub(super) fn dim_expr(sql: &mut Binder, dim: &Dimension, ctx: Ctx, goals: &[Goa
                 Ctx::Sessions => format!("s_{col}"),
                 _ => (*col).to_string(),
             };
-            if matches!(*col, "referrer_source" | "referrer") {
-                format!("if({name} = '', 'Direct / None', {name})")
-            } else {
-                name
+            match dim.blank_label() {
+                Some(label) => format!("if({name} = '', '{label}', {name})"),
+                None => name,
             }
         }
         Dimension::Time(b) => bucket_expr(

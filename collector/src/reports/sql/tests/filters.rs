@@ -6,26 +6,26 @@ use super::*;
 #[test]
 fn filter_operators_bind_their_values() {
     let cases = [
-        ("is", "browser IN {p0:Array(String)}"),
-        ("is_not", "NOT (browser IN {p0:Array(String)})"),
-        ("contains", "multiSearchAny(browser, {p0:Array(String)})"),
+        ("is", "city IN {p0:Array(String)}"),
+        ("is_not", "NOT (city IN {p0:Array(String)})"),
+        ("contains", "multiSearchAny(city, {p0:Array(String)})"),
         (
             "contains_not",
-            "NOT (multiSearchAny(browser, {p0:Array(String)}))",
+            "NOT (multiSearchAny(city, {p0:Array(String)}))",
         ),
-        ("matches", "(match(browser, {p0:String}))"),
-        ("matches_not", "NOT ((match(browser, {p0:String})))"),
-        ("matches_wildcard", "(match(browser, {p0:String}))"),
-        (
-            "matches_wildcard_not",
-            "NOT ((match(browser, {p0:String})))",
-        ),
+        ("matches", "(match(city, {p0:String}))"),
+        ("matches_not", "NOT ((match(city, {p0:String})))"),
+        ("matches_wildcard", "(match(city, {p0:String}))"),
+        ("matches_wildcard_not", "NOT ((match(city, {p0:String})))"),
     ];
     for (op, expected) in cases {
-        let (cond, s) = pushed_down(json!([op, "visit:browser", ["Fire'fox"]]));
+        let (cond, s) = pushed_down(json!([op, "visit:city", ["Fire'fox"]]));
         assert_eq!(cond, expected, "operator {op}");
         let value = if op.starts_with("is") || op.starts_with("contains") {
             "['Fire\\'fox']"
+        } else if op.starts_with("matches_wildcard") {
+            // A wildcard pattern becomes the anchored expression meaning the same.
+            "^Fire'fox$"
         } else {
             "Fire'fox"
         };
@@ -37,7 +37,7 @@ fn filter_operators_bind_their_values() {
 #[test]
 fn several_regex_values_match_any_and_each_gets_its_own_parameter() {
     let (cond, s) = pushed_down(json!(["matches", "visit:os", ["^Mac", "Linux$"]]));
-    assert_eq!(cond, "(match(os, {p0:String}) OR match(os, {p1:String}))");
+    assert_eq!(cond, "(match(if(os = '', '(not set)', os), {p0:String}) OR match(if(os = '', '(not set)', os), {p1:String}))");
     assert_eq!(param(&s, "p0"), "^Mac");
     assert_eq!(param(&s, "p1"), "Linux$");
 }
@@ -90,7 +90,7 @@ fn not_and_or_nest_as_written() {
     ]));
     assert_eq!(
         cond,
-        "NOT ((device IN {p0:Array(String)} OR os IN {p1:Array(String)}))"
+        "NOT ((if(device = '', '(not set)', device) IN {p0:Array(String)} OR if(os = '', '(not set)', os) IN {p1:Array(String)}))"
     );
     let (cond, _) = pushed_down(json!([
         "and",
@@ -101,7 +101,7 @@ fn not_and_or_nest_as_written() {
     ]));
     assert_eq!(
         cond,
-        "(if(referrer_source = '', 'Direct / None', referrer_source) IN {p0:Array(String)} AND NOT (utm_medium IN {p1:Array(String)}))"
+        "(if(referrer_source = '', 'Direct / None', referrer_source) IN {p0:Array(String)} AND NOT (if(utm_medium = '', '(not set)', utm_medium) IN {p1:Array(String)}))"
     );
 }
 

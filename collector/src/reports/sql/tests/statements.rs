@@ -102,9 +102,9 @@ fn a_visit_dimension_breakdown_names_direct_traffic_and_folds_for_session_metric
     // Without session metrics the raw rows are grouped directly.
     let q = query(&[Metric::Visitors], &["visit:browser"], &[]);
     let s = statements(&q, &[]).sessions.unwrap();
-    assert!(s
-        .text
-        .starts_with("SELECT browser AS _d0, uniq(visitor_id), sum(pageviews)"));
+    assert!(s.text.starts_with(
+        "SELECT if(browser = '', '(not set)', browser) AS _d0, uniq(visitor_id), sum(pageviews)"
+    ));
     assert!(!s.text.contains("FINAL"));
 }
 
@@ -228,7 +228,9 @@ fn session_metrics_by_an_explicit_dimension_list() {
     // rate drops the goal ones).
     let q = query(&[Metric::Visitors], &["event:goal", "visit:device"], &[]);
     let s = session_metrics(&q, &q.range, &q.dimensions[1..], &[], &q.metrics, &[]).unwrap();
-    assert!(s.text.starts_with("SELECT device AS _d0, uniq(visitor_id)"));
+    assert!(s
+        .text
+        .starts_with("SELECT if(device = '', '(not set)', device) AS _d0, uniq(visitor_id)"));
 }
 
 #[test]
