@@ -48,6 +48,7 @@ pub(crate) async fn raw_groups(
                 let e = Raw::slot(&mut out, &r.dims);
                 e.visits = r.visits;
                 e.bounces = r.bounces;
+                e.bounce_visits = r.bounce_visits;
                 e.duration = r.duration;
                 e.session_pageviews = r.session_pageviews;
             }

@@ -44,6 +44,9 @@ pub(crate) struct Raw {
     pub events: u64,
     pub visits: u64,
     pub bounces: u64,
+    /// The visits bounce rate divides by: all of them, or with a page filter only those that
+    /// entered on a matching page (Plausible's bounce rate of a page).
+    pub bounce_visits: u64,
     pub duration: f64,
     pub session_pageviews: u64,
     pub leads: u64,
@@ -65,6 +68,7 @@ impl Raw {
         self.events += other.events;
         self.visits += other.visits;
         self.bounces += other.bounces;
+        self.bounce_visits += other.bounce_visits;
         self.duration += other.duration;
         self.session_pageviews += other.session_pageviews;
         self.leads += other.leads;
@@ -136,6 +140,7 @@ pub(crate) fn session_sums((dims, m): (Vec<Value>, Vec<Value>)) -> Raw {
         visits: as_u64(&m[3]),
         bounces: as_u64(&m[4]),
         duration: as_f64(&m[5]),
+        bounce_visits: as_u64(&m[6]),
         session_pageviews: as_u64(&m[1]),
         leads: 0,
         dims,
@@ -172,6 +177,8 @@ pub(crate) fn rollup_sums(
             events: as_u64(&r[3]),
             visits: as_u64(&r[4]),
             bounces: as_u64(&r[5]),
+            // Rollups serve unfiltered reports only: every visit counts.
+            bounce_visits: as_u64(&r[4]),
             duration: as_f64(&r[6]),
             session_pageviews: as_u64(&r[7]),
             leads: as_u64(&r[8]),
@@ -245,7 +252,9 @@ pub(crate) fn metric_rows(
                     Metric::Pageviews => r.pageviews as f64,
                     Metric::Events => r.events as f64,
                     Metric::ViewsPerVisit => ratio(r.session_pageviews as f64, r.visits as f64, 2),
-                    Metric::BounceRate => ratio(100.0 * r.bounces as f64, r.visits as f64, 0),
+                    Metric::BounceRate => {
+                        ratio(100.0 * r.bounces as f64, r.bounce_visits as f64, 0)
+                    }
                     Metric::VisitDuration => ratio(r.duration, r.visits as f64, 0),
                     Metric::Percentage => {
                         ratio(100.0 * r.visitors as f64, total.unwrap_or(0) as f64, 1)

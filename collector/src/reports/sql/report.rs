@@ -22,8 +22,8 @@ pub const EVENT_METRICS: usize = 3;
 pub const LEAD_METRICS: usize = 1;
 
 /// Metric columns after the dimensions in a `session_metrics` row: visitors, pageviews,
-/// events, visits, bounces, duration sum.
-pub const SESSION_METRICS: usize = 6;
+/// events, visits, bounces, duration sum, the visits bounces are counted of.
+pub const SESSION_METRICS: usize = 7;
 
 /// The statements that answer `q` over `range` from the raw tables.
 #[derive(Clone, Debug)]
@@ -239,6 +239,28 @@ pub fn session_metrics(
             _ => outer.push(visits_with_event(&mut sql, f, goals)?),
         }
     }
+    // Plausible's bounce rate under a page filter: of the visits that entered on a matching
+    // page (the first top-level `event:page` filter, applied to the entry page).
+    let entry_cond = match filters.iter().find_map(|f| match f {
+        Filter::Cond {
+            op,
+            dim: Dimension::Page,
+            values,
+            case_sensitive,
+        } => Some(Filter::Cond {
+            op: *op,
+            dim: Dimension::EntryPage,
+            values: values.clone(),
+            case_sensitive: *case_sensitive,
+        }),
+        _ => None,
+    }) {
+        Some(f) if fold => {
+            columns.extend(visit_columns(f.dimensions()));
+            Some(filter_expr(&mut sql, &f, Ctx::Sessions, goals)?)
+        }
+        _ => None,
+    };
     let mut select = Vec::new();
     let mut event_dims = Vec::new();
     for (i, d) in dims.iter().enumerate() {
@@ -261,17 +283,19 @@ pub fn session_metrics(
         )
     };
     let from = if fold {
-        select.extend(
-            [
-                "uniq(vid)",
-                "sum(pv)",
-                "sum(ev)",
-                "count()",
-                "countIf(pv <= 1)",
-                "sum(ended - st)",
-            ]
-            .map(String::from),
-        );
+        let (bounces, bounce_visits) = match &entry_cond {
+            Some(c) => (format!("countIf(pv <= 1 AND {c})"), format!("countIf({c})")),
+            None => ("countIf(pv <= 1)".to_string(), "count()".to_string()),
+        };
+        select.extend([
+            "uniq(vid)".to_string(),
+            "sum(pv)".to_string(),
+            "sum(ev)".to_string(),
+            "count()".to_string(),
+            bounces,
+            "sum(ended - st)".to_string(),
+            bounce_visits,
+        ]);
         format!("({}) AS s", folded_sessions(&columns, &pushdown, true))
     } else {
         select.extend(
@@ -279,6 +303,7 @@ pub fn session_metrics(
                 "uniq(visitor_id)",
                 "sum(pageviews)",
                 "sum(events)",
+                "0",
                 "0",
                 "0",
                 "0",

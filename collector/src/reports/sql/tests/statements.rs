@@ -12,7 +12,7 @@ fn an_unfiltered_aggregate_sums_raw_session_rows_without_folding() {
     assert_eq!(
         s.text,
         format!(
-            "SELECT uniq(visitor_id), sum(pageviews), sum(events), 0, 0, 0 FROM sessions WHERE {SESSIONS_AROUND}{STARTED_IN_RANGE}"
+            "SELECT uniq(visitor_id), sum(pageviews), sum(events), 0, 0, 0, 0 FROM sessions WHERE {SESSIONS_AROUND}{STARTED_IN_RANGE}"
         )
     );
     assert_eq!(params(&s), range_params());
@@ -38,7 +38,7 @@ fn session_metrics_fold_sessions_with_final() {
     assert_eq!(
         s.text,
         format!(
-            "SELECT uniq(vid), sum(pv), sum(ev), count(), countIf(pv <= 1), sum(ended - st) FROM (SELECT session_id, visitor_id AS vid, start AS st, end AS ended, pageviews AS pv,
+            "SELECT uniq(vid), sum(pv), sum(ev), count(), countIf(pv <= 1), sum(ended - st), count() FROM (SELECT session_id, visitor_id AS vid, start AS st, end AS ended, pageviews AS pv,
                 events AS ev, entry_page AS entry, exit.2 AS exit_page
          FROM sessions FINAL WHERE {SESSIONS_AROUND}{STARTED_IN_RANGE}) AS s"
         )
