@@ -57,7 +57,7 @@ impl Engine<'_> {
     ) -> Result<HashMap<String, Raw>, ReportError> {
         let mut out = self.native_groups(q, range, metrics).await?;
         if let Some(set) = self.imports {
-            for r in imported::groups(self.store, set, self.goals, q, range).await? {
+            for r in imported::groups(self.store, set, self.goals, q, range, metrics).await? {
                 Raw::slot(&mut out, &r.dims).add(&r);
             }
         }

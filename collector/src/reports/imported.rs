@@ -7,7 +7,7 @@
 use super::dates::Bucket;
 use super::execute;
 use super::goals::Goal;
-use super::model::{Dimension, Filter, Op};
+use super::model::{Dimension, Filter, Metric, Op};
 use super::query::{Query, ReportError};
 use super::shape::{self, Raw};
 use super::sql;
@@ -196,6 +196,7 @@ pub(crate) async fn groups(
     goals: &[Goal],
     q: &Query,
     range: &super::dates::Range,
+    metrics: &[Metric],
 ) -> Result<Vec<Raw>, ReportError> {
     let Some(kinds) = tables(q, goals) else {
         return Ok(Vec::new());
@@ -203,7 +204,7 @@ pub(crate) async fn groups(
     if set.is_empty() || !set.overlaps(range.from, range.to) {
         return Ok(Vec::new());
     }
-    let statement = sql::imported::imported_metrics(q, range, &set.ids, &kinds, goals)?;
+    let statement = sql::imported::imported_metrics(q, range, metrics, &set.ids, &kinds, goals)?;
     let rows = execute::rows(store, &statement).await?;
     Ok(
         shape::split(rows, q.dimensions.len(), sql::imported::IMPORTED_METRICS)

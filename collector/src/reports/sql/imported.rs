@@ -30,10 +30,12 @@ const IMPORTED_ROWS: &str = "SELECT kind, toDateTime(date, {tz:String}) AS times
 
 /// Sums of the imported rows of `kinds` per group of `q`'s dimensions, filtered by `q`'s
 /// filters, as Plausible merges them: in breakdowns only rows with visitors; when page views
-/// are asked for, only rows with page views (custom events aside); no unknown countries.
+/// are asked for (`metrics`: what this statement is for, which for a conversion rate's
+/// divisor is not what the report asks for), only rows with page views (custom events aside); no unknown countries.
 pub fn imported_metrics(
     q: &Query,
     range: &Range,
+    metrics: &[Metric],
     ids: &[String],
     kinds: &[&str],
     goals: &[Goal],
@@ -56,7 +58,7 @@ pub fn imported_metrics(
     if !q.dimensions.is_empty() {
         text.push_str(" AND visitors > 0");
     }
-    if q.metrics
+    if metrics
         .iter()
         .any(|m| matches!(m, Metric::Pageviews | Metric::ViewsPerVisit))
     {
