@@ -1344,3 +1344,114 @@ async fn query_imported_test() {
 //   exact in Candor.
 // - "imports are skipped when has_done / has_not_done filter is used": Candor has no
 //   behavioural filters.
+
+/// `candor import plausible|list|delete` against a running `candor serve`: a directory of
+/// the export's CSV files, the same export again, a malformed one, the zip, and a delete.
+#[test]
+fn the_import_commands_work_against_a_running_server() {
+    use std::process::{Command, Stdio};
+    const BIN: &str = env!("CARGO_BIN_EXE_candor");
+    struct Server(std::process::Child);
+    impl Drop for Server {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let data = tempfile::tempdir().unwrap();
+    let port = common::free_port();
+    let _server = Server(
+        Command::new(BIN)
+            .arg("serve")
+            .env("CANDOR_LISTEN", format!("127.0.0.1:{port}"))
+            .env("CANDOR_DATA_DIR", data.path())
+            .env("CANDOR_LIBCHDB", common::libchdb())
+            .env("CANDOR_ADMIN_TOKEN", ADMIN)
+            .env("CANDOR_SITES", "cli.example")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "candor serve did not start"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let candor = |args: &[&str]| {
+        let out = Command::new(BIN)
+            .args(args)
+            .env("CANDOR_SERVER", format!("http://127.0.0.1:{port}"))
+            .env("CANDOR_TOKEN", ADMIN)
+            .output()
+            .unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).to_string(),
+            String::from_utf8_lossy(&out.stderr).to_string(),
+        )
+    };
+    let files = tempfile::tempdir().unwrap();
+    for (name, content) in full_export("_20240101_20240102") {
+        std::fs::write(files.path().join(name), content).unwrap();
+    }
+    let dir = files.path().to_str().unwrap();
+    let (ok, out, err) = candor(&["import", "plausible", dir, "--site", "cli.example"]);
+    assert!(ok, "{out}{err}");
+    assert!(out.starts_with("imported "), "{out}");
+    assert!(
+        out.contains("2024-01-01 to 2024-01-02  rows=26  files=10"),
+        "{out}"
+    );
+    let id = out.split_whitespace().nth(1).unwrap().to_string();
+    let (ok, out, err) = candor(&["import", "plausible", dir, "--site", "cli.example"]);
+    assert!(ok, "{out}{err}");
+    assert!(
+        out.starts_with("already imported, nothing changed: "),
+        "{out}"
+    );
+    let (ok, out, _) = candor(&["import", "list", "--site", "cli.example"]);
+    assert!(ok);
+    assert_eq!(out.lines().count(), 1, "{out}");
+    assert!(out.starts_with(&id), "{out}");
+
+    let broken = tempfile::tempdir().unwrap();
+    std::fs::write(
+        broken.path().join("imported_visitors.csv"),
+        csv(VISITORS, &["\"2023-05-01\",1,1,0,1,-5"]),
+    )
+    .unwrap();
+    let (ok, out, err) = candor(&[
+        "import",
+        "plausible",
+        broken.path().to_str().unwrap(),
+        "--site",
+        "cli.example",
+    ]);
+    assert!(!ok, "{out}");
+    assert!(
+        err.contains("400 Bad Request: imported_visitors.csv line 2: visit_duration must be a whole number of 0 or more, got \"-5\""),
+        "{err}"
+    );
+
+    let (ok, out, err) = candor(&["import", "delete", &id, "--site", "cli.example"]);
+    assert!(ok, "{out}{err}");
+    assert_eq!(out.trim(), format!("deleted {id}"));
+    let (_, out, _) = candor(&["import", "list", "--site", "cli.example"]);
+    assert_eq!(out, "");
+    // The zip itself, as Plausible hands it out.
+    let zip_path = files.path().join("export.zip");
+    std::fs::write(&zip_path, zip(&full_export("_20240101_20240102"))).unwrap();
+    let (ok, out, err) = candor(&[
+        "import",
+        "plausible",
+        zip_path.to_str().unwrap(),
+        "--site",
+        "cli.example",
+    ]);
+    assert!(ok, "{out}{err}");
+    assert!(out.starts_with(&format!("imported {id}")), "{out}");
+}

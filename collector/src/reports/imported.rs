@@ -213,3 +213,122 @@ pub(crate) async fn groups(
             .collect(),
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use chrono::NaiveDate;
+
+    use super::*;
+    use crate::reports::dates::Range;
+
+    fn query(dimensions: &[&str], filters: Vec<Filter>) -> Query {
+        let day = NaiveDate::from_ymd_opt(2024, 1, 1).unwrap();
+        Query {
+            site: "shop.example".into(),
+            tz: chrono_tz::UTC,
+            range: Range::dates(&chrono_tz::UTC, day, day),
+            metrics: vec![Metric::Visitors],
+            dimensions: dimensions
+                .iter()
+                .map(|d| Dimension::parse(d).unwrap())
+                .collect(),
+            filters,
+            order_by: Vec::new(),
+            limit: 10,
+            offset: 0,
+            time_labels: false,
+            total_rows: false,
+            compare_previous: false,
+        }
+    }
+
+    fn is(dim: &str, value: &str) -> Filter {
+        Filter::Cond {
+            op: Op::Is,
+            dim: Dimension::parse(dim).unwrap(),
+            values: vec![value.into()],
+            case_sensitive: true,
+        }
+    }
+
+    fn goal(name: &str, event: bool) -> Goal {
+        Goal {
+            id: name.into(),
+            site: "shop.example".into(),
+            goal_type: if event { "event" } else { "page" },
+            event_name: event.then(|| name.to_string()),
+            page_path: (!event).then(|| "/thanks".to_string()),
+            display_name: if event {
+                name.into()
+            } else {
+                "Visit /thanks".into()
+            },
+            created_at: 0,
+        }
+    }
+
+    #[test]
+    fn one_table_answers_or_none_does() {
+        let goals = [goal("Signup", true), goal("Visit /thanks", false)];
+        let t = |dims: &[&str], filters: Vec<Filter>| tables(&query(dims, filters), &goals);
+        assert_eq!(t(&[], vec![]), Some(vec!["visitors"]));
+        assert_eq!(t(&["time:week"], vec![]), Some(vec!["visitors"]));
+        assert_eq!(
+            t(&["visit:source"], vec![is("visit:utm_medium", "email")]),
+            Some(vec!["sources"])
+        );
+        assert_eq!(
+            t(&["time:day"], vec![is("event:page", "/")]),
+            Some(vec!["pages"])
+        );
+        assert_eq!(
+            t(&["visit:source"], vec![is("visit:device", "mobile")]),
+            None
+        );
+        assert_eq!(t(&["visit:city"], vec![]), None);
+        assert_eq!(t(&["visit:channel"], vec![]), None);
+        assert_eq!(t(&["event:props:plan"], vec![]), None);
+        assert_eq!(
+            t(&["event:goal"], vec![]),
+            Some(vec!["pages", "custom_events"])
+        );
+        assert_eq!(
+            t(&[], vec![is("event:goal", "Signup")]),
+            Some(vec!["custom_events"])
+        );
+        assert_eq!(
+            t(&["event:goal"], vec![is("event:goal", "Visit /thanks")]),
+            Some(vec!["pages"])
+        );
+        assert_eq!(t(&["event:goal"], vec![is("visit:source", "Google")]), None);
+        assert_eq!(
+            t(&[], vec![Filter::Not(Box::new(is("event:goal", "Signup")))]),
+            None
+        );
+    }
+
+    #[test]
+    fn skips_say_why_in_plausibles_order() {
+        let day = |d| NaiveDate::from_ymd_opt(2024, 1, d).unwrap();
+        let set = ImportSet {
+            ids: vec!["a".into()],
+            spans: vec![(day(1), day(2))],
+        };
+        assert_eq!(
+            decide(&query(&[], vec![]), &ImportSet::default(), &[]),
+            Err(Skip::NoImportedData)
+        );
+        assert_eq!(decide(&query(&[], vec![]), &set, &[]), Ok(()));
+        let mut later = query(&["event:props:plan"], vec![]);
+        later.range = Range::dates(&chrono_tz::UTC, day(5), day(6));
+        assert_eq!(decide(&later, &set, &[]), Err(Skip::OutOfRange));
+        assert_eq!(
+            decide(&query(&["time:hour"], vec![]), &set, &[]),
+            Err(Skip::UnsupportedInterval)
+        );
+        assert_eq!(
+            decide(&query(&["event:props:plan"], vec![]), &set, &[]),
+            Err(Skip::UnsupportedQuery)
+        );
+    }
+}
