@@ -18,6 +18,8 @@ pub use saved::{ImportSet, ImportSummary, Imports};
 
 /// The largest export the admin API accepts (the zip as uploaded).
 pub const MAX_UPLOAD_BYTES: usize = 256 * 1024 * 1024;
+/// The most an export may unpack to (all files together): a guard against zip bombs.
+pub const MAX_UNPACKED_BYTES: u64 = 1024 * 1024 * 1024;
 /// The most rows one import may hold (all files together).
 pub const MAX_ROWS: usize = 5_000_000;
 
@@ -197,6 +199,7 @@ pub fn from_zip(bytes: &[u8]) -> Result<Export, ExportError> {
     let mut archive = zip::ZipArchive::new(Cursor::new(bytes))
         .map_err(|e| whole(format!("not a zip archive: {e}")))?;
     let mut files = Vec::new();
+    let mut budget = MAX_UNPACKED_BYTES;
     for i in 0..archive.len() {
         let entry = archive
             .by_index(i)
@@ -215,9 +218,15 @@ pub fn from_zip(bytes: &[u8]) -> Result<Export, ExportError> {
         }
         let mut content = Vec::new();
         entry
-            .take(MAX_UPLOAD_BYTES as u64 * 4)
+            .take(budget + 1)
             .read_to_end(&mut content)
             .map_err(|e| refuse(&base, None, format!("cannot unpack: {e}")))?;
+        budget = budget.checked_sub(content.len() as u64).ok_or_else(|| {
+            whole(format!(
+                "the export unpacks to more than {} MiB",
+                MAX_UNPACKED_BYTES >> 20
+            ))
+        })?;
         files.push((base, content));
     }
     from_files(files)
