@@ -41,6 +41,37 @@ pub enum Command {
         #[command(subcommand)]
         command: TokensCommand,
     },
+    /// Import history into a site of a running server, list and delete imports.
+    Import {
+        #[command(flatten)]
+        server: ServerArgs,
+        #[command(subcommand)]
+        command: ImportCommand,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum ImportCommand {
+    /// Upload Plausible's CSV export: the zip it produces, or a directory of its
+    /// imported_*.csv files. Importing the same export again changes nothing.
+    Plausible {
+        /// The export zip, or a directory holding its imported_*.csv files.
+        path: PathBuf,
+        /// The site (domain) to import into.
+        #[arg(long)]
+        site: String,
+    },
+    /// List a site's imports.
+    List {
+        #[arg(long)]
+        site: String,
+    },
+    /// Delete an import (by the id `list` shows) and its data.
+    Delete {
+        id: String,
+        #[arg(long)]
+        site: String,
+    },
 }
 
 /// Flags of `candor serve`: the config file, and one flag per setting of the settings table

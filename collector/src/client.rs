@@ -1,8 +1,12 @@
-//! `candor sites ...` and `candor tokens ...`: thin clients of a running server's admin API.
+//! `candor sites ...`, `candor tokens ...` and `candor import ...`: thin clients of a running
+//! server's admin API.
 
+use std::path::Path;
+
+use anyhow::Context;
 use serde_json::{json, Value};
 
-use crate::cli::{ServerArgs, SitesCommand, TokensCommand};
+use crate::cli::{ImportCommand, ServerArgs, SitesCommand, TokensCommand};
 
 pub async fn sites(server: ServerArgs, command: SitesCommand) -> anyhow::Result<()> {
     let api = Api::new(server)?;
@@ -96,6 +100,82 @@ pub async fn tokens(server: ServerArgs, command: TokensCommand) -> anyhow::Resul
     Ok(())
 }
 
+pub async fn import(server: ServerArgs, command: ImportCommand) -> anyhow::Result<()> {
+    let api = Api::new(server)?;
+    let line = |i: &Value| {
+        format!(
+            "{}  {} to {}  rows={}  files={}",
+            i["id"].as_str().unwrap_or(""),
+            i["start_date"].as_str().unwrap_or(""),
+            i["end_date"].as_str().unwrap_or(""),
+            i["rows"],
+            i["files"].as_array().map(Vec::len).unwrap_or(0)
+        )
+    };
+    match command {
+        ImportCommand::Plausible { path, site } => {
+            let zip = export_zip(&path)?;
+            let out = api
+                .upload(&format!("/api/v1/sites/{site}/imports"), zip)
+                .await?;
+            if out["created"] == json!(true) {
+                println!("imported {}", line(&out["import"]));
+            } else {
+                println!(
+                    "already imported, nothing changed: {}",
+                    line(&out["import"])
+                );
+            }
+        }
+        ImportCommand::List { site } => {
+            let out = api
+                .send(
+                    reqwest::Method::GET,
+                    &format!("/api/v1/sites/{site}/imports"),
+                    None,
+                )
+                .await?;
+            for i in out["imports"].as_array().into_iter().flatten() {
+                println!("{}", line(i));
+            }
+        }
+        ImportCommand::Delete { id, site } => {
+            api.send(
+                reqwest::Method::DELETE,
+                &format!("/api/v1/sites/{site}/imports/{id}"),
+                None,
+            )
+            .await?;
+            println!("deleted {id}");
+        }
+    }
+    Ok(())
+}
+
+/// The export as a zip: the file itself, or a directory's `*.csv` files packed into one.
+fn export_zip(path: &Path) -> anyhow::Result<Vec<u8>> {
+    if !path.is_dir() {
+        return std::fs::read(path).with_context(|| format!("cannot read {}", path.display()));
+    }
+    let mut files = Vec::new();
+    for entry in
+        std::fs::read_dir(path).with_context(|| format!("cannot read {}", path.display()))?
+    {
+        let entry = entry?;
+        let name = entry.file_name().to_string_lossy().to_string();
+        if name.ends_with(".csv") && entry.path().is_file() {
+            let content = std::fs::read(entry.path())
+                .with_context(|| format!("cannot read {}", entry.path().display()))?;
+            files.push((name, content));
+        }
+    }
+    if files.is_empty() {
+        anyhow::bail!("{} holds no .csv file", path.display());
+    }
+    files.sort();
+    Ok(crate::imports::to_zip(&files)?)
+}
+
 struct Api {
     http: reqwest::Client,
     base: String,
@@ -115,6 +195,17 @@ impl Api {
         })
     }
 
+    /// Uploads a zip archive.
+    async fn upload(&self, path: &str, zip: Vec<u8>) -> anyhow::Result<Value> {
+        let req = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .bearer_auth(&self.token)
+            .header("Content-Type", "application/zip")
+            .body(zip);
+        self.answer(req).await
+    }
+
     async fn send(
         &self,
         method: reqwest::Method,
@@ -128,6 +219,11 @@ impl Api {
         if let Some(b) = body {
             req = req.json(&b);
         }
+        self.answer(req).await
+    }
+
+    /// Sends a request; its JSON answer, or the server's error message.
+    async fn answer(&self, req: reqwest::RequestBuilder) -> anyhow::Result<Value> {
         let resp = req
             .send()
             .await

@@ -10,6 +10,7 @@ pub mod clock;
 pub mod config;
 pub mod enrich;
 pub mod http;
+pub mod imports;
 pub mod ingest;
 pub mod leads;
 pub mod metrics;

@@ -27,6 +27,9 @@ fn main() -> ExitCode {
         Command::Tokens { server, command } => {
             client_runtime().and_then(|rt| rt.block_on(candor::client::tokens(server, command)))
         }
+        Command::Import { server, command } => {
+            client_runtime().and_then(|rt| rt.block_on(candor::client::import(server, command)))
+        }
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,

@@ -452,6 +452,76 @@ const ROLLUP_DAYS: Table = Table {
     placement: Placement::Everywhere,
 };
 
+/// Imported history (see `crate::imports`): the daily aggregate rows of Plausible's export
+/// tables, one `kind` per table, under the import they came from. Only imports with a record
+/// in `imports` are read.
+const IMPORTED: Table = Table {
+    name: "imported",
+    columns: Columns::Listed(
+        "    site LowCardinality(String),
+    import_id String,
+    kind LowCardinality(String),
+    date Date,
+    source String,
+    referrer String,
+    utm_source String,
+    utm_medium String,
+    utm_campaign String,
+    utm_content String,
+    utm_term String,
+    hostname String,
+    page String,
+    entry_page String,
+    exit_page String,
+    event_name String,
+    link_url String,
+    path String,
+    country LowCardinality(String),
+    region String,
+    city UInt64,
+    device LowCardinality(String),
+    browser LowCardinality(String),
+    browser_version String,
+    os LowCardinality(String),
+    os_version String,
+    visitors UInt64,
+    visits UInt64,
+    pageviews UInt64,
+    events UInt64,
+    bounces UInt64,
+    visit_duration UInt64",
+    ),
+    family: Family::MergeTree,
+    partition_by: None,
+    order_by: "(site, import_id, kind, date)",
+    ttl: None,
+    settings: None,
+    placement: Placement::Everywhere,
+};
+
+/// One record per complete import of a site (one version per change; `deleted` hides it).
+const IMPORTS: Table = Table {
+    name: "imports",
+    columns: Columns::Listed(
+        "    site LowCardinality(String),
+    id String,
+    source LowCardinality(String),
+    start_date Date,
+    end_date Date,
+    files Array(String),
+    rows UInt64,
+    created_at DateTime('UTC'),
+    deleted UInt8,
+    version UInt64",
+    ),
+    family: Family::Replacing("version"),
+    partition_by: None,
+    order_by: "(site, id)",
+    ttl: None,
+    settings: None,
+    placement: Placement::Everywhere,
+};
+
 /// The session delta of each inserted event, as the collector used to write it beside the
 /// event (see `pipeline::sessions`): the visit's start, the event's time as its end, one
 /// event, a page view or not, the engaged time, the entry page on the visit's first page
@@ -700,6 +770,11 @@ pub const MIGRATIONS: &[Migration] = &[
         version: 13,
         name: "Plausible's names for channels, devices, browsers and operating systems",
         statements: plausible_names,
+    },
+    Migration {
+        version: 14,
+        name: "imported history (Plausible exports)",
+        statements: |t| create_all(&[IMPORTED, IMPORTS], t),
     },
 ];
 

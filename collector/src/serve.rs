@@ -91,6 +91,7 @@ pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
         rollups,
         webhooks,
         goals,
+        imports: Arc::new(crate::imports::Imports::new()),
         dashboard,
         config: Arc::new(config),
         clock,

@@ -13,7 +13,7 @@ const LAYERS: &[&[&str]] = &[
     &["clock", "path_pattern", "site_domain", "metrics"],
     &["config"],
     &["store"],
-    &["sites", "privacy", "enrich"],
+    &["sites", "privacy", "enrich", "imports"],
     &["ingest"],
     &["pipeline", "reports", "leads", "auth", "analyst"],
     &["migrations", "http", "cli"],

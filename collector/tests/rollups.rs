@@ -129,11 +129,13 @@ async fn both(state: &AppState, q: &Query) -> (Output, Output) {
         store: state.store.as_ref(),
         goals: &goals,
         rollups: None,
+        imports: None,
     };
     let rolled = Engine {
         store: state.store.as_ref(),
         goals: &goals,
         rollups: Some(&state.rollups),
+        imports: None,
     };
     (raw.run(q).await.unwrap(), rolled.run(q).await.unwrap())
 }

@@ -8,6 +8,7 @@ pub mod error;
 mod goals;
 mod health;
 mod hooks;
+mod imports;
 pub mod ingest;
 pub mod json;
 mod lead_sync;
@@ -66,6 +67,8 @@ pub struct AppState {
     pub rate_limits: Arc<RateLimits>,
     pub leads: Arc<Leads>,
     pub goals: Arc<Goals>,
+    /// Imported history (uploads are written one at a time).
+    pub imports: Arc<crate::imports::Imports>,
     pub dashboard: Arc<Dashboard>,
     pub webhooks: Arc<Webhooks>,
     pub rollups: Arc<crate::reports::rollups::Rollups>,
@@ -189,6 +192,12 @@ pub fn configure(state: AppState) -> impl FnOnce(&mut web::ServiceConfig) {
                     .route(
                         "/sites/{domain}/goals/{id}",
                         web::delete().to(goals::delete),
+                    )
+                    .route("/sites/{domain}/imports", web::get().to(imports::list))
+                    .route("/sites/{domain}/imports", web::post().to(imports::create))
+                    .route(
+                        "/sites/{domain}/imports/{id}",
+                        web::delete().to(imports::delete),
                     )
                     .route(
                         "/sites/{domain}/dashboard-password",

@@ -8,8 +8,9 @@ use serde_json::json;
 use super::json::Json;
 use super::{ApiError, AppState};
 use crate::auth::{Principal, Scope};
+use crate::imports::{ImportSet, Imports};
 use crate::reports::engine::{Engine, Output, Query, ReportError};
-use crate::reports::{self, v1, QueryRequest};
+use crate::reports::{self, imported, v1, QueryRequest};
 use crate::sites::Site;
 
 impl From<ReportError> for ApiError {
@@ -66,12 +67,13 @@ async fn with_stats_start(state: &AppState, mut site: Site) -> Result<Site, ApiE
     Ok(site)
 }
 
-async fn run(state: &AppState, q: &Query) -> Result<Output, ApiError> {
+async fn run(state: &AppState, q: &Query, imports: Option<&ImportSet>) -> Result<Output, ApiError> {
     let goals = state.goals.list(&q.site);
     let engine = Engine {
         store: state.store.as_ref(),
         goals: &goals,
         rollups: Some(&state.rollups),
+        imports,
     };
     Ok(engine.run(q).await?)
 }
@@ -87,9 +89,33 @@ pub async fn query_v2(
     if body.date_range == "all" {
         site = with_stats_start(&state, site).await?;
     }
+    if !body.include.imports {
+        let q = reports::parse_query(&body, &site, state.clock.unix_seconds().into())?;
+        let out = run(&state, &q, None).await?;
+        return Ok(HttpResponse::Ok().json(reports::v2_response(&body, &q, out)));
+    }
+    // With imports, "all" starts at the first imported day when that is earlier, as in
+    // Plausible.
+    let set = Imports::set(state.store.as_ref(), site.domain.as_str()).await?;
+    if let Some(first) = set.first_day() {
+        let start = reports::dates::local_midnight(&reports::site_tz(&site), first);
+        site.created_at = site
+            .created_at
+            .min(u32::try_from(start.max(0)).unwrap_or(0));
+    }
     let q = reports::parse_query(&body, &site, state.clock.unix_seconds().into())?;
-    let out = run(&state, &q).await?;
-    Ok(HttpResponse::Ok().json(reports::v2_response(&body, &q, out)))
+    let decision = imported::decide(&q, &set, &state.goals.list(&q.site));
+    let out = run(&state, &q, decision.is_ok().then_some(&set)).await?;
+    let mut response = reports::v2_response(&body, &q, out);
+    let meta = &mut response["meta"];
+    meta["imports_included"] = json!(decision.is_ok());
+    if let Err(skip) = decision {
+        meta["imports_skip_reason"] = json!(skip.reason());
+        if let Some(warning) = skip.warning() {
+            meta["imports_warning"] = json!(warning);
+        }
+    }
+    Ok(HttpResponse::Ok().json(response))
 }
 
 /// A v1 endpoint: its query from the parameters, its response shape from the engine's output.
@@ -106,7 +132,7 @@ async fn v1_report(
         site = with_stats_start(state, site).await?;
     }
     let q = query(p, &site, state.clock.unix_seconds().into())?;
-    let out = run(state, &q).await?;
+    let out = run(state, &q, None).await?;
     Ok(HttpResponse::Ok().json(respond(&q, &out)))
 }
 
@@ -171,7 +197,7 @@ pub async fn realtime(
     let principal = authorize_stats(&state, &req)?;
     let site = site_for(&state, &principal, p.site_id.as_deref())?;
     let q = v1::realtime_query(&site, state.clock.unix_seconds().into());
-    let out = run(&state, &q).await?;
+    let out = run(&state, &q, None).await?;
     let visitors = out
         .results
         .first()

@@ -26,9 +26,11 @@ use std::collections::HashMap;
 use super::dates::Range;
 use super::execute;
 use super::goals::Goal;
+use super::imported;
 use super::model::{Dimension, Filter, Metric};
 use super::rollups::Rollups;
 use super::shape::{self, Baseline, MetricRow, Raw};
+use crate::imports::ImportSet;
 use crate::store::Store;
 
 // The types a caller of the engine needs, at the paths they have always had.
@@ -43,12 +45,31 @@ pub struct Engine<'a> {
     pub goals: &'a [Goal],
     /// Daily rollups to read whole finished days from; `None` reads only the raw tables.
     pub rollups: Option<&'a Rollups>,
+    /// Imported history to merge (`reports::imported`); `None` reports native data only.
+    pub imports: Option<&'a ImportSet>,
 }
 
 impl Engine<'_> {
-    /// Raw groups for a range, keyed by their dimension values: whole UTC days that have a
-    /// current daily rollup from it, the rest of the range from the raw tables.
+    /// Raw groups for a range, keyed by their dimension values, with the imported sums of
+    /// the same groups added when the report includes imports.
     async fn groups(
+        &self,
+        q: &Query,
+        range: &Range,
+        metrics: &[Metric],
+    ) -> Result<HashMap<String, Raw>, ReportError> {
+        let mut out = self.native_groups(q, range, metrics).await?;
+        if let Some(set) = self.imports {
+            for r in imported::groups(self.store, set, self.goals, q, range, metrics).await? {
+                Raw::slot(&mut out, &r.dims).add(&r);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Native groups: whole UTC days that have a current daily rollup from it, the rest of
+    /// the range from the raw tables.
+    async fn native_groups(
         &self,
         q: &Query,
         range: &Range,

@@ -10,6 +10,7 @@ pub mod dates;
 pub mod engine;
 mod execute;
 pub mod goals;
+pub mod imported;
 pub mod model;
 pub mod query;
 pub mod rollups;
@@ -61,7 +62,8 @@ pub struct Include {
     pub total_rows: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub comparisons: Option<Comparisons>,
-    /// Plausible's imported stats; Candor has none, so this changes nothing.
+    /// Merge imported history (`crate::imports`) where the question allows it, as Plausible
+    /// does; the response's `meta` says whether it was merged and why not.
     #[serde(default)]
     pub imports: bool,
 }

@@ -50,6 +50,9 @@ pub(crate) struct Raw {
     pub duration: f64,
     pub session_pageviews: u64,
     pub leads: u64,
+    /// Visits without bounce or duration information (imported page rows): they count in
+    /// `visits` and views per visit, not in the bounce rate's or visit duration's divisor.
+    pub unrated_visits: u64,
 }
 
 impl Raw {
@@ -72,6 +75,12 @@ impl Raw {
         self.duration += other.duration;
         self.session_pageviews += other.session_pageviews;
         self.leads += other.leads;
+        self.unrated_visits += other.unrated_visits;
+    }
+
+    /// The visits visit duration divides by.
+    fn rated_visits(&self) -> f64 {
+        self.visits.saturating_sub(self.unrated_visits) as f64
     }
 }
 
@@ -142,8 +151,25 @@ pub(crate) fn session_sums((dims, m): (Vec<Value>, Vec<Value>)) -> Raw {
         duration: as_f64(&m[5]),
         bounce_visits: as_u64(&m[6]),
         session_pageviews: as_u64(&m[1]),
-        leads: 0,
         dims,
+        ..Raw::default()
+    }
+}
+
+/// Sums of a `sql::imported::imported_metrics` row.
+pub(crate) fn imported_sums((dims, m): (Vec<Value>, Vec<Value>)) -> Raw {
+    Raw {
+        visitors: as_u64(&m[0]),
+        pageviews: as_u64(&m[1]),
+        events: as_u64(&m[2]),
+        visits: as_u64(&m[3]),
+        bounces: as_u64(&m[4]),
+        duration: as_f64(&m[5]),
+        session_pageviews: as_u64(&m[1]),
+        unrated_visits: as_u64(&m[6]),
+        bounce_visits: as_u64(&m[3]).saturating_sub(as_u64(&m[6])),
+        dims,
+        ..Raw::default()
     }
 }
 
@@ -182,6 +208,7 @@ pub(crate) fn rollup_sums(
             duration: as_f64(&r[6]),
             session_pageviews: as_u64(&r[7]),
             leads: as_u64(&r[8]),
+            ..Raw::default()
         };
         Raw::slot(&mut out, &raw.dims).add(&raw);
     }
@@ -255,7 +282,7 @@ pub(crate) fn metric_rows(
                     Metric::BounceRate => {
                         ratio(100.0 * r.bounces as f64, r.bounce_visits as f64, 0)
                     }
-                    Metric::VisitDuration => ratio(r.duration, r.visits as f64, 0),
+                    Metric::VisitDuration => ratio(r.duration, r.rated_visits(), 0),
                     Metric::Percentage => {
                         ratio(100.0 * r.visitors as f64, total.unwrap_or(0) as f64, 1)
                     }

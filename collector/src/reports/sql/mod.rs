@@ -4,6 +4,7 @@
 //! parameters.
 
 mod expr;
+pub mod imported;
 mod report;
 pub mod rollups;
 #[cfg(test)]

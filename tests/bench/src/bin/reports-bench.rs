@@ -166,6 +166,7 @@ async fn main() -> anyhow::Result<()> {
         store: store.as_ref(),
         goals: &goal_list,
         rollups: None,
+        imports: None,
     };
     let (raw_totals, raw_means, raw_out) = time_queries(&raw, &site, &queries).await?;
     report("raw tables only", &raw_totals);
@@ -192,6 +193,7 @@ async fn main() -> anyhow::Result<()> {
         store: store.as_ref(),
         goals: &goal_list,
         rollups: Some(&rollups),
+        imports: None,
     };
     let (totals, means, out) = time_queries(&rolled, &site, &queries).await?;
     report("with daily rollups", &totals);
