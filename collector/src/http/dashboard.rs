@@ -22,12 +22,41 @@ use crate::privacy::client;
 
 include!(concat!(env!("OUT_DIR"), "/dashboard_files.rs"));
 
-static ASSETS: LazyLock<HashMap<&'static str, Asset>> = LazyLock::new(|| index(DASHBOARD_FILES));
+/// The dashboard's files: those built into the binary, or, for work on the dashboard, the
+/// files of `CANDOR_DASHBOARD_DIR` (a `make dashboard` output directory), read once at the
+/// first request, so a rebuilt dashboard needs a restart rather than a rebuilt binary.
+static FILES: LazyLock<&'static [(&'static str, &'static [u8])]> =
+    LazyLock::new(|| match std::env::var_os("CANDOR_DASHBOARD_DIR") {
+        Some(dir) => from_dir(std::path::Path::new(&dir)),
+        None => DASHBOARD_FILES,
+    });
+
+static ASSETS: LazyLock<HashMap<&'static str, Asset>> = LazyLock::new(|| index(*FILES));
+
+fn from_dir(dir: &std::path::Path) -> &'static [(&'static str, &'static [u8])] {
+    let mut files: Vec<(&'static str, &'static [u8])> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|e| e.path().is_file())
+        .filter_map(|e| {
+            let name = e.file_name().into_string().ok()?;
+            let body = std::fs::read(e.path()).ok()?;
+            Some((
+                &*Box::leak(name.into_boxed_str()),
+                &*Box::leak(body.into_boxed_slice()),
+            ))
+        })
+        .collect();
+    files.sort();
+    tracing::info!(dir = %dir.display(), files = files.len(), "dashboard files from CANDOR_DASHBOARD_DIR");
+    Box::leak(files.into_boxed_slice())
+}
 
 const CSP: &str = "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
 
 pub fn built() -> bool {
-    !DASHBOARD_FILES.is_empty()
+    !FILES.is_empty()
 }
 
 pub async fn redirect() -> HttpResponse {
@@ -45,7 +74,7 @@ pub async fn file(
         .filter(|n| !n.is_empty())
         .unwrap_or_else(|| "index.html".into());
     let Some(asset) = ASSETS.get(name.as_str()) else {
-        return Err(if DASHBOARD_FILES.is_empty() {
+        return Err(if FILES.is_empty() {
             ApiError::not_found(
                 "the dashboard was not built into this binary; run make dashboard and rebuild",
             )
