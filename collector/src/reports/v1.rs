@@ -94,7 +94,21 @@ fn metrics(p: &Params) -> Result<Vec<Metric>, ReportError> {
         .map(|m| {
             Metric::parse(m)
                 .filter(|m| *m != Metric::Percentage)
-                .ok_or_else(|| invalid("metrics", format!("unknown metric {m:?}")))
+                .ok_or_else(|| {
+                    let valid: Vec<String> = Metric::ALL
+                        .iter()
+                        .filter(|m| **m != Metric::Percentage)
+                        .map(|m| format!("`{m}`"))
+                        .collect();
+                    // Plausible's wording (its v1 tests check it), with Candor's metrics.
+                    invalid(
+                        "metrics",
+                        format!(
+                            "Error parsing `metrics` parameter: invalid metric `{m}`. Valid metrics are {}",
+                            valid.join(", ")
+                        ),
+                    )
+                })
         })
         .collect()
 }
@@ -102,15 +116,26 @@ fn metrics(p: &Params) -> Result<Vec<Metric>, ReportError> {
 fn range(p: &Params, site: &Site, now: i64) -> Result<Range, ReportError> {
     let tz = site_tz(site);
     let period = p.period.as_deref().unwrap_or("30d");
+    // Plausible's v1 wording throughout (its tests check it).
+    const PERIODS: &str = "https://plausible.io/docs/stats-api#time-periods";
     if period == "custom" {
-        let date = p
-            .date
-            .as_deref()
-            .ok_or_else(|| invalid("date", "period=custom needs date=YYYY-MM-DD,YYYY-MM-DD"))?;
+        let date = p.date.as_deref().ok_or_else(|| {
+            invalid(
+                "date",
+                format!(
+                    "The `date` parameter is required when using a custom period. See {PERIODS}"
+                ),
+            )
+        })?;
         let (a, b) = date
             .split_once(',')
             .and_then(|(a, b)| Some((parse_date(a.trim())?, parse_date(b.trim())?)))
-            .ok_or_else(|| invalid("date", "period=custom needs date=YYYY-MM-DD,YYYY-MM-DD"))?;
+            .ok_or_else(|| {
+                invalid(
+                    "date",
+                    format!("Invalid format for `date` parameter. When using a custom period, please include two ISO-8601 formatted dates joined by a comma. See {PERIODS}"),
+                )
+            })?;
         if a > b {
             return Err(invalid("date", "the range ends before it starts"));
         }
@@ -121,9 +146,17 @@ fn range(p: &Params, site: &Site, now: i64) -> Result<Range, ReportError> {
         .ok_or_else(|| {
             invalid(
                 "period",
-                format!("unknown period {period:?}: use day, 7d, 30d, month, 6mo, 12mo or custom"),
+                format!("Error parsing `period` parameter: invalid period `{period}`. Please find accepted values in our docs: {PERIODS}"),
             )
         })?;
+    if let Some(d) = p.date.as_deref() {
+        if parse_date(d).is_none() || d.len() != 10 {
+            return Err(invalid(
+                "date",
+                "Error parsing `date` parameter: invalid_format. Please specify a valid date in ISO-8601 format.",
+            ));
+        }
+    }
     Ok(Range::resolve(
         &parsed,
         &tz,
