@@ -9,7 +9,7 @@ fn main() {
     let manifest = std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR");
     let data = Path::new(&manifest).join("data/generated");
     println!("cargo:rerun-if-changed={}", data.display());
-    for file in ["uap.json", "referers.json", "bots.json"] {
+    for file in ["uap.json", "referers.json", "bots.json", "countries.json"] {
         println!("cargo:rerun-if-changed={}", data.join(file).display());
         if !data.join(file).is_file() {
             panic!(

@@ -24,6 +24,17 @@ write('referers.json', yaml.load(readFileSync(join(pkgDir('referer-parser'), 'da
 // isbot's pattern list (case-insensitive regex sources, some with look-around).
 write('bots.json', botPatterns);
 
+// i18n-iso-countries: English country names by ISO 3166-1 alpha-2 code, for
+// `visit:country_name`. Where it lists several names, the common one (its second, "United
+// States", "Russia", "Czechia") unless that is an abbreviation or an inverted "X, Republic of".
+const countries = JSON.parse(readFileSync(join(pkgDir('i18n-iso-countries'), 'langs', 'en.json'), 'utf8')).countries;
+const commonName = (names) => {
+  if (!Array.isArray(names)) return names;
+  const [official, common] = names;
+  return common && common !== common.toUpperCase() && !common.includes(',') ? common : official;
+};
+write('countries.json', Object.fromEntries(Object.entries(countries).map(([code, names]) => [code, commonName(names)])));
+
 // Public samples used only by tests: crawler instances and the most common real browsers.
 const crawlers = JSON.parse(readFileSync(join(pkgDir('crawler-user-agents'), 'crawler-user-agents.json'), 'utf8'));
 write('sample-crawlers.json', crawlers.flatMap((c) => c.instances || []));

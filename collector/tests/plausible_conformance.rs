@@ -99,6 +99,20 @@ async fn query_validations_test() {
         assert_eq!(status, StatusCode::OK, "{out}");
         assert!(out["results"].is_array());
     }
+    // "scroll depth is (not yet) available in public API"
+    let (status, out) = query!(
+        app,
+        json!({"metrics": ["scroll_depth"], "date_range": "all",
+               "filters": [["is", "event:page", ["/"]]]})
+    );
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{out}");
+    assert!(
+        out["error"]
+            .as_str()
+            .unwrap()
+            .contains("Invalid metric \"scroll_depth\""),
+        "{out}"
+    );
     // Not Plausible's: a pattern only the engine's RE2 refuses is the client's mistake too.
     let (status, out) = query!(
         app,
@@ -518,6 +532,10 @@ async fn query_test() {
         "multi-props",
         "is-not",
         "bounce-entry",
+        "time-sources",
+        "locations",
+        "roundtrip",
+        "pagination",
     ];
     let mut sites: Vec<String> = (0..simple.len())
         .map(|i| format!("simple{i}.example"))
@@ -1120,6 +1138,144 @@ async fn query_test() {
         .await,
         rows![["Chrome", 3, 50]]
     );
+
+    // "multiple breakdown timeseries with sources"
+    let s = "time-sources.example";
+    let at = |t: &str| pv().at(&format!("{t} 00:00:00"));
+    populate(
+        &state,
+        s,
+        vec![
+            at("2021-01-01").set("referrer_source", "Google"),
+            at("2021-01-02"),
+            at("2021-01-02").set("referrer_source", "Google"),
+            at("2021-01-02").set("referrer_source", "Google"),
+            at("2021-01-03"),
+            at("2021-01-03"),
+            at("2021-01-03").set("referrer_source", "Twitter"),
+        ],
+    )
+    .await;
+    assert_eq!(
+        ask(
+            &app,
+            s,
+            json!({"metrics": ["visitors"], "date_range": ["2021-01-01", "2021-01-03"],
+                   "dimensions": ["time", "visit:source"]})
+        )
+        .await,
+        rows![
+            ["2021-01-01", "Google", 1],
+            ["2021-01-02", "Google", 2],
+            ["2021-01-02", "Direct / None", 1],
+            ["2021-01-03", "Direct / None", 2],
+            ["2021-01-03", "Twitter", 1]
+        ]
+    );
+
+    // "filtering by visit:country_name, visit:region_name, visit:city_name" (Plausible's
+    // factories take subdivision codes and GeoNames ids and name them; Candor stores names)
+    let s = "locations.example";
+    populate(
+        &state,
+        s,
+        [
+            ("GB", "London", "London"),
+            ("CA", "Ontario", "London"),
+            ("EE", "Harjumaa", "Tallinn"),
+            ("EE", "Tartumaa", "Tartu"),
+            ("EE", "Jõgevamaa", "Jõgeva"),
+        ]
+        .iter()
+        .map(|(c, r, city)| {
+            pv().set("country_code", c)
+                .set("region", r)
+                .set("city", city)
+        })
+        .collect(),
+    )
+    .await;
+    assert_eq!(
+        ask(
+            &app,
+            s,
+            json!({"date_range": "all", "metrics": ["pageviews"],
+                   "filters": [["is", "visit:country_name", ["Estonia", "United Kingdom"]],
+                               ["is_not", "visit:region_name", ["Tartumaa"]],
+                               ["contains", "visit:city_name", ["n"]]],
+                   "dimensions": ["visit:country_name", "visit:region_name", "visit:city_name"]})
+        )
+        .await,
+        rows![
+            ["Estonia", "Harjumaa", "Tallinn", 1],
+            ["United Kingdom", "London", "London", 1]
+        ]
+    );
+
+    // "using the returned query object in a new POST request": "yields the same results for
+    // a simple aggregate query"
+    let s = "roundtrip.example";
+    populate(
+        &state,
+        s,
+        vec![
+            pv().user(1231),
+            pv().user(1231).at("2021-01-01 00:25:00"),
+            pv(),
+        ],
+    )
+    .await;
+    let first = answer(
+        &app,
+        s,
+        json!({"metrics": ["pageviews"], "date_range": "all"}),
+    )
+    .await;
+    assert_eq!(common::rows(&first), rows![[3]]);
+    let again = answer(&app, s, first["query"].clone()).await;
+    assert_eq!(common::rows(&again), rows![[3]], "{}", first["query"]);
+
+    // "pagination": "pagination above total count - all results are returned" and
+    // "pagination with offset"
+    let s = "pagination.example";
+    populate(
+        &state,
+        s,
+        (1..=8).map(|i| pv().path(&format!("/{i}"))).collect(),
+    )
+    .await;
+    let page = |pagination: Value| {
+        json!({"metrics": ["pageviews"], "date_range": "all", "dimensions": ["event:page"],
+               "order_by": [["event:page", "asc"]], "include": {"total_rows": true},
+               "pagination": pagination})
+    };
+    let out = answer(&app, s, page(json!({"limit": 10}))).await;
+    assert_eq!(
+        common::rows(&out),
+        (1..=8)
+            .map(|i| vec![json!(format!("/{i}")), json!(1)])
+            .collect::<Vec<_>>()
+    );
+    assert_eq!(out["meta"]["total_rows"], json!(8));
+    for (offset, pages) in [
+        (0, vec![1, 2, 3]),
+        (3, vec![4, 5, 6]),
+        (6, vec![7, 8]),
+        (9, vec![]),
+    ] {
+        let out = answer(&app, s, page(json!({"limit": 3, "offset": offset}))).await;
+        assert_eq!(
+            common::rows(&out),
+            pages
+                .iter()
+                .map(|i| vec![json!(format!("/{i}")), json!(1)])
+                .collect::<Vec<_>>(),
+            "offset {offset}"
+        );
+        if offset < 9 {
+            assert_eq!(out["meta"]["total_rows"], json!(8), "offset {offset}");
+        }
+    }
     bg.shutdown(&state, std::time::Duration::from_secs(5)).await;
 }
 

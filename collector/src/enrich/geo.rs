@@ -14,6 +14,22 @@ use std::sync::Arc;
 
 use maxminddb::{geoip2, Reader};
 
+static COUNTRIES_JSON: &str = include_str!(concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/data/generated/countries.json"
+));
+
+/// English country names by ISO 3166-1 alpha-2 code (the npm package i18n-iso-countries,
+/// converted by `make data`), sorted by code.
+pub fn country_names() -> &'static [(String, String)] {
+    static NAMES: std::sync::LazyLock<Vec<(String, String)>> = std::sync::LazyLock::new(|| {
+        let map: std::collections::BTreeMap<String, String> =
+            serde_json::from_str(COUNTRIES_JSON).expect("embedded country names are valid JSON");
+        map.into_iter().collect()
+    });
+    &NAMES
+}
+
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Location {
     pub country_code: String,

@@ -94,6 +94,8 @@ pub enum Dimension {
     /// A first-touch attribute of the visit, stored on every event and session row. The
     /// string is the column name.
     Visit(&'static str),
+    /// The visit's country by name (`visit:country_name`), from its code.
+    CountryName,
     Time(crate::reports::dates::Bucket),
 }
 
@@ -141,6 +143,7 @@ impl Dimension {
             "event:hostname" => Dimension::Hostname,
             "visit:entry_page" => Dimension::EntryPage,
             "visit:exit_page" => Dimension::ExitPage,
+            "visit:country_name" => Dimension::CountryName,
             "time" | "time:day" => Dimension::Time(Bucket::Day),
             "time:hour" => Dimension::Time(Bucket::Hour),
             "time:week" => Dimension::Time(Bucket::Week),
@@ -153,8 +156,9 @@ impl Dimension {
                     return Some(Dimension::Prop(key.to_string()));
                 }
                 let name = s.strip_prefix("visit:")?;
+                // Candor's regions and cities are names already (its databases have no
+                // subdivision codes or GeoNames ids): `*_name` is the same column.
                 let name = match name {
-                    "country_name" => "country",
                     "region_name" => "region",
                     "city_name" => "city",
                     other => other,
@@ -175,6 +179,7 @@ impl Dimension {
             Dimension::Prop(k) => format!("event:props:{k}"),
             Dimension::EntryPage => "visit:entry_page".into(),
             Dimension::ExitPage => "visit:exit_page".into(),
+            Dimension::CountryName => "visit:country_name".into(),
             Dimension::Visit(column) => {
                 let (name, _) = VISIT_COLUMNS
                     .iter()
@@ -206,7 +211,7 @@ impl Dimension {
             | Dimension::Hostname
             | Dimension::Prop(_) => Kind::Event,
             Dimension::EntryPage | Dimension::ExitPage => Kind::Session,
-            Dimension::Visit(_) => Kind::Visit,
+            Dimension::Visit(_) | Dimension::CountryName => Kind::Visit,
             Dimension::Time(_) => Kind::Time,
         }
     }

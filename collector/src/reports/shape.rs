@@ -427,7 +427,11 @@ fn sort(rows: &mut [MetricRow], q: &Query) {
             .iter()
             .position(|d| matches!(d, Dimension::Time(_)))
         {
-            Some(i) => vec![(OrderKey::Dimension(i), false)],
+            // Plausible's default: by time, then by the first metric, largest first.
+            Some(i) => vec![
+                (OrderKey::Dimension(i), false),
+                (OrderKey::Metric(q.metrics[0]), true),
+            ],
             None => vec![(OrderKey::Metric(q.metrics[0]), true)],
         }
     } else {

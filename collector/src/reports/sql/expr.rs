@@ -96,6 +96,21 @@ pub(super) fn dim_expr(sql: &mut Binder, dim: &Dimension, ctx: Ctx, goals: &[Goa
                 None => name,
             }
         }
+        Dimension::CountryName => {
+            let column = match ctx {
+                Ctx::Sessions => "s_country_code",
+                _ => "country_code",
+            };
+            let (codes, names): (Vec<&str>, Vec<&str>) = crate::enrich::geo::country_names()
+                .iter()
+                .map(|(c, n)| (c.as_str(), n.as_str()))
+                .unzip();
+            format!(
+                "transform({column}, {}, {}, {column})",
+                sql.bind("Array(String)", codes),
+                sql.bind("Array(String)", names)
+            )
+        }
         Dimension::Time(b) => bucket_expr(
             *b,
             match ctx {
@@ -271,6 +286,7 @@ pub(super) fn visit_columns<'a>(
     dims.into_iter()
         .filter_map(|d| match d {
             Dimension::Visit(c) => Some(*c),
+            Dimension::CountryName => Some("country_code"),
             _ => None,
         })
         .collect()
