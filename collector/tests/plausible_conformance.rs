@@ -321,8 +321,99 @@ async fn query_special_metrics_test() {
         .await,
         vec![vec![json!("/en/register"), json!(50.0)]]
     );
-    // Left out: the two visit:screen_size / visit:device cases (Plausible's device names,
-    // "Mobile"/"Desktop" by screen size, differ from Candor's — README).
+    bg.shutdown(&state, std::time::Duration::from_secs(5)).await;
+}
+
+/// The two `visit:device` cases of `query_special_metrics_test.exs` ("returns conversion_rate
+/// in a multi-goal filtered visit:screen_size breakdown" and "... alone in a goal filtered
+/// visit:screen_size breakdown"), on the Plausible-style fixture.
+#[actix_rt::test]
+async fn query_special_metrics_device_test() {
+    use common::fixture::{populate, Ev};
+    let dir = tempfile::tempdir().unwrap();
+    let state = build_state(common::config(
+        dir.path(),
+        &[
+            ("CANDOR_SITES", "multi.example,alone.example"),
+            ("CANDOR_BATCH_INTERVAL_MS", "50"),
+        ],
+    ))
+    .await
+    .unwrap();
+    let bg = candor::serve::Background::start(&state);
+    let app = test_app!(state);
+    let ev = |name: &str, device: &str| Ev::event(name).set("screen_size", device);
+    populate(
+        &state,
+        "multi.example",
+        vec![
+            ev("pageview", "Mobile"),
+            ev("AddToCart", "Mobile"),
+            ev("AddToCart", "Mobile"),
+            ev("AddToCart", "Desktop").user(1),
+            ev("Purchase", "Desktop").user(1),
+            ev("pageview", "Desktop"),
+        ],
+    )
+    .await;
+    populate(
+        &state,
+        "alone.example",
+        vec![ev("pageview", "Mobile"), ev("AddToCart", "Mobile")],
+    )
+    .await;
+    for (site, goal) in [
+        ("multi.example", "Purchase"),
+        ("multi.example", "AddToCart"),
+        ("alone.example", "AddToCart"),
+    ] {
+        let (status, _, out) = send(
+            &app,
+            TestRequest::post()
+                .uri(&format!("/api/v1/sites/{site}/goals"))
+                .insert_header(bearer(ADMIN))
+                .set_json(json!({"event_name": goal})),
+        )
+        .await;
+        assert_eq!(status, StatusCode::CREATED, "{out}");
+    }
+    // Compared as numbers (Plausible's 50 and 50.0 are one JSON number).
+    let numbers = |rows: Vec<Vec<Value>>| -> Vec<(String, Vec<f64>)> {
+        rows.into_iter()
+            .map(|r| {
+                let dim = r[0].as_str().unwrap().to_string();
+                (dim, r[1..].iter().map(|v| v.as_f64().unwrap()).collect())
+            })
+            .collect()
+    };
+    assert_eq!(
+        numbers(
+            ask(
+                &app,
+                "multi.example",
+                json!({"metrics": ["visitors", "events", "group_conversion_rate"], "date_range": "all",
+                       "dimensions": ["visit:device"],
+                       "filters": [["is", "event:goal", ["AddToCart", "Purchase"]]]})
+            )
+            .await
+        ),
+        vec![
+            ("Mobile".to_string(), vec![2.0, 2.0, 66.7]),
+            ("Desktop".to_string(), vec![1.0, 2.0, 50.0])
+        ]
+    );
+    assert_eq!(
+        numbers(
+            ask(
+                &app,
+                "alone.example",
+                json!({"metrics": ["conversion_rate"], "date_range": "all", "dimensions": ["visit:device"],
+                       "filters": [["is", "event:goal", ["AddToCart"]]]})
+            )
+            .await
+        ),
+        vec![("Mobile".to_string(), vec![50.0])]
+    );
     bg.shutdown(&state, std::time::Duration::from_secs(5)).await;
 }
 
