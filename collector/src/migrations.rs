@@ -560,6 +560,28 @@ fn sessions_view(topology: &Topology) -> Vec<String> {
     s
 }
 
+/// Migration 15: engagement beacons (`pageleave`, Plausible's `engagement`) no longer count in
+/// a visit's `events` (they extend its duration and carry engaged time as before). The view's
+/// query is replaced in place, so no insert runs without it.
+fn sessions_view_without_engagement(topology: &Topology) -> Vec<String> {
+    const ONE: &str = "toUInt64(1) AS events";
+    assert!(SESSIONS_FROM_EVENTS.contains(ONE));
+    let select = SESSIONS_FROM_EVENTS.replace(
+        ONE,
+        "toUInt64(name NOT IN ('pageleave', 'engagement')) AS events",
+    );
+    vec![match &topology.cluster {
+        None => format!(
+            "ALTER TABLE sessions_from_events MODIFY QUERY {}",
+            select.replace("{events}", "events")
+        ),
+        Some(c) => format!(
+            "ALTER TABLE sessions_from_events ON CLUSTER {c} MODIFY QUERY {}",
+            select.replace("{events}", "events_local")
+        ),
+    }]
+}
+
 /// `ALTER TABLE .. ADD COLUMN IF NOT EXISTS` for a table, on every node in a cluster.
 fn add_columns(table: &Table, columns: &[impl AsRef<str>], topology: &Topology) -> Vec<String> {
     let adds = columns
@@ -775,6 +797,11 @@ pub const MIGRATIONS: &[Migration] = &[
         version: 14,
         name: "imported history (Plausible exports)",
         statements: |t| create_all(&[IMPORTED, IMPORTS], t),
+    },
+    Migration {
+        version: 15,
+        name: "engagement beacons are not a visit's events",
+        statements: sessions_view_without_engagement,
     },
 ];
 

@@ -1751,3 +1751,66 @@ async fn query_timezone_test() {
     // repeated hour belongs to no day; Candor's days end where the next begins (README).
     bg.shutdown(&state, std::time::Duration::from_secs(5)).await;
 }
+
+/// Plausible's tracker reports time on page as `{"n": "engagement", "e": <ms>}` beacons: they
+/// are stored with their engaged time but, as in Plausible, are not `events` and not listed by
+/// `event:name`.
+#[actix_rt::test]
+async fn engagement_beacons_are_not_events() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = build_state(common::config(
+        dir.path(),
+        &[("CANDOR_BATCH_INTERVAL_MS", "50")],
+    ))
+    .await
+    .unwrap();
+    let bg = candor::serve::Background::start(&state);
+    let app = test_app!(state);
+    for body in [
+        json!({"n": "pageview", "u": "https://example.com/a", "d": "example.com", "r": null}),
+        json!({"n": "engagement", "u": "https://example.com/a", "d": "example.com", "e": 1500, "sd": 40}),
+    ] {
+        let (status, _, out) = send(
+            &app,
+            TestRequest::post()
+                .uri("/api/event")
+                .peer_addr("198.51.100.9:4000".parse().unwrap())
+                .insert_header(("Content-Type", "text/plain"))
+                .insert_header(("User-Agent", common::CHROME))
+                .set_payload(body.to_string()),
+        )
+        .await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{out}");
+    }
+    common::events_stored(&state, 2).await;
+    let stored: Vec<Value> = candor::store::fetch(
+        state.store.as_ref(),
+        "SELECT name, engaged_ms FROM events ORDER BY timestamp, name DESC",
+        &candor::store::Params::new(),
+    )
+    .await
+    .unwrap();
+    assert!(
+        stored.contains(&json!({"name": "engagement", "engaged_ms": 1500})),
+        "{stored:?}"
+    );
+    assert_eq!(
+        ask(
+            &app,
+            "example.com",
+            json!({"metrics": ["visitors", "events"], "date_range": "day"})
+        )
+        .await,
+        rows![[1, 1]]
+    );
+    assert_eq!(
+        ask(
+            &app,
+            "example.com",
+            json!({"metrics": ["visitors"], "date_range": "day", "dimensions": ["event:name"]})
+        )
+        .await,
+        rows![["pageview", 1]]
+    );
+    bg.shutdown(&state, std::time::Duration::from_secs(5)).await;
+}

@@ -111,6 +111,8 @@ struct Raw {
     props: Option<Value>,
     consent: Option<Value>,
     vid: Option<Value>,
+    /// Plausible's tracker sends engagement time as `e` (with `n: "engagement"`).
+    #[serde(alias = "e")]
     engaged_ms: Option<Value>,
     #[serde(alias = "h")]
     hash: Option<Value>,

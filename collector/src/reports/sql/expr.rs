@@ -24,6 +24,10 @@ pub(super) enum Ctx {
 /// count only as `leads`, read with `LEADS_IN_RANGE`.
 pub(super) const EVENTS_IN_RANGE: &str = "site = {site:String} AND timestamp >= toDateTime({start:Int64}) AND timestamp < toDateTime({end:Int64}) AND name != 'candor:lead'";
 
+/// Engagement beacons: Candor's snippet's `pageleave` and Plausible's tracker's `engagement`.
+/// They carry time on the page, not an action: not `events`, not an `event:name`.
+pub(super) const NOT_ENGAGEMENT: &str = "name NOT IN ('pageleave', 'engagement')";
+
 /// A site's lead identifications in the range.
 pub(super) const LEADS_IN_RANGE: &str = "site = {site:String} AND timestamp >= toDateTime({start:Int64}) AND timestamp < toDateTime({end:Int64}) AND name = 'candor:lead'";
 

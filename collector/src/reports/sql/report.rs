@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 
 use super::expr::{
     dim_expr, filter_expr, folded_sessions, goal_condition, group_by, sessions_where,
-    visit_columns, Ctx, EVENTS_IN_RANGE, LEADS_IN_RANGE,
+    visit_columns, Ctx, EVENTS_IN_RANGE, LEADS_IN_RANGE, NOT_ENGAGEMENT,
 };
 use super::{Binder, Statement};
 use crate::reports::dates::Range;
@@ -139,6 +139,9 @@ pub fn event_metrics(
     let mut sql = Binder::new(q, range);
     let mut select = event_dimensions(&mut sql, dims, goals);
     let mut wheres = vec![EVENTS_IN_RANGE.to_string()];
+    if dims.contains(&Dimension::Name) {
+        wheres.push(NOT_ENGAGEMENT.to_string());
+    }
     if dims.contains(&Dimension::Goal) && !goals.is_empty() {
         // Only events that complete some goal can have a goal value.
         let any: Vec<String> = goals.iter().map(|g| goal_condition(&mut sql, g)).collect();
@@ -154,7 +157,7 @@ pub fn event_metrics(
     select.extend([
         "uniq(visitor_id)".to_string(),
         "countIf(name = 'pageview')".to_string(),
-        "count()".to_string(),
+        format!("countIf({NOT_ENGAGEMENT})"),
     ]);
     let group = group_by(dims.len());
     let text = format!(
@@ -277,8 +280,13 @@ pub fn session_metrics(
     let join = if event_dims.is_empty() {
         String::new()
     } else {
+        let engagement = if dims.contains(&Dimension::Name) {
+            format!(" AND {NOT_ENGAGEMENT}")
+        } else {
+            String::new()
+        };
         format!(
-            " INNER JOIN (SELECT DISTINCT session_id, {} FROM events WHERE {EVENTS_IN_RANGE}) AS e USING session_id",
+            " INNER JOIN (SELECT DISTINCT session_id, {} FROM events WHERE {EVENTS_IN_RANGE}{engagement}) AS e USING session_id",
             event_dims.join(", ")
         )
     };

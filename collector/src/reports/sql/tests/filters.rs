@@ -175,7 +175,7 @@ fn a_goal_breakdown_keeps_only_events_that_complete_a_goal() {
     assert_eq!(
         s.text,
         format!(
-            "SELECT arrayJoin(arrayFilter(g -> g != '', [if(name = {{p0:String}}, {{p1:String}}, '')])) AS _d0, uniq(visitor_id), countIf(name = 'pageview'), count() FROM events WHERE {EVENTS_IN_RANGE} AND (name = {{p2:String}}) GROUP BY _d0"
+            "SELECT arrayJoin(arrayFilter(g -> g != '', [if(name = {{p0:String}}, {{p1:String}}, '')])) AS _d0, uniq(visitor_id), countIf(name = 'pageview'), countIf(name NOT IN ('pageleave', 'engagement')) FROM events WHERE {EVENTS_IN_RANGE} AND (name = {{p2:String}}) GROUP BY _d0"
         )
     );
     assert_eq!(param(&s, "p0"), "Signup");

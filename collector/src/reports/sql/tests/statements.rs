@@ -25,7 +25,7 @@ fn an_aggregate_of_event_metrics_reads_events_in_the_range() {
     assert_eq!(
         s.text,
         format!(
-            "SELECT uniq(visitor_id), countIf(name = 'pageview'), count() FROM events WHERE {EVENTS_IN_RANGE}"
+            "SELECT uniq(visitor_id), countIf(name = 'pageview'), countIf(name NOT IN ('pageleave', 'engagement')) FROM events WHERE {EVENTS_IN_RANGE}"
         )
     );
     assert_eq!(params(&s), range_params());
@@ -117,7 +117,7 @@ fn an_event_dimension_breakdown_reads_events_and_joins_sessions_that_contain_the
     assert_eq!(
         events.text,
         format!(
-            "SELECT pathname AS _d0, uniq(visitor_id), countIf(name = 'pageview'), count() FROM events WHERE {EVENTS_IN_RANGE} GROUP BY _d0"
+            "SELECT pathname AS _d0, uniq(visitor_id), countIf(name = 'pageview'), countIf(name NOT IN ('pageleave', 'engagement')) FROM events WHERE {EVENTS_IN_RANGE} GROUP BY _d0"
         )
     );
     let sessions = plan.sessions.unwrap();
