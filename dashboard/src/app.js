@@ -6,15 +6,18 @@ import './app.css'
 import { api, ApiError, query } from './api.js'
 import { createChart } from './chart.js'
 import { h, fill } from './dom.js'
-import { bucketSeconds, changeText, dimensionLabel, displayValue, METRIC_LABELS, metricValue } from './format.js'
+import { bucketSeconds, change as changeOf, changeText, dimensionLabel, displayValue, METRIC_LABELS, metricValue, rangeText } from './format.js'
+import { createFilterBar } from './filters.js'
+import { createDetails } from './details.js'
+import { recall, remember } from './prefs.js'
 import { createFunnel, LEAD_PANELS, NO_LEADS, NO_LEADS_FILTERED } from './leads.js'
 import { createPanel, PANELS } from './panels.js'
 import { createPeople } from './people.js'
 import { showSignIn } from './signin.js'
 import {
-  apiFilters, dateRange, daysBefore, defaultMetric, interval, isoDate, OP_WORDS, PERIODS, readState, setTimeZone, validDate,
-  validMetric,
-  VIEW_METRICS, withFilter, writeState,
+  apiFilters, choosePeriod, dateRange, daysBefore, defaultMetric, endsToday, hourIn, include, interval, intervals, movePeriod,
+  OP_WORDS, periodChoice, PERIODS, previousDates, readState, setTimeZone, today, validDate, validMetric, VIEW_METRICS,
+  withFilter, writeState,
 } from './state.js'
 
 const STAT_LABELS = {
@@ -29,6 +32,8 @@ const STAT_LABELS = {
 }
 const VIEW_NAMES = { overview: 'Overview', leads: 'Leads', people: 'People' }
 const REALTIME_EVERY_MS = 30000
+const INTERVAL_NAMES = { 'time:hour': 'Hours', 'time:day': 'Days', 'time:week': 'Weeks', 'time:month': 'Months' }
+const SITE_KEY = 'site'
 
 const root = document.getElementById('app')
 let state = readState(location.search)
@@ -45,15 +50,23 @@ const mayReadPeople = (s) => siteOf(s)?.leads === true
 // A shared link may name a site this sign-in cannot see: fall back to the first one; and a
 // People link opened without leads:read for that site shows the overview.
 const normalise = (s) => {
-  const site = sites.some((x) => x.domain === s.site) ? s.site : sites[0]?.domain || ''
+  const known = (d) => sites.some((x) => x.domain === d)
+  const site = known(s.site) ? s.site : known(recall(SITE_KEY)) ? recall(SITE_KEY) : sites[0]?.domain || ''
+  setTimeZone(sites.find((x) => x.domain === site)?.timezone)
   const people = s.view === 'people' && mayReadPeople({ site })
   const view = people ? 'people' : s.view === 'people' ? 'overview' : s.view
   return { ...s, site, view, lead: people ? s.lead : null, metric: validMetric(view, s.metric) }
 }
 
-const filterText = (f) => `${dimensionLabel(f.dimension)} ${OP_WORDS[f.op]} ${displayValue(f.dimension, f.value)}`
+const filterText = (f) => `${dimensionLabel(f.dimension)} ${OP_WORDS[f.op]} ${f.values.map((v) => displayValue(f.dimension, v)).join(' or ')}`
 
-const periodText = (s) => (s.period === 'custom' ? `${s.from} to ${s.to}` : PERIODS.find(([id]) => id === s.period)[1])
+// "Last 7 days", or the dates where the period has been moved back or is custom.
+const periodText = (s) => {
+  const choice = periodChoice(s)
+  const range = dateRange(s)
+  if (s.period === 'custom' || (s.date && choice !== 'yesterday' && choice !== 'last_month')) return rangeText(range)
+  return PERIODS.find(([id]) => id === choice)[1]
+}
 
 // --- navigation -------------------------------------------------------------------------
 
@@ -141,18 +154,30 @@ const signedIn = (session) => {
 const build = () => {
   const siteSelect = h('select', { id: 'site', onchange: (e) => navigate({ site: e.target.value, filters: [], lead: null }) },
     sites.map((s) => h('option', { value: s.domain }, s.domain)))
-  const periodSelect = h('select', { id: 'period', onchange: (e) => changePeriod(e.target.value) },
-    PERIODS.map(([id, label]) => h('option', { value: id }, label)))
-  const fromInput = h('input', { type: 'date', id: 'from', onchange: () => changeDates() })
-  const toInput = h('input', { type: 'date', id: 'to', onchange: () => changeDates() })
+  const periodSelect = h('select', { id: 'period', 'aria-describedby': 'period-keys', onchange: (e) => changePeriod(e.target.value) },
+    PERIODS.map(([id, label, key]) => h('option', { value: id }, key ? `${label} (${key.toUpperCase()})` : label)))
+  const prevButton = h('button', { type: 'button', class: 'move', 'aria-label': 'Previous period (←)', title: 'Previous period (←)', onclick: () => move(-1) }, '‹')
+  const nextButton = h('button', { type: 'button', class: 'move', 'aria-label': 'Next period (→)', title: 'Next period (→)', onclick: () => move(1) }, '›')
+  const fromInput = h('input', { type: 'date', id: 'from', onchange: () => changeDates('from') })
+  const toInput = h('input', { type: 'date', id: 'to', onchange: () => changeDates('to') })
   const custom = h('div', { class: 'custom-range' },
     h('label', { for: 'from' }, 'From'), fromInput, h('label', { for: 'to' }, 'To'), toInput)
+  const intervalSelect = h('select', { id: 'interval', onchange: (e) => navigate({ interval: e.target.value }, { only: 'chart' }) })
+  const intervalControl = h('div', { class: 'control' }, h('label', { for: 'interval' }, 'Interval'), intervalSelect)
+  const importsBox = h('input', { type: 'checkbox', id: 'imports', onchange: (e) => navigate({ imports: e.target.checked }) })
+  const importsControl = h('div', { class: 'control check' }, importsBox, h('label', { for: 'imports' }, 'Imported data'))
 
   const live = h('p', { class: 'sr-only', role: 'status' })
-  const chips = h('div', { class: 'filters' })
+  const details = createDetails({ onFilter: (d, v) => addFilter(d, v), onAuth: sessionEnded })
+  const filterBar = createFilterBar({
+    apply: (filters) => navigate({ filters }),
+    context: () => state,
+    onAuth: sessionEnded,
+  })
   const realtime = h('p', { class: 'realtime' })
   const statsBox = h('div', { class: 'stats', role: 'group', 'aria-label': 'Totals; choose one to chart it' })
   const statsError = h('div', { class: 'stats-error' })
+  const importsNotice = h('div', { class: 'imports-notice' })
   const chartTitle = h('figcaption', { id: 'chart-title' })
   const chartBox = h('div', { class: 'chart-box' })
   const chartError = h('div', { class: 'chart-error' })
@@ -161,10 +186,13 @@ const build = () => {
     h('div', { class: 'overview-head' }, overviewTitle, realtime),
     statsBox,
     statsError,
-    h('figure', { class: 'chart', 'aria-labelledby': 'chart-title' }, chartTitle, chartBox, chartError),
+    importsNotice,
+    h('figure', { class: 'chart', 'aria-labelledby': 'chart-title' },
+      h('div', { class: 'chart-head' }, chartTitle, intervalControl), chartBox, chartError),
   )
-  const panels = PANELS.map((def) => createPanel(def, { onFilter: addFilter, onAuth: sessionEnded }))
-  const leadPanels = LEAD_PANELS.map((def) => createPanel(def, { onFilter: addFilter, onAuth: sessionEnded }))
+  const panelHooks = { onFilter: addFilter, onAuth: sessionEnded, onDetails: (def, tab, extra) => details.open(def, tab, state, extra) }
+  const panels = PANELS.map((def) => createPanel(def, panelHooks))
+  const leadPanels = LEAD_PANELS.map((def) => createPanel(def, panelHooks))
   const funnel = createFunnel({ onAuth: sessionEnded })
   const people = createPeople({
     href: (lead) => writeState({ ...state, view: 'people', lead }),
@@ -177,7 +205,9 @@ const build = () => {
   const tabs = Object.entries(VIEW_NAMES).map(([id, name]) =>
     h('a', { class: 'view-tab', 'data-view': id, href: '#', onclick: (e) => openView(e, id) }, name))
   const views = h('nav', { class: 'views', 'aria-label': 'Views' }, tabs)
-  const periodControl = h('div', { class: 'control' }, h('label', { for: 'period' }, 'Period'), periodSelect)
+  const keys = PERIODS.filter(([, , k]) => k).map(([, label, k]) => `${k.toUpperCase()} ${label.toLowerCase()}`).join(', ')
+  const periodControl = h('div', { class: 'control period' }, h('label', { for: 'period' }, 'Period'), prevButton, periodSelect, nextButton,
+    h('span', { id: 'period-keys', class: 'sr-only' }, `Keyboard shortcuts: ${keys}; left and right arrows move the period.`))
 
   root.replaceChildren(
     h('a', { class: 'skip', href: '#main' }, 'Skip to the statistics'),
@@ -187,25 +217,29 @@ const build = () => {
         h('div', { class: 'control' }, h('label', { for: 'site' }, 'Site'), siteSelect),
         periodControl,
         custom,
+        importsControl,
       ),
       h('button', { type: 'button', class: 'signout', onclick: signOut }, 'Sign out'),
     ),
     views,
     h('main', { id: 'main', tabindex: '-1' },
       live,
-      chips,
+      filterBar.el,
       leadsNotice,
       overview,
       overviewPanels,
       leadsPanels,
       people.el,
     ),
+    details.el,
+    filterBar.dialog,
     ...(credits.length ? [h('footer', { class: 'credits' },
       credits.map((c) => h('a', { href: c.url, rel: 'noopener' }, c.text)))] : []),
   )
 
   view = {
-    siteSelect, periodSelect, periodControl, fromInput, toInput, custom, live, chips, realtime, statsBox, statsError,
+    siteSelect, periodSelect, periodControl, prevButton, nextButton, fromInput, toInput, custom, intervalSelect, intervalControl,
+    importsBox, importsControl, importsNotice, live, filterBar, details, realtime, statsBox, statsError,
     chartTitle, chartBox, chartError, panels, leadPanels, funnel, people, overviewPanels, leadsPanels, leadsNotice, overview, overviewTitle, tabs,
     chart: createChart(chartBox),
     seq: { stats: 0, chart: 0, realtime: 0 },
@@ -213,6 +247,30 @@ const build = () => {
     timer: setInterval(() => document.hidden || loadRealtime(), REALTIME_EVERY_MS),
     announce: (text) => (live.textContent = text),
   }
+}
+
+// Plausible's keyboard shortcuts: a letter per period, C for a custom range, ← and → to move
+// the period. Never while typing, with a modifier held, or over a dialog.
+document.addEventListener('keydown', (e) => {
+  if (!view || state.view === 'people' || e.metaKey || e.ctrlKey || e.altKey || e.isComposing) return
+  const t = e.target
+  if (t instanceof Element && (t.closest('input, select, textarea, [contenteditable], dialog[open]') || document.querySelector('dialog[open]'))) return
+  if (e.key === 'ArrowLeft' || e.key === 'ArrowRight') {
+    if (t instanceof Element && t.closest('[role="tab"], [role="tablist"]')) return
+    e.preventDefault()
+    move(e.key === 'ArrowLeft' ? -1 : 1)
+    return
+  }
+  const entry = PERIODS.find(([, , k]) => k && k === e.key.toLowerCase())
+  if (!entry || e.shiftKey) return
+  e.preventDefault()
+  changePeriod(entry[0])
+  if (entry[0] === 'custom') view.fromInput.focus()
+})
+
+const move = (step) => {
+  const patch = movePeriod(state, step)
+  if (patch) navigate(patch)
 }
 
 // A view tab: a real link (a new tab opens the view), the same page otherwise.
@@ -223,44 +281,48 @@ const openView = (e, id) => {
   navigate({ view: id, lead: null, metric: defaultMetric(id) })
 }
 
-const changePeriod = (period) => {
-  if (period !== 'custom') return navigate({ period, from: null, to: null })
-  const to = state.to || isoDate(new Date())
-  navigate({ period, to, from: state.from || daysBefore(to, 29) })
+const changePeriod = (id) => {
+  if (id !== 'custom') return navigate({ ...choosePeriod(id), interval: null })
+  // A custom range starts as the range on screen.
+  const [from, to] = Array.isArray(dateRange(state)) ? dateRange(state) : [daysBefore(today(), 29), today()]
+  navigate({ period: 'custom', date: null, from, to, interval: null })
 }
 
-const changeDates = () => {
-  const from = view.fromInput.value
-  const to = view.toInput.value
+// Editing one end of a custom range keeps the other, unless it would end before it starts:
+// then both ends move to the date just chosen.
+const changeDates = (which) => {
+  let from = view.fromInput.value
+  let to = view.toInput.value
   if (!validDate(from) || !validDate(to)) return
-  navigate(from <= to ? { from, to } : { from: to, to: from })
+  if (from > to) {
+    if (which === 'from') to = from
+    else from = to
+  }
+  navigate({ from, to })
 }
 
 const addFilter = (dimension, value) => {
   const filters = withFilter(state.filters, dimension, value)
-  if (filters.length === state.filters.length && state.filters.some((f) => f.dimension === dimension && f.op === '==' && f.value === value)) return
+  if (state.filters.some((f) => f.dimension === dimension && f.op === '==' && f.values.length === 1 && f.values[0] === value)) return
   navigate({ filters })
-}
-
-// `i` is the filter's index; -1 removes them all.
-const removeFilter = (i) => {
-  navigate({ filters: i < 0 ? [] : state.filters.filter((_, j) => j !== i) })
-  // The chip that had focus is gone: keep keyboard users in the filter list or the page.
-  const next = view?.chips.querySelector('button')
-  ;(next || document.getElementById('main'))?.focus()
 }
 
 const syncControls = () => {
   const v = view
   const site = siteOf(state)
   const people = state.view === 'people'
+  remember(SITE_KEY, state.site)
   v.siteSelect.value = state.site
   v.siteSelect.disabled = sites.length < 2
-  v.periodSelect.value = state.period
+  v.periodSelect.value = periodChoice(state)
+  v.prevButton.disabled = !movePeriod(state, -1)
+  v.nextButton.disabled = !movePeriod(state, 1)
   // People is a list of the newest leads, not a report: no period, no filters.
   v.periodControl.hidden = people
   v.custom.hidden = people || state.period !== 'custom'
-  v.chips.hidden = people
+  v.importsControl.hidden = people
+  v.importsBox.checked = state.imports
+  v.filterBar.el.hidden = people
   v.overview.hidden = people
   v.people.el.hidden = !people
   v.overviewPanels.hidden = state.view !== 'overview'
@@ -276,18 +338,16 @@ const syncControls = () => {
   }
   v.fromInput.value = state.from || ''
   v.toInput.value = state.to || ''
+  v.fromInput.max = today()
+  v.toInput.max = today()
+  const choices = intervals(state)
+  fill(v.intervalSelect, choices.map((i) => h('option', { value: i }, INTERVAL_NAMES[i])))
+  v.intervalSelect.value = interval(state)
+  v.intervalControl.hidden = choices.length < 2
   document.title = people ? `People · ${state.site} · Candor` : `${state.view === 'leads' ? 'Leads · ' : ''}${state.site} · ${periodText(state)} · Candor`
-  fill(v.chips, state.filters.length
-    ? h('ul', { class: 'chips', 'aria-label': 'Active filters' },
-      state.filters.map((f, i) => h('li', {},
-        h('button', { type: 'button', class: 'chip', 'aria-label': `Remove filter: ${filterText(f)}`, onclick: () => removeFilter(i) },
-          filterText(f), h('span', { 'aria-hidden': 'true', class: 'x' }, '×')))),
-      state.filters.length > 1
-        ? h('li', {}, h('button', { type: 'button', class: 'chip clear', onclick: () => removeFilter(-1) }, 'Clear all filters'))
-        : null)
-    : null)
+  v.filterBar.render(state.filters, filterText)
   for (const b of v.statsBox.querySelectorAll('button')) b.setAttribute('aria-pressed', String(b.dataset.metric === chartMetric()))
-  v.chartTitle.textContent = `${METRIC_LABELS[chartMetric()]}, ${periodText(state).replace(/^[A-Z]/, (c) => c.toLowerCase())}${site && site.timezone && site.timezone !== 'UTC' ? ` (${site.timezone})` : ''}`
+  v.chartTitle.textContent = `${METRIC_LABELS[chartMetric()]}, ${periodText(state).replace(/^[A-Z](?=[a-z])/, (c) => c.toLowerCase())}${site && site.timezone && site.timezone !== 'UTC' ? ` (${site.timezone})` : ''}`
 }
 
 const chartMetric = () => validMetric(state.view, state.metric)
@@ -329,26 +389,41 @@ const run = async (part, request, draw, fail) => {
 
 const errorBox = (box, text) => fill(box, text ? h('p', { class: 'error' }, text) : null)
 
+// Imported data asked for but not counted (or counted with a caveat): say so next to the totals.
+const importsMessage = (meta) => {
+  if (!state.imports || !meta) return null
+  if (meta.imports_skip_reason) return `Imported data is not included: ${String(meta.imports_skip_reason).replace(/_/g, ' ')}.`
+  if (meta.imports_warning) return `Imported data: ${meta.imports_warning}`
+  return null
+}
+
 const loadStats = () => {
   const metrics = VIEW_METRICS[state.view]
   const leads = metrics.indexOf('leads')
+  const visitors = metrics.indexOf('visitors')
   view.statsBox.setAttribute('aria-busy', 'true')
   // Another view's tiles never stand in for this one's while its totals load.
   const shown = [...view.statsBox.querySelectorAll('.stat')].map((b) => b.dataset.metric)
   if (String(shown) !== String(metrics)) fill(view.statsBox, metrics.map((m) => statButton(m, null, null)))
+  const base = { site_id: state.site, metrics, filters: apiFilters(state.filters), include: include(state) }
+  // The previous period is asked for with its own dates (month to date against the same days
+  // of the month before), so the tiles and the chart's second line compare the same days.
+  const before = previousDates(state)
   return run('stats',
-    () => query({
-      site_id: state.site,
-      metrics,
-      date_range: dateRange(state),
-      filters: apiFilters(state.filters),
-      include: { comparisons: { mode: 'previous_period' } },
-    }),
-    (data) => {
+    () => Promise.all([
+      query({ ...base, date_range: dateRange(state) }),
+      before ? query({ ...base, date_range: before }).catch(() => null) : null,
+    ]),
+    ([data, prev]) => {
       view.statsBox.removeAttribute('aria-busy')
       errorBox(view.statsError)
       const row = data?.results?.[0] || { metrics: [] }
-      fill(view.statsBox, metrics.map((m, i) => statButton(m, row.metrics?.[i], row.comparison?.change?.[i])))
+      const old = prev?.results?.[0]?.metrics || null
+      const since = before ? rangeText(before) : ''
+      fill(view.statsBox, metrics.map((m, i) => statButton(m, row.metrics?.[i],
+        old ? changeOf(m, row.metrics?.[i], old[i], old[visitors]) : null, before ? since : null)))
+      const note = importsMessage(data?.meta)
+      fill(view.importsNotice, note ? h('p', { class: 'notice', role: 'status' }, note) : null)
       const none = leads >= 0 && Number(row.metrics?.[leads]) === 0
       fill(view.leadsNotice, none ? h('p', { class: 'notice', role: 'status' }, state.filters.length ? NO_LEADS_FILTERED : NO_LEADS) : null)
     },
@@ -361,17 +436,22 @@ const loadStats = () => {
   )
 }
 
-const statButton = (metric, value, change) => {
+// A top stat. `change` is null where there is nothing to compare with: "—", never "↑ 100%".
+const statButton = (metric, value, change, since = null) => {
   let changeEl = null
   if (typeof change === 'number' && Number.isFinite(change)) {
     // A lower bounce rate is the good direction.
     const good = metric === 'bounce_rate' ? change < 0 : change > 0
     const dir = change > 0 ? 'up' : change < 0 ? 'down' : 'flat'
-    // Rates change by percentage points (the Stats API's change for them), counts by percent.
+    // Rates change by percentage points, counts by percent.
     const text = changeText(metric, change)
-    changeEl = h('span', { class: `change ${dir} ${change === 0 ? '' : good ? 'good' : 'bad'}`, title: `${text.long} from the previous period` },
+    changeEl = h('span', { class: `change ${dir} ${change === 0 ? '' : good ? 'good' : 'bad'}`, title: `${text.long} from ${since}` },
       h('span', { 'aria-hidden': 'true' }, `${dir === 'up' ? '↑' : dir === 'down' ? '↓' : '='} ${text.short}`),
-      h('span', { class: 'sr-only' }, dir === 'flat' ? 'unchanged from the previous period' : `${dir} ${text.long} from the previous period`))
+      h('span', { class: 'sr-only' }, dir === 'flat' ? `unchanged from ${since}` : `${dir} ${text.long} from ${since}`))
+  } else if (since && value != null) {
+    changeEl = h('span', { class: 'change none', title: `Nothing to compare with in ${since}` },
+      h('span', { 'aria-hidden': 'true' }, '—'),
+      h('span', { class: 'sr-only' }, `nothing to compare with in ${since}`))
   }
   return h('button', {
     type: 'button',
@@ -385,30 +465,46 @@ const statButton = (metric, value, change) => {
   changeEl)
 }
 
+// One time series: the buckets from time_labels (gaps are 0), never past the current bucket.
+const series = (data, dim, last) => {
+  const byBucket = new Map()
+  for (const r of data?.results || []) byBucket.set(bucketSeconds(String(r.dimensions?.[0])), Number(r.metrics?.[0]) || 0)
+  let labels = data?.meta?.time_labels
+  if (!Array.isArray(labels)) labels = (data?.results || []).map((r) => String(r.dimensions?.[0])).sort()
+  labels = labels.map(String)
+  if (last) labels = labels.filter((l) => bucketSeconds(l) <= bucketSeconds(last))
+  return { labels, values: labels.map((l) => byBucket.get(bucketSeconds(l)) ?? 0) }
+}
+
 const loadChart = () => {
   const metric = chartMetric()
   const dim = interval(state)
+  const ongoing = endsToday(state)
+  const before = previousDates(state)
+  const tz = siteOf(state)?.timezone || 'UTC'
+  const base = {
+    site_id: state.site,
+    metrics: [metric],
+    dimensions: [dim],
+    filters: apiFilters(state.filters),
+    pagination: { limit: 10000, offset: 0 },
+    include: include(state, { time_labels: true }),
+  }
   view.chartBox.setAttribute('aria-busy', 'true')
   return run('chart',
-    () => query({
-      site_id: state.site,
-      metrics: [metric],
-      date_range: dateRange(state),
-      dimensions: [dim],
-      filters: apiFilters(state.filters),
-      pagination: { limit: 10000, offset: 0 },
-      include: { time_labels: true },
-    }),
-    (data) => {
+    // The Stats API has no comparisons for time series: the previous period is a second query.
+    () => Promise.all([
+      query({ ...base, date_range: dateRange(state) }),
+      before ? query({ ...base, date_range: before }).catch(() => null) : null,
+    ]),
+    ([data, prev]) => {
       view.chartBox.removeAttribute('aria-busy')
       errorBox(view.chartError)
-      // Buckets without data are missing from the results: time_labels lists them all.
-      const byBucket = new Map()
-      for (const r of data?.results || []) byBucket.set(bucketSeconds(String(r.dimensions?.[0])), Number(r.metrics?.[0]) || 0)
-      let labels = data?.meta?.time_labels
-      if (!Array.isArray(labels)) labels = (data?.results || []).map((r) => String(r.dimensions?.[0])).sort()
-      const values = labels.map((l) => byBucket.get(bucketSeconds(l)) ?? 0)
-      view.chart.render({ labels, values, metric, interval: dim })
+      // A period that ends today stops at the current hour (or day): the rest has not happened.
+      const now = ongoing ? (dim === 'time:hour' ? hourIn(tz) : today()) : null
+      const { labels, values } = series(data, dim, now)
+      const previous = prev ? { ...series(prev, dim, null), text: rangeText(before) } : null
+      view.chart.render({ labels, values, metric, interval: dim, partial: ongoing, previous })
     },
     (e) => {
       view.chartBox.removeAttribute('aria-busy')

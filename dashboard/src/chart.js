@@ -1,58 +1,118 @@
-// The time series: one uPlot line, plus the same numbers as a table for screen readers.
+// The time series: one uPlot line that stops at the current bucket (drawn dashed while it is
+// still filling), the previous period as a lighter line, a tooltip that follows the pointer
+// (or a tap), and the same numbers as a table for screen readers.
+//
+// The x axis counts buckets (0, 1, 2, …) rather than seconds: every bucket gets the same width
+// (a month is a month), the previous period lines up bucket by bucket, and the ticks fall on
+// buckets, never between them.
 
 import uPlot from 'uplot'
 import { h, fill } from './dom.js'
-import { axisValue, bucketLabel, bucketSeconds, METRIC_LABELS, metricValue } from './format.js'
+import { axisValue, longLabel, METRIC_LABELS, metricValue, tickLabel } from './format.js'
 
 const HEIGHT = 260
 const UNIT = { 'time:hour': 'Hour', 'time:day': 'Day', 'time:week': 'Week', 'time:month': 'Month' }
 const COUNTS = new Set(['visitors', 'visits', 'pageviews', 'events', 'leads'])
+// Tick every k buckets, k from this list, as few as fit.
+const STEPS = {
+  'time:hour': [1, 2, 3, 4, 6, 12, 24, 48],
+  'time:day': [1, 2, 7, 14, 28, 56, 91, 182],
+  'time:week': [1, 2, 4, 8, 13, 26, 52],
+  'time:month': [1, 2, 3, 6, 12, 24, 60],
+}
 
 const cssVar = (name, fallback) => getComputedStyle(document.documentElement).getPropertyValue(name).trim() || fallback
 
 // `el` is the chart's container; returns render(series) and destroy().
 export const createChart = (el) => {
   const plotBox = h('div', { class: 'plot', 'aria-hidden': 'true' })
-  const table = h('table', { class: 'sr-only chart-data' })
-  fill(el, plotBox, table)
+  const tip = h('div', { class: 'chart-tip', 'aria-hidden': 'true', hidden: true })
+  const legend = h('p', { class: 'chart-legend' })
+  // A table ignores the width that hides it, so the wrapper is what the screen reader finds.
+  const table = h('table', { class: 'chart-data' })
+  fill(el, plotBox, tip, legend, h('div', { class: 'sr-only' }, table))
   let plot = null
   let last = null
 
   const width = () => Math.max(200, plotBox.clientWidth || el.clientWidth || 600)
 
+  const showTip = (u) => {
+    const i = u.cursor.idx
+    if (i == null || !last || i >= last.labels.length) {
+      tip.hidden = true
+      return
+    }
+    const { labels, values, metric, interval, partial, previous } = last
+    const unfinished = partial && i === labels.length - 1
+    fill(tip,
+      h('strong', {}, longLabel(interval, labels[i])),
+      h('span', {}, `${METRIC_LABELS[metric]}: ${metricValue(metric, values[i])}${unfinished ? ' (so far)' : ''}`),
+      previous && i < previous.labels.length
+        ? h('span', { class: 'tip-prev' }, `${longLabel(interval, previous.labels[i])}: ${metricValue(metric, previous.values[i])}`)
+        : null)
+    tip.hidden = false
+    const box = el.getBoundingClientRect()
+    const over = u.over.getBoundingClientRect()
+    const x = over.left - box.left + u.valToPos(i, 'x')
+    const w = tip.offsetWidth
+    tip.style.left = `${Math.max(0, Math.min(box.width - w, x - w / 2))}px`
+    tip.style.top = `${over.top - box.top + 4}px`
+  }
+
   const draw = () => {
     if (!last) return
-    const { labels, values, metric, interval } = last
+    const { labels, values, metric, interval, partial, previous } = last
     plot?.destroy()
     const fg = cssVar('--muted', '#555')
     const grid = cssVar('--grid', 'rgba(0,0,0,.08)')
     const accent = cssVar('--accent', '#4338ca')
-    const xs = labels.map(bucketSeconds)
+    const prevColour = cssVar('--previous', '#9aa3b2')
+    const n = labels.length
+    const xs = labels.map((_, i) => i)
+    // The finished buckets solid; the unfinished last one joined to them by a dashed segment.
+    const done = values.map((v, i) => (partial && i === n - 1 ? null : v))
+    const part = values.map((v, i) => (partial && i >= n - 2 ? v : null))
+    const prev = previous ? xs.map((i) => (i < previous.values.length ? previous.values[i] : null)) : null
+    const steps = STEPS[interval] || STEPS['time:day']
+    const splits = () => {
+      const fit = Math.max(2, Math.floor(width() / 80))
+      const k = steps.find((s) => Math.ceil(n / s) <= fit) || Math.ceil(n / fit)
+      return xs.filter((i) => i % k === 0)
+    }
+    const line = { width: 2, points: { show: n <= 31, size: 5 }, value: (u, v) => metricValue(metric, v) }
     plot = new uPlot(
       {
         width: width(),
         height: HEIGHT,
-        // Bucket labels are the site's local time, read as UTC: show them as UTC, unchanged.
-        tzDate: (ts) => uPlot.tzDate(new Date(ts * 1e3), 'Etc/UTC'),
         legend: { show: false },
-        cursor: { y: false, points: { size: 7 } },
+        cursor: { y: false, points: { size: 7 }, drag: { x: false, y: false } },
         scales: {
-          x: { time: true },
-          y: { range: (u, min, max) => [0, max > 0 ? (COUNTS.has(metric) ? Math.max(4, Math.ceil(max * 1.15)) : max * 1.15) : 1] },
+          x: { time: false, range: () => (n > 1 ? [0, n - 1] : [-0.5, 0.5]) },
+          y: {
+            range: (u, min, max) => {
+              const top = Math.max(max || 0, ...(prev || []).map((v) => Number(v) || 0))
+              return [0, top > 0 ? (COUNTS.has(metric) ? Math.max(4, Math.ceil(top * 1.15)) : top * 1.15) : 1]
+            },
+          },
         },
         series: [
-          { value: (u, v) => (v == null ? '' : bucketLabel(interval, labels[xs.indexOf(v)] || '')) },
-          {
-            label: METRIC_LABELS[metric],
-            stroke: accent,
-            fill: accent + '22',
-            width: 2,
-            points: { show: xs.length <= 31, size: 5 },
-            value: (u, v) => metricValue(metric, v),
-          },
+          {},
+          ...(prev ? [{ label: 'Previous period', stroke: prevColour, width: 1.5, points: { show: false }, value: line.value }] : []),
+          { ...line, label: METRIC_LABELS[metric], stroke: accent, fill: accent + '22' },
+          { ...line, label: `${METRIC_LABELS[metric]} (unfinished)`, stroke: accent, dash: [6, 5], fill: accent + '11' },
         ],
         axes: [
-          { stroke: fg, grid: { stroke: grid, width: 1 }, ticks: { show: false } },
+          {
+            stroke: fg,
+            grid: { stroke: grid, width: 1 },
+            ticks: { show: false },
+            splits,
+            values: (u, ticks) => {
+              const out = ticks.map((i) => (labels[i] == null ? '' : tickLabel(interval, labels[i])))
+              plotBox.dataset.ticks = JSON.stringify(out) // what the axis reads, for tests
+              return out
+            },
+          },
           {
             stroke: fg,
             grid: { stroke: grid, width: 1 },
@@ -62,22 +122,37 @@ export const createChart = (el) => {
             values: (u, ticks) => ticks.map((t) => axisValue(metric, t)),
           },
         ],
+        hooks: { setCursor: [showTip] },
       },
-      [xs, values],
+      [xs, ...(prev ? [prev] : []), done, part],
       plotBox,
     )
+    plot.over.addEventListener('mouseleave', () => (tip.hidden = true))
   }
 
-  const render = ({ labels, values, metric, interval }) => {
-    last = { labels, values, metric, interval }
+  // `partial`: the last bucket is still filling. `previous`: { labels, values, text } of the
+  // period compared with, or null.
+  const render = ({ labels, values, metric, interval, partial = false, previous = null }) => {
+    last = { labels, values, metric, interval, partial: partial && labels.length > 0, previous }
     const name = METRIC_LABELS[metric]
+    fill(legend,
+      h('span', { class: 'key now' }, 'This period'),
+      last.partial ? h('span', { class: 'key partial' }, `${longLabel(interval, labels[labels.length - 1])} so far`) : null,
+      previous ? h('span', { class: 'key prev' }, `Previous: ${previous.text}`) : null)
     fill(table,
       h('caption', {}, `${name} per ${UNIT[interval].toLowerCase()}`),
-      h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, UNIT[interval]), h('th', { scope: 'col' }, name))),
+      h('thead', {}, h('tr', {},
+        h('th', { scope: 'col' }, UNIT[interval]),
+        h('th', { scope: 'col' }, name),
+        previous ? h('th', { scope: 'col' }, 'Previous period') : null)),
       h('tbody', {}, labels.map((l, i) =>
-        h('tr', {}, h('th', { scope: 'row' }, bucketLabel(interval, l)), h('td', { 'data-value': values[i] }, metricValue(metric, values[i]))),
+        h('tr', {},
+          h('th', { scope: 'row' }, longLabel(interval, l), last.partial && i === labels.length - 1 ? ' (so far)' : ''),
+          h('td', { 'data-value': values[i] }, metricValue(metric, values[i])),
+          previous ? h('td', { class: 'prev' }, i < previous.values.length ? metricValue(metric, previous.values[i]) : '—') : null),
       )),
     )
+    tip.hidden = true
     draw()
   }
 

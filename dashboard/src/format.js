@@ -106,13 +106,28 @@ export const metricValue = (metric, v, short = false) => {
 export const axisValue = (metric, n) =>
   metric === 'visit_duration' ? duration(n) : RATES.has(metric) ? `${decimal.format(n)}%` : compact.format(n)
 
-// Metrics whose change the Stats API gives in percentage points (the rest: percent).
-const POINTS = new Set(['bounce_rate', 'conversion_rate', 'lead_conversion_rate'])
+// Metrics whose change is given in percentage points (the rest: percent).
+const POINTS = new Set(['bounce_rate', 'conversion_rate', 'lead_conversion_rate', 'group_conversion_rate', 'percentage'])
 
 // A change from the previous period: percent for counts, percentage points for rates.
 export const changeText = (metric, change) => {
   const n = decimal.format(Math.abs(change))
   return POINTS.has(metric) ? { short: `${n} pp`, long: `${n} percentage points` } : { short: `${n}%`, long: `${n}%` }
+}
+
+// The change of one metric from the previous period, or null where there is nothing to
+// compare with (an empty previous period, or a count that was 0): the tile then shows "—"
+// rather than "↑ 100%". Rates change by points (one decimal), everything else by percent.
+export const change = (metric, now, before, previousVisitors) => {
+  if (now == null || before == null || !(Number(previousVisitors) > 0)) return null
+  const a = Number(now)
+  const b = Number(before)
+  if (!Number.isFinite(a) || !Number.isFinite(b)) return null
+  // Halves round away from zero, the same way up and down.
+  const round = (x) => (Math.sign(x) * Math.round(Math.abs(x))) || 0
+  if (POINTS.has(metric)) return round((a - b) * 10) / 10
+  if (b === 0) return null
+  return round(((a - b) / b) * 100)
 }
 
 // A moment (unix seconds) in the site's time zone: "Dec 3, 2026, 14:05"; `dateOnly` drops the time.
@@ -148,4 +163,52 @@ export const bucketLabel = (interval, label) => {
   if (Number.isNaN(t)) return label
   const d = new Date(t * 1000)
   return (interval === 'time:month' ? monthFmt : interval === 'time:hour' ? hourFmt : dayFmt).format(d)
+}
+
+// Dates on the chart follow the browser's language (a Berlin reader sees "6. Dez."); the
+// rest of the interface is English. Bucket labels are already the site's wall-clock time.
+const userLocale = () => (typeof navigator !== 'undefined' && navigator.language) || LOCALE
+const formats = new Map()
+const fmt = (key, opts) => {
+  if (!formats.has(key)) {
+    try {
+      formats.set(key, new Intl.DateTimeFormat(userLocale(), { timeZone: 'UTC', ...opts }))
+    } catch {
+      formats.set(key, new Intl.DateTimeFormat(LOCALE, { timeZone: 'UTC', ...opts }))
+    }
+  }
+  return formats.get(key)
+}
+const TICK = {
+  'time:hour': { hour: 'numeric', minute: '2-digit' },
+  'time:day': { day: 'numeric', month: 'short' },
+  'time:week': { day: 'numeric', month: 'short' },
+  'time:month': { month: 'short', year: '2-digit' },
+}
+const LONG = {
+  'time:hour': { weekday: 'short', day: 'numeric', month: 'short', hour: 'numeric', minute: '2-digit' },
+  'time:day': { weekday: 'short', day: 'numeric', month: 'short', year: 'numeric' },
+  'time:week': { day: 'numeric', month: 'short', year: 'numeric' },
+  'time:month': { month: 'long', year: 'numeric' },
+}
+
+// A bucket on the chart's axis ("14:00", "6 Dec", "Dec 26") and in its tooltip.
+export const tickLabel = (interval, label) => {
+  const t = bucketSeconds(label)
+  return Number.isNaN(t) ? label : fmt(`t${interval}`, TICK[interval] || TICK['time:day']).format(new Date(t * 1000))
+}
+export const longLabel = (interval, label) => {
+  const t = bucketSeconds(label)
+  if (Number.isNaN(t)) return label
+  const text = fmt(`l${interval}`, LONG[interval] || LONG['time:day']).format(new Date(t * 1000))
+  return interval === 'time:week' ? `Week of ${text}` : text
+}
+
+// A date range [from, to] (YYYY-MM-DD) in the browser's language: "1–6 Dec 2026".
+export const rangeText = ([from, to]) => {
+  const f = fmt('range', { day: 'numeric', month: 'short', year: 'numeric' })
+  const a = new Date(`${from}T00:00:00Z`)
+  const b = new Date(`${to}T00:00:00Z`)
+  if (from === to) return f.format(a)
+  return typeof f.formatRange === 'function' ? f.formatRange(a, b) : `${f.format(a)} – ${f.format(b)}`
 }

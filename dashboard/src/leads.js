@@ -6,7 +6,7 @@ import { ApiError, query } from './api.js'
 import { h, fill, uid } from './dom.js'
 import { metricValue } from './format.js'
 import { definePanels } from './panels.js'
-import { apiFilters, dateRange } from './state.js'
+import { apiFilters, dateRange, include } from './state.js'
 
 const LEAD_METRICS = ['leads', 'visitors', 'lead_conversion_rate']
 
@@ -52,7 +52,7 @@ const share = (n, first) => (first > 0 && Number.isFinite(n) ? Math.round((n / f
 
 // The funnel's numbers for the period and filters of `state`: four small queries at most.
 export const funnelSteps = async (state) => {
-  const base = { site_id: state.site, date_range: dateRange(state), filters: apiFilters(state.filters) }
+  const base = { site_id: state.site, date_range: dateRange(state), filters: apiFilters(state.filters), include: include(state) }
   const [totals, goals] = await Promise.all([
     query({ ...base, metrics: ['visitors', 'visits', 'bounce_rate', 'leads'] }),
     query({ ...base, metrics: ['visitors'], dimensions: ['event:goal'], pagination: { limit: 1000, offset: 0 } }),

@@ -5,7 +5,8 @@ import { ApiError, query } from './api.js'
 import { csvFileName, download, toCsv } from './csv.js'
 import { h, fill, uid } from './dom.js'
 import { dimensionLabel, displayValue, METRIC_LABELS, metricValue } from './format.js'
-import { apiFilters, dateRange } from './state.js'
+import { propKeys, recall, remember, rememberPropKey } from './prefs.js'
+import { apiFilters, dateRange, include } from './state.js'
 
 const VISITORS = ['visitors']
 
@@ -55,58 +56,111 @@ export const PANELS = definePanels([
       ['OS', 'visit:os'],
     ],
   },
-  { id: 'orgs', title: 'Organisations', tabs: [['Organisations', 'visit:org']] },
+  {
+    id: 'orgs',
+    title: 'Organisations',
+    tabs: [['Organisations', 'visit:org']],
+    networks: true,
+    empty: 'No visitor from a known organisation in this period (Internet providers, mobile carriers and hosting are left out unless you show all networks).',
+  },
   {
     id: 'goals',
     title: 'Goals',
     tabs: [['Goals', 'event:goal', ['visitors', 'events', 'conversion_rate']]],
     empty: 'No conversions in this period, or no goals set up for this site.',
   },
+  {
+    id: 'events',
+    title: 'Custom events',
+    // Every event name but the page views and page leaves the snippet sends by itself,
+    // whether or not a goal counts it.
+    tabs: [['Custom events', 'event:name', ['visitors', 'events']]],
+    filters: [['is_not', 'event:name', ['pageview', 'pageleave', 'engagement']]],
+    empty: 'No custom events in this period. Send them with candor.track("Signup") or plausible("Signup").',
+  },
+  {
+    id: 'props',
+    title: 'Properties',
+    props: true,
+    tabs: [['Properties', 'event:props:', ['visitors', 'events']]],
+    empty: 'No event with this property in this period.',
+  },
 ])
+
+// The Organisations panel leaves out Internet providers, mobile carriers and hosting (the
+// network every visitor comes through) unless "Show all networks" is on, as /api/v1/stats/accounts does.
+export const NETWORKS_FILTER = ['is_not', 'visit:org_type', ['isp', 'mobile', 'hosting']]
 
 export const ROWS = 10
 export const CSV_ROWS = 10000
 
 // Which tab each panel shows is a preference of this browser, not part of a shared view.
-const TABS_KEY = 'candor.dashboard.tabs'
-const savedTabs = () => {
-  try {
-    return JSON.parse(localStorage.getItem(TABS_KEY)) || {}
-  } catch {
-    return {}
-  }
-}
-const saveTab = (panel, dimension) => {
-  try {
-    localStorage.setItem(TABS_KEY, JSON.stringify({ ...savedTabs(), [panel]: dimension }))
-  } catch {
-    // Storage can be off (private windows, policies); tabs then reset on reload.
-  }
-}
+const savedTabs = () => recall('tabs', {}) || {}
+const saveTab = (panel, dimension) => remember('tabs', { ...savedTabs(), [panel]: dimension })
 
-const breakdown = (state, tab, limit) => ({
+const breakdown = (state, tab, limit, extra = []) => ({
   site_id: state.site,
   metrics: tab.metrics,
   date_range: dateRange(state),
   dimensions: [tab.dimension],
-  filters: apiFilters(state.filters),
+  filters: [...apiFilters(state.filters), ...extra],
   order_by: [[tab.metrics[0], 'desc']],
   pagination: { limit, offset: 0 },
-  include: { total_rows: true },
+  include: include(state, { total_rows: true }),
 })
 
 // One panel. `onFilter(dimension, value)` is called when a row is chosen; `onAuth()` when
-// the session has ended.
-export const createPanel = (def, { onFilter, onAuth }) => {
+// the session has ended; `onDetails(def, tab, filters)` opens every row of the tab.
+export const createPanel = (def, { onFilter, onAuth, onDetails }) => {
   const headingId = uid(`${def.id}-h`)
   const bodyId = uid(`${def.id}-body`)
   let tab = def.tabs.find((t) => t.dimension === savedTabs()[def.id]) || def.tabs[0]
   let state = null
   let seq = 0
+  let allNetworks = recall('networks', false) === true
 
   const status = h('p', { class: 'panel-status', role: 'status' })
   const body = h('div', { class: 'panel-body', id: bodyId })
   const csvButton = h('button', { type: 'button', class: 'csv', onclick: () => exportCsv() }, 'CSV')
+  const detailsButton = h('button', { type: 'button', class: 'csv details-open', onclick: () => state && propTab() && onDetails?.(def, currentTab(), extraFilters()) }, 'Details')
+
+  // The panel's own filters, on top of the view's.
+  // A property's panel leaves out the events that do not have it ("(none)").
+  const extraFilters = () => [
+    ...(def.filters || []),
+    ...(def.networks && !allNetworks ? [NETWORKS_FILTER] : []),
+    ...(def.props && propKey() ? [['is_not', `event:props:${propKey()}`, ['(none)']]] : []),
+  ]
+  const networksId = uid(`${def.id}-networks`)
+  const networks = def.networks
+    ? h('div', { class: 'panel-option' },
+      h('input', { type: 'checkbox', id: networksId, checked: allNetworks, onchange: (e) => {
+        allNetworks = e.target.checked
+        remember('networks', allNetworks)
+        if (state) load(state)
+      } }),
+      h('label', { for: networksId }, 'Show all networks (Internet providers, mobile carriers, hosting)'))
+    : null
+
+  // The properties panel: which key to break down by. The Stats API lists no keys, so the
+  // user types one; the keys used on a site are remembered in this browser.
+  const keyId = uid(`${def.id}-key`)
+  const keyListId = uid(`${def.id}-keys`)
+  const keyInput = def.props ? h('input', { type: 'text', id: keyId, list: keyListId, autocomplete: 'off', placeholder: 'e.g. plan' }) : null
+  const keyList = def.props ? h('datalist', { id: keyListId }) : null
+  const keyForm = def.props
+    ? h('form', { class: 'prop-key', onsubmit: (e) => {
+      e.preventDefault()
+      if (state && keyInput.value.trim()) {
+        rememberPropKey(state.site, keyInput.value.trim())
+        load(state)
+      }
+    } },
+    h('label', { for: keyId }, 'Property key'), keyInput, keyList, h('button', { type: 'submit' }, 'Show'))
+    : null
+  const propKey = () => (keyInput ? keyInput.value.trim() : '')
+  const propTab = () => !def.props || propKey()
+  const currentTab = () => (def.props ? { ...tab, label: `Property ${propKey()}`, dimension: `event:props:${propKey()}` } : tab)
 
   const tabButtons = def.tabs.map((t) =>
     h('button', {
@@ -123,8 +177,10 @@ export const createPanel = (def, { onFilter, onAuth }) => {
   if (tablist) body.setAttribute('role', 'tabpanel')
 
   const el = h('section', { class: `panel panel-${def.id}`, 'aria-labelledby': headingId, 'data-panel': def.id },
-    h('div', { class: 'panel-head' }, h('h2', { id: headingId }, def.title), csvButton),
+    h('div', { class: 'panel-head' }, h('h2', { id: headingId }, def.title), h('div', { class: 'panel-actions' }, detailsButton, csvButton)),
     tablist,
+    keyForm,
+    networks,
     body,
     status,
   )
@@ -136,7 +192,9 @@ export const createPanel = (def, { onFilter, onAuth }) => {
       b.tabIndex = on ? 0 : -1
       if (on) body.setAttribute('aria-labelledby', b.id)
     })
-    csvButton.setAttribute('aria-label', `Download ${def.tabs.length > 1 ? `${def.title}: ${tab.label}` : def.title} as CSV`)
+    const name = def.tabs.length > 1 ? `${def.title}: ${tab.label}` : def.title
+    csvButton.setAttribute('aria-label', `Download ${name} as CSV`)
+    detailsButton.setAttribute('aria-label', `${name}: details, every row`)
   }
 
   const select = (t) => {
@@ -165,15 +223,24 @@ export const createPanel = (def, { onFilter, onAuth }) => {
   }
 
   const load = async (s) => {
+    if (def.props && state?.site !== s.site) {
+      const keys = propKeys(s.site)
+      fill(keyList, keys.map((k) => h('option', { value: k })))
+      if (!keys.includes(propKey())) keyInput.value = keys[0] || ''
+    }
     state = s
     const mine = ++seq
-    const t = tab
+    const t = currentTab()
+    if (!propTab()) {
+      fill(body, h('p', { class: 'empty' }, 'Type a property key your events send (props: { plan: "pro" } has the key plan), then Show.'))
+      return
+    }
     status.textContent = ''
     body.setAttribute('aria-busy', 'true')
     body.classList.add('loading')
     let data
     try {
-      data = await query(breakdown(s, t, ROWS))
+      data = await query(breakdown(s, t, ROWS, extraFilters()))
     } catch (e) {
       if (mine === seq) {
         body.removeAttribute('aria-busy')
@@ -217,17 +284,19 @@ export const createPanel = (def, { onFilter, onAuth }) => {
           )
         })),
       ),
-      total > rows.length ? h('p', { class: 'more' }, `Top ${rows.length} of ${total.toLocaleString('en')}; CSV has up to ${CSV_ROWS.toLocaleString('en')}.`) : null,
+      total > rows.length ? h('p', { class: 'more' }, `Top ${rows.length} of ${total.toLocaleString('en')}: `,
+        h('button', { type: 'button', class: 'link', onclick: () => onDetails?.(def, t, extraFilters()) }, `see all ${total.toLocaleString('en')}`)) : null,
     )
   }
 
   const exportCsv = async () => {
     if (!state) return
-    const t = tab
+    if (!propTab()) return
+    const t = currentTab()
     csvButton.disabled = true
     status.textContent = 'Preparing CSV…'
     try {
-      const data = await query(breakdown(state, t, CSV_ROWS))
+      const data = await query(breakdown(state, t, CSV_ROWS, extraFilters()))
       const rows = (data?.results || []).map((r) => [r.dimensions?.[0] ?? '', ...t.metrics.map((_, i) => r.metrics?.[i] ?? '')])
       download(csvFileName(t.dimension), toCsv([dimensionLabel(t.dimension), ...t.metrics], rows))
       status.textContent = `Downloaded ${csvFileName(t.dimension)} (${rows.length} ${rows.length === 1 ? 'row' : 'rows'}).`

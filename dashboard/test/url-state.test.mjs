@@ -4,8 +4,11 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import { csvCell, csvFileName, toCsv } from '../src/csv.js'
-import { bucketSeconds, changeText, countryName, displayValue, duration, metricValue } from '../src/format.js'
-import { apiFilters, dateRange, interval, parseFilter, readState, setTimeZone, withFilter, writeState } from '../src/state.js'
+import { bucketSeconds, change, changeText, countryName, displayValue, duration, metricValue } from '../src/format.js'
+import {
+  apiFilters, choosePeriod, dateRange, interval, intervals, movePeriod, parseFilter, periodChoice, previousDates, readState, setTimeZone, withFilter,
+  writeState,
+} from '../src/state.js'
 
 describe('url state', () => {
   it('filters_round_trip_through_a_readable_query_string', () => {
@@ -14,15 +17,15 @@ describe('url state', () => {
       period: '7d',
       metric: 'visitors',
       filters: [
-        { dimension: 'visit:source', op: '==', value: 'Google' },
-        { dimension: 'event:page', op: '!=', value: '/about' },
-        { dimension: 'event:page', op: '~=', value: 'a&b=c d+e#f%' },
-        { dimension: 'event:props:plan', op: '==', value: 'pro' },
+        { dimension: 'visit:source', op: '==', values: ['Google'] },
+        { dimension: 'event:page', op: '!=', values: ['/about'] },
+        { dimension: 'event:page', op: '~=', values: ['a&b=c d+e#f%'] },
+        { dimension: 'event:props:plan', op: '==', values: ['pro'] },
       ],
     }
     const qs = writeState(state)
     assert.equal(qs, '?site=shop.test&period=7d&f=visit:source==Google&f=event:page!=/about&f=event:page~=a%26b=c%20d%2Be%23f%25&f=event:props:plan==pro')
-    assert.deepEqual(readState(qs), { ...state, view: 'overview', lead: null, from: null, to: null })
+    assert.deepEqual(readState(qs), { ...state, view: 'overview', lead: null, date: null, from: null, to: null, interval: null, imports: false })
     // What URLSearchParams writes reads the same.
     const p = new URLSearchParams(qs)
     assert.deepEqual(readState('?' + p.toString()), readState(qs))
@@ -32,7 +35,79 @@ describe('url state', () => {
     const s = readState('?site=x.test&period=forever&metric=bogus&f=nonsense&f=visit:source=Google&f=visit:country==DE')
     assert.equal(s.period, '30d')
     assert.equal(s.metric, 'visitors')
-    assert.deepEqual(s.filters, [{ dimension: 'visit:country', op: '==', value: 'DE' }])
+    assert.deepEqual(s.filters, [{ dimension: 'visit:country', op: '==', values: ['DE'] }])
+    // An `or` before any filter has nothing to add to.
+    assert.deepEqual(readState('?or=x').filters, [])
+  })
+
+  it('several_values_and_the_new_operators_extend_the_old_format', () => {
+    const s = readState('?f=visit:source==Google&or=Bing&or=a%26b&f=event:page!~/admin&f=event:page!=~x&f=visit:city~=Ber')
+    assert.deepEqual(s.filters, [
+      { dimension: 'visit:source', op: '==', values: ['Google', 'Bing', 'a&b'] },
+      { dimension: 'event:page', op: '!~', values: ['/admin'] },
+      // An old link's "is not ~x" still reads as it did.
+      { dimension: 'event:page', op: '!=', values: ['~x'] },
+      { dimension: 'visit:city', op: '~=', values: ['Ber'] },
+    ])
+    assert.equal(writeState(s), '?period=30d&f=visit:source==Google&or=Bing&or=a%26b&f=event:page!~/admin&f=event:page!=~x&f=visit:city~=Ber')
+    assert.deepEqual(apiFilters(s.filters), [
+      ['is', 'visit:source', ['Google', 'Bing', 'a&b']],
+      ['contains_not', 'event:page', ['/admin']],
+      ['is_not', 'event:page', ['~x']],
+      ['contains', 'visit:city', ['Ber']],
+    ])
+  })
+
+  it('periods_move_back_and_forward_and_never_past_today', () => {
+    const now = new Date('2026-12-06T10:00:00Z')
+    setTimeZone('Europe/Berlin')
+    const at = (s) => readState(s, now)
+    assert.deepEqual(dateRange(at('?period=month'), now), ['2026-12-01', '2026-12-06'], 'month to date stops today')
+    assert.deepEqual(previousDates(at('?period=month'), now), ['2026-11-01', '2026-11-06'], 'against the same days of last month')
+    assert.deepEqual(dateRange(at('?period=year'), now), ['2026-01-01', '2026-12-06'])
+    assert.deepEqual(previousDates(at('?period=year'), now), ['2025-01-01', '2025-12-06'])
+    assert.deepEqual(dateRange(at('?period=28d'), now), ['2026-11-09', '2026-12-06'])
+    assert.deepEqual(previousDates(at('?period=7d'), now), ['2026-11-23', '2026-11-29'])
+    assert.equal(dateRange(at('?period=all'), now), 'all')
+    // Yesterday and last month are day and month on an earlier date.
+    const y = at('?period=yesterday')
+    assert.deepEqual([y.period, y.date, periodChoice(y, now)], ['day', '2026-12-05', 'yesterday'])
+    assert.deepEqual(choosePeriod('last_month', now), { period: 'month', date: '2026-11-30', from: null, to: null })
+    const last = { ...at('?period=month'), ...choosePeriod('last_month', now) }
+    assert.deepEqual(dateRange(last, now), ['2026-11-01', '2026-11-30'])
+    assert.equal(periodChoice(last, now), 'last_month')
+    assert.equal(writeState(last), '?period=month&date=2026-11-30')
+    // ← and →.
+    assert.equal(movePeriod(at('?period=day'), 1, now), null, 'nothing after today')
+    assert.deepEqual(movePeriod(at('?period=day'), -1, now), { date: '2026-12-05' })
+    assert.deepEqual(movePeriod(at('?period=month'), -1, now), { date: '2026-11-30' })
+    assert.deepEqual(movePeriod(last, 1, now), { date: null })
+    assert.deepEqual(movePeriod(at('?period=7d'), -1, now), { date: '2026-11-29' })
+    assert.deepEqual(dateRange(at('?period=7d&date=2026-11-29'), now), ['2026-11-23', '2026-11-29'])
+    assert.deepEqual(movePeriod(at('?period=7d&date=2026-11-29'), 1, now), { date: null })
+    assert.deepEqual(movePeriod(at('?period=year'), -1, now), { date: '2025-12-31' })
+    assert.deepEqual(dateRange(at('?period=year&date=2025-12-31'), now), ['2025-01-01', '2025-12-31'])
+    assert.deepEqual(movePeriod(at('?period=12mo'), -1, now), { date: '2025-12-31' })
+    assert.deepEqual(movePeriod(at('?period=custom&from=2026-11-01&to=2026-11-10'), -1, now), { from: '2026-10-22', to: '2026-10-31' })
+    assert.equal(movePeriod(at('?period=all'), -1, now), null)
+    // A date in the future is today.
+    assert.equal(at('?period=day&date=2027-01-01').date, null)
+    setTimeZone(undefined)
+  })
+
+  it('intervals_on_offer_follow_the_length_of_the_range', () => {
+    const now = new Date('2026-12-06T10:00:00Z')
+    setTimeZone('UTC')
+    const of = (qs) => intervals(readState(qs, now), now)
+    assert.deepEqual(of('?period=day'), ['time:hour'])
+    assert.deepEqual(of('?period=7d'), ['time:hour', 'time:day'])
+    assert.deepEqual(of('?period=30d'), ['time:day', 'time:week'])
+    assert.deepEqual(of('?period=12mo'), ['time:day', 'time:week', 'time:month'])
+    assert.deepEqual(of('?period=all'), ['time:week', 'time:month'])
+    assert.equal(interval(readState('?period=30d&interval=time:week', now), now), 'time:week')
+    // An interval the range does not offer is dropped.
+    assert.equal(readState('?period=day&interval=time:month', now).interval, null)
+    assert.match(writeState(readState('?period=30d&interval=time:week&imports=1', now)), /interval=time:week&imports=1/)
   })
 
   it('custom_period_keeps_its_dates_in_order_and_maps_to_a_date_pair', () => {
@@ -54,7 +129,7 @@ describe('url state', () => {
     setTimeZone('UTC')
     assert.deepEqual(dateRange({ period: '30d' }, now), ['2026-01-31', '2026-03-01'])
     assert.deepEqual(dateRange({ period: '12mo' }, now), ['2025-04-01', '2026-03-01'])
-    assert.equal(dateRange({ period: 'month' }, now), 'month')
+    assert.deepEqual(dateRange({ period: 'month' }, now), ['2026-03-01', '2026-03-01'])
     setTimeZone('Not/AZone')
     assert.deepEqual(dateRange({ period: '7d' }, now), ['2026-02-23', '2026-03-01'])
     setTimeZone(undefined)
@@ -62,7 +137,8 @@ describe('url state', () => {
 
   it('interval_is_hourly_for_a_day_daily_for_weeks_and_months_monthly_for_half_years', () => {
     const of = (period) => interval({ period })
-    assert.deepEqual(['day', '7d', '30d', 'month', '6mo', '12mo'].map(of), ['time:hour', 'time:day', 'time:day', 'time:day', 'time:month', 'time:month'])
+    assert.deepEqual(['day', '7d', '30d', 'month', '6mo', '12mo', 'year', 'all'].map(of),
+      ['time:hour', 'time:day', 'time:day', 'time:day', 'time:month', 'time:month', 'time:month', 'time:month'])
   })
 
   it('views_and_a_lead_round_trip_and_each_view_has_its_own_default_metric', () => {
@@ -87,9 +163,9 @@ describe('url state', () => {
   })
 
   it('clicking_a_row_replaces_an_earlier_is_filter_on_the_same_dimension', () => {
-    const f = withFilter([{ dimension: 'visit:source', op: '==', value: 'Google' }, { dimension: 'event:page', op: '!=', value: '/x' }], 'visit:source', 'Twitter')
+    const f = withFilter([{ dimension: 'visit:source', op: '==', values: ['Google'] }, { dimension: 'event:page', op: '!=', values: ['/x'] }], 'visit:source', 'Twitter')
     assert.deepEqual(apiFilters(f), [['is_not', 'event:page', ['/x']], ['is', 'visit:source', ['Twitter']]])
-    assert.deepEqual(parseFilter('visit:referrer==https://a.test/?q=1'), { dimension: 'visit:referrer', op: '==', value: 'https://a.test/?q=1' })
+    assert.deepEqual(parseFilter('visit:referrer==https://a.test/?q=1'), { dimension: 'visit:referrer', op: '==', values: ['https://a.test/?q=1'] })
   })
 })
 
@@ -117,6 +193,17 @@ describe('formatting', () => {
     assert.deepEqual(changeText('lead_conversion_rate', -2.5), { short: '2.5 pp', long: '2.5 percentage points' })
     assert.deepEqual(changeText('bounce_rate', 4), { short: '4 pp', long: '4 percentage points' })
     assert.deepEqual(changeText('leads', 50), { short: '50%', long: '50%' })
+  })
+
+  it('changes_are_a_dash_against_nothing_points_for_rates_and_percent_for_counts', () => {
+    assert.equal(change('visitors', 10, 0, 0), null, 'an empty previous period')
+    assert.equal(change('bounce_rate', 40, 0, 0), null)
+    assert.equal(change('visitors', 10, null, 5), null)
+    assert.equal(change('pageviews', 10, 0, 5), null, 'a count from zero has no percentage')
+    assert.equal(change('visitors', 15, 10, 10), 50)
+    assert.equal(change('bounce_rate', 42.5, 40, 10), 2.5)
+    assert.equal(change('conversion_rate', 3, 4.25, 10), -1.3)
+    assert.equal(change('visit_duration', 90, 120, 10), -25)
   })
 
   it('time_buckets_read_as_utc_wall_clock', () => {
