@@ -1190,6 +1190,23 @@ async fn query_imported_test() {
         ])
     );
 
+    // ... and as the v1 test asked it, with `with_imported=true`.
+    let (status, _, body) = send(
+        &app,
+        TestRequest::get()
+            .uri("/api/v1/stats/breakdown?site_id=utm.example&period=all&property=visit:utm_source&metrics=visitors,visits,pageviews,bounce_rate,visit_duration&with_imported=true")
+            .insert_header(bearer(ADMIN)),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(
+        body["results"][1],
+        json!({"utm_source": "SomeUTMSource", "visitors": 3, "visits": 3, "pageviews": 3,
+               "bounce_rate": 67, "visit_duration": 40})
+    );
+    assert_eq!(body["results"].as_array().unwrap().len(), 4, "{body}");
+    assert_eq!(body.get("warning"), None);
+
     // "pageviews breakdown by event:page - imported data having pageviews=0 and visitors=n
     // should be bypassed" (ties are ordered by page in Candor, so /include-me comes first)
     let out = ask(
@@ -1251,6 +1268,22 @@ async fn query_imported_test() {
         json!("unsupported_query")
     );
     assert!(out["meta"]["imports_warning"].as_str().unwrap().starts_with(
+        "Imported stats are not included in the results because query parameters are not supported."
+    ));
+    // The v1 form of the same question says so in `warning`.
+    let (status, _, body) = send(
+        &app,
+        TestRequest::get()
+            .uri("/api/v1/stats/breakdown?site_id=props.example&period=all&property=event:props:package&filters=event:goal%3D%3DSignup&with_imported=true")
+            .insert_header(bearer(ADMIN)),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(
+        body["results"],
+        json!([{"package": "large", "visitors": 1}])
+    );
+    assert!(body["warning"].as_str().unwrap().starts_with(
         "Imported stats are not included in the results because query parameters are not supported."
     ));
     // "does not add a warning when there are no site imports"

@@ -67,6 +67,17 @@ async fn with_stats_start(state: &AppState, mut site: Site) -> Result<Site, ApiE
     Ok(site)
 }
 
+/// With imports, `all` starts at the first imported day when that is earlier, as in
+/// Plausible.
+fn start_at_imports(site: &mut Site, set: &ImportSet) {
+    if let Some(first) = set.first_day() {
+        let start = reports::dates::local_midnight(&reports::site_tz(site), first);
+        site.created_at = site
+            .created_at
+            .min(u32::try_from(start.max(0)).unwrap_or(0));
+    }
+}
+
 async fn run(state: &AppState, q: &Query, imports: Option<&ImportSet>) -> Result<Output, ApiError> {
     let goals = state.goals.list(&q.site);
     let engine = Engine {
@@ -94,15 +105,8 @@ pub async fn query_v2(
         let out = run(&state, &q, None).await?;
         return Ok(HttpResponse::Ok().json(reports::v2_response(&body, &q, out)));
     }
-    // With imports, "all" starts at the first imported day when that is earlier, as in
-    // Plausible.
     let set = Imports::set(state.store.as_ref(), site.domain.as_str()).await?;
-    if let Some(first) = set.first_day() {
-        let start = reports::dates::local_midnight(&reports::site_tz(&site), first);
-        site.created_at = site
-            .created_at
-            .min(u32::try_from(start.max(0)).unwrap_or(0));
-    }
+    start_at_imports(&mut site, &set);
     let q = reports::parse_query(&body, &site, state.clock.unix_seconds().into())?;
     let decision = imported::decide(&q, &set, &state.goals.list(&q.site));
     let out = run(&state, &q, decision.is_ok().then_some(&set)).await?;
@@ -131,9 +135,30 @@ async fn v1_report(
     if p.period.as_deref() == Some("all") {
         site = with_stats_start(state, site).await?;
     }
+    let imports = if p.with_imported.as_deref() == Some("true") {
+        let set = Imports::set(state.store.as_ref(), site.domain.as_str()).await?;
+        start_at_imports(&mut site, &set);
+        Some(set)
+    } else {
+        None
+    };
     let q = query(p, &site, state.clock.unix_seconds().into())?;
-    let out = run(state, &q, None).await?;
-    Ok(HttpResponse::Ok().json(respond(&q, &out)))
+    let decision = imports
+        .as_ref()
+        .map(|set| imported::decide(&q, set, &state.goals.list(&q.site)));
+    let set = match (&imports, &decision) {
+        (Some(set), Some(Ok(_))) => Some(set),
+        _ => None,
+    };
+    let out = run(state, &q, set).await?;
+    let mut body = respond(&q, &out);
+    // Plausible's v1 says why imported stats were left out, when it matters.
+    if let Some(Err(skip)) = decision {
+        if let Some(warning) = skip.warning() {
+            body["warning"] = json!(warning);
+        }
+    }
+    Ok(HttpResponse::Ok().json(body))
 }
 
 pub async fn aggregate(

@@ -23,6 +23,8 @@ pub struct Params {
     pub property: Option<String>,
     pub limit: Option<usize>,
     pub page: Option<usize>,
+    /// `true`: include imported history where the question allows (Plausible's v1 flag).
+    pub with_imported: Option<String>,
 }
 
 /// `visit:source==Google|Twitter;event:page!=/about;event:page~blog`: `==`, `!=`, `~`
