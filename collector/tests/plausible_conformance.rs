@@ -1814,3 +1814,136 @@ async fn engagement_beacons_are_not_events() {
     );
     bg.shutdown(&state, std::time::Duration::from_secs(5)).await;
 }
+
+/// Plausible's `query_goal_dimension_test.exs`: breakdowns by `event:goal`.
+#[actix_rt::test]
+async fn query_goal_dimension_test() {
+    use common::fixture::{populate, Ev};
+    let sites = [
+        "both.goal",
+        "wildcards.goal",
+        "none.goal",
+        "rate.goal",
+        "alone.goal",
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    let state = build_state(common::config(
+        dir.path(),
+        &[
+            ("CANDOR_SITES", &sites.join(",")),
+            ("CANDOR_BATCH_INTERVAL_MS", "50"),
+        ],
+    ))
+    .await
+    .unwrap();
+    let bg = candor::serve::Background::start(&state);
+    let app = test_app!(state);
+    let pv = Ev::pageview;
+    let goal = |site: &'static str, body: Value| {
+        let app = &app;
+        async move {
+            let (status, _, out) = send(
+                app,
+                TestRequest::post()
+                    .uri(&format!("/api/v1/sites/{site}/goals"))
+                    .insert_header(bearer(ADMIN))
+                    .set_json(body),
+            )
+            .await;
+            assert_eq!(status, StatusCode::CREATED, "{out}");
+        }
+    };
+    let all = |metrics: Value| json!({"date_range": "all", "metrics": metrics, "dimensions": ["event:goal"]});
+
+    // "returns custom event goals and pageview goals"
+    goal("both.goal", json!({"event_name": "Purchase"})).await;
+    goal("both.goal", json!({"page_path": "/test"})).await;
+    populate(
+        &state,
+        "both.goal",
+        vec![
+            pv().path("/test").at("2021-01-01 00:00:01"),
+            Ev::event("Purchase").at("2021-01-01 00:00:03"),
+            Ev::event("Purchase").at("2021-01-01 00:00:03"),
+        ],
+    )
+    .await;
+    assert_eq!(
+        ask(&app, "both.goal", all(json!(["visitors"]))).await,
+        rows![["Purchase", 2], ["Visit /test", 1]]
+    );
+
+    // "returns pageview goals containing wildcards"
+    goal("wildcards.goal", json!({"page_path": "/**/post"})).await;
+    goal("wildcards.goal", json!({"page_path": "/blog**"})).await;
+    populate(
+        &state,
+        "wildcards.goal",
+        vec![
+            pv().path("/blog").user(7),
+            pv().path("/blog/post-1").user(7),
+            pv().path("/blog/post-2").user(7),
+            pv().path("/blog/something/post"),
+            pv().path("/different/page/post"),
+        ],
+    )
+    .await;
+    let mut body = all(json!(["visitors", "pageviews"]));
+    body["order_by"] = json!([["pageviews", "desc"]]);
+    assert_eq!(
+        ask(&app, "wildcards.goal", body).await,
+        rows![["Visit /blog**", 2, 4], ["Visit /**/post", 2, 2]]
+    );
+
+    // "does not return goals that are not configured for the site"
+    populate(
+        &state,
+        "none.goal",
+        vec![pv().path("/register"), Ev::event("Signup")],
+    )
+    .await;
+    assert!(
+        ask(&app, "none.goal", all(json!(["visitors", "pageviews"])))
+            .await
+            .is_empty()
+    );
+
+    // "returns conversion_rate in an event:goal breakdown"
+    populate(
+        &state,
+        "rate.goal",
+        vec![
+            Ev::event("Signup").user(1),
+            Ev::event("Signup").user(1),
+            pv().path("/blog"),
+            pv().path("/blog/post"),
+            pv(),
+        ],
+    )
+    .await;
+    goal("rate.goal", json!({"event_name": "Signup"})).await;
+    goal("rate.goal", json!({"page_path": "/blog**"})).await;
+    assert_eq!(
+        ask(
+            &app,
+            "rate.goal",
+            all(json!(["visitors", "events", "conversion_rate"]))
+        )
+        .await,
+        rows![["Visit /blog**", 2, 2, 50.0], ["Signup", 1, 2, 25.0]]
+    );
+
+    // "returns conversion_rate alone in an event:goal breakdown"
+    populate(
+        &state,
+        "alone.goal",
+        vec![Ev::event("Signup").user(1), pv()],
+    )
+    .await;
+    goal("alone.goal", json!({"event_name": "Signup"})).await;
+    assert_eq!(
+        ask(&app, "alone.goal", all(json!(["conversion_rate"]))).await,
+        rows![["Signup", 50.0]]
+    );
+    bg.shutdown(&state, std::time::Duration::from_secs(5)).await;
+}
