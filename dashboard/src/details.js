@@ -29,7 +29,7 @@ export const createDetails = ({ onFilter, onAuth }) => {
     h('div', { class: 'details-head' }, title,
       h('button', { type: 'button', class: 'close', 'aria-label': 'Close details', onclick: () => el.close() }, '×')),
     h('div', { class: 'field search' }, h('label', { for: 'details-search' }, 'Search'), search),
-    body, more, status)
+    body, h('div', { class: 'details-foot' }, more, status))
 
   let ctx = null
   let rows = []
@@ -105,7 +105,7 @@ export const createDetails = ({ onFilter, onAuth }) => {
       fill(body, h('p', { class: 'empty' }, search.value.trim() ? 'No row contains this text.' : 'No data for this period.'))
       return
     }
-    fill(body, h('div', { class: 'table-scroll' }, h('table', { class: 'breakdown details-table' },
+    fill(body, h('table', { class: 'breakdown details-table' },
       h('caption', { class: 'sr-only' }, `${title.textContent}. Column headers sort; choose a row to filter the dashboard by it.`),
       h('thead', {}, h('tr', {}, head(tab.dimension, label, 'dim'), metrics.map((m) => head(m, METRIC_LABELS[m] || m, 'num')))),
       h('tbody', {}, rows.map((r, i) => {
@@ -115,7 +115,7 @@ export const createDetails = ({ onFilter, onAuth }) => {
           h('th', { scope: 'row', class: 'name' },
             h('button', { type: 'button', class: 'row', title: `Filter: ${label} is ${shown}`, onclick: () => { el.close(); onFilter(tab.dimension, value) } }, shown)),
           metrics.map((m, j) => h('td', { class: 'num', 'data-metric': m }, metricValue(m, r.metrics?.[j]))))
-      })))))
+      }))))
   }
 
   // `extra`: the panel's own filters (e.g. leaving out ISPs).

@@ -215,18 +215,27 @@ export const endsToday = (state, now = new Date()) => {
   return !d || d[1] >= today(now)
 }
 
-// The period before, for comparisons: month and year to date against the same days of the
-// month or year before; every other range against the same number of days just before it.
+// The period before, for comparisons: a month (or year) against the month (or year) before,
+// to the same day where it is still running (month to date against the same days of the month
+// before); the last N months against the N months before; every other range against the same
+// number of days just before it.
 export const previousDates = (state, now = new Date()) => {
   const d = dates(state, now)
   if (!d) return null
   const [from, to] = d
-  if ((state.period === 'month' || state.period === 'year') && to < (state.period === 'month' ? monthEnd(from) : `${from.slice(0, 4)}-12-31`)) {
-    const back = state.period === 'month' ? 1 : 12
-    const pf = monthsAhead(from, -back)
-    const end = state.period === 'month' ? monthEnd(pf) : `${pf.slice(0, 4)}-12-31`
-    const pt = `${pf.slice(0, 4)}-${(state.period === 'month' ? pf : to).slice(5, 7)}-${to.slice(8)}`
-    return [pf, validDate(pt) && pt <= end ? pt : end]
+  const months = state.period === 'month' ? 1 : state.period === 'year' ? 12 : Number((/^(\d+)mo$/.exec(state.period) || [])[1]) || 0
+  if (months) {
+    const pf = monthsAhead(from, -months)
+    const fullEnd = addDays(from, -1)
+    const complete = to === (state.period === 'month' ? monthEnd(from) : `${from.slice(0, 4)}-12-31`)
+    if (!complete && (state.period === 'month' || state.period === 'year')) {
+      // The same day of the month (or of the year) as `to`, or the end of the shorter month.
+      const end = state.period === 'month' ? monthEnd(pf) : fullEnd
+      const last = monthsAhead(to, -months).slice(0, 8) + to.slice(8)
+      const pt = validDate(last) && last.slice(0, 7) === monthsAhead(to, -months).slice(0, 7) ? last : monthEnd(monthsAhead(to, -months))
+      return [pf, pt < end ? pt : end]
+    }
+    return [pf, fullEnd]
   }
   const n = daysIn(d)
   return [addDays(from, -n), addDays(from, -1)]

@@ -205,6 +205,7 @@ describe('explore', () => {
     await page.getByLabel('From', { exact: true }).fill('2026-01-05')
     await soon(async () => assert.equal(url().get('from'), '2026-01-05'))
     assert.equal(url().get('to'), todayIn('UTC') > todayIn(TZ) ? todayIn('UTC') : todayIn(TZ))
+    await settled(page)
     await shot(page, 'empty-site.png')
     await page.close()
 

@@ -75,6 +75,10 @@ describe('url state', () => {
     assert.deepEqual(choosePeriod('last_month', now), { period: 'month', date: '2026-11-30', from: null, to: null })
     const last = { ...at('?period=month'), ...choosePeriod('last_month', now) }
     assert.deepEqual(dateRange(last, now), ['2026-11-01', '2026-11-30'])
+    assert.deepEqual(previousDates(last, now), ['2026-10-01', '2026-10-31'], 'a whole month against the whole month before')
+    assert.deepEqual(previousDates(at('?period=12mo'), now), ['2025-01-01', '2025-12-31'], '12 months against the 12 before')
+    assert.deepEqual(previousDates(at('?period=year&date=2025-12-31'), now), ['2024-01-01', '2024-12-31'])
+    assert.deepEqual(previousDates(readState('?period=month', new Date('2026-03-31T10:00:00Z')), new Date('2026-03-31T10:00:00Z')), ['2026-02-01', '2026-02-28'])
     assert.equal(periodChoice(last, now), 'last_month')
     assert.equal(writeState(last), '?period=month&date=2026-11-30')
     // ← and →.
