@@ -108,7 +108,10 @@ export const createChart = (el) => {
             ticks: { show: false },
             splits,
             values: (u, ticks) => {
-              const out = ticks.map((i) => (labels[i] == null ? '' : tickLabel(interval, labels[i])))
+              // Hours over several days: midnight ticks name the day.
+              const days = interval === 'time:hour' && n > 24
+              const out = ticks.map((i) => (labels[i] == null ? ''
+                : tickLabel(days && /00:00(:00)?$/.test(labels[i]) ? 'time:day' : interval, labels[i])))
               plotBox.dataset.ticks = JSON.stringify(out) // what the axis reads, for tests
               return out
             },

@@ -76,8 +76,8 @@ describe('explore', () => {
   })
 
   // A signed-in page (one context per test: its own localStorage), every query body kept.
-  const open = async (path, { viewport = DESKTOP, locale = 'en-GB', context: reuse } = {}) => {
-    const context = reuse || await newContext({ viewport, locale })
+  const open = async (path, { viewport = DESKTOP, locale = 'en-GB', context: reuse, touch = false } = {}) => {
+    const context = reuse || await newContext({ viewport, locale, ...(touch ? { hasTouch: true, isMobile: true } : {}) })
     const rec = record(context)
     const page = await context.newPage()
     const queries = []
@@ -168,6 +168,8 @@ describe('explore', () => {
     await page.waitForURL(/interval=time:hour/)
     await settled(page)
     assert.equal((await chartRows(page)).length, 6 * 24 + hourIn(TZ) + 1)
+    // Hours over a week: the midnight ticks name their day.
+    assert.ok((await ticks(page)).every((t) => /^\d{1,2}\. \S+$/.test(t)), (await ticks(page)).join(' | '))
     // 12 months: monthly ticks; weeks on offer.
     await page.keyboard.press('l')
     await page.waitForURL((u) => u.searchParams.get('period') === '12mo' && !u.searchParams.has('interval'))
@@ -342,8 +344,12 @@ describe('explore', () => {
     await shot(desk.page, 'overview-desktop.png')
     await desk.context.close()
 
-    const { context, page, problems } = await open(`?site=${SITE}&period=day`, { viewport: PHONE })
+    const { context, page, problems } = await open(`?site=${SITE}&period=day`, { viewport: PHONE, touch: true })
     await shot(page, 'overview-phone.png')
+    // A tap on the chart shows the tooltip.
+    const plot = await page.locator('.plot .u-over').boundingBox()
+    await page.touchscreen.tap(plot.x + plot.width - 2, plot.y + plot.height / 2)
+    await soon(async () => assert.match(await page.locator('.chart-tip').textContent(), new RegExp(`Visitors: ${PAGES} \\(so far\\)`)))
     await axe(page, 'the overview (phone)')
     // No panel wider than the screen; every name column has room to read.
     assert.equal(await page.evaluate(() => document.documentElement.scrollWidth), PHONE.width)
