@@ -178,6 +178,7 @@ const build = () => {
   const statsBox = h('div', { class: 'stats', role: 'group', 'aria-label': 'Totals; choose one to chart it' })
   const statsError = h('div', { class: 'stats-error' })
   const importsNotice = h('div', { class: 'imports-notice' })
+  const firstRun = h('div', { class: 'first-run' })
   const chartTitle = h('figcaption', { id: 'chart-title' })
   const chartBox = h('div', { class: 'chart-box' })
   const chartError = h('div', { class: 'chart-error' })
@@ -186,6 +187,7 @@ const build = () => {
     h('div', { class: 'overview-head' }, overviewTitle, realtime),
     statsBox,
     statsError,
+    firstRun,
     importsNotice,
     h('figure', { class: 'chart', 'aria-labelledby': 'chart-title' },
       h('div', { class: 'chart-head' }, chartTitle, intervalControl), chartBox, chartError),
@@ -239,7 +241,7 @@ const build = () => {
 
   view = {
     siteSelect, periodSelect, periodControl, prevButton, nextButton, fromInput, toInput, custom, intervalSelect, intervalControl,
-    importsBox, importsControl, importsNotice, live, filterBar, details, realtime, statsBox, statsError,
+    importsBox, importsControl, importsNotice, firstRun, live, filterBar, details, realtime, statsBox, statsError,
     chartTitle, chartBox, chartError, panels, leadPanels, funnel, people, overviewPanels, leadsPanels, leadsNotice, overview, overviewTitle, tabs,
     chart: createChart(chartBox),
     seq: { stats: 0, chart: 0, realtime: 0 },
@@ -424,6 +426,7 @@ const loadStats = () => {
         old ? changeOf(m, row.metrics?.[i], old[i], old[visitors]) : null, before ? since : null)))
       const note = importsMessage(data?.meta)
       fill(view.importsNotice, note ? h('p', { class: 'notice', role: 'status' }, note) : null)
+      showFirstRun(Number(row.metrics?.[visitors]) === 0)
       const none = leads >= 0 && Number(row.metrics?.[leads]) === 0
       fill(view.leadsNotice, none ? h('p', { class: 'notice', role: 'status' }, state.filters.length ? NO_LEADS_FILTERED : NO_LEADS) : null)
     },
@@ -434,6 +437,34 @@ const loadStats = () => {
       errorBox(view.statsError, `Could not load the totals: ${e.message}`)
     },
   )
+}
+
+// A site that has never seen a visitor shows how to start: its script tag, and that the
+// dashboard is waiting (the realtime poll redraws everything when the first visitor comes).
+const showFirstRun = async (empty) => {
+  const v = view
+  const s = state
+  if (!empty || s.filters.length) {
+    v.waiting = false
+    return fill(v.firstRun)
+  }
+  let ever = 1
+  try {
+    const all = await query({ site_id: s.site, metrics: ['visitors'], date_range: 'all' })
+    ever = Number(all?.results?.[0]?.metrics?.[0]) || 0
+  } catch {
+    // Unknown: say nothing rather than something wrong.
+  }
+  if (view !== v || state !== s) return
+  v.waiting = ever === 0
+  const src = new URL('../js/candor.js', location.href).href
+  fill(v.firstRun, v.waiting
+    ? h('div', { class: 'notice', role: 'status' },
+      h('p', {}, h('strong', {}, `Waiting for the first page view on ${s.site}.`), ' Add this tag to every page of the site, in the ',
+        h('code', {}, '<head>'), ':'),
+      h('pre', {}, h('code', {}, `<script defer src="${src}" data-site="${s.site}"></script>`)),
+      h('p', {}, 'This page updates by itself when the first visitor arrives.'))
+    : null)
 }
 
 // A top stat. `change` is null where there is nothing to compare with: "—", never "↑ 100%".
@@ -519,6 +550,10 @@ const loadRealtime = () => {
     () => api(`/api/v1/stats/realtime/visitors?site_id=${encodeURIComponent(state.site)}`),
     (n) => {
       const count = Number(n) || 0
+      if (count > 0 && view.waiting) {
+        view.waiting = false
+        refresh()
+      }
       fill(view.realtime, h('span', { class: 'pulse', 'aria-hidden': 'true' }), h('strong', {}, metricValue('visitors', count)),
         count === 1 ? ' current visitor' : ' current visitors')
     },

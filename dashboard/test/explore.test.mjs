@@ -186,6 +186,9 @@ describe('explore', () => {
     const { context, page, problems } = await open(`?site=${EMPTY}`)
     const period = () => page.getByLabel('Period', { exact: true }).inputValue()
     const url = () => new URL(page.url()).searchParams
+    // A site that never had a visitor shows its script tag.
+    await soon(async () => assert.match(await page.locator('.first-run').textContent(),
+      new RegExp(`Waiting for the first page view on ${EMPTY}.*<script defer src="${collector.base}/js/candor.js" data-site="${EMPTY}"></script>`)))
     for (const [key, id] of [['e', 'yesterday'], ['f', '28d'], ['n', '91d'], ['m', 'month'], ['p', 'last_month'], ['y', 'year'], ['a', 'all'], ['t', '30d']]) {
       await page.keyboard.press(key)
       await soon(async () => assert.equal(await period(), id, `key ${key}`))
