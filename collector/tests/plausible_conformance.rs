@@ -1947,3 +1947,411 @@ async fn query_goal_dimension_test() {
     );
     bg.shutdown(&state, std::time::Duration::from_secs(5)).await;
 }
+
+/// The filter-operator and time-series cases of Plausible's newer `query_test.exs` ("filters"
+/// and "timeseries" describes), each on its own site.
+#[actix_rt::test]
+async fn query_filters_and_timeseries_test() {
+    use common::fixture::{populate, Ev};
+    let sites: Vec<String> = (1..=9)
+        .map(|i| format!("f{i}.example"))
+        .chain((1..=7).map(|i| format!("t{i}.example")))
+        .collect();
+    let dir = tempfile::tempdir().unwrap();
+    let state = build_state(common::config(
+        dir.path(),
+        &[
+            ("CANDOR_SITES", &sites.join(",")),
+            ("CANDOR_BATCH_INTERVAL_MS", "50"),
+        ],
+    ))
+    .await
+    .unwrap();
+    let bg = candor::serve::Background::start(&state);
+    let app = test_app!(state);
+    let pv = Ev::pageview;
+    let pages = |paths: &[&str]| paths.iter().map(|p| pv().path(p)).collect::<Vec<_>>();
+    let count = |site: &'static str, metric: &'static str, filters: Value| {
+        let app = &app;
+        async move {
+            ask(
+                app,
+                site,
+                json!({"date_range": "all", "metrics": [metric], "filters": filters}),
+            )
+            .await
+        }
+    };
+    let props = |pairs: &[(&str, &str)]| {
+        pairs.iter().fold(
+            pv(),
+            |e, (k, v)| if v.is_empty() { e } else { e.prop(k, v) },
+        )
+    };
+
+    // "and/or/not nested" (contains, and, or, not)
+    populate(
+        &state,
+        "f1.example",
+        pages(&[
+            "/en/page1",
+            "/en/page2",
+            "/eng/page1",
+            "/pl/page1",
+            "/gb/page1",
+        ]),
+    )
+    .await;
+    assert_eq!(
+        count(
+            "f1.example",
+            "visitors",
+            json!([[
+                "or",
+                [
+                    [
+                        "and",
+                        [
+                            ["contains", "event:page", ["/en"]],
+                            ["not", ["contains", "event:page", ["/eng"]]]
+                        ]
+                    ],
+                    ["contains", "event:page", ["/gb"]]
+                ]
+            ]])
+        )
+        .await,
+        rows![[3]]
+    );
+    // "contains and member filter combined"
+    populate(
+        &state,
+        "f2.example",
+        pages(&["/en/page1", "/en/page2", "/pl/page1", "/ee/page1"]),
+    )
+    .await;
+    assert_eq!(
+        count(
+            "f2.example",
+            "visitors",
+            json!([["contains", "event:page", ["/en/", "/pl/"]]])
+        )
+        .await,
+        rows![[3]]
+    );
+    // "can escape pipe character in member + contains filter"
+    populate(
+        &state,
+        "f3.example",
+        pages(&[
+            "/blog/post|1",
+            "/otherpost|1",
+            "/blog/post|2",
+            "/something-else",
+        ]),
+    )
+    .await;
+    assert_eq!(
+        count(
+            "f3.example",
+            "visitors",
+            json!([["contains", "event:page", ["post|1", "/something-else"]]])
+        )
+        .await,
+        rows![[3]]
+    );
+    // "`matches` operator" and "`matches_not` operator"
+    let users = [
+        "/user/1234",
+        "/user/789/contributions",
+        "/blog/user/1234",
+        "/user/ef/contributions",
+        "/other/path",
+    ];
+    populate(&state, "f4.example", pages(&users)).await;
+    assert_eq!(
+        count(
+            "f4.example",
+            "visitors",
+            json!([["matches", "event:page", ["^/user/[0-9]+"]]])
+        )
+        .await,
+        rows![[2]]
+    );
+    assert_eq!(
+        count(
+            "f4.example",
+            "visitors",
+            json!([["matches_not", "event:page", ["^/user/[0-9]+"]]])
+        )
+        .await,
+        rows![[3]]
+    );
+    // "`contains` and `contains_not` operator with custom properties": an event without the
+    // property never matches a pattern operator.
+    populate(
+        &state,
+        "f5.example",
+        vec![
+            props(&[("tier", "large-1"), ("value", "ax")]),
+            props(&[("tier", "small-1"), ("value", "bx")]),
+            props(&[("tier", "small-1"), ("value", "ax")]),
+            props(&[("tier", "small-2"), ("value", "bx")]),
+            props(&[("tier", "small-2"), ("value", "cx")]),
+            props(&[("tier", "small-3")]),
+            props(&[("value", "ax")]),
+            pv(),
+        ],
+    )
+    .await;
+    assert_eq!(
+        count(
+            "f5.example",
+            "visitors",
+            json!([
+                ["contains", "event:props:tier", ["small"]],
+                ["contains_not", "event:props:value", ["b", "c"]]
+            ])
+        )
+        .await,
+        rows![[1]]
+    );
+    // "`matches` and `matches_not` operator with custom properties"
+    populate(
+        &state,
+        "f6.example",
+        vec![
+            props(&[("tier", "large-1"), ("value", "a")]),
+            props(&[("tier", "small-1"), ("value", "b")]),
+            props(&[("tier", "small-1"), ("value", "a")]),
+            props(&[("tier", "small-2"), ("value", "b")]),
+            props(&[("tier", "small-2"), ("value", "c")]),
+            props(&[("tier", "small-3")]),
+            props(&[("value", "a")]),
+            pv(),
+        ],
+    )
+    .await;
+    assert_eq!(
+        count(
+            "f6.example",
+            "visitors",
+            json!([
+                ["matches", "event:props:tier", ["small.+"]],
+                ["matches_not", "event:props:value", ["b|c"]]
+            ])
+        )
+        .await,
+        rows![[1]]
+    );
+    // "handles filtering by visit:country" and "... with contains"
+    populate(
+        &state,
+        "f7.example",
+        ["EE", "EE", "EE"]
+            .iter()
+            .map(|c| pv().set("country_code", c))
+            .collect(),
+    )
+    .await;
+    assert_eq!(
+        count(
+            "f7.example",
+            "pageviews",
+            json!([["is", "visit:country", ["EE"]]])
+        )
+        .await,
+        rows![[3]]
+    );
+    populate(
+        &state,
+        "f8.example",
+        ["EE", "EE", "IT", "DE"]
+            .iter()
+            .map(|c| pv().set("country_code", c))
+            .collect(),
+    )
+    .await;
+    assert_eq!(
+        count(
+            "f8.example",
+            "pageviews",
+            json!([["contains", "visit:country", ["E"]]])
+        )
+        .await,
+        rows![[3]]
+    );
+
+    let series = |site: &'static str, metrics: Value, range: Value, dim: &str| {
+        let app = &app;
+        let body = json!({"metrics": metrics, "date_range": range, "dimensions": [dim],
+                          "include": {"time_labels": true}});
+        async move { answer(app, site, body).await }
+    };
+    let labels = |out: &Value| out["meta"]["time_labels"].as_array().unwrap().clone();
+    // "shows hourly data for a certain date with time_labels"
+    populate(
+        &state,
+        "t1.example",
+        vec![
+            pv().user(1231),
+            pv().user(1231).at("2021-01-01 00:10:00"),
+            pv().at("2021-01-01 23:59:00"),
+        ],
+    )
+    .await;
+    let out = series(
+        "t1.example",
+        json!([
+            "visitors",
+            "pageviews",
+            "visits",
+            "visit_duration",
+            "bounce_rate"
+        ]),
+        json!(["2021-01-01", "2021-01-01"]),
+        "time:hour",
+    )
+    .await;
+    assert_eq!(
+        common::rows(&out),
+        rows![
+            ["2021-01-01 00:00:00", 1, 2, 1, 600, 0],
+            ["2021-01-01 23:00:00", 1, 1, 1, 0, 100]
+        ]
+    );
+    assert_eq!(
+        labels(&out),
+        (0..24)
+            .map(|h| json!(format!("2021-01-01 {h:02}:00:00")))
+            .collect::<Vec<_>>()
+    );
+    // "shows last 7 days of visitors with time labels"
+    populate(
+        &state,
+        "t2.example",
+        vec![pv(), pv().at("2021-01-07 23:59:00")],
+    )
+    .await;
+    let out = series(
+        "t2.example",
+        json!(["visitors"]),
+        json!(["2021-01-01", "2021-01-07"]),
+        "time",
+    )
+    .await;
+    assert_eq!(
+        common::rows(&out),
+        rows![["2021-01-01", 1], ["2021-01-07", 1]]
+    );
+    assert_eq!(
+        labels(&out),
+        (1..=7)
+            .map(|d| json!(format!("2021-01-0{d}")))
+            .collect::<Vec<_>>()
+    );
+    // "shows weekly data with time labels": the first week starts with the range
+    populate(
+        &state,
+        "t3.example",
+        vec![
+            pv(),
+            pv().at("2021-01-03 23:59:00"),
+            pv().at("2021-01-07 23:59:00"),
+        ],
+    )
+    .await;
+    let out = series(
+        "t3.example",
+        json!(["visitors"]),
+        json!(["2020-12-20", "2021-01-07"]),
+        "time:week",
+    )
+    .await;
+    assert_eq!(
+        common::rows(&out),
+        rows![["2020-12-28", 2], ["2021-01-04", 1]]
+    );
+    assert_eq!(
+        labels(&out),
+        vec![
+            json!("2020-12-20"),
+            json!("2020-12-21"),
+            json!("2020-12-28"),
+            json!("2021-01-04")
+        ]
+    );
+    // "shows last 6 months of visitors" and "shows last 12 months of visitors"
+    for (site, first, from, to) in [
+        (
+            "t4.example",
+            "2020-08-13 00:00:00",
+            "2020-07-01",
+            "2021-01-31",
+        ),
+        (
+            "t5.example",
+            "2020-02-01 00:00:00",
+            "2020-01-01",
+            "2021-01-01",
+        ),
+    ] {
+        populate(
+            &state,
+            site,
+            vec![pv().at(first), pv().at("2020-12-31 00:00:00"), pv(), pv()],
+        )
+        .await;
+        let out = series(site, json!(["visitors"]), json!([from, to]), "time:month").await;
+        let month = format!("{}-01", &first[..7]);
+        assert_eq!(
+            common::rows(&out),
+            rows![[month, 1], ["2020-12-01", 1], ["2021-01-01", 2]],
+            "{site}"
+        );
+    }
+    // "shows last 12 months of visitors with interval daily"
+    populate(
+        &state,
+        "t6.example",
+        vec![
+            pv().at("2020-02-01 00:00:00"),
+            pv().at("2020-12-31 00:00:00"),
+            pv(),
+            pv(),
+        ],
+    )
+    .await;
+    let out = series(
+        "t6.example",
+        json!(["visitors"]),
+        json!(["2020-01-01", "2021-01-07"]),
+        "time:day",
+    )
+    .await;
+    assert_eq!(
+        common::rows(&out),
+        rows![["2020-02-01", 1], ["2020-12-31", 1], ["2021-01-01", 2]]
+    );
+    assert_eq!(labels(&out).len(), 373);
+    // "shows a custom range with daily interval"
+    populate(
+        &state,
+        "t7.example",
+        vec![pv(), pv(), pv().at("2021-01-02 00:00:00")],
+    )
+    .await;
+    let out = series(
+        "t7.example",
+        json!(["visitors"]),
+        json!(["2021-01-01", "2021-01-02"]),
+        "time:day",
+    )
+    .await;
+    assert_eq!(
+        common::rows(&out),
+        rows![["2021-01-01", 2], ["2021-01-02", 1]]
+    );
+    // Left out: "handles filtering by visit:city" (GeoNames ids; Candor's cities are names).
+    bg.shutdown(&state, std::time::Duration::from_secs(5)).await;
+}

@@ -237,10 +237,19 @@ pub(super) fn filter_expr(
                     format!("({})", parts.join(" OR "))
                 }
             };
-            if op.negated() {
+            let cond = if op.negated() {
                 format!("NOT ({positive})")
             } else {
                 positive
+            };
+            match dim {
+                // Plausible's rule: only `is`/`is_not` see events without the property (as
+                // "(none)"); the pattern operators match only events that have it.
+                Dimension::Prop(key) if !matches!(op, Op::Is | Op::IsNot) => {
+                    let key = sql.bind("String", key.as_str());
+                    format!("(mapContains(props, {key}) AND {cond})")
+                }
+                _ => cond,
             }
         }
     })
