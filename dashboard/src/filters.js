@@ -33,7 +33,7 @@ export const createFilterBar = ({ apply, context, onAuth }) => {
   const keyRow = h('div', { class: 'field' }, h('label', { for: 'filter-key' }, 'Property key'), keyInput, keyList)
   const op = h('select', { id: 'filter-op' }, Object.entries(OP_WORDS).map(([k, w]) => h('option', { value: k }, w)))
   const valueInput = h('input', {
-    id: 'filter-value', type: 'text', autocomplete: 'off', list: 'filter-suggestions', 'aria-describedby': 'filter-hint',
+    id: 'filter-value', type: 'text', autocomplete: 'off', 'aria-describedby': 'filter-hint',
     oninput: () => suggest(),
     onkeydown: (e) => {
       if (e.key === 'Enter' && valueInput.value) {
@@ -42,7 +42,8 @@ export const createFilterBar = ({ apply, context, onAuth }) => {
       }
     },
   })
-  const suggestions = h('datalist', { id: 'filter-suggestions' })
+  // The data's values, as buttons: a datalist is hard to find, and poor on phones.
+  const suggestions = h('ul', { class: 'suggestions', id: 'filter-suggestions', 'aria-label': 'Suggested values' })
   const values = h('ul', { class: 'chips values', 'aria-label': 'Values (any of them matches)' })
   const error = h('p', { class: 'form-error', role: 'alert' })
   const title = h('h2', { id: 'filter-h' })
@@ -54,8 +55,8 @@ export const createFilterBar = ({ apply, context, onAuth }) => {
     h('div', { class: 'field' }, h('label', { for: 'filter-op' }, 'Operator'), op),
     h('div', { class: 'field' }, h('label', { for: 'filter-value' }, 'Value'),
       h('div', { class: 'value-row' }, valueInput, h('button', { type: 'button', onclick: () => addValue() }, 'Add value')),
-      suggestions,
-      h('p', { class: 'hint', id: 'filter-hint' }, 'Suggestions come from this period’s data. Add several values to match any of them.')),
+      h('p', { class: 'hint', id: 'filter-hint' }, 'Type to narrow the suggestions below (this period’s top values). Several values match any of them.')),
+    suggestions,
     values,
     error,
     h('div', { class: 'dialog-actions' },
@@ -75,7 +76,8 @@ export const createFilterBar = ({ apply, context, onAuth }) => {
 
   const showValues = () => {
     const d = currentDimension()
-    fill(values, chosen.map((v, i) => h('li', {},
+    fill(values, chosen.length ? h('li', { class: 'values-label', 'aria-hidden': 'true' }, chosen.length > 1 ? 'Any of:' : 'Value:') : null,
+      chosen.map((v, i) => h('li', {},
       h('button', { type: 'button', class: 'chip', 'aria-label': `Remove value ${displayValue(d, v)}`, onclick: () => { chosen.splice(i, 1); showValues() } },
         displayValue(d, v), h('span', { 'aria-hidden': 'true', class: 'x' }, '×')))))
   }
@@ -83,6 +85,14 @@ export const createFilterBar = ({ apply, context, onAuth }) => {
   const addValue = () => {
     const v = valueInput.value
     if (v && !chosen.includes(v)) chosen.push(v)
+    valueInput.value = ''
+    showValues()
+    suggest()
+    valueInput.focus()
+  }
+
+  const pick = (v) => {
+    if (!chosen.includes(v)) chosen.push(v)
     valueInput.value = ''
     showValues()
     suggest()
@@ -118,9 +128,14 @@ export const createFilterBar = ({ apply, context, onAuth }) => {
           include: include(s),
         })
         if (mine !== seq) return
-        fill(suggestions, (data?.results || []).map((r) => String(r.dimensions?.[0] ?? ''))
-          .filter((v) => !chosen.includes(v))
-          .map((v) => h('option', { value: v, label: displayValue(d, v) })))
+        const found = (data?.results || []).filter((r) => !chosen.includes(String(r.dimensions?.[0] ?? '')))
+        fill(suggestions, found.length ? h('li', { class: 'values-label', 'aria-hidden': 'true' }, 'Suggestions:') : null, (data?.results || [])
+          .filter((r) => !chosen.includes(String(r.dimensions?.[0] ?? '')))
+          .map((r) => {
+            const v = String(r.dimensions?.[0] ?? '')
+            return h('li', {}, h('button', { type: 'button', class: 'suggestion', title: `Add ${displayValue(d, v)}`, onclick: () => pick(v) },
+              displayValue(d, v), h('span', { class: 'count' }, String(r.metrics?.[0] ?? ''))))
+          }))
       } catch (e) {
         if (e instanceof ApiError && e.status === 401) onAuth()
         if (mine === seq) fill(suggestions)

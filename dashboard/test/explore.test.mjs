@@ -294,9 +294,12 @@ describe('explore', () => {
     await dialog.getByLabel('Filter by').selectOption('event:page')
     await dialog.getByLabel('Value', { exact: true }).fill('/p/0')
     // Suggestions from the data: the pages containing "/p/0".
-    await soon(async () => assert.equal(await dialog.locator('#filter-suggestions option').count(), 9))
-    await dialog.getByLabel('Value', { exact: true }).fill('/p/01')
-    await dialog.getByRole('button', { name: 'Add value' }).click()
+    await soon(async () => assert.equal(await dialog.locator('#filter-suggestions button').count(), 9))
+    // A suggestion is a button; a typed value is added too.
+    await dialog.locator('#filter-suggestions').getByRole('button', { name: '/p/01 1' }).click()
+    // The text is cleared: the top 20 pages again, but the one chosen.
+    await soon(async () => assert.equal(await dialog.locator('#filter-suggestions button').count(), 19))
+    assert.equal(await dialog.locator('#filter-suggestions').getByRole('button', { name: '/p/01 1' }).count(), 0)
     await dialog.getByLabel('Value', { exact: true }).fill('/p/02')
     await dialog.getByRole('button', { name: 'Apply filter' }).click()
     await page.waitForURL(/f=event:page==\/p\/01&or=\/p\/02/)
@@ -316,6 +319,11 @@ describe('explore', () => {
     await page.waitForURL(/f=event:page!~\/p\/1/)
     await soon(async () => assert.equal(await stat(page, 'visitors').locator('.stat-value').textContent(), String(PAGES - 2 - 10)))
     await page.getByRole('button', { name: '+ Add filter' }).click()
+    await page.getByRole('dialog', { name: 'Add a filter' }).getByLabel('Filter by').selectOption('visit:source')
+    await page.getByRole('dialog', { name: 'Add a filter' }).getByLabel('Value', { exact: true }).fill('Goo')
+    await page.getByRole('dialog', { name: 'Add a filter' }).getByRole('button', { name: 'Add value' }).click()
+    await page.locator('#filter-suggestions button').first().waitFor()
+    await shot(page, 'filter-builder.png')
     await axe(page, 'the filter builder')
     await page.keyboard.press('Escape')
     await page.getByRole('button', { name: 'Remove filter: Page does not contain /p/1' }).click()
