@@ -164,6 +164,8 @@ const build = () => {
     h('label', { for: 'from' }, 'From'), fromInput, h('label', { for: 'to' }, 'To'), toInput)
   const intervalSelect = h('select', { id: 'interval', onchange: (e) => navigate({ interval: e.target.value }, { only: 'chart' }) })
   const intervalControl = h('div', { class: 'control' }, h('label', { for: 'interval' }, 'Interval'), intervalSelect)
+  const compareBox = h('input', { type: 'checkbox', id: 'compare', onchange: (e) => navigate({ compare: e.target.checked }) })
+  const compareControl = h('div', { class: 'control check' }, compareBox, h('label', { for: 'compare' }, 'Compare (X)'))
   const importsBox = h('input', { type: 'checkbox', id: 'imports', onchange: (e) => navigate({ imports: e.target.checked }) })
   const importsControl = h('div', { class: 'control check' }, importsBox, h('label', { for: 'imports' }, 'Imported data'))
 
@@ -190,7 +192,7 @@ const build = () => {
     firstRun,
     importsNotice,
     h('figure', { class: 'chart', 'aria-labelledby': 'chart-title' },
-      h('div', { class: 'chart-head' }, chartTitle, intervalControl), chartBox, chartError),
+      h('div', { class: 'chart-head' }, chartTitle, h('div', { class: 'chart-controls' }, compareControl, intervalControl)), chartBox, chartError),
   )
   const panelHooks = { onFilter: addFilter, onAuth: sessionEnded, onDetails: (def, tab, extra) => details.open(def, tab, state, extra) }
   const panels = PANELS.map((def) => createPanel(def, panelHooks))
@@ -241,7 +243,7 @@ const build = () => {
 
   view = {
     siteSelect, periodSelect, periodControl, prevButton, nextButton, fromInput, toInput, custom, intervalSelect, intervalControl,
-    importsBox, importsControl, importsNotice, firstRun, live, filterBar, details, realtime, statsBox, statsError,
+    importsBox, importsControl, importsNotice, firstRun, compareBox, compareControl, live, filterBar, details, realtime, statsBox, statsError,
     chartTitle, chartBox, chartError, panels, leadPanels, funnel, people, overviewPanels, leadsPanels, leadsNotice, overview, overviewTitle, tabs,
     chart: createChart(chartBox),
     seq: { stats: 0, chart: 0, realtime: 0 },
@@ -261,6 +263,11 @@ document.addEventListener('keydown', (e) => {
     if (t instanceof Element && t.closest('[role="tab"], [role="tablist"]')) return
     e.preventDefault()
     move(e.key === 'ArrowLeft' ? -1 : 1)
+    return
+  }
+  if (e.key.toLowerCase() === 'x' && !e.shiftKey) {
+    e.preventDefault()
+    navigate({ compare: !state.compare })
     return
   }
   const entry = PERIODS.find(([, , k]) => k && k === e.key.toLowerCase())
@@ -324,6 +331,8 @@ const syncControls = () => {
   v.custom.hidden = people || state.period !== 'custom'
   v.importsControl.hidden = people
   v.importsBox.checked = state.imports
+  v.compareBox.checked = state.compare
+  v.compareControl.hidden = state.period === 'all'
   v.filterBar.el.hidden = people
   v.overview.hidden = people
   v.people.el.hidden = !people
@@ -410,7 +419,7 @@ const loadStats = () => {
   const base = { site_id: state.site, metrics, filters: apiFilters(state.filters), include: include(state) }
   // The previous period is asked for with its own dates (month to date against the same days
   // of the month before), so the tiles and the chart's second line compare the same days.
-  const before = previousDates(state)
+  const before = state.compare ? previousDates(state) : null
   return run('stats',
     () => Promise.all([
       query({ ...base, date_range: dateRange(state) }),
@@ -511,7 +520,7 @@ const loadChart = () => {
   const metric = chartMetric()
   const dim = interval(state)
   const ongoing = endsToday(state)
-  const before = previousDates(state)
+  const before = state.compare ? previousDates(state) : null
   const tz = siteOf(state)?.timezone || 'UTC'
   const base = {
     site_id: state.site,

@@ -144,6 +144,7 @@ export const readState = (search, now = new Date()) => {
     metric: validMetric(view, p.get('metric')),
     interval: INTERVALS.includes(p.get('interval')) ? p.get('interval') : null,
     imports: p.get('imports') === '1',
+    compare: p.get('compare') !== '0',
     filters,
   }
   if (period === 'custom') {
@@ -174,6 +175,7 @@ export const writeState = (state) => {
   if (state.metric && state.metric !== defaultMetric(view)) parts.push(['metric', state.metric])
   if (state.interval && state.interval !== defaultInterval(state)) parts.push(['interval', state.interval])
   if (state.imports) parts.push(['imports', '1'])
+  if (state.compare === false) parts.push(['compare', '0'])
   for (const f of state.filters) {
     parts.push(['f', formatFilter(f)])
     for (const v of f.values.slice(1)) parts.push(['or', v])

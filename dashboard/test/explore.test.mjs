@@ -232,6 +232,17 @@ describe('explore', () => {
     assert.ok(prev.length >= 1)
     assert.equal(await page.locator('.chart-data td.prev').count(), 7)
     assert.match(await page.locator('.chart-legend').textContent(), /Previous:/)
+    // X turns the comparison off and on (Plausible's key), remembered in the URL.
+    await page.keyboard.press('x')
+    await page.waitForURL(/compare=0/)
+    await soon(async () => {
+      assert.equal(await page.locator('.stats .change').count(), 0)
+      assert.equal(await page.locator('.chart-data td.prev').count(), 0)
+    })
+    assert.equal(await page.getByLabel('Compare (X)').isChecked(), false)
+    await page.keyboard.press('x')
+    await page.waitForURL((u) => !u.searchParams.has('compare'))
+    await soon(async () => assert.equal(await page.locator('.chart-data td.prev').count(), 7))
     assert.deepEqual(problems(), [])
     await context.close()
   })

@@ -25,7 +25,7 @@ describe('url state', () => {
     }
     const qs = writeState(state)
     assert.equal(qs, '?site=shop.test&period=7d&f=visit:source==Google&f=event:page!=/about&f=event:page~=a%26b=c%20d%2Be%23f%25&f=event:props:plan==pro')
-    assert.deepEqual(readState(qs), { ...state, view: 'overview', lead: null, date: null, from: null, to: null, interval: null, imports: false })
+    assert.deepEqual(readState(qs), { ...state, view: 'overview', lead: null, date: null, from: null, to: null, interval: null, imports: false, compare: true })
     // What URLSearchParams writes reads the same.
     const p = new URLSearchParams(qs)
     assert.deepEqual(readState('?' + p.toString()), readState(qs))
@@ -111,7 +111,7 @@ describe('url state', () => {
     assert.equal(interval(readState('?period=30d&interval=time:week', now), now), 'time:week')
     // An interval the range does not offer is dropped.
     assert.equal(readState('?period=day&interval=time:month', now).interval, null)
-    assert.match(writeState(readState('?period=30d&interval=time:week&imports=1', now)), /interval=time:week&imports=1/)
+    assert.match(writeState(readState('?period=30d&interval=time:week&imports=1&compare=0', now)), /interval=time:week&imports=1&compare=0/)
   })
 
   it('custom_period_keeps_its_dates_in_order_and_maps_to_a_date_pair', () => {
