@@ -185,6 +185,13 @@ describe('leads', () => {
     // Visits without a campaign are "(not set)", as the Stats API names them (Plausible's engine).
     assert.deepEqual(sorted(await rows(page, 'lead-sources')), [['(not set)', '1', '4', '25%'], ['launch', '1', '1', '100%'], ['spring', '1', '1', '100%']])
     assert.deepEqual((await rows(page, 'lead-pages'))[0], ['/contact', '3', '4', '75%'])
+    // Details: every row with the panel's lead metrics, searchable.
+    await panel(page, 'lead-pages').getByRole('button', { name: /details, every row/ }).click()
+    const details = page.getByRole('dialog')
+    await soon(async () => assert.equal(await details.locator('tbody tr').count(), 6))
+    await details.getByLabel('Search').fill('contact')
+    await soon(async () => assert.deepEqual(await details.locator('tbody tr').evaluateAll((trs) => trs.map((tr) => tr.textContent)), ['/contact3475%']))
+    await details.getByRole('button', { name: 'Close details' }).click()
     assert.equal(await page.locator('.leads-notice .notice').count(), 0, 'no empty-state notice with leads')
     assert.equal(await page.getByRole('link', { name: 'People' }).count(), 0, 'no People without leads:read')
 
