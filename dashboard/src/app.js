@@ -145,7 +145,10 @@ const signedIn = (session) => {
       h('button', { type: 'button', onclick: signOut }, 'Sign out')))
     return
   }
+  // Read the URL again once the site (and so its time zone) is known: "yesterday" is the
+  // site's yesterday.
   state = normalise(state)
+  state = normalise(readState(location.search))
   history.replaceState(null, '', writeState(state))
   build()
   refresh()
