@@ -473,6 +473,8 @@ async fn query_comparisons_test() {
         }
     }
     common::events_stored(&state, 18).await;
+    // Back to the present: a comparison is cut at today, and the cases ask about the past.
+    state.clock.set(candor::clock::unix_millis());
     let range = json!([day(6).to_string(), day(12).to_string()]);
     let compare = json!({"comparisons": {"mode": "previous_period"}});
     let ask = |site: &'static str, body: Value| {
@@ -508,8 +510,7 @@ async fn query_comparisons_test() {
              "comparison": {"dimensions": ["Safari"], "metrics": [3, 37.5], "change": [-67, -55]}}
         ])
     );
-    // Left out: "timeseries comparison" (Candor refuses comparisons on time series) and
-    // "dimensional comparison with imported data" (imports are not built yet) — README.
+    // "timeseries comparison": `query_comparisons_timeseries_test` below.
     bg.shutdown(&state, std::time::Duration::from_secs(5)).await;
 }
 
@@ -2353,5 +2354,106 @@ async fn query_filters_and_timeseries_test() {
         rows![["2021-01-01", 2], ["2021-01-02", 1]]
     );
     // Left out: "handles filtering by visit:city" (GeoNames ids; Candor's cities are names).
+    bg.shutdown(&state, std::time::Duration::from_secs(5)).await;
+}
+
+/// "timeseries comparison" of `query_comparisons_test.exs`: every day of the range, each with
+/// the day at the same position of the previous period; plus the other comparison modes of
+/// Plausible's `Comparisons` (year over year, custom, matching the day of the week).
+#[actix_rt::test]
+async fn query_comparisons_timeseries_test() {
+    use common::fixture::{populate, Ev};
+    let dir = tempfile::tempdir().unwrap();
+    let state = build_state(common::config(
+        dir.path(),
+        &[
+            ("CANDOR_SITES", "series.example"),
+            ("CANDOR_BATCH_INTERVAL_MS", "50"),
+        ],
+    ))
+    .await
+    .unwrap();
+    let bg = candor::serve::Background::start(&state);
+    let app = test_app!(state);
+    let s = "series.example";
+    populate(
+        &state,
+        s,
+        [
+            "2021-01-01 00:00:00",
+            "2021-01-01 00:25:00",
+            "2021-01-06 00:00:00",
+            "2021-01-07 00:00:00",
+            "2021-01-08 00:00:00",
+            "2020-01-09 00:00:00",
+        ]
+        .iter()
+        .map(|t| Ev::pageview().at(t))
+        .collect(),
+    )
+    .await;
+    let out = answer(
+        &app,
+        s,
+        json!({"metrics": ["pageviews"], "date_range": ["2021-01-07", "2021-01-13"],
+               "dimensions": ["time:day"], "include": {"comparisons": {"mode": "previous_period"}}}),
+    )
+    .await;
+    let expected: Vec<Value> = [
+        ("2021-01-07", 1, "2020-12-31", 0, 100),
+        ("2021-01-08", 1, "2021-01-01", 2, -50),
+        ("2021-01-09", 0, "2021-01-02", 0, 0),
+        ("2021-01-10", 0, "2021-01-03", 0, 0),
+        ("2021-01-11", 0, "2021-01-04", 0, 0),
+        ("2021-01-12", 0, "2021-01-05", 0, 0),
+        ("2021-01-13", 0, "2021-01-06", 1, -100),
+    ]
+    .iter()
+    .map(|(d, n, pd, pn, change)| {
+        json!({"dimensions": [d], "metrics": [n],
+               "comparison": {"dimensions": [pd], "metrics": [pn], "change": [change]}})
+    })
+    .collect();
+    assert_eq!(out["results"], json!(expected));
+
+    // The other modes, on the same data: the total of 7-13 January 2021 against ...
+    let compare = |comparisons: Value| {
+        json!({"metrics": ["pageviews"], "date_range": ["2021-01-07", "2021-01-13"],
+               "include": {"comparisons": comparisons}})
+    };
+    let total = |out: &Value| out["results"][0]["comparison"]["metrics"][0].clone();
+    // ... 365 days before (8–14 January 2020);
+    let out = answer(&app, s, compare(json!({"mode": "year_over_year"}))).await;
+    assert_eq!(total(&out), json!(1), "{out}");
+    assert_eq!(
+        out["meta"]["comparison_date_range"][0]
+            .as_str()
+            .map(|d| &d[..10]),
+        Some("2020-01-08"),
+        "{out}"
+    );
+    // ... the same weekday (Thursday 7 January 2021 → Thursday 9 January 2020);
+    let out = answer(
+        &app,
+        s,
+        compare(json!({"mode": "year_over_year", "match_day_of_week": true})),
+    )
+    .await;
+    assert_eq!(
+        out["meta"]["comparison_date_range"][0]
+            .as_str()
+            .map(|d| &d[..10]),
+        Some("2020-01-09"),
+        "{out}"
+    );
+    assert_eq!(total(&out), json!(1));
+    // ... and a custom range (1–6 January 2021).
+    let out = answer(
+        &app,
+        s,
+        compare(json!({"mode": "custom", "date_range": ["2021-01-01", "2021-01-06"]})),
+    )
+    .await;
+    assert_eq!(total(&out), json!(3), "{out}");
     bg.shutdown(&state, std::time::Duration::from_secs(5)).await;
 }

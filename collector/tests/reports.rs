@@ -891,7 +891,15 @@ async fn tokens_sites_dashboard_sessions_and_bad_requests() {
             "pagination",
         ),
         (
-            json!({"site_id": "a.example", "metrics": ["visitors"], "date_range": "7d", "dimensions": ["time:day"], "include": {"comparisons": {"mode": "previous_period"}}}),
+            json!({"site_id": "a.example", "metrics": ["visitors"], "date_range": "7d", "dimensions": ["time:day", "visit:source"], "include": {"comparisons": {"mode": "previous_period"}}}),
+            "include",
+        ),
+        (
+            json!({"site_id": "a.example", "metrics": ["visitors"], "date_range": "7d", "include": {"comparisons": {"mode": "custom", "date_range": ["2026-01-02", "2026-01-01"]}}}),
+            "include",
+        ),
+        (
+            json!({"site_id": "a.example", "metrics": ["visitors"], "date_range": "7d", "include": {"comparisons": {"mode": "next_year"}}}),
             "include",
         ),
     ] {

@@ -55,6 +55,20 @@ pub fn parse_date(s: &str) -> Option<NaiveDate> {
     NaiveDate::parse_from_str(s.get(..10)?, "%Y-%m-%d").ok()
 }
 
+/// What a comparison compares with (Plausible's `include.comparisons`).
+#[derive(Clone, Debug, PartialEq)]
+pub enum CompareMode {
+    PreviousPeriod,
+    YearOverYear,
+    Custom(NaiveDate, NaiveDate),
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Compare {
+    pub mode: CompareMode,
+    pub match_day_of_week: bool,
+}
+
 /// A resolved range: local dates (both included) and UTC instants `[start, end)`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Range {
@@ -62,8 +76,6 @@ pub struct Range {
     pub to: NaiveDate,
     pub start: i64,
     pub end: i64,
-    /// Whole calendar months (month, `6mo`, year): the previous period is the months before.
-    months: Option<u32>,
     /// The last minutes (realtime): counted from events as they arrive, not by visit start.
     pub live: bool,
 }
@@ -110,7 +122,6 @@ impl Range {
             to,
             start: local_midnight(tz, from),
             end: local_midnight(tz, to.succ_opt().unwrap_or(to)),
-            months: None,
             live: false,
         }
     }
@@ -124,16 +135,11 @@ impl Range {
         site_created: NaiveDate,
         now: i64,
     ) -> Range {
-        let mut months = None;
         let (from, to) = match period {
             Period::Day => (today, today),
             Period::Days(n) => (today - Days::new(u64::from(*n)), today - Days::new(1)),
-            Period::Month => {
-                months = Some(1);
-                (first_of_month(today), last_of_month(today))
-            }
+            Period::Month => (first_of_month(today), last_of_month(today)),
             Period::Months(n) => {
-                months = Some(*n);
                 let first = first_of_month(today)
                     .checked_sub_months(Months::new(*n))
                     .unwrap_or(today);
@@ -141,7 +147,6 @@ impl Range {
                 (first, last)
             }
             Period::Year => {
-                months = Some(12);
                 let first = NaiveDate::from_ymd_opt(today.year(), 1, 1).unwrap_or(today);
                 let last = NaiveDate::from_ymd_opt(today.year(), 12, 31).unwrap_or(today);
                 (first, last)
@@ -154,34 +159,56 @@ impl Range {
                     to: today,
                     start: now - 300,
                     end: now + 1,
-                    months: None,
                     live: true,
                 };
             }
         };
-        Range {
-            months,
-            ..Range::dates(tz, from, to)
-        }
+        Range::dates(tz, from, to)
     }
 
-    /// The period just before this one, of the same length (calendar months for months).
-    pub fn previous(&self, tz: &Tz) -> Range {
-        if let Some(m) = self.months {
-            let from = self
-                .from
-                .checked_sub_months(Months::new(m))
-                .unwrap_or(self.from);
-            let to = self.from.pred_opt().unwrap_or(self.from);
-            return Range {
-                months: Some(m),
-                ..Range::dates(tz, from, to)
+    /// The range a comparison reads, as Plausible's `Comparisons` computes it: the source
+    /// range cut at `today` (a period still running is compared as far as it has run), then
+    /// moved back by its own length (`PreviousPeriod`) or by 365 days (`YearOverYear`), or the
+    /// dates given (`Custom`); with `match_day_of_week` the start moves to the nearest day with
+    /// the source's weekday (the later one first, never the source's own start).
+    pub fn comparison(&self, tz: &Tz, today: NaiveDate, compare: &Compare) -> Range {
+        let last = self.to.min(today).max(self.from);
+        let (first, last) = match compare.mode {
+            CompareMode::PreviousPeriod => {
+                let shift = (last - self.from).num_days() + 1;
+                (
+                    self.from - chrono::Duration::days(shift),
+                    last - chrono::Duration::days(shift),
+                )
+            }
+            CompareMode::YearOverYear => (
+                self.from - chrono::Duration::days(365),
+                last - chrono::Duration::days(365),
+            ),
+            CompareMode::Custom(a, b) => return Range::dates(tz, a, b),
+        };
+        let (first, last) = if compare.match_day_of_week {
+            let want = self.from.weekday();
+            let new_first = if first.weekday() == want {
+                first
+            } else {
+                let ahead = (7 + want.num_days_from_monday() as i64
+                    - first.weekday().num_days_from_monday() as i64)
+                    % 7;
+                let next = first + chrono::Duration::days(ahead);
+                let previous = next - chrono::Duration::days(7);
+                if next == self.from {
+                    previous
+                } else {
+                    next
+                }
             };
-        }
-        let len = (self.to - self.from).num_days() + 1;
-        let from = self.from - chrono::Duration::days(len);
-        let to = self.from.pred_opt().unwrap_or(self.from);
-        Range::dates(tz, from, to)
+            let shifted = new_first - first;
+            (new_first, last + shifted)
+        } else {
+            (first, last)
+        };
+        Range::dates(tz, first, last)
     }
 
     /// One whole UTC day (what a daily rollup covers).
@@ -307,8 +334,13 @@ mod tests {
         assert_eq!(r.end - r.start, 7 * 86_400);
         let m = Range::resolve(&Period::Month, &berlin, d("2026-02-10"), d("2020-01-01"), 0);
         assert_eq!((m.from, m.to), (d("2026-02-01"), d("2026-02-28")));
-        let p = m.previous(&berlin);
-        assert_eq!((p.from, p.to), (d("2026-01-01"), d("2026-01-31")));
+        // This month, ten days in: compared with the ten days before.
+        let prev = Compare {
+            mode: CompareMode::PreviousPeriod,
+            match_day_of_week: false,
+        };
+        let p = m.comparison(&berlin, d("2026-02-10"), &prev);
+        assert_eq!((p.from, p.to), (d("2026-01-22"), d("2026-01-31")));
         let six = Range::resolve(
             &Period::Months(6),
             &berlin,
@@ -324,8 +356,8 @@ mod tests {
             d("2020-01-01"),
             0,
         );
-        assert_eq!(w.previous(&berlin).to, d("2026-11-16"));
-        assert_eq!(w.previous(&berlin).from, d("2026-11-10"));
+        let p = w.comparison(&berlin, d("2026-11-24"), &prev);
+        assert_eq!((p.from, p.to), (d("2026-11-10"), d("2026-11-16")));
     }
 
     /// The doctests of Plausible's `QueryPeriod` (lib/plausible/stats/query_period.ex).

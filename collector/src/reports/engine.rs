@@ -196,11 +196,9 @@ impl Engine<'_> {
         super::query::validate(q)?;
         self.check_patterns(q).await?;
         let rows = self.compute(q, &q.range).await?;
-        let previous = if q.compare_previous {
-            let prev_range = q.range.previous(&q.tz);
-            Some((self.compute(q, &prev_range).await?, prev_range))
-        } else {
-            None
+        let previous = match &q.comparison {
+            Some(range) => Some((self.compute(q, range).await?, range.clone())),
+            None => None,
         };
         Ok(shape::output(q, rows, previous))
     }

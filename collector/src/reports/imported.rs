@@ -238,7 +238,7 @@ mod tests {
             offset: 0,
             time_labels: false,
             total_rows: false,
-            compare_previous: false,
+            comparison: None,
         }
     }
 

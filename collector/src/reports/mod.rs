@@ -71,7 +71,12 @@ pub struct Include {
 #[derive(Clone, Debug, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Comparisons {
+    /// `previous_period`, `year_over_year` or `custom` (with `date_range`).
     pub mode: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub date_range: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub match_day_of_week: bool,
 }
 
 #[derive(Clone, Debug, Deserialize, serde::Serialize)]
@@ -364,23 +369,61 @@ pub fn parse_query(req: &QueryRequest, site: &Site, now: i64) -> Result<Query, R
         Some(p) => (p.limit, p.offset),
         None => (MAX_LIMIT, 0),
     };
-    let compare_previous = match &req.include.comparisons {
-        None => false,
-        Some(c) if c.mode == "previous_period" => true,
+    let range = parse_date_range(&req.date_range, site, req.date.as_deref(), now)?;
+    let tz = site_tz(site);
+    let comparison = match &req.include.comparisons {
+        None => None,
         Some(c) => {
-            return Err(invalid(
-                "include",
-                format!(
-                    "comparison mode {:?} is not supported; use previous_period",
-                    c.mode
-                ),
+            let mode = match (c.mode.as_str(), &c.date_range) {
+                ("previous_period", None) => dates::CompareMode::PreviousPeriod,
+                ("year_over_year", None) => dates::CompareMode::YearOverYear,
+                ("custom", Some(d)) => {
+                    let day = |s: &str| parse_date(s).filter(|_| s.len() == 10);
+                    match (d.as_slice(), d.first().and_then(|a| day(a)), d.get(1).and_then(|b| day(b))) {
+                        ([_, _], Some(a), Some(b)) if a <= b => dates::CompareMode::Custom(a, b),
+                        _ => {
+                            return Err(invalid(
+                                "include",
+                                "a custom comparison takes date_range: [\"YYYY-MM-DD\", \"YYYY-MM-DD\"], in order",
+                            ))
+                        }
+                    }
+                }
+                ("custom", None) => {
+                    return Err(invalid(
+                        "include",
+                        "a custom comparison needs its date_range",
+                    ))
+                }
+                (_, Some(_)) => {
+                    return Err(invalid(
+                        "include",
+                        "date_range is for the custom comparison mode only",
+                    ))
+                }
+                (other, None) => {
+                    return Err(invalid(
+                        "include",
+                        format!(
+                            "comparison mode {other:?} is not supported; use previous_period, year_over_year or custom"
+                        ),
+                    ))
+                }
+            };
+            Some(range.comparison(
+                &tz,
+                dates::today(&tz, now),
+                &dates::Compare {
+                    mode,
+                    match_day_of_week: c.match_day_of_week,
+                },
             ))
         }
     };
     Ok(Query {
         site: site.domain.to_string(),
-        tz: site_tz(site),
-        range: parse_date_range(&req.date_range, site, req.date.as_deref(), now)?,
+        tz,
+        range,
         metrics,
         dimensions,
         filters,
@@ -389,7 +432,7 @@ pub fn parse_query(req: &QueryRequest, site: &Site, now: i64) -> Result<Query, R
         offset,
         time_labels: req.include.time_labels,
         total_rows: req.include.total_rows,
-        compare_previous,
+        comparison,
     })
 }
 

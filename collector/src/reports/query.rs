@@ -47,7 +47,8 @@ pub struct Query {
     pub offset: usize,
     pub time_labels: bool,
     pub total_rows: bool,
-    pub compare_previous: bool,
+    /// The range to compare with (`include.comparisons`), resolved when the query is parsed.
+    pub comparison: Option<Range>,
 }
 
 /// The checks that need the whole query, run before anything is built or executed.
@@ -83,10 +84,10 @@ pub(crate) fn validate(q: &Query) -> Result<(), ReportError> {
             ));
         }
     }
-    if q.compare_previous && times > 0 {
+    if q.comparison.is_some() && times > 0 && q.dimensions.len() > 1 {
         return Err(invalid(
             "include",
-            "comparisons are available for aggregates and breakdowns, not time series",
+            "a time series is compared bucket by bucket: it takes no other dimension",
         ));
     }
     for f in &q.filters {

@@ -311,6 +311,9 @@ pub(crate) fn output(
     mut rows: Vec<MetricRow>,
     previous: Option<(Vec<MetricRow>, Range)>,
 ) -> Output {
+    if let (Some((prev, range)), [Dimension::Time(bucket)]) = (&previous, q.dimensions.as_slice()) {
+        return time_comparison(q, rows, prev, range, *bucket);
+    }
     sort(&mut rows, q);
     let total_rows = rows.len();
     let page: Vec<MetricRow> = rows.into_iter().skip(q.offset).take(q.limit).collect();
@@ -322,43 +325,100 @@ pub(crate) fn output(
         }
         None => (None, None),
     };
+    let zeros = vec![0.0; q.metrics.len()];
     let results = page
         .into_iter()
         .map(|(dims, values)| {
             let comparison = previous.as_ref().map(|prev| {
-                let before = prev
-                    .get(&key_of(&dims))
-                    .cloned()
-                    .unwrap_or_else(|| vec![0.0; q.metrics.len()]);
-                Comparison {
-                    dimensions: dims.clone(),
-                    change: q
-                        .metrics
-                        .iter()
-                        .zip(values.iter().zip(&before))
-                        .map(|(m, (now, then))| change(*m, *now, *then))
-                        .collect(),
-                    metrics: q
-                        .metrics
-                        .iter()
-                        .zip(&before)
-                        .map(|(m, v)| metric_value(*m, *v))
-                        .collect(),
-                }
+                let before = prev.get(&key_of(&dims)).unwrap_or(&zeros);
+                compared(q, dims.clone(), &values, before)
             });
-            ResultRow {
-                metrics: q
-                    .metrics
-                    .iter()
-                    .zip(&values)
-                    .map(|(m, v)| metric_value(*m, *v))
-                    .collect(),
-                dimensions: dims,
-                comparison,
-            }
+            result_row(q, dims, &values, comparison)
         })
         .collect();
-    let time_labels = q.time_labels.then(|| {
+    Output {
+        results,
+        total_rows,
+        time_labels: time_labels(q),
+        comparison_range,
+    }
+}
+
+/// A time series compared bucket by bucket, as Plausible does: every bucket of the range
+/// (zeros included) with the bucket at the same position of the comparison range.
+fn time_comparison(
+    q: &Query,
+    rows: Vec<MetricRow>,
+    previous: &[MetricRow],
+    range: &Range,
+    bucket: Bucket,
+) -> Output {
+    let by_label = |rows: &[MetricRow]| -> HashMap<String, Vec<f64>> {
+        rows.iter()
+            .filter_map(|(d, v)| Some((d.first()?.as_str()?.to_string(), v.clone())))
+            .collect()
+    };
+    let (now, then) = (by_label(&rows), by_label(previous));
+    let then_labels = labels(range, &q.tz, bucket);
+    let zeros = vec![0.0; q.metrics.len()];
+    let all: Vec<ResultRow> = labels(&q.range, &q.tz, bucket)
+        .into_iter()
+        .enumerate()
+        .map(|(i, label)| {
+            let values = now.get(&label).unwrap_or(&zeros);
+            let comparison = then_labels.get(i).map(|before_label| {
+                let before = then.get(before_label).unwrap_or(&zeros);
+                compared(q, vec![json!(before_label)], values, before)
+            });
+            result_row(q, vec![json!(label)], values, comparison)
+        })
+        .collect();
+    Output {
+        total_rows: all.len(),
+        results: all.into_iter().skip(q.offset).take(q.limit).collect(),
+        time_labels: time_labels(q),
+        comparison_range: Some(range.clone()),
+    }
+}
+
+fn compared(q: &Query, dimensions: Vec<Value>, now: &[f64], before: &[f64]) -> Comparison {
+    Comparison {
+        dimensions,
+        change: q
+            .metrics
+            .iter()
+            .zip(now.iter().zip(before))
+            .map(|(m, (now, then))| change(*m, *now, *then))
+            .collect(),
+        metrics: q
+            .metrics
+            .iter()
+            .zip(before)
+            .map(|(m, v)| metric_value(*m, *v))
+            .collect(),
+    }
+}
+
+fn result_row(
+    q: &Query,
+    dimensions: Vec<Value>,
+    values: &[f64],
+    comparison: Option<Comparison>,
+) -> ResultRow {
+    ResultRow {
+        metrics: q
+            .metrics
+            .iter()
+            .zip(values)
+            .map(|(m, v)| metric_value(*m, *v))
+            .collect(),
+        dimensions,
+        comparison,
+    }
+}
+
+fn time_labels(q: &Query) -> Option<Vec<String>> {
+    q.time_labels.then(|| {
         q.dimensions
             .iter()
             .find_map(|d| match d {
@@ -366,13 +426,7 @@ pub(crate) fn output(
                 _ => None,
             })
             .unwrap_or_default()
-    });
-    Output {
-        results,
-        total_rows,
-        time_labels,
-        comparison_range,
-    }
+    })
 }
 
 fn round_to(x: f64, places: i32) -> f64 {
@@ -508,7 +562,11 @@ mod tests {
             offset: 1,
             time_labels: false,
             total_rows: true,
-            compare_previous: true,
+            comparison: Some(Range::dates(
+                &chrono_tz::UTC,
+                NaiveDate::default(),
+                NaiveDate::default(),
+            )),
         };
         let row = |page: &str, v: f64| (vec![json!(page)], vec![v]);
         let rows = vec![

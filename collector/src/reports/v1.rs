@@ -181,15 +181,25 @@ fn base(p: &Params, site: &Site, now: i64) -> Result<Query, ReportError> {
         offset: 0,
         time_labels: false,
         total_rows: false,
-        compare_previous: false,
+        comparison: None,
     })
 }
 
 pub fn aggregate_query(p: &Params, site: &Site, now: i64) -> Result<Query, ReportError> {
     let mut q = base(p, site, now)?;
-    q.compare_previous = match p.compare.as_deref() {
-        None => false,
-        Some("previous_period") => true,
+    q.comparison = match p.compare.as_deref() {
+        None => None,
+        Some("previous_period") => {
+            let tz = site_tz(site);
+            Some(q.range.comparison(
+                &tz,
+                super::dates::today(&tz, now),
+                &super::dates::Compare {
+                    mode: super::dates::CompareMode::PreviousPeriod,
+                    match_day_of_week: false,
+                },
+            ))
+        }
         Some(other) => {
             return Err(invalid(
                 "compare",
@@ -357,7 +367,7 @@ pub fn realtime_query(site: &Site, now: i64) -> Query {
         offset: 0,
         time_labels: false,
         total_rows: false,
-        compare_previous: false,
+        comparison: None,
     }
 }
 

@@ -240,7 +240,7 @@ impl Rollups {
                 offset: 0,
                 time_labels: false,
                 total_rows: false,
-                compare_previous: false,
+                comparison: None,
             };
             let dims: Vec<Option<Dimension>> = std::iter::once(None)
                 .chain(rolled_dimensions().into_iter().map(Some))

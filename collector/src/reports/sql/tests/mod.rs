@@ -36,7 +36,7 @@ fn query(metrics: &[Metric], dims: &[&str], filters: &[serde_json::Value]) -> Qu
         offset: 0,
         time_labels: false,
         total_rows: false,
-        compare_previous: false,
+        comparison: None,
     }
 }
 

@@ -172,7 +172,14 @@ fn entry_and_exit_pages_join_folded_sessions() {
 fn the_comparison_period_is_the_same_statement_over_the_previous_range() {
     let q = query(&[Metric::Visitors], &["visit:source"], &[]);
     let now = statements(&q, &[]).sessions.unwrap();
-    let previous = q.range.previous(&q.tz);
+    let previous = q.range.comparison(
+        &q.tz,
+        q.range.to,
+        &crate::reports::dates::Compare {
+            mode: crate::reports::dates::CompareMode::PreviousPeriod,
+            match_day_of_week: false,
+        },
+    );
     let before = raw_statements(&q, &previous, &q.metrics, &[])
         .unwrap()
         .sessions
