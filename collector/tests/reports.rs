@@ -1136,3 +1136,58 @@ async fn the_accounts_report_leaves_out_isps_mobile_carriers_and_hosting() {
     );
     bg.shutdown(&state, std::time::Duration::from_secs(5)).await;
 }
+
+/// Visitors and visits read event filters with one meaning: an event that matches all of
+/// them. Under a page and a goal filter both count conversions on that page — not, for visits,
+/// a visit that saw the page and converted elsewhere.
+#[actix_rt::test]
+async fn visits_and_visitors_read_event_filters_alike() {
+    use common::fixture::{populate, Ev};
+    let dir = tempfile::tempdir().unwrap();
+    let state = build_state(common::config(
+        dir.path(),
+        &[
+            ("CANDOR_SITES", "alike.example"),
+            ("CANDOR_BATCH_INTERVAL_MS", "50"),
+        ],
+    ))
+    .await
+    .unwrap();
+    let bg = candor::serve::Background::start(&state);
+    let app = test_app!(state);
+    populate(
+        &state,
+        "alike.example",
+        vec![
+            // Saw the pricing page, signed up on another.
+            Ev::pageview().path("/pricing").user(1),
+            Ev::event("Signup")
+                .path("/welcome")
+                .user(1)
+                .at("2021-01-01 00:01:00"),
+            // Signed up on the pricing page.
+            Ev::pageview().path("/pricing").user(2),
+            Ev::event("Signup")
+                .path("/pricing")
+                .user(2)
+                .at("2021-01-01 00:01:00"),
+        ],
+    )
+    .await;
+    let (status, _, out) = send(
+        &app,
+        TestRequest::post()
+            .uri("/api/v1/sites/alike.example/goals")
+            .insert_header(bearer(ADMIN))
+            .set_json(json!({"event_name": "Signup"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{out}");
+    let both = v2!(
+        app,
+        json!({"site_id": "alike.example", "metrics": ["visitors", "visits", "events"], "date_range": "all",
+               "filters": [["is", "event:page", ["/pricing"]], ["is", "event:goal", ["Signup"]]]})
+    );
+    assert_eq!(rows(&both), vec![vec![json!(1), json!(1), json!(1)]]);
+    bg.shutdown(&state, std::time::Duration::from_secs(5)).await;
+}

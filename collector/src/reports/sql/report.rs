@@ -106,6 +106,7 @@ pub fn lead_metrics(
     let mut sql = Binder::new(q, range);
     let mut select = event_dimensions(&mut sql, dims, goals);
     let mut wheres = vec![LEADS_IN_RANGE.to_string()];
+    let mut on_visit = Vec::new();
     for f in filters {
         let own = f
             .dimensions()
@@ -113,9 +114,12 @@ pub fn lead_metrics(
             .all(|d| matches!(d, Dimension::Page | Dimension::Hostname));
         match f.kind().map_err(|m| invalid("filters", m))? {
             Kind::Session => wheres.push(sessions_matching(&mut sql, f, goals)?),
-            Kind::Event if !own => wheres.push(visits_with_event(&mut sql, f, goals)?),
+            Kind::Event if !own => on_visit.push(f),
             _ => wheres.push(filter_expr(&mut sql, f, Ctx::Events, goals)?),
         }
+    }
+    if !on_visit.is_empty() {
+        wheres.push(visits_with_event(&mut sql, &on_visit, goals)?);
     }
     let join = entry_exit_join(dims);
     select.push("count()".to_string());
@@ -176,11 +180,21 @@ fn event_dimensions(sql: &mut Binder, dims: &[Dimension], goals: &[Goal]) -> Vec
         .collect()
 }
 
-/// An event filter on visits: the visits with an event in the range that matches it.
-fn visits_with_event(sql: &mut Binder, f: &Filter, goals: &[Goal]) -> Result<String, ReportError> {
-    let cond = filter_expr(sql, f, Ctx::Events, goals)?;
+/// Event filters on visits: the visits with an event in the range that matches all of them
+/// (one event, as `visitors` counts them: a page and a goal filter mean a conversion on that
+/// page, for visits as for visitors).
+fn visits_with_event(
+    sql: &mut Binder,
+    filters: &[&Filter],
+    goals: &[Goal],
+) -> Result<String, ReportError> {
+    let conds = filters
+        .iter()
+        .map(|f| filter_expr(sql, f, Ctx::Events, goals))
+        .collect::<Result<Vec<_>, _>>()?;
     Ok(format!(
-        "session_id IN (SELECT session_id FROM events WHERE {EVENTS_IN_RANGE} AND {cond})"
+        "session_id IN (SELECT session_id FROM events WHERE {EVENTS_IN_RANGE} AND {})",
+        conds.join(" AND ")
     ))
 }
 
@@ -232,6 +246,7 @@ pub fn session_metrics(
     let mut columns = visit_columns(dims);
     let mut pushdown = Vec::new();
     let mut outer = Vec::new();
+    let mut event_filters = Vec::new();
     for f in filters {
         match f.kind().map_err(|m| invalid("filters", m))? {
             Kind::Visit => pushdown.push(filter_expr(&mut sql, f, Ctx::RawSessions, goals)?),
@@ -239,8 +254,11 @@ pub fn session_metrics(
                 columns.extend(visit_columns(f.dimensions()));
                 outer.push(filter_expr(&mut sql, f, Ctx::Sessions, goals)?)
             }
-            _ => outer.push(visits_with_event(&mut sql, f, goals)?),
+            _ => event_filters.push(f),
         }
+    }
+    if !event_filters.is_empty() {
+        outer.push(visits_with_event(&mut sql, &event_filters, goals)?);
     }
     // Plausible's bounce rate under a page filter: of the visits that entered on a matching
     // page (the first top-level `event:page` filter, applied to the entry page).
