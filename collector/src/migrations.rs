@@ -340,6 +340,26 @@ const GOALS: Table = Table {
     placement: Placement::Everywhere,
 };
 
+/// Saved segments per site (named filter sets, `http::segments`). One version per change.
+const SEGMENTS: Table = Table {
+    name: "segments",
+    columns: Columns::Listed(
+        "    site LowCardinality(String),
+    id String,
+    name String,
+    filters String,
+    created_at DateTime('UTC'),
+    deleted UInt8,
+    version UInt64",
+    ),
+    family: Family::Replacing("version"),
+    partition_by: None,
+    order_by: "(site, id)",
+    ttl: None,
+    settings: None,
+    placement: Placement::Everywhere,
+};
+
 /// Per-site dashboard passwords, as PBKDF2 hashes only.
 const DASHBOARD_PASSWORDS: Table = Table {
     name: "dashboard_passwords",
@@ -802,6 +822,11 @@ pub const MIGRATIONS: &[Migration] = &[
         version: 15,
         name: "engagement beacons are not a visit's events",
         statements: sessions_view_without_engagement,
+    },
+    Migration {
+        version: 16,
+        name: "saved segments",
+        statements: |t| SEGMENTS.create(t),
     },
 ];
 

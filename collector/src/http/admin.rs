@@ -62,7 +62,7 @@ pub fn site_in_scope(
 /// The canonical domain of a registered site, for an admin route (401/403 without admin,
 /// 403 for a site outside the token's sites, 404 for an unknown site to a global admin).
 pub fn admin_site(state: &AppState, req: &HttpRequest, domain: &str) -> Result<String, ApiError> {
-    let principal = state.authorize(req, Scope::Admin)?;
+    let principal = state.authorize_reader(req, Scope::Admin)?;
     site_in_scope(state, &principal, domain, || {
         ApiError::not_found(format!("no site named {domain:?}"))
     })
@@ -72,7 +72,7 @@ pub async fn list_sites(
     state: web::Data<AppState>,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
-    let principal = state.authorize(&req, Scope::Admin)?;
+    let principal = state.authorize_reader(&req, Scope::Admin)?;
     let mut sites = state.sites.list();
     sites.retain(|s| principal.may_access_site(s.domain.as_str()));
     Ok(HttpResponse::Ok().json(json!({ "sites": sites })))
@@ -83,7 +83,7 @@ pub async fn upsert_site(
     req: HttpRequest,
     body: Json<SiteRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let principal = state.authorize(&req, Scope::Admin)?;
+    let principal = state.authorize_reader(&req, Scope::Admin)?;
     let body = body.into_inner();
     // A site admin may change its own sites but not register new ones.
     if !principal.may_access_site(body.domain.as_str()) {
@@ -111,7 +111,7 @@ pub async fn list_tokens(
     state: web::Data<AppState>,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
-    let principal = state.authorize(&req, Scope::Admin)?;
+    let principal = state.authorize_reader(&req, Scope::Admin)?;
     let mut tokens = state.tokens.list();
     tokens.retain(|t| within_sites(&principal, &t.sites));
     Ok(HttpResponse::Ok().json(json!({ "tokens": tokens })))
@@ -122,7 +122,7 @@ pub async fn create_token(
     req: HttpRequest,
     body: Json<CreateToken>,
 ) -> Result<HttpResponse, ApiError> {
-    let principal = state.authorize(&req, Scope::Admin)?;
+    let principal = state.authorize_reader(&req, Scope::Admin)?;
     let body = body.into_inner();
     let sites: Vec<String> = body.sites.iter().map(|s| s.to_string()).collect();
     if !within_sites(&principal, &sites) {
@@ -159,7 +159,7 @@ pub async fn revoke_token(
     req: HttpRequest,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let principal = state.authorize(&req, Scope::Admin)?;
+    let principal = state.authorize_reader(&req, Scope::Admin)?;
     if principal.is_site_limited() {
         // The same 403 for another site's token and for no token at all: a site admin cannot
         // probe for tokens outside its sites.

@@ -121,6 +121,8 @@ fn sites_of(state: &AppState, principal: &Principal) -> serde_json::Value {
                 "timezone": s.timezone,
                 // The People section (names, companies) only for sessions that may read leads.
                 "leads": principal.has_scope(Scope::LeadsRead),
+                // Settings (goals, passwords, tokens, the site) only for admin sessions.
+                "admin": principal.has_scope(Scope::Admin),
             })
         })
         .collect();

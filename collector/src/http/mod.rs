@@ -15,6 +15,7 @@ mod lead_sync;
 mod leads;
 mod privacy;
 pub mod rate_limit;
+mod segments;
 pub mod snippet;
 mod sql;
 mod stats;
@@ -102,14 +103,35 @@ impl AppState {
         Ok(principal)
     }
 
-    /// The caller of a read API: a bearer token if one is sent, else the dashboard session
-    /// cookie (so the signed-in dashboard reads what its token may); either must hold `scope`.
+    /// The caller of an API the dashboard uses: a bearer token if one is sent, else the
+    /// dashboard session cookie (whose principal is the token or site password it was opened
+    /// with, so the signed-in dashboard may do what its token may); either must hold `scope`.
     pub fn authorize_reader(&self, req: &HttpRequest, scope: Scope) -> Result<Principal, ApiError> {
         if req.headers().contains_key(header::AUTHORIZATION) {
             return self.authorize(req, scope);
         }
         let principal =
             dashboard::session_principal(self, req).ok_or_else(ApiError::unauthorized)?;
+        // A change made with the session cookie must come from the dashboard's own origin (the
+        // cookie is SameSite=Strict already; this also refuses a sibling subdomain's page).
+        if !matches!(
+            *req.method(),
+            actix_web::http::Method::GET | actix_web::http::Method::HEAD
+        ) {
+            let origin = req
+                .headers()
+                .get(header::ORIGIN)
+                .and_then(|v| v.to_str().ok());
+            let host = req.connection_info().host().to_string();
+            if let Some(origin) = origin {
+                let origin_host = origin.split_once("://").map_or(origin, |(_, h)| h);
+                if origin_host != host {
+                    return Err(ApiError::forbidden(
+                        "a change with the dashboard session must come from the dashboard's origin",
+                    ));
+                }
+            }
+        }
         if !principal.has_scope(scope) {
             return Err(ApiError::forbidden(format!(
                 "this session lacks the {scope} scope"
@@ -193,6 +215,13 @@ pub fn configure(state: AppState) -> impl FnOnce(&mut web::ServiceConfig) {
                         "/sites/{domain}/goals/{id}",
                         web::delete().to(goals::delete),
                     )
+                    .route("/sites/{domain}/segments", web::get().to(segments::list))
+                    .route("/sites/{domain}/segments", web::post().to(segments::create))
+                    .route(
+                        "/sites/{domain}/segments/{id}",
+                        web::delete().to(segments::delete),
+                    )
+                    .route("/stats/property-keys", web::get().to(stats::property_keys))
                     .route("/sites/{domain}/imports", web::get().to(imports::list))
                     .route("/sites/{domain}/imports", web::post().to(imports::create))
                     .route(

@@ -230,3 +230,36 @@ pub async fn realtime(
         .unwrap_or(json!(0));
     Ok(HttpResponse::Ok().json(visitors))
 }
+
+/// `GET /api/v1/stats/property-keys?site_id=&period=&date=`: the custom property keys sent in
+/// the period, by visitors (at most 100), for the dashboard's properties panel.
+pub async fn property_keys(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    p: web::Query<v1::Params>,
+) -> Result<HttpResponse, ApiError> {
+    #[derive(serde::Deserialize, serde::Serialize)]
+    struct Key {
+        key: String,
+        visitors: u64,
+    }
+    let principal = authorize_stats(&state, &req)?;
+    let mut site = site_for(&state, &principal, p.site_id.as_deref())?;
+    if p.period.as_deref() == Some("all") {
+        site = with_stats_start(&state, site).await?;
+    }
+    let q = v1::aggregate_query(&p, &site, state.clock.unix_seconds().into())?;
+    let keys: Vec<Key> = crate::store::fetch(
+        state.store.as_ref(),
+        "SELECT k AS key, uniq(visitor_id) AS visitors FROM events ARRAY JOIN mapKeys(props) AS k
+         WHERE site = {site:String} AND timestamp >= toDateTime({start:Int64})
+           AND timestamp < toDateTime({end:Int64}) AND name != 'candor:lead'
+         GROUP BY k ORDER BY visitors DESC, k LIMIT 100",
+        &crate::store::Params::new()
+            .with("site", q.site.as_str())
+            .with("start", q.range.start)
+            .with("end", q.range.end),
+    )
+    .await?;
+    Ok(HttpResponse::Ok().json(json!({ "keys": keys })))
+}
