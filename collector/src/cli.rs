@@ -41,6 +41,9 @@ pub enum Command {
         #[command(subcommand)]
         command: TokensCommand,
     },
+    /// Bring the store's schema up to date (what `serve` does at start), or with --dry-run
+    /// show which migrations would run. Takes `serve`'s settings (the store to open).
+    Migrate(MigrateArgs),
     /// Import history into a site of a running server, list and delete imports.
     Import {
         #[command(flatten)]
@@ -83,6 +86,19 @@ pub struct ServeArgs {
     pub config: Option<PathBuf>,
     #[command(flatten)]
     pub settings: SettingFlags,
+    /// Check the configuration and exit: every value is validated and the effective
+    /// settings are printed (secrets hidden); nothing is opened or started.
+    #[arg(long)]
+    pub check_config: bool,
+}
+
+#[derive(Args)]
+pub struct MigrateArgs {
+    #[command(flatten)]
+    pub serve: ServeArgs,
+    /// List the migrations that would run, with their statements, and change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 impl ServeArgs {

@@ -15,7 +15,21 @@ fn main() -> ExitCode {
     init_logging();
     let outcome = match cli.command {
         Command::Serve(args) => match args.load_config() {
+            Ok(config) if args.check_config => {
+                print!("{}", candor::serve::describe(&config));
+                println!("configuration OK");
+                Ok(())
+            }
             Ok(config) => actix_web::rt::System::new().block_on(candor::serve::run(config)),
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::from(2);
+            }
+        },
+        Command::Migrate(args) => match args.serve.load_config() {
+            Ok(config) => {
+                actix_web::rt::System::new().block_on(candor::serve::migrate(config, args.dry_run))
+            }
             Err(e) => {
                 eprintln!("error: {e}");
                 return ExitCode::from(2);

@@ -839,7 +839,46 @@ pub fn all_statements(topology: &Topology) -> Vec<String> {
     out
 }
 
-/// Applies every migration not yet recorded. Returns the versions applied now.
+/// The migrations this store has not recorded yet, in order, without changing anything (a
+/// store that has none recorded yet — a new one — lacks them all).
+pub async fn pending(store: &dyn Store) -> Result<Vec<&'static Migration>, StoreError> {
+    #[derive(Deserialize)]
+    struct Count {
+        n: u64,
+    }
+    let exists = fetch::<Count>(
+        store,
+        "SELECT count() AS n FROM system.tables WHERE database = currentDatabase() AND name = 'schema_migrations'",
+        &Params::new(),
+    )
+    .await?;
+    if exists.first().map_or(0, |c| c.n) == 0 {
+        return Ok(MIGRATIONS.iter().collect());
+    }
+    #[derive(Deserialize)]
+    struct Applied {
+        version: u32,
+    }
+    let applied: Vec<u32> = fetch::<Applied>(
+        store,
+        "SELECT DISTINCT version FROM schema_migrations",
+        &Params::new(),
+    )
+    .await?
+    .into_iter()
+    .map(|a| a.version)
+    .collect();
+    Ok(MIGRATIONS
+        .iter()
+        .filter(|m| !applied.contains(&m.version))
+        .collect())
+}
+
+/// Applies every migration not yet recorded, in order; a statement that fails stops it there
+/// with an error naming the migration (later ones do not run, and the caller — the server at
+/// start — does not go on). Forward only; every statement is idempotent (`IF NOT EXISTS`,
+/// renames that match only old values), so a migration cut short runs again whole. Returns
+/// the versions applied now.
 pub async fn migrate(store: &dyn Store, topology: &Topology) -> Result<Vec<u32>, StoreError> {
     for sql in MIGRATIONS_TABLE.create(topology) {
         store.execute(&sql, &Params::new()).await?;
@@ -863,7 +902,16 @@ pub async fn migrate(store: &dyn Store, topology: &Topology) -> Result<Vec<u32>,
             continue;
         }
         for sql in m.statements(topology) {
-            store.execute(&sql, &Params::new()).await?;
+            store
+                .execute(&sql, &Params::new())
+                .await
+                .map_err(|e| StoreError::Query {
+                    code: e.code(),
+                    message: format!(
+                        "migration {} ({}) failed, so it and the ones after it were not applied: {e}",
+                        m.version, m.name
+                    ),
+                })?;
         }
         store
             .execute(

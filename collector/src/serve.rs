@@ -36,6 +36,85 @@ const REFRESH_EVERY: Duration = Duration::from_secs(5);
 const ROLLUP_EVERY: Duration = Duration::from_secs(30);
 const ROLLUP_BUDGET: Duration = Duration::from_secs(10);
 
+/// `candor migrate`: opens the store the config names and applies the pending migrations
+/// (or, with `dry_run`, prints them with their statements and changes nothing).
+pub async fn migrate(config: Config, dry_run: bool) -> anyhow::Result<()> {
+    crate::privacy::keys::create_private_dir(&config.data_dir)
+        .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", config.data_dir.display()))?;
+    let store = store::open(&config).await?;
+    let topology = migrations::Topology {
+        cluster: config.clickhouse.cluster.clone(),
+    };
+    let pending = migrations::pending(store.as_ref()).await?;
+    if pending.is_empty() {
+        println!("the store is up to date: no migration to run");
+        return Ok(());
+    }
+    if dry_run {
+        println!("{} migration(s) would run:", pending.len());
+        for m in &pending {
+            println!("\n-- {} {}", m.version, m.name);
+            for sql in m.statements(&topology) {
+                println!("{sql};");
+            }
+        }
+        return Ok(());
+    }
+    let applied = migrations::migrate(store.as_ref(), &topology).await?;
+    println!("applied {} migration(s): {applied:?}", applied.len());
+    Ok(())
+}
+
+/// The effective settings, one per line, secrets hidden (`candor serve --check-config`).
+pub fn describe(config: &Config) -> String {
+    let store = match &config.clickhouse.url {
+        Some(url) => format!(
+            "ClickHouse server {url} (database {}{})",
+            config.clickhouse.database,
+            config
+                .clickhouse
+                .cluster
+                .as_ref()
+                .map(|c| format!(", cluster {c}"))
+                .unwrap_or_default()
+        ),
+        None => format!("embedded chDB in {}", config.data_dir.display()),
+    };
+    let list = |paths: &[std::path::PathBuf]| {
+        if paths.is_empty() {
+            "off".to_string()
+        } else {
+            paths
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        }
+    };
+    format!(
+        "listen: {}\ndata dir: {}\nstore: {store}\nsites: {}\nadmin token: {}\ngeo: {}\norganisations: {}\n",
+        config.listen,
+        config.data_dir.display(),
+        if config.sites.is_empty() {
+            "(none registered by configuration)".to_string()
+        } else {
+            config
+                .sites
+                .iter()
+                .map(|s| s.to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        },
+        if config.admin_token.is_some() {
+            "set (hidden)"
+        } else {
+            "not set (one is generated and logged at first start)"
+        },
+        list(&config.geoip_db),
+        list(&config.org_db),
+    )
+}
+
 /// Everything `serve` needs, built from a config. Tests use this to run the app in process.
 pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
     // The data directory holds the server key, the spool and the embedded store: 0700.

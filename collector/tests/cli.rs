@@ -345,3 +345,73 @@ fn a_bad_serve_flag_exits_non_zero_naming_the_flag() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(err.trim(), "error: --listen: invalid socket address \"x\"");
 }
+
+/// `candor serve --check-config` validates and describes without starting anything;
+/// `candor migrate --dry-run` lists what would run and changes nothing; `candor migrate`
+/// applies it, after which nothing is pending.
+#[test]
+fn check_config_and_migrate_dry_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let run = |args: &[&str]| {
+        std::process::Command::new(BIN)
+            .args(args)
+            .env(
+                "CANDOR_LIBCHDB",
+                std::env::var("CANDOR_LIBCHDB").unwrap_or_default(),
+            )
+            .env_remove("CANDOR_ADMIN_TOKEN")
+            .output()
+            .unwrap()
+    };
+    let data_arg = data.to_str().unwrap();
+    let out = run(&[
+        "serve",
+        "--check-config",
+        "--data-dir",
+        data_arg,
+        "--sites",
+        "a.example",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("sites: a.example") && text.contains("configuration OK"),
+        "{text}"
+    );
+    assert!(!data.exists(), "--check-config opens nothing");
+    let bad = run(&["serve", "--check-config", "--listen", "nowhere"]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("listen"));
+
+    let dry = run(&["migrate", "--dry-run", "--data-dir", data_arg]);
+    assert!(
+        dry.status.success(),
+        "{}",
+        String::from_utf8_lossy(&dry.stderr)
+    );
+    let text = String::from_utf8_lossy(&dry.stdout);
+    let count = candor::migrations::MIGRATIONS.len();
+    assert!(
+        text.starts_with(&format!("{count} migration(s) would run")),
+        "{text}"
+    );
+    assert!(text.contains("CREATE TABLE IF NOT EXISTS events"), "{text}");
+    let again = run(&["migrate", "--dry-run", "--data-dir", data_arg]);
+    assert!(
+        String::from_utf8_lossy(&again.stdout).starts_with(&format!("{count} migration(s)")),
+        "a dry run changes nothing"
+    );
+    let applied = run(&["migrate", "--data-dir", data_arg]);
+    assert!(
+        applied.status.success(),
+        "{}",
+        String::from_utf8_lossy(&applied.stderr)
+    );
+    let after = run(&["migrate", "--dry-run", "--data-dir", data_arg]);
+    assert!(String::from_utf8_lossy(&after.stdout).contains("no migration to run"));
+}
