@@ -5,7 +5,7 @@ LIBCHDB := $(CURDIR)/.cache/libchdb/$(CHDB_VERSION)/libchdb.so
 export CANDOR_LIBCHDB ?= $(LIBCHDB)
 CARGO ?= cargo
 
-.PHONY: run test libchdb geo data fixtures snippet dashboard build release fmt-check clippy test-rust test-browser tools chromium bench bench-reports clean
+.PHONY: deploy-check run test libchdb geo data fixtures snippet dashboard build release fmt-check clippy test-rust test-browser tools chromium bench bench-reports clean
 
 ## Fetch libchdb (pinned, integrity-checked) from the npm registry into .cache/ (once).
 libchdb: $(LIBCHDB)
@@ -48,7 +48,7 @@ run: release geo
 	CANDOR_SITES="$${CANDOR_SITES:-localhost}" ./target/release/candor serve
 
 ## Everything a fresh machine needs, then the whole suite.
-test: tools libchdb geo data fixtures snippet dashboard fmt-check clippy test-rust test-browser
+test: tools libchdb geo data fixtures snippet dashboard fmt-check clippy deploy-check test-rust test-browser
 
 tools:
 	@command -v cargo-nextest >/dev/null || $(CARGO) install cargo-nextest --locked
@@ -59,6 +59,10 @@ chromium:
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
 	  else echo "chromium missing: install Debian's chromium package (needs root)"; exit 1; fi; \
 	fi
+
+## The deploy files (systemd, Kubernetes, ClickHouse config, nginx) with the validators that run here.
+deploy-check:
+	bash deploy/check.sh
 
 fmt-check:
 	$(CARGO) fmt --all -- --check
