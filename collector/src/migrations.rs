@@ -839,6 +839,23 @@ pub fn all_statements(topology: &Topology) -> Vec<String> {
     out
 }
 
+/// The versions recorded in `schema_migrations`.
+async fn applied_versions(store: &dyn Store) -> Result<Vec<u32>, StoreError> {
+    #[derive(Deserialize)]
+    struct Applied {
+        version: u32,
+    }
+    Ok(fetch::<Applied>(
+        store,
+        "SELECT DISTINCT version FROM schema_migrations",
+        &Params::new(),
+    )
+    .await?
+    .into_iter()
+    .map(|a| a.version)
+    .collect())
+}
+
 /// The migrations this store has not recorded yet, in order, without changing anything (a
 /// store that has none recorded yet — a new one — lacks them all).
 pub async fn pending(store: &dyn Store) -> Result<Vec<&'static Migration>, StoreError> {
@@ -855,19 +872,7 @@ pub async fn pending(store: &dyn Store) -> Result<Vec<&'static Migration>, Store
     if exists.first().map_or(0, |c| c.n) == 0 {
         return Ok(MIGRATIONS.iter().collect());
     }
-    #[derive(Deserialize)]
-    struct Applied {
-        version: u32,
-    }
-    let applied: Vec<u32> = fetch::<Applied>(
-        store,
-        "SELECT DISTINCT version FROM schema_migrations",
-        &Params::new(),
-    )
-    .await?
-    .into_iter()
-    .map(|a| a.version)
-    .collect();
+    let applied = applied_versions(store).await?;
     Ok(MIGRATIONS
         .iter()
         .filter(|m| !applied.contains(&m.version))
@@ -883,19 +888,7 @@ pub async fn migrate(store: &dyn Store, topology: &Topology) -> Result<Vec<u32>,
     for sql in MIGRATIONS_TABLE.create(topology) {
         store.execute(&sql, &Params::new()).await?;
     }
-    #[derive(Deserialize)]
-    struct Applied {
-        version: u32,
-    }
-    let applied: Vec<u32> = fetch::<Applied>(
-        store,
-        "SELECT DISTINCT version FROM schema_migrations",
-        &Params::new(),
-    )
-    .await?
-    .into_iter()
-    .map(|a| a.version)
-    .collect();
+    let applied = applied_versions(store).await?;
     let mut now_applied = Vec::new();
     for m in MIGRATIONS {
         if applied.contains(&m.version) {

@@ -13,7 +13,7 @@ use actix_web::test::TestRequest;
 use candor::serve::build_state;
 use serde_json::{json, Value};
 
-use common::{bearer, send, ADMIN};
+use common::{answer, beacon, bearer, goal, send, ADMIN};
 
 const IPHONE: &str = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.0 Mobile/15E148 Safari/604.1";
 
@@ -284,29 +284,6 @@ async fn imports_of(
     out["imports"].as_array().unwrap().clone()
 }
 
-/// The v2 answer to `body` for `site` (a 200).
-async fn answer(
-    app: &impl actix_web::dev::Service<
-        actix_http::Request,
-        Response = actix_web::dev::ServiceResponse,
-        Error = actix_web::Error,
-    >,
-    site: &str,
-    mut body: Value,
-) -> Value {
-    body["site_id"] = json!(site);
-    let (status, _, out) = send(
-        app,
-        TestRequest::post()
-            .uri("/api/v2/query")
-            .insert_header(bearer(ADMIN))
-            .set_json(&body),
-    )
-    .await;
-    assert_eq!(status, StatusCode::OK, "{body}: {out}");
-    out
-}
-
 /// Rows of `site`'s stored imported data.
 async fn stored_rows(state: &candor::http::AppState, site: &str) -> u64 {
     let rows: Vec<Value> = candor::store::fetch(
@@ -317,57 +294,6 @@ async fn stored_rows(state: &candor::http::AppState, site: &str) -> u64 {
     .await
     .unwrap();
     rows[0]["c"].as_u64().unwrap()
-}
-
-/// A beacon from visitor `visitor` (one address each) with a user agent.
-#[allow(clippy::too_many_arguments)]
-async fn beacon(
-    app: &impl actix_web::dev::Service<
-        actix_http::Request,
-        Response = actix_web::dev::ServiceResponse,
-        Error = actix_web::Error,
-    >,
-    site: &str,
-    visitor: u8,
-    user_agent: &str,
-    name: &str,
-    path: &str,
-    props: Value,
-) {
-    let (status, _, out) = send(
-        app,
-        TestRequest::post()
-            .uri("/api/event")
-            .peer_addr(format!("198.51.100.{visitor}:4000").parse().unwrap())
-            .insert_header(("Content-Type", "text/plain"))
-            .insert_header(("User-Agent", user_agent))
-            .set_payload(
-                json!({"site": site, "name": name, "url": format!("https://{site}{path}"), "props": props})
-                    .to_string(),
-            ),
-    )
-    .await;
-    assert_eq!(status, StatusCode::ACCEPTED, "{out}");
-}
-
-async fn goal(
-    app: &impl actix_web::dev::Service<
-        actix_http::Request,
-        Response = actix_web::dev::ServiceResponse,
-        Error = actix_web::Error,
-    >,
-    site: &str,
-    goal: Value,
-) {
-    let (status, _, out) = send(
-        app,
-        TestRequest::post()
-            .uri(&format!("/api/v1/sites/{site}/goals"))
-            .insert_header(bearer(ADMIN))
-            .set_json(goal),
-    )
-    .await;
-    assert_eq!(status, StatusCode::CREATED, "{out}");
 }
 
 const JAN: &str = "[\"2024-01-01\", \"2024-01-02\"]";

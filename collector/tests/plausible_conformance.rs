@@ -11,7 +11,7 @@ use actix_web::test::TestRequest;
 use candor::serve::build_state;
 use serde_json::{json, Value};
 
-use common::{bearer, send, ADMIN};
+use common::{answer, bearer, send, ADMIN};
 
 /// One shared in-process collector for every case (no data is needed to validate).
 macro_rules! query {
@@ -37,6 +37,22 @@ macro_rules! refused {
         assert_eq!(status, StatusCode::BAD_REQUEST, "{out}");
         assert_eq!(out["error"], json!($message), "{out}");
     }};
+}
+
+/// A collector with `sites` (a comma-separated list) batching every `ms` milliseconds, its
+/// background tasks and the app, bound to the four names given.
+macro_rules! server {
+    ($dir:ident, $state:ident, $bg:ident, $app:ident, $sites:expr, $ms:expr) => {
+        let $dir = tempfile::tempdir().unwrap();
+        let $state = build_state(common::config(
+            $dir.path(),
+            &[("CANDOR_SITES", $sites), ("CANDOR_BATCH_INTERVAL_MS", $ms)],
+        ))
+        .await
+        .unwrap();
+        let $bg = candor::serve::Background::start(&$state);
+        let $app = test_app!($state);
+    };
 }
 
 #[actix_rt::test]
@@ -128,30 +144,7 @@ async fn query_validations_test() {
     // rate and views per visit of the visits that contain the page, event or property).
 }
 
-/// The v2 answer to `body` for `site` (a 200).
-async fn answer(
-    app: &impl actix_web::dev::Service<
-        actix_http::Request,
-        Response = actix_web::dev::ServiceResponse,
-        Error = actix_web::Error,
-    >,
-    site: &str,
-    mut body: Value,
-) -> Value {
-    body["site_id"] = json!(site);
-    let (status, _, out) = send(
-        app,
-        TestRequest::post()
-            .uri("/api/v2/query")
-            .insert_header(bearer(ADMIN))
-            .set_json(&body),
-    )
-    .await;
-    assert_eq!(status, StatusCode::OK, "{body}: {out}");
-    out
-}
-
-/// Page views and custom events sent as browsers send them, one visitor per address.
+/// Page views and custom events sent as Chrome sends them, one visitor per address.
 async fn beacon(
     app: &impl actix_web::dev::Service<
         actix_http::Request,
@@ -164,37 +157,7 @@ async fn beacon(
     path: &str,
     props: Value,
 ) {
-    beacon_from(app, site, visitor, common::CHROME, name, path, props).await
-}
-
-/// A beacon from a chosen browser.
-async fn beacon_from(
-    app: &impl actix_web::dev::Service<
-        actix_http::Request,
-        Response = actix_web::dev::ServiceResponse,
-        Error = actix_web::Error,
-    >,
-    site: &str,
-    visitor: u8,
-    user_agent: &str,
-    name: &str,
-    path: &str,
-    props: Value,
-) {
-    let (status, _, out) = send(
-        app,
-        TestRequest::post()
-            .uri("/api/event")
-            .peer_addr(format!("198.51.100.{visitor}:4000").parse().unwrap())
-            .insert_header(("Content-Type", "text/plain"))
-            .insert_header(("User-Agent", user_agent))
-            .set_payload(
-                json!({"site": site, "name": name, "url": format!("https://{site}{path}"), "props": props})
-                    .to_string(),
-            ),
-    )
-    .await;
-    assert_eq!(status, StatusCode::ACCEPTED, "{out}");
+    common::beacon(app, site, visitor, common::CHROME, name, path, props).await
 }
 
 #[actix_rt::test]
@@ -205,19 +168,8 @@ async fn query_special_metrics_test() {
         "alone.example",
         "page-alone.example",
     ];
-    let dir = tempfile::tempdir().unwrap();
-    let state = build_state(common::config(
-        dir.path(),
-        &[
-            ("CANDOR_SITES", &sites.join(",")),
-            ("CANDOR_BATCH_INTERVAL_MS", "100"),
-        ],
-    ))
-    .await
-    .unwrap();
+    server!(dir, state, bg, app, &sites.join(","), "100");
     state.clock.set(candor::clock::unix_millis());
-    let bg = candor::serve::Background::start(&state);
-    let app = test_app!(state);
     let author = |a: &str| json!({"author": a});
     // "returns conversion_rate in a goal filtered custom prop breakdown": nine page views,
     // visitor 5 twice.
@@ -262,15 +214,7 @@ async fn query_special_metrics_test() {
         (p, json!({"event_name": "Signup"})),
         (pa, json!({"event_name": "Signup"})),
     ] {
-        let (status, _, out) = send(
-            &app,
-            TestRequest::post()
-                .uri(&format!("/api/v1/sites/{site}/goals"))
-                .insert_header(bearer(ADMIN))
-                .set_json(goal),
-        )
-        .await;
-        assert_eq!(status, StatusCode::CREATED, "{out}");
+        common::goal(&app, site, goal).await;
     }
     common::events_stored(&state, 19).await;
     let ask = |site: &'static str, mut body: Value| {
@@ -330,18 +274,7 @@ async fn query_special_metrics_test() {
 #[actix_rt::test]
 async fn query_special_metrics_device_test() {
     use common::fixture::{populate, Ev};
-    let dir = tempfile::tempdir().unwrap();
-    let state = build_state(common::config(
-        dir.path(),
-        &[
-            ("CANDOR_SITES", "multi.example,alone.example"),
-            ("CANDOR_BATCH_INTERVAL_MS", "50"),
-        ],
-    ))
-    .await
-    .unwrap();
-    let bg = candor::serve::Background::start(&state);
-    let app = test_app!(state);
+    server!(dir, state, bg, app, "multi.example,alone.example", "50");
     let ev = |name: &str, device: &str| Ev::event(name).set("screen_size", device);
     populate(
         &state,
@@ -367,15 +300,7 @@ async fn query_special_metrics_device_test() {
         ("multi.example", "AddToCart"),
         ("alone.example", "AddToCart"),
     ] {
-        let (status, _, out) = send(
-            &app,
-            TestRequest::post()
-                .uri(&format!("/api/v1/sites/{site}/goals"))
-                .insert_header(bearer(ADMIN))
-                .set_json(json!({"event_name": goal})),
-        )
-        .await;
-        assert_eq!(status, StatusCode::CREATED, "{out}");
+        common::goal(&app, site, json!({"event_name": goal})).await;
     }
     // Compared as numbers (Plausible's 50 and 50.0 are one JSON number).
     let numbers = |rows: Vec<Vec<Value>>| -> Vec<(String, Vec<f64>)> {
@@ -422,18 +347,14 @@ async fn query_special_metrics_device_test() {
 #[actix_rt::test]
 async fn query_comparisons_test() {
     const SAFARI: &str = "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_7_1) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/18.1 Safari/605.1.15";
-    let dir = tempfile::tempdir().unwrap();
-    let state = build_state(common::config(
-        dir.path(),
-        &[
-            ("CANDOR_SITES", "single.example,browsers.example"),
-            ("CANDOR_BATCH_INTERVAL_MS", "100"),
-        ],
-    ))
-    .await
-    .unwrap();
-    let bg = candor::serve::Background::start(&state);
-    let app = test_app!(state);
+    server!(
+        dir,
+        state,
+        bg,
+        app,
+        "single.example,browsers.example",
+        "100"
+    );
     let d0 = chrono::Utc::now().date_naive() - chrono::Days::new(40);
     let day = |n: u64| d0 + chrono::Days::new(n);
     let at = |n: u64, minute: u64| {
@@ -460,7 +381,7 @@ async fn query_comparisons_test() {
         at(n, 0);
         for _ in 0..times {
             visitor += 1;
-            beacon_from(
+            common::beacon(
                 &app,
                 "browsers.example",
                 visitor,
@@ -633,18 +554,7 @@ async fn query_test() {
         .map(|i| format!("simple{i}.example"))
         .collect();
     sites.extend(cases.iter().map(|c| format!("{c}.example")));
-    let dir = tempfile::tempdir().unwrap();
-    let state = build_state(common::config(
-        dir.path(),
-        &[
-            ("CANDOR_SITES", &sites.join(",")),
-            ("CANDOR_BATCH_INTERVAL_MS", "50"),
-        ],
-    ))
-    .await
-    .unwrap();
-    let bg = candor::serve::Background::start(&state);
-    let app = test_app!(state);
+    server!(dir, state, bg, app, &sites.join(","), "50");
     let pv = Ev::pageview;
     let all = |metrics: Value, dimensions: Value, filters: Value| json!({"metrics": metrics, "date_range": "all", "dimensions": dimensions, "filters": filters});
 
@@ -1498,18 +1408,7 @@ async fn aggregate_test() {
     ];
     let mut sites: Vec<String> = filters.iter().map(|(c, ..)| format!("{c}.agg")).collect();
     sites.extend(["single.agg", "page.agg", "combined.agg", "compare.agg"].map(String::from));
-    let dir = tempfile::tempdir().unwrap();
-    let state = build_state(common::config(
-        dir.path(),
-        &[
-            ("CANDOR_SITES", &sites.join(",")),
-            ("CANDOR_BATCH_INTERVAL_MS", "50"),
-        ],
-    ))
-    .await
-    .unwrap();
-    let bg = candor::serve::Background::start(&state);
-    let app = test_app!(state);
+    server!(dir, state, bg, app, &sites.join(","), "50");
     let pv = Ev::pageview;
     let day = |site: &str, metrics: &str, extra: &str| {
         format!("/api/v1/stats/aggregate?site_id={site}&period=day&date=2021-01-01&metrics={metrics}{extra}")
@@ -1827,33 +1726,9 @@ async fn query_goal_dimension_test() {
         "rate.goal",
         "alone.goal",
     ];
-    let dir = tempfile::tempdir().unwrap();
-    let state = build_state(common::config(
-        dir.path(),
-        &[
-            ("CANDOR_SITES", &sites.join(",")),
-            ("CANDOR_BATCH_INTERVAL_MS", "50"),
-        ],
-    ))
-    .await
-    .unwrap();
-    let bg = candor::serve::Background::start(&state);
-    let app = test_app!(state);
+    server!(dir, state, bg, app, &sites.join(","), "50");
     let pv = Ev::pageview;
-    let goal = |site: &'static str, body: Value| {
-        let app = &app;
-        async move {
-            let (status, _, out) = send(
-                app,
-                TestRequest::post()
-                    .uri(&format!("/api/v1/sites/{site}/goals"))
-                    .insert_header(bearer(ADMIN))
-                    .set_json(body),
-            )
-            .await;
-            assert_eq!(status, StatusCode::CREATED, "{out}");
-        }
-    };
+    let goal = |site: &'static str, body: Value| common::goal(&app, site, body);
     let all = |metrics: Value| json!({"date_range": "all", "metrics": metrics, "dimensions": ["event:goal"]});
 
     // "returns custom event goals and pageview goals"
@@ -1958,18 +1833,7 @@ async fn query_filters_and_timeseries_test() {
         .map(|i| format!("f{i}.example"))
         .chain((1..=7).map(|i| format!("t{i}.example")))
         .collect();
-    let dir = tempfile::tempdir().unwrap();
-    let state = build_state(common::config(
-        dir.path(),
-        &[
-            ("CANDOR_SITES", &sites.join(",")),
-            ("CANDOR_BATCH_INTERVAL_MS", "50"),
-        ],
-    ))
-    .await
-    .unwrap();
-    let bg = candor::serve::Background::start(&state);
-    let app = test_app!(state);
+    server!(dir, state, bg, app, &sites.join(","), "50");
     let pv = Ev::pageview;
     let pages = |paths: &[&str]| paths.iter().map(|p| pv().path(p)).collect::<Vec<_>>();
     let count = |site: &'static str, metric: &'static str, filters: Value| {
@@ -2363,18 +2227,7 @@ async fn query_filters_and_timeseries_test() {
 #[actix_rt::test]
 async fn query_comparisons_timeseries_test() {
     use common::fixture::{populate, Ev};
-    let dir = tempfile::tempdir().unwrap();
-    let state = build_state(common::config(
-        dir.path(),
-        &[
-            ("CANDOR_SITES", "series.example"),
-            ("CANDOR_BATCH_INTERVAL_MS", "50"),
-        ],
-    ))
-    .await
-    .unwrap();
-    let bg = candor::serve::Background::start(&state);
-    let app = test_app!(state);
+    server!(dir, state, bg, app, "series.example", "50");
     let s = "series.example";
     populate(
         &state,

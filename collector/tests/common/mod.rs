@@ -109,6 +109,80 @@ pub async fn send(
     (status, cookies, value)
 }
 
+/// The v2 answer to `body` for `site` (asserting a 200).
+pub async fn answer(
+    app: &impl actix_web::dev::Service<
+        actix_http::Request,
+        Response = actix_web::dev::ServiceResponse,
+        Error = actix_web::Error,
+    >,
+    site: &str,
+    mut body: serde_json::Value,
+) -> serde_json::Value {
+    body["site_id"] = serde_json::json!(site);
+    let (status, _, out) = send(
+        app,
+        actix_web::test::TestRequest::post()
+            .uri("/api/v2/query")
+            .insert_header(bearer(ADMIN))
+            .set_json(&body),
+    )
+    .await;
+    assert_eq!(status, actix_web::http::StatusCode::OK, "{body}: {out}");
+    out
+}
+
+/// A beacon as a browser sends it, one client address per `visitor`.
+pub async fn beacon(
+    app: &impl actix_web::dev::Service<
+        actix_http::Request,
+        Response = actix_web::dev::ServiceResponse,
+        Error = actix_web::Error,
+    >,
+    site: &str,
+    visitor: u8,
+    user_agent: &str,
+    name: &str,
+    path: &str,
+    props: serde_json::Value,
+) {
+    let (status, _, out) = send(
+        app,
+        actix_web::test::TestRequest::post()
+            .uri("/api/event")
+            .peer_addr(format!("198.51.100.{visitor}:4000").parse().unwrap())
+            .insert_header(("Content-Type", "text/plain"))
+            .insert_header(("User-Agent", user_agent))
+            .set_payload(
+                serde_json::json!({"site": site, "name": name, "url": format!("https://{site}{path}"), "props": props})
+                    .to_string(),
+            ),
+    )
+    .await;
+    assert_eq!(status, actix_web::http::StatusCode::ACCEPTED, "{out}");
+}
+
+/// Creates a goal of `site` through the admin API (asserting a 201).
+pub async fn goal(
+    app: &impl actix_web::dev::Service<
+        actix_http::Request,
+        Response = actix_web::dev::ServiceResponse,
+        Error = actix_web::Error,
+    >,
+    site: &str,
+    body: serde_json::Value,
+) {
+    let (status, _, out) = send(
+        app,
+        actix_web::test::TestRequest::post()
+            .uri(&format!("/api/v1/sites/{site}/goals"))
+            .insert_header(bearer(ADMIN))
+            .set_json(body),
+    )
+    .await;
+    assert_eq!(status, actix_web::http::StatusCode::CREATED, "{out}");
+}
+
 pub fn bearer(token: &str) -> (&'static str, String) {
     ("Authorization", format!("Bearer {token}"))
 }
