@@ -13,10 +13,13 @@ import { recall, remember } from './prefs.js'
 import { createFunnel, LEAD_PANELS, NO_LEADS, NO_LEADS_FILTERED } from './leads.js'
 import { createPanel, PANELS } from './panels.js'
 import { createPeople } from './people.js'
+import { createRealtime } from './realtime.js'
+import { createSegments, listSegments } from './segments.js'
+import { createSettings } from './settings.js'
 import { showSignIn } from './signin.js'
 import {
-  apiFilters, choosePeriod, dateRange, daysBefore, defaultMetric, endsToday, hourIn, include, interval, intervals, movePeriod,
-  OP_WORDS, periodChoice, PERIODS, previousDates, readState, setTimeZone, today, validDate, validMetric, VIEW_METRICS,
+  apiFilters, choosePeriod, COMPARE_MODES, comparisonDates, dateRange, daysBefore, defaultMetric, endsToday, GOAL_METRICS, hourIn, include,
+  interval, intervals, movePeriod, OP_WORDS, periodChoice, PERIODS, readState, setTimeZone, statMetrics, today, validDate, validMetric,
   withFilter, writeState,
 } from './state.js'
 
@@ -29,8 +32,13 @@ const STAT_LABELS = {
   visit_duration: 'Visit duration',
   leads: 'Leads',
   lead_conversion_rate: 'Lead conversion',
+  events: 'Total events',
+  conversion_rate: 'Conversion rate',
 }
-const VIEW_NAMES = { overview: 'Overview', leads: 'Leads', people: 'People' }
+// Under a goal filter the tiles count conversions, as Plausible's do.
+const GOAL_LABELS = { visitors: 'Unique conversions', events: 'Total conversions', conversion_rate: 'Conversion rate' }
+const statLabel = (m) => (statMetrics(state.view, state.filters) === GOAL_METRICS ? GOAL_LABELS[m] : STAT_LABELS[m]) || METRIC_LABELS[m]
+const VIEW_NAMES = { overview: 'Overview', leads: 'Leads', people: 'People', settings: 'Settings' }
 const REALTIME_EVERY_MS = 30000
 const INTERVAL_NAMES = { 'time:hour': 'Hours', 'time:day': 'Days', 'time:week': 'Weeks', 'time:month': 'Months' }
 const SITE_KEY = 'site'
@@ -46,6 +54,8 @@ const sitesOf = (session) =>
 const siteOf = (s) => sites.find((x) => x.domain === s.site)
 // People (names, emails, companies) only for a token with leads:read on the site.
 const mayReadPeople = (s) => siteOf(s)?.leads === true
+// Settings only for a session opened with an admin token (`admin: true` on the site).
+const mayAdminister = (s) => siteOf(s)?.admin === true
 
 // A shared link may name a site this sign-in cannot see: fall back to the first one; and a
 // People link opened without leads:read for that site shows the overview.
@@ -54,8 +64,8 @@ const normalise = (s) => {
   const site = known(s.site) ? s.site : known(recall(SITE_KEY)) ? recall(SITE_KEY) : sites[0]?.domain || ''
   setTimeZone(sites.find((x) => x.domain === site)?.timezone)
   const people = s.view === 'people' && mayReadPeople({ site })
-  const view = people ? 'people' : s.view === 'people' ? 'overview' : s.view
-  return { ...s, site, view, lead: people ? s.lead : null, metric: validMetric(view, s.metric) }
+  const view = people ? 'people' : s.view === 'people' || (s.view === 'settings' && !mayAdminister({ site })) ? 'overview' : s.view
+  return { ...s, site, view, lead: people ? s.lead : null, metric: validMetric(view, s.metric, s.filters) }
 }
 
 const filterText = (f) => `${dimensionLabel(f.dimension)} ${OP_WORDS[f.op]} ${f.values.map((v) => displayValue(f.dimension, v)).join(' or ')}`
@@ -71,6 +81,8 @@ const periodText = (s) => {
 // --- navigation -------------------------------------------------------------------------
 
 const navigate = (patch, { only } = {}) => {
+  // Other filters than the segment's, or another site: no longer that segment.
+  if ((patch.filters || patch.site) && !('segment' in patch)) patch = { ...patch, segment: null }
   state = normalise({ ...state, ...patch })
   history.pushState(null, '', writeState(state))
   if (only === 'chart') {
@@ -86,8 +98,24 @@ document.addEventListener('visibilitychange', () => document.hidden || loadRealt
 addEventListener('popstate', () => {
   if (!view) return
   state = normalise(readState(location.search))
-  refresh()
+  openLinkedSegment().then(refresh)
 })
+
+// A link with `segment=<id>` and no filters of its own: the segment's filters, from the store.
+const openLinkedSegment = async () => {
+  if (!state.segment || state.filters.length) return
+  const s = state
+  let seg
+  try {
+    seg = (await listSegments(s.site)).find((x) => x.id === s.segment)
+  } catch {
+    seg = null
+  }
+  if (state !== s) return
+  state = normalise({ ...state, segment: seg ? seg.id : null, filters: seg ? seg.filters : [] })
+  history.replaceState(null, '', writeState(state))
+  if (!seg) view?.announce('That segment no longer exists.')
+}
 
 // --- signed in ----------------------------------------------------------------------------
 
@@ -151,7 +179,16 @@ const signedIn = (session) => {
   state = normalise(readState(location.search))
   history.replaceState(null, '', writeState(state))
   build()
-  refresh()
+  openLinkedSegment().then(refresh)
+}
+
+// After a site was added or its time zone changed: the session's list again.
+const reloadSites = async () => {
+  const session = await api('/api/dashboard/session')
+  sites = sitesOf(session)
+  fill(view.siteSelect, sites.map((s) => h('option', { value: s.domain }, s.domain)))
+  state = normalise(state)
+  syncControls()
 }
 
 const build = () => {
@@ -167,8 +204,16 @@ const build = () => {
     h('label', { for: 'from' }, 'From'), fromInput, h('label', { for: 'to' }, 'To'), toInput)
   const intervalSelect = h('select', { id: 'interval', onchange: (e) => navigate({ interval: e.target.value }, { only: 'chart' }) })
   const intervalControl = h('div', { class: 'control' }, h('label', { for: 'interval' }, 'Interval'), intervalSelect)
-  const compareBox = h('input', { type: 'checkbox', id: 'compare', onchange: (e) => navigate({ compare: e.target.checked }) })
-  const compareControl = h('div', { class: 'control check' }, compareBox, h('label', { for: 'compare' }, 'Compare (X)'))
+  const compareSelect = h('select', { id: 'compare', onchange: (e) => changeCompare(e.target.value) },
+    COMPARE_MODES.map(([id, label]) => h('option', { value: id }, label)))
+  const compareFrom = h('input', { type: 'date', id: 'compare-from', onchange: () => changeCompareDates() })
+  const compareTo = h('input', { type: 'date', id: 'compare-to', onchange: () => changeCompareDates() })
+  const compareDates = h('div', { class: 'control compare-range' },
+    h('label', { for: 'compare-from' }, 'Compare from'), compareFrom, h('label', { for: 'compare-to' }, 'to'), compareTo)
+  const matchBox = h('input', { type: 'checkbox', id: 'match-day', onchange: (e) => navigate({ match: e.target.checked }) })
+  const matchControl = h('div', { class: 'control check' }, matchBox, h('label', { for: 'match-day' }, 'Match day of week'))
+  const compareControl = h('div', { class: 'compare-controls' },
+    h('div', { class: 'control' }, h('label', { for: 'compare' }, 'Compare (X)'), compareSelect), compareDates, matchControl)
   const importsBox = h('input', { type: 'checkbox', id: 'imports', onchange: (e) => navigate({ imports: e.target.checked }) })
   const importsControl = h('div', { class: 'control check' }, importsBox, h('label', { for: 'imports' }, 'Imported data'))
 
@@ -179,7 +224,16 @@ const build = () => {
     context: () => state,
     onAuth: sessionEnded,
   })
-  const realtime = h('p', { class: 'realtime' })
+  const segments = createSegments({
+    open: (seg) => navigate({ filters: seg.filters, segment: seg.id }),
+    context: () => state,
+    describe: filterText,
+    onAuth: sessionEnded,
+  })
+  filterBar.el.append(segments.button)
+  const settings = createSettings({ onAuth: sessionEnded, onSites: reloadSites })
+  const realtimeView = createRealtime({ onFilter: (d, v) => addFilter(d, v), onAuth: sessionEnded })
+  const realtime = h('a', { class: 'realtime', href: '#', onclick: (e) => openView(e, 'realtime') })
   const statsBox = h('div', { class: 'stats', role: 'group', 'aria-label': 'Totals; choose one to chart it' })
   const statsError = h('div', { class: 'stats-error' })
   const importsNotice = h('div', { class: 'imports-notice' })
@@ -237,16 +291,20 @@ const build = () => {
       overviewPanels,
       leadsPanels,
       people.el,
+      realtimeView.el,
+      settings.el,
     ),
     details.el,
     filterBar.dialog,
+    segments.dialog,
     ...(credits.length ? [h('footer', { class: 'credits' },
       credits.map((c) => h('a', { href: c.url, rel: 'noopener' }, c.text)))] : []),
   )
 
   view = {
     siteSelect, periodSelect, periodControl, prevButton, nextButton, fromInput, toInput, custom, intervalSelect, intervalControl,
-    importsBox, importsControl, importsNotice, firstRun, compareBox, compareControl, live, filterBar, details, realtime, statsBox, statsError,
+    importsBox, importsControl, importsNotice, firstRun, compareSelect, compareFrom, compareTo, compareDates, matchBox, matchControl, compareControl,
+    segments, settings, realtimeView, live, filterBar, details, realtime, statsBox, statsError,
     chartTitle, chartBox, chartError, panels, leadPanels, funnel, people, overviewPanels, leadsPanels, leadsNotice, overview, overviewTitle, tabs,
     chart: createChart(chartBox),
     seq: { stats: 0, chart: 0, realtime: 0 },
@@ -270,7 +328,12 @@ document.addEventListener('keydown', (e) => {
   }
   if (e.key.toLowerCase() === 'x' && !e.shiftKey) {
     e.preventDefault()
-    navigate({ compare: !state.compare })
+    changeCompare(state.compare === 'off' ? lastCompare : 'off')
+    return
+  }
+  if (e.key.toLowerCase() === 'r' && !e.shiftKey) {
+    e.preventDefault()
+    if (state.view !== 'realtime') navigate({ view: 'realtime', lead: null })
     return
   }
   const entry = PERIODS.find(([, , k]) => k && k === e.key.toLowerCase())
@@ -279,6 +342,23 @@ document.addEventListener('keydown', (e) => {
   changePeriod(entry[0])
   if (entry[0] === 'custom') view.fromInput.focus()
 })
+
+// The comparison mode X turns back on.
+let lastCompare = 'previous'
+const changeCompare = (mode) => {
+  if (mode !== 'off') lastCompare = mode
+  if (mode !== 'custom') return navigate({ compare: mode })
+  // A custom comparison starts as the period before.
+  const before = comparisonDates({ ...state, compare: 'previous', match: false }) || [daysBefore(today(), 59), daysBefore(today(), 30)]
+  navigate({ compare: 'custom', compareFrom: state.compareFrom || before[0], compareTo: state.compareTo || before[1] })
+}
+const changeCompareDates = () => {
+  let from = view.compareFrom.value
+  let to = view.compareTo.value
+  if (!validDate(from) || !validDate(to)) return
+  if (from > to) [from, to] = [to, from]
+  navigate({ compareFrom: from, compareTo: to })
+}
 
 const move = (step) => {
   const patch = movePeriod(state, step)
@@ -329,15 +409,29 @@ const syncControls = () => {
   v.periodSelect.value = periodChoice(state)
   v.prevButton.disabled = !movePeriod(state, -1)
   v.nextButton.disabled = !movePeriod(state, 1)
-  // People is a list of the newest leads, not a report: no period, no filters.
-  v.periodControl.hidden = people
-  v.custom.hidden = people || state.period !== 'custom'
-  v.importsControl.hidden = people
+  // People is a list of the newest leads, not a report: no period, no filters; Settings is
+  // neither; Realtime is always the last 30 minutes.
+  const aside = people || state.view === 'settings'
+  const noPeriod = aside || state.view === 'realtime'
+  v.periodControl.hidden = noPeriod
+  v.custom.hidden = noPeriod || state.period !== 'custom'
+  v.importsControl.hidden = noPeriod
   v.importsBox.checked = state.imports
-  v.compareBox.checked = state.compare
+  v.compareSelect.value = state.compare
+  if (state.compare !== 'off') lastCompare = state.compare
+  v.compareDates.hidden = state.compare !== 'custom'
+  v.compareFrom.value = state.compareFrom || ''
+  v.compareTo.value = state.compareTo || ''
+  v.compareFrom.max = today()
+  v.compareTo.max = today()
+  v.matchBox.checked = state.match
+  v.matchControl.hidden = state.compare === 'off'
   v.compareControl.hidden = state.period === 'all'
-  v.filterBar.el.hidden = people
-  v.overview.hidden = people
+  v.filterBar.el.hidden = aside
+  v.segments.button.hidden = state.view === 'realtime'
+  v.overview.hidden = noPeriod
+  v.realtimeView.el.hidden = state.view !== 'realtime'
+  v.settings.el.hidden = state.view !== 'settings'
   v.people.el.hidden = !people
   v.overviewPanels.hidden = state.view !== 'overview'
   v.leadsPanels.hidden = state.view !== 'leads'
@@ -345,7 +439,7 @@ const syncControls = () => {
   v.overviewTitle.textContent = state.view === 'leads' ? 'Leads' : 'Overview'
   for (const a of v.tabs) {
     const id = a.dataset.view
-    a.hidden = id === 'people' && !mayReadPeople(state)
+    a.hidden = (id === 'people' && !mayReadPeople(state)) || (id === 'settings' && !mayAdminister(state))
     a.setAttribute('href', writeState({ ...state, view: id, lead: null, metric: defaultMetric(id) }))
     if (id === state.view) a.setAttribute('aria-current', 'page')
     else a.removeAttribute('aria-current')
@@ -358,13 +452,13 @@ const syncControls = () => {
   fill(v.intervalSelect, choices.map((i) => h('option', { value: i }, INTERVAL_NAMES[i])))
   v.intervalSelect.value = interval(state)
   v.intervalControl.hidden = choices.length < 2
-  document.title = people ? `People · ${state.site} · Candor` : `${state.view === 'leads' ? 'Leads · ' : ''}${state.site} · ${periodText(state)} · Candor`
+  document.title = people || state.view === 'settings' || state.view === 'realtime' ? `${VIEW_NAMES[state.view] || 'Realtime'} · ${state.site} · Candor` : `${state.view === 'leads' ? 'Leads · ' : ''}${state.site} · ${periodText(state)} · Candor`
   v.filterBar.render(state.filters, filterText)
   for (const b of v.statsBox.querySelectorAll('button')) b.setAttribute('aria-pressed', String(b.dataset.metric === chartMetric()))
-  v.chartTitle.textContent = `${METRIC_LABELS[chartMetric()]}, ${periodText(state).replace(/^[A-Z](?=[a-z])/, (c) => c.toLowerCase())}${site && site.timezone && site.timezone !== 'UTC' ? ` (${site.timezone})` : ''}`
+  v.chartTitle.textContent = `${statLabel(chartMetric())}, ${periodText(state).replace(/^[A-Z](?=[a-z])/, (c) => c.toLowerCase())}${site && site.timezone && site.timezone !== 'UTC' ? ` (${site.timezone})` : ''}`
 }
 
-const chartMetric = () => validMetric(state.view, state.metric)
+const chartMetric = () => validMetric(state.view, state.metric, state.filters)
 
 const refresh = () => {
   if (!view) return
@@ -373,6 +467,16 @@ const refresh = () => {
   if (state.view === 'people') {
     view.announce(state.lead ? `Showing a lead of ${state.site}.` : `Showing the recent leads of ${state.site}.`)
     view.people.load(state, { timeZone: siteOf(state)?.timezone || 'UTC' })
+    return
+  }
+  if (state.view === 'settings') {
+    view.announce(`Showing the settings of ${state.site}.`)
+    view.settings.load(state, siteOf(state))
+    return
+  }
+  if (state.view === 'realtime') {
+    view.announce(`Showing the last 30 minutes of ${state.site}.`)
+    loadRealtime()
     return
   }
   view.announce(`Showing ${state.view === 'leads' ? 'leads of ' : ''}${state.site}, ${periodText(state)}${state.filters.length ? `, filtered by ${state.filters.map(filterText).join(' and ')}` : ''}.`)
@@ -412,7 +516,7 @@ const importsMessage = (meta) => {
 }
 
 const loadStats = () => {
-  const metrics = VIEW_METRICS[state.view]
+  const metrics = statMetrics(state.view, state.filters)
   const leads = metrics.indexOf('leads')
   const visitors = metrics.indexOf('visitors')
   view.statsBox.setAttribute('aria-busy', 'true')
@@ -420,9 +524,9 @@ const loadStats = () => {
   const shown = [...view.statsBox.querySelectorAll('.stat')].map((b) => b.dataset.metric)
   if (String(shown) !== String(metrics)) fill(view.statsBox, metrics.map((m) => statButton(m, null, null)))
   const base = { site_id: state.site, metrics, filters: apiFilters(state.filters), include: include(state) }
-  // The previous period is asked for with its own dates (month to date against the same days
+  // The other period is asked for with its own dates (month to date against the same days
   // of the month before), so the tiles and the chart's second line compare the same days.
-  const before = state.compare ? previousDates(state) : null
+  const before = comparisonDates(state)
   return run('stats',
     () => Promise.all([
       query({ ...base, date_range: dateRange(state) }),
@@ -503,7 +607,7 @@ const statButton = (metric, value, change, since = null) => {
     'aria-pressed': String(metric === chartMetric()),
     onclick: () => metric !== chartMetric() && navigate({ metric }, { only: 'chart' }),
   },
-  h('span', { class: 'stat-label' }, STAT_LABELS[metric]),
+  h('span', { class: 'stat-label' }, statLabel(metric)),
   h('span', { class: 'stat-value' }, metricValue(metric, value, true)),
   changeEl)
 }
@@ -523,7 +627,7 @@ const loadChart = () => {
   const metric = chartMetric()
   const dim = interval(state)
   const ongoing = endsToday(state)
-  const before = state.compare ? previousDates(state) : null
+  const before = comparisonDates(state)
   const tz = siteOf(state)?.timezone || 'UTC'
   const base = {
     site_id: state.site,
@@ -546,8 +650,9 @@ const loadChart = () => {
       // A period that ends today stops at the current hour (or day): the rest has not happened.
       const now = ongoing ? (dim === 'time:hour' ? hourIn(tz) : today()) : null
       const { labels, values } = series(data, dim, now)
-      const previous = prev ? { ...series(prev, dim, null), text: rangeText(before) } : null
-      view.chart.render({ labels, values, metric, interval: dim, partial: ongoing, previous })
+      const name = { yoy: 'A year before', custom: 'Compared with' }[state.compare] || 'Previous'
+      const previous = prev ? { ...series(prev, dim, null), text: rangeText(before), name } : null
+      view.chart.render({ labels, values, metric, interval: dim, partial: ongoing, previous, label: statLabel(metric) })
     },
     (e) => {
       view.chartBox.removeAttribute('aria-busy')
@@ -568,6 +673,9 @@ const loadRealtime = () => {
       }
       fill(view.realtime, h('span', { class: 'pulse', 'aria-hidden': 'true' }), h('strong', {}, metricValue('visitors', count)),
         count === 1 ? ' current visitor' : ' current visitors')
+      view.realtime.setAttribute('href', writeState({ ...state, view: 'realtime', lead: null }))
+      view.realtime.title = 'Realtime: the last 30 minutes (R)'
+      if (state.view === 'realtime') view.realtimeView.load(state, count)
     },
     () => fill(view.realtime, 'Current visitors unavailable'),
   )

@@ -46,7 +46,7 @@ export const createChart = (el) => {
     const unfinished = partial && i === labels.length - 1
     fill(tip,
       h('strong', {}, longLabel(interval, labels[i])),
-      h('span', {}, `${METRIC_LABELS[metric]}: ${metricValue(metric, values[i])}${unfinished ? ' (so far)' : ''}`),
+      h('span', {}, `${last.label}: ${metricValue(metric, values[i])}${unfinished ? ' (so far)' : ''}`),
       previous && i < previous.labels.length
         ? h('span', { class: 'tip-prev' }, `${longLabel(interval, previous.labels[i])}: ${metricValue(metric, previous.values[i])}`)
         : null)
@@ -97,9 +97,9 @@ export const createChart = (el) => {
         },
         series: [
           {},
-          ...(prev ? [{ label: 'Previous period', stroke: prevColour, width: 1.5, points: { show: false }, value: line.value }] : []),
-          { ...line, label: METRIC_LABELS[metric], stroke: accent, fill: accent + '22' },
-          { ...line, label: `${METRIC_LABELS[metric]} (unfinished)`, stroke: accent, dash: [6, 5], fill: accent + '11' },
+          ...(prev ? [{ label: 'Compared with', stroke: prevColour, width: 1.5, points: { show: false }, value: line.value }] : []),
+          { ...line, label: last.label, stroke: accent, fill: accent + '22' },
+          { ...line, label: `${last.label} (unfinished)`, stroke: accent, dash: [6, 5], fill: accent + '11' },
         ],
         axes: [
           {
@@ -135,19 +135,20 @@ export const createChart = (el) => {
 
   // `partial`: the last bucket is still filling. `previous`: { labels, values, text } of the
   // period compared with, or null.
-  const render = ({ labels, values, metric, interval, partial = false, previous = null }) => {
-    last = { labels, values, metric, interval, partial: partial && labels.length > 0, previous }
-    const name = METRIC_LABELS[metric]
+  // `label`: what the metric is called on its tile (Unique conversions under a goal filter).
+  const render = ({ labels, values, metric, interval, partial = false, previous = null, label = null }) => {
+    last = { labels, values, metric, interval, partial: partial && labels.length > 0, previous, label: label || METRIC_LABELS[metric] }
+    const name = last.label
     fill(legend,
       h('span', { class: 'key now' }, 'This period'),
       last.partial ? h('span', { class: 'key partial' }, `${longLabel(interval, labels[labels.length - 1])} so far`) : null,
-      previous ? h('span', { class: 'key prev' }, `Previous: ${previous.text}`) : null)
+      previous ? h('span', { class: 'key prev' }, `${previous.name || 'Previous'}: ${previous.text}`) : null)
     fill(table,
       h('caption', {}, `${name} per ${UNIT[interval].toLowerCase()}`),
       h('thead', {}, h('tr', {},
         h('th', { scope: 'col' }, UNIT[interval]),
         h('th', { scope: 'col' }, name),
-        previous ? h('th', { scope: 'col' }, 'Previous period') : null)),
+        previous ? h('th', { scope: 'col' }, `Compared with (${previous.text})`) : null)),
       h('tbody', {}, labels.map((l, i) =>
         h('tr', {},
           h('th', { scope: 'row' }, longLabel(interval, l), last.partial && i === labels.length - 1 ? ' (so far)' : ''),

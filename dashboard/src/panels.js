@@ -1,7 +1,7 @@
 // The breakdown panels: one small table per dimension, a bar behind each row, tabs where a
 // panel has several dimensions, and a CSV export of the whole breakdown.
 
-import { ApiError, query } from './api.js'
+import { api, ApiError, query } from './api.js'
 import { csvFileName, download, toCsv } from './csv.js'
 import { h, fill, uid } from './dom.js'
 import { dimensionLabel, displayValue, METRIC_LABELS, metricValue } from './format.js'
@@ -142,8 +142,9 @@ export const createPanel = (def, { onFilter, onAuth, onDetails }) => {
       h('label', { for: networksId }, 'Show all networks (Internet providers, mobile carriers, hosting)'))
     : null
 
-  // The properties panel: which key to break down by. The Stats API lists no keys, so the
-  // user types one; the keys used on a site are remembered in this browser.
+  // The properties panel: which key to break down by. The keys sent in the period come from
+  // /api/v1/stats/property-keys, as buttons with their visitors; a key can still be typed (and
+  // the keys typed on a site are remembered in this browser).
   const keyId = uid(`${def.id}-key`)
   const keyListId = uid(`${def.id}-keys`)
   const keyInput = def.props ? h('input', { type: 'text', id: keyId, list: keyListId, autocomplete: 'off', placeholder: 'e.g. plan' }) : null
@@ -158,6 +159,36 @@ export const createPanel = (def, { onFilter, onAuth, onDetails }) => {
     } },
     h('label', { for: keyId }, 'Property key'), keyInput, keyList, h('button', { type: 'submit' }, 'Show'))
     : null
+  const keyButtons = def.props ? h('ul', { class: 'suggestions prop-keys', 'aria-label': 'Keys sent in this period' }) : null
+  let keysFor = ''
+  // The period's keys; the first (most visitors) is shown when no key is chosen yet.
+  const loadKeys = async (s) => {
+    const range = dateRange(s)
+    const period = Array.isArray(range) ? `period=custom&date=${range.join(',')}` : 'period=all'
+    const ask = `site_id=${encodeURIComponent(s.site)}&${period}`
+    if (ask === keysFor) return
+    keysFor = ask
+    let keys = []
+    try {
+      const data = await api(`/api/v1/stats/property-keys?${ask}`)
+      keys = (Array.isArray(data?.keys) ? data.keys : []).filter((k) => k && typeof k.key === 'string')
+    } catch {
+      keysFor = '' // typing a key still works
+    }
+    fill(keyList, [...new Set([...keys.map((k) => k.key), ...propKeys(s.site)])].map((k) => h('option', { value: k })))
+    fill(keyButtons, keys.slice(0, 20).map((k) => h('li', {}, h('button', {
+      type: 'button',
+      class: 'suggestion',
+      'aria-pressed': String(k.key === propKey()),
+      onclick: (e) => {
+        keyInput.value = k.key
+        rememberPropKey(s.site, k.key)
+        for (const b of keyButtons.querySelectorAll('button')) b.setAttribute('aria-pressed', String(b === e.currentTarget))
+        load(state)
+      },
+    }, k.key, h('span', { class: 'count' }, ` ${Number(k.visitors) || 0}`)))))
+    if (!propKey() && keys.length) keyInput.value = keys[0].key
+  }
   const propKey = () => (keyInput ? keyInput.value.trim() : '')
   const propTab = () => !def.props || propKey()
   const currentTab = () => (def.props ? { ...tab, label: `Property ${propKey()}`, dimension: `event:props:${propKey()}` } : tab)
@@ -180,6 +211,7 @@ export const createPanel = (def, { onFilter, onAuth, onDetails }) => {
     h('div', { class: 'panel-head' }, h('h2', { id: headingId }, def.title), h('div', { class: 'panel-actions' }, detailsButton, csvButton)),
     tablist,
     keyForm,
+    keyButtons,
     networks,
     body,
     status,
@@ -230,9 +262,14 @@ export const createPanel = (def, { onFilter, onAuth, onDetails }) => {
     }
     state = s
     const mine = ++seq
+    if (def.props) {
+      await loadKeys(s)
+      if (mine !== seq) return
+      for (const b of keyButtons.querySelectorAll('button')) b.setAttribute('aria-pressed', String(b.firstChild.textContent === propKey()))
+    }
     const t = currentTab()
     if (!propTab()) {
-      fill(body, h('p', { class: 'empty' }, 'Type a property key your events send (props: { plan: "pro" } has the key plan), then Show.'))
+      fill(body, h('p', { class: 'empty' }, 'No event sent a property in this period. Type a property key your events send (props: { plan: "pro" } has the key plan), then Show.'))
       return
     }
     status.textContent = ''

@@ -39,7 +39,7 @@ export const OP_WORDS = { '==': 'is', '!=': 'is not', '~=': 'contains', '!~': 'd
 
 // The screens: the traffic overview, the Leads view (aggregates, for every reader of the site)
 // and People (named leads, only for a session with leads:read on the site).
-export const VIEWS = ['overview', 'leads', 'people']
+export const VIEWS = ['overview', 'leads', 'people', 'realtime', 'settings']
 export const DEFAULT_VIEW = 'overview'
 
 // The top stats of each view, in screen order; each can be charted. A view's default chart
@@ -48,17 +48,41 @@ export const VIEW_METRICS = {
   overview: ['visitors', 'visits', 'pageviews', 'views_per_visit', 'bounce_rate', 'visit_duration'],
   leads: ['visitors', 'leads', 'lead_conversion_rate'],
   people: [],
+  realtime: [],
+  settings: [],
+}
+
+// Plausible's tiles under a goal filter: unique conversions, total conversions and the
+// conversion rate; under an event-name or property filter (no goal), visitors and events:
+// page views and views per visit say nothing about a custom event.
+export const GOAL_METRICS = ['visitors', 'events', 'conversion_rate']
+export const EVENT_METRICS = ['visitors', 'events']
+const isEventFilter = (f) => f.dimension.startsWith('event:props:') ||
+  (f.dimension === 'event:name' && !(f.op === '==' && f.values.every((v) => v === 'pageview')))
+export const statMetrics = (view, filters = []) => {
+  if (view !== 'overview') return VIEW_METRICS[view] || []
+  const positive = filters.filter((f) => f.op === '==' || f.op === '~=')
+  if (positive.some((f) => f.dimension === 'event:goal')) return GOAL_METRICS
+  if (positive.some(isEventFilter)) return EVENT_METRICS
+  return VIEW_METRICS.overview
 }
 const VIEW_DEFAULT_METRIC = { leads: 'leads' }
 export const CHART_METRICS = VIEW_METRICS.overview
 export const DEFAULT_METRIC = 'visitors'
 export const defaultMetric = (view) => VIEW_DEFAULT_METRIC[view] || DEFAULT_METRIC
-export const validMetric = (view, metric) => ((VIEW_METRICS[view] || []).includes(metric) ? metric : defaultMetric(view))
+export const validMetric = (view, metric, filters = []) => (statMetrics(view, filters).includes(metric) ? metric : defaultMetric(view))
+
+// Comparison modes (URL `compare`): off, the period before (default, omitted), the same dates a
+// year before, or a custom range (`compare_from`, `compare_to`); `match=1` moves the other range
+// to start on the same weekday.
+export const COMPARE_MODES = [['off', 'Off'], ['previous', 'Previous period'], ['yoy', 'Year over year'], ['custom', 'Custom range']]
+const COMPARE_URL = { off: '0', yoy: 'yoy', custom: 'custom' }
 
 export const INTERVALS = ['time:hour', 'time:day', 'time:week', 'time:month']
 
 // A lead id as the collector writes them (a UUID, or any other short token): never a path.
 const LEAD_ID = /^[A-Za-z0-9_-]{1,64}$/
+const SEGMENT_ID = LEAD_ID
 
 const DATE = /^\d{4}-\d{2}-\d{2}$/
 const FILTER = /^((?:event|visit):[^=!~]+?)(==|!=|~=|!~)([\s\S]*)$/
@@ -141,11 +165,21 @@ export const readState = (search, now = new Date()) => {
     date: period === 'custom' || period === 'all' ? null : date,
     from: null,
     to: null,
-    metric: validMetric(view, p.get('metric')),
+    metric: p.get('metric'),
     interval: INTERVALS.includes(p.get('interval')) ? p.get('interval') : null,
     imports: p.get('imports') === '1',
-    compare: p.get('compare') !== '0',
+    compare: Object.entries(COMPARE_URL).find(([, v]) => v === p.get('compare'))?.[0] || 'previous',
+    compareFrom: null,
+    compareTo: null,
+    match: p.get('match') === '1',
+    segment: SEGMENT_ID.test(p.get('segment') || '') ? p.get('segment') : null,
     filters,
+  }
+  state.metric = validMetric(view, state.metric, filters)
+  if (state.compare === 'custom') {
+    const [a, b] = [p.get('compare_from'), p.get('compare_to')]
+    if (validDate(a) && validDate(b)) [state.compareFrom, state.compareTo] = a <= b ? [a, b] : [b, a]
+    else state.compare = 'previous'
   }
   if (period === 'custom') {
     let from = validDate(p.get('from')) ? p.get('from') : null
@@ -175,7 +209,10 @@ export const writeState = (state) => {
   if (state.metric && state.metric !== defaultMetric(view)) parts.push(['metric', state.metric])
   if (state.interval && state.interval !== defaultInterval(state)) parts.push(['interval', state.interval])
   if (state.imports) parts.push(['imports', '1'])
-  if (state.compare === false) parts.push(['compare', '0'])
+  if (COMPARE_URL[state.compare]) parts.push(['compare', COMPARE_URL[state.compare]])
+  if (state.compare === 'custom') parts.push(['compare_from', state.compareFrom], ['compare_to', state.compareTo])
+  if (state.match && state.compare !== 'off') parts.push(['match', '1'])
+  if (state.segment) parts.push(['segment', state.segment])
   for (const f of state.filters) {
     parts.push(['f', formatFilter(f)])
     for (const v of f.values.slice(1)) parts.push(['or', v])
@@ -243,6 +280,29 @@ export const previousDates = (state, now = new Date()) => {
   return [addDays(from, -n), addDays(from, -1)]
 }
 
+// The range the tiles and the chart's second line compare with, by the comparison mode; null
+// when off (or for all time). Year over year is the same dates a year before (29 February
+// becomes the 28th). "Match day of week" moves the other range, both ends alike, to the
+// nearest start on the same weekday as this range's start (at most three days).
+export const comparisonDates = (state, now = new Date()) => {
+  const d = dates(state, now)
+  if (!d || state.compare === 'off') return null
+  let range
+  if (state.compare === 'custom' && state.compareFrom && state.compareTo) range = [state.compareFrom, state.compareTo]
+  else if (state.compare === 'yoy') {
+    const back = (iso) => {
+      const y = `${Number(iso.slice(0, 4)) - 1}${iso.slice(4)}`
+      return validDate(y) && new Date(y + 'T00:00:00Z').toISOString().slice(0, 10) === y ? y : `${y.slice(0, 8)}28`
+    }
+    range = [back(d[0]), back(d[1])]
+  } else range = previousDates(state, now)
+  if (!range || !state.match) return range
+  const day = (iso) => new Date(iso + 'T00:00:00Z').getUTCDay()
+  let shift = (day(d[0]) - day(range[0]) + 7) % 7
+  if (shift > 3) shift -= 7
+  return [addDays(range[0], shift), addDays(range[1], shift)]
+}
+
 // ← and →: the same kind of period just before or after; null where there is none (all time,
 // or the future). Returns a state patch.
 export const movePeriod = (state, step, now = new Date()) => {
@@ -298,6 +358,19 @@ export const interval = (state, now = new Date()) => {
 }
 
 export const apiFilters = (filters) => filters.map((f) => [OPS[f.op], f.dimension, f.values])
+
+// A saved segment's Stats API filters back into the dashboard's (what apiFilters wrote); null
+// when one of them is something the dashboard cannot show as a chip.
+const OP_OF = Object.fromEntries(Object.entries(OPS).map(([k, v]) => [v, k]))
+export const fromApiFilters = (list) => {
+  if (!Array.isArray(list)) return null
+  const out = []
+  for (const f of list) {
+    if (!Array.isArray(f) || !OP_OF[f[0]] || typeof f[1] !== 'string' || !/^(event|visit):/.test(f[1]) || !Array.isArray(f[2]) || !f[2].length) return null
+    out.push({ dimension: f[1], op: OP_OF[f[0]], values: f[2].map(String) })
+  }
+  return out
+}
 
 // Which entry of the period menu a state is: `day` and `month` ending on an earlier date are
 // "Yesterday" and "Last month" when they are exactly that.

@@ -154,7 +154,7 @@ describe('explore', () => {
     const tip = page.locator('.chart-tip')
     await tip.waitFor()
     const text = await tip.textContent()
-    assert.match(text, new RegExp(`Visitors: ${PAGES} \\(so far\\)`))
+    assert.match(text, new RegExp(`Unique visitors: ${PAGES} \\(so far\\)`))
     assert.match(text, /\d{1,2}:00/)
     assert.equal(await tip.locator('.tip-prev').count(), 1, 'the previous period in the tooltip')
 
@@ -239,10 +239,45 @@ describe('explore', () => {
       assert.equal(await page.locator('.stats .change').count(), 0)
       assert.equal(await page.locator('.chart-data td.prev').count(), 0)
     })
-    assert.equal(await page.getByLabel('Compare (X)').isChecked(), false)
+    assert.equal(await page.getByLabel('Compare (X)').inputValue(), 'off')
+    assert.equal(await page.getByLabel('Match day of week').isVisible(), false)
     await page.keyboard.press('x')
     await page.waitForURL((u) => !u.searchParams.has('compare'))
     await soon(async () => assert.equal(await page.locator('.chart-data td.prev').count(), 7))
+
+    // Year over year: the same seven days a year before, for the tiles and the chart.
+    const yearBack = (iso) => `${Number(iso.slice(0, 4)) - 1}${iso.slice(4)}`
+    const week = [new Date(Date.parse(todayIn(TZ)) - 6 * 864e5).toISOString().slice(0, 10), todayIn(TZ)]
+    queries.length = 0
+    await page.getByLabel('Compare (X)').selectOption('yoy')
+    await page.waitForURL(/compare=yoy/)
+    await settled(page)
+    await soon(() => assert.ok(queries.some((q) => String(q.date_range) === String(week.map(yearBack)) && q.dimensions?.[0] === 'time:day'), JSON.stringify(queries.map((q) => q.date_range))))
+    assert.equal(await stat(page, 'visitors').locator('.change [aria-hidden]').textContent(), '—')
+    assert.match(await stat(page, 'visitors').locator('.change').getAttribute('title'), new RegExp(String(Number(week[0].slice(0, 4)) - 1)))
+    // Match day of week: a start on the same weekday, remembered in the URL.
+    queries.length = 0
+    await page.getByLabel('Match day of week').check()
+    await page.waitForURL(/compare=yoy&match=1/)
+    const weekday = (iso) => new Date(iso + 'T00:00:00Z').getUTCDay()
+    await soon(() => assert.ok(queries.some((q) => Array.isArray(q.date_range) && q.date_range[0] < week[0].slice(0, 4) && weekday(q.date_range[0]) === weekday(week[0]))))
+    // A custom range: its own dates.
+    queries.length = 0
+    await page.getByLabel('Compare (X)').selectOption('custom')
+    await page.getByLabel('Compare from').fill('2026-01-01')
+    await page.getByLabel('to', { exact: true }).fill('2026-01-07')
+    await page.waitForURL(/compare=custom&compare_from=2026-01-01&compare_to=2026-01-07/)
+    await page.getByLabel('Match day of week').uncheck()
+    await page.waitForURL((u) => !u.searchParams.has('match'))
+    await soon(() => assert.ok(queries.some((q) => String(q.date_range) === '2026-01-01,2026-01-07')))
+    // The mode survives a reload, and X turns it off and back on.
+    await page.reload()
+    await settled(page)
+    assert.equal(await page.getByLabel('Compare (X)').inputValue(), 'custom')
+    await page.keyboard.press('x')
+    await page.waitForURL(/compare=0/)
+    await page.keyboard.press('x')
+    await page.waitForURL(/compare=custom/)
     assert.deepEqual(problems(), [])
     await context.close()
   })
@@ -282,6 +317,14 @@ describe('explore', () => {
   it('properties_and_custom_events_have_panels_that_filter', async () => {
     const { context, page, problems } = await open(`?site=${SITE}&period=day`)
     assert.deepEqual(await rows(panel(page, 'events')), [['Signup', '3', '3'], ['Download', '1', '1']])
+    // The period's keys from the server, most visitors first; the first is shown at once.
+    const keys = panel(page, 'props').getByRole('list', { name: 'Keys sent in this period' })
+    await soon(async () => assert.deepEqual(await keys.getByRole('button').allTextContents(), ['plan 3', 'file 1']))
+    await soon(async () => assert.deepEqual(await rows(panel(page, 'props')), [['pro', '2', '2'], ['free', '1', '1']]))
+    await keys.getByRole('button', { name: 'file 1' }).click()
+    await soon(async () => assert.deepEqual(await rows(panel(page, 'props')), [['price-list.pdf', '1', '1']]))
+    assert.equal(await keys.getByRole('button', { name: 'file 1' }).getAttribute('aria-pressed'), 'true')
+    // A key can still be typed.
     await panel(page, 'props').getByLabel('Property key').fill('plan')
     await panel(page, 'props').getByRole('button', { name: 'Show' }).click()
     await soon(async () => assert.deepEqual(await rows(panel(page, 'props')), [['pro', '2', '2'], ['free', '1', '1']]))
@@ -343,6 +386,63 @@ describe('explore', () => {
     await context.close()
   })
 
+  it('a_goal_filter_turns_the_tiles_into_conversions_with_exact_numbers', async () => {
+    const { context, page, problems, queries } = await open(`?site=${SITE}&period=day&f=event:goal==Signup`)
+    const tiles = () => page.locator('.stat').evaluateAll((els) => els.map((b) => [b.querySelector('.stat-label').textContent, b.querySelector('.stat-value').textContent]))
+    // 3 of the 60 visitors signed up, once each: 5%.
+    await soon(async () => assert.deepEqual(await tiles(), [['Unique conversions', '3'], ['Total conversions', '3'], ['Conversion rate', '5%']]))
+    assert.ok(queries.some((q) => String(q.metrics) === 'visitors,events,conversion_rate' && !q.dimensions?.length))
+    await shot(page, 'goal-tiles-desktop.png')
+    // The conversion rate charts.
+    await stat(page, 'conversion_rate').click()
+    await page.waitForURL(/metric=conversion_rate/)
+    await soon(async () => assert.match(await page.locator('#chart-title').textContent(), /^Conversion rate, today/))
+    await settled(page)
+    await axe(page, 'goal tiles')
+    // Another goal filter keeps the conversion tiles and the charted metric; a property filter
+    // on top of it still counts the goal's conversions.
+    await page.goto(`${collector.base}/dashboard/?site=${SITE}&period=day&metric=conversion_rate&f=event:goal==Signup&f=event:props:plan==pro`)
+    await soon(async () => assert.deepEqual(await tiles(), [['Unique conversions', '2'], ['Total conversions', '2'], ['Conversion rate', '3.3%']]))
+    // An event name without a goal: its visitors and events, no page views.
+    await page.goto(`${collector.base}/dashboard/?site=${SITE}&period=day&f=event:name==Download`)
+    await soon(async () => assert.deepEqual(await tiles(), [['Unique visitors', '1'], ['Total events', '1']]))
+    // No filter: the traffic tiles again.
+    await page.goto(`${collector.base}/dashboard/?site=${SITE}&period=day&metric=conversion_rate`)
+    await soon(async () => assert.deepEqual((await tiles()).map(([l]) => l), ['Unique visitors', 'Total visits', 'Pageviews', 'Views per visit', 'Bounce rate', 'Visit duration']))
+    assert.equal(new URL(page.url()).searchParams.has('metric'), false)
+    await context.close()
+
+    const phone = await open(`?site=${SITE}&period=day&f=event:goal==Signup`, { viewport: PHONE, touch: true })
+    await soon(async () => assert.equal(await stat(phone.page, 'conversion_rate').locator('.stat-value').textContent(), '5%'))
+    await shot(phone.page, 'goal-tiles-phone.png')
+    assert.deepEqual([...problems(), ...phone.problems()], [])
+    await phone.context.close()
+  })
+
+  it('realtime_shows_the_last_30_minutes_behind_the_current_visitors_count', async () => {
+    const { context, page, problems, queries } = await open(`?site=${SITE}&period=day`)
+    await page.locator('a.realtime').click()
+    await page.waitForURL(/view=realtime/)
+    const realtime = page.getByRole('region', { name: 'Realtime: the last 30 minutes' })
+    await soon(async () => assert.equal(await realtime.locator('.stat[data-metric="visitors"] .stat-value').textContent(), String(PAGES)))
+    assert.equal(await realtime.locator('.stat[data-metric="pageviews"] .stat-value').textContent(), String(PAGES))
+    assert.equal(await realtime.locator('.stat[data-metric="current"]').count(), 1)
+    assert.deepEqual(await rows(realtime.locator('[data-panel="realtime-sources"]')), [['Google', '40'], ['Direct / None', '20']])
+    assert.equal(await realtime.locator('[data-panel="realtime-pages"] tbody tr').count(), 10)
+    // Two ISO date-times 30 minutes apart.
+    const q = queries.find((x) => x.dimensions?.[0] === 'visit:source' && Array.isArray(x.date_range) && x.date_range[0].includes('T'))
+    assert.ok(q, 'a query over date-times')
+    assert.equal(Date.parse(q.date_range[1]) - Date.parse(q.date_range[0]), 30 * 60000)
+    assert.equal(await page.getByLabel('Period', { exact: true }).isVisible(), false)
+    // A row filters the realtime view.
+    await realtime.getByRole('button', { name: 'Google' }).click()
+    await page.waitForURL(/view=realtime.*f=visit:source==Google/)
+    await soon(async () => assert.equal(await realtime.locator('.stat[data-metric="visitors"] .stat-value').textContent(), '40'))
+    await axe(page, 'the realtime view')
+    assert.deepEqual(problems(), [])
+    await context.close()
+  })
+
   it('imports_toggle_and_organisations_without_networks', async () => {
     const { context, page, problems, queries } = await open(`?site=${SITE}&period=day`)
     const org = queries.find((q) => q.dimensions?.[0] === 'visit:org')
@@ -369,9 +469,10 @@ describe('explore', () => {
     const { context, page, problems } = await open(`?site=${SITE}&period=day`, { viewport: PHONE, touch: true })
     await shot(page, 'overview-phone.png')
     // A tap on the chart shows the tooltip.
+    await page.locator('.plot').scrollIntoViewIfNeeded()
     const plot = await page.locator('.plot .u-over').boundingBox()
     await page.touchscreen.tap(plot.x + plot.width - 2, plot.y + plot.height / 2)
-    await soon(async () => assert.match(await page.locator('.chart-tip').textContent(), new RegExp(`Visitors: ${PAGES} \\(so far\\)`)))
+    await soon(async () => assert.match(await page.locator('.chart-tip').textContent(), new RegExp(`Unique visitors: ${PAGES} \\(so far\\)`)))
     await axe(page, 'the overview (phone)')
     // No panel wider than the screen; every name column has room to read.
     assert.equal(await page.evaluate(() => document.documentElement.scrollWidth), PHONE.width)

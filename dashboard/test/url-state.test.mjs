@@ -6,7 +6,7 @@ import { describe, it } from 'node:test'
 import { csvCell, csvFileName, toCsv } from '../src/csv.js'
 import { bucketSeconds, change, changeText, countryName, displayValue, duration, metricValue } from '../src/format.js'
 import {
-  apiFilters, choosePeriod, dateRange, interval, intervals, movePeriod, parseFilter, periodChoice, previousDates, readState, setTimeZone, withFilter,
+  apiFilters, choosePeriod, comparisonDates, dateRange, fromApiFilters, GOAL_METRICS, statMetrics, interval, intervals, movePeriod, parseFilter, periodChoice, previousDates, readState, setTimeZone, withFilter,
   writeState,
 } from '../src/state.js'
 
@@ -25,7 +25,7 @@ describe('url state', () => {
     }
     const qs = writeState(state)
     assert.equal(qs, '?site=shop.test&period=7d&f=visit:source==Google&f=event:page!=/about&f=event:page~=a%26b=c%20d%2Be%23f%25&f=event:props:plan==pro')
-    assert.deepEqual(readState(qs), { ...state, view: 'overview', lead: null, date: null, from: null, to: null, interval: null, imports: false, compare: true })
+    assert.deepEqual(readState(qs), { ...state, view: 'overview', lead: null, date: null, from: null, to: null, interval: null, imports: false, compare: 'previous', compareFrom: null, compareTo: null, match: false, segment: null })
     // What URLSearchParams writes reads the same.
     const p = new URLSearchParams(qs)
     assert.deepEqual(readState('?' + p.toString()), readState(qs))
@@ -208,6 +208,37 @@ describe('formatting', () => {
     assert.equal(change('bounce_rate', 42.5, 40, 10), 2.5)
     assert.equal(change('conversion_rate', 3, 4.25, 10), -1.3)
     assert.equal(change('visit_duration', 90, 120, 10), -25)
+  })
+
+  it('comparison_modes_previous_year_over_year_custom_and_matching_weekdays', () => {
+    setTimeZone('UTC')
+    const now = new Date('2026-12-06T12:00:00Z') // a Sunday
+    const of = (qs) => comparisonDates(readState(qs, now), now)
+    assert.deepEqual(of('?period=7d'), ['2026-11-23', '2026-11-29'])
+    assert.equal(of('?period=7d&compare=0'), null)
+    assert.deepEqual(of('?period=7d&compare=yoy'), ['2025-11-30', '2025-12-06'])
+    // This range starts on a Monday (2026-11-30); 2025-11-30 is a Sunday: the nearest Monday is a day on.
+    assert.deepEqual(of('?period=7d&compare=yoy&match=1'), ['2025-12-01', '2025-12-07'])
+    assert.deepEqual(of('?period=custom&from=2024-02-29&to=2024-03-01&compare=yoy'), ['2023-02-28', '2023-03-01'])
+    assert.deepEqual(of('?period=7d&compare=custom&compare_from=2026-10-10&compare_to=2026-10-01'), ['2026-10-01', '2026-10-10'])
+    // A custom comparison without its dates is the period before.
+    assert.equal(readState('?compare=custom&compare_from=x', now).compare, 'previous')
+    const qs = writeState(readState('?period=7d&compare=custom&compare_from=2026-10-01&compare_to=2026-10-10&match=1&segment=abc123', now))
+    assert.match(qs, /compare=custom&compare_from=2026-10-01&compare_to=2026-10-10&match=1&segment=abc123/)
+    assert.equal(readState('?segment=../x', now).segment, null)
+  })
+
+  it('goal_filters_turn_the_tiles_into_conversions_and_segments_read_back', () => {
+    const f = (s) => readState(s).filters
+    assert.equal(statMetrics('overview', f('?f=event:goal==Signup')), GOAL_METRICS)
+    assert.deepEqual(statMetrics('overview', f('?f=event:name==Download')), ['visitors', 'events'])
+    assert.deepEqual(statMetrics('overview', f('?f=event:props:plan==pro')), ['visitors', 'events'])
+    assert.deepEqual(statMetrics('overview', f('?f=event:goal!=Signup')), ['visitors', 'visits', 'pageviews', 'views_per_visit', 'bounce_rate', 'visit_duration'])
+    assert.equal(readState('?f=event:goal==Signup&metric=conversion_rate').metric, 'conversion_rate')
+    assert.equal(readState('?metric=conversion_rate').metric, 'visitors')
+    const filters = f('?f=visit:source==Google&or=Bing&f=event:page!~/blog')
+    assert.deepEqual(fromApiFilters(apiFilters(filters)), filters)
+    assert.equal(fromApiFilters([['matches', 'event:page', ['x']]]), null)
   })
 
   it('time_buckets_read_as_utc_wall_clock', () => {
