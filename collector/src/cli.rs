@@ -99,6 +99,9 @@ pub struct MigrateArgs {
     /// List the migrations that would run, with their statements, and change nothing.
     #[arg(long)]
     pub dry_run: bool,
+    /// Stop after this migration version (a staged upgrade).
+    #[arg(long, value_name = "VERSION")]
+    pub to: Option<u32>,
 }
 
 impl ServeArgs {

@@ -27,9 +27,11 @@ fn main() -> ExitCode {
             }
         },
         Command::Migrate(args) => match args.serve.load_config() {
-            Ok(config) => {
-                actix_web::rt::System::new().block_on(candor::serve::migrate(config, args.dry_run))
-            }
+            Ok(config) => actix_web::rt::System::new().block_on(candor::serve::migrate(
+                config,
+                args.dry_run,
+                args.to,
+            )),
             Err(e) => {
                 eprintln!("error: {e}");
                 return ExitCode::from(2);

@@ -38,14 +38,19 @@ const ROLLUP_BUDGET: Duration = Duration::from_secs(10);
 
 /// `candor migrate`: opens the store the config names and applies the pending migrations
 /// (or, with `dry_run`, prints them with their statements and changes nothing).
-pub async fn migrate(config: Config, dry_run: bool) -> anyhow::Result<()> {
+pub async fn migrate(config: Config, dry_run: bool, to: Option<u32>) -> anyhow::Result<()> {
     crate::privacy::keys::create_private_dir(&config.data_dir)
         .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", config.data_dir.display()))?;
     let store = store::open(&config).await?;
     let topology = migrations::Topology {
         cluster: config.clickhouse.cluster.clone(),
     };
-    let pending = migrations::pending(store.as_ref()).await?;
+    let last = to.unwrap_or(u32::MAX);
+    let pending: Vec<_> = migrations::pending(store.as_ref())
+        .await?
+        .into_iter()
+        .filter(|m| m.version <= last)
+        .collect();
     if pending.is_empty() {
         println!("the store is up to date: no migration to run");
         return Ok(());
@@ -60,7 +65,7 @@ pub async fn migrate(config: Config, dry_run: bool) -> anyhow::Result<()> {
         }
         return Ok(());
     }
-    let applied = migrations::migrate(store.as_ref(), &topology).await?;
+    let applied = migrations::migrate_up_to(store.as_ref(), &topology, last).await?;
     println!("applied {} migration(s): {applied:?}", applied.len());
     Ok(())
 }

@@ -378,13 +378,7 @@ fn rowbinary_v1_frame(session_id: u64, path: &str) -> Vec<u8> {
     frame(&record.encode_v1())
 }
 
-/// A spool frame: `[length u32 LE][crc32c u32 LE][payload]`.
-fn frame(payload: &[u8]) -> Vec<u8> {
-    let mut frame = (payload.len() as u32).to_le_bytes().to_vec();
-    frame.extend_from_slice(&crc32c::crc32c(payload).to_le_bytes());
-    frame.extend_from_slice(payload);
-    frame
-}
+use common::spool_frame as frame;
 
 /// A spooled record as collectors before the RowBinary format wrote it: two JSONEachRow
 /// lines, framed as `[length][crc32c][payload]`.

@@ -232,6 +232,14 @@ pub fn page_view_record(
     }
 }
 
+/// A spool frame: `[length u32 LE][crc32c u32 LE][payload]`.
+pub fn spool_frame(payload: &[u8]) -> Vec<u8> {
+    let mut frame = (payload.len() as u32).to_le_bytes().to_vec();
+    frame.extend_from_slice(&crc32c::crc32c(payload).to_le_bytes());
+    frame.extend_from_slice(payload);
+    frame
+}
+
 /// Waits (up to 30 s) until the store holds `n` events, and fails the test if it does not.
 pub async fn events_stored(state: &candor::http::AppState, n: u64) {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
