@@ -41,6 +41,7 @@ export const METRIC_LABELS = {
   visit_duration: 'Visit duration',
   events: 'Events',
   conversion_rate: 'Conversion rate',
+  group_conversion_rate: 'Conversion rate',
   percentage: 'Share',
   leads: 'Leads',
   lead_conversion_rate: 'Lead conversion',
@@ -91,6 +92,7 @@ export const metricValue = (metric, v, short = false) => {
   switch (metric) {
     case 'bounce_rate':
     case 'conversion_rate':
+    case 'group_conversion_rate':
     case 'lead_conversion_rate':
     case 'percentage':
       return `${decimal.format(n)}%`

@@ -6,7 +6,7 @@ import { csvFileName, download, toCsv } from './csv.js'
 import { h, fill, uid } from './dom.js'
 import { dimensionLabel, displayValue, METRIC_LABELS, metricValue } from './format.js'
 import { propKeys, recall, remember, rememberPropKey } from './prefs.js'
-import { apiFilters, dateRange, include } from './state.js'
+import { apiFilters, dateRange, GOAL_METRICS, include, statMetrics } from './state.js'
 
 const VISITORS = ['visitors']
 
@@ -108,6 +108,14 @@ const breakdown = (state, tab, limit, extra = []) => ({
   pagination: { limit, offset: 0 },
   include: include(state, { total_rows: true }),
 })
+
+// Under a goal filter a traffic breakdown counts conversions, as Plausible's do: the visitors who
+// converted and the conversion rate within each row (page views of a goal's event are 0).
+const GOAL_TAB_METRICS = ['visitors', 'group_conversion_rate']
+const forState = (tab, s, def) =>
+  PANELS.includes(def) && statMetrics('overview', s.filters) === GOAL_METRICS && !tab.metrics.includes('events')
+    ? { ...tab, metrics: GOAL_TAB_METRICS, labels: { visitors: 'Conversions' } }
+    : tab
 
 // One panel. `onFilter(dimension, value)` is called when a row is chosen; `onAuth()` when
 // the session has ended; `onDetails(def, tab, filters)` opens every row of the tab.
@@ -267,7 +275,7 @@ export const createPanel = (def, { onFilter, onAuth, onDetails }) => {
       if (mine !== seq) return
       for (const b of keyButtons.querySelectorAll('button')) b.setAttribute('aria-pressed', String(b.firstChild.textContent === propKey()))
     }
-    const t = currentTab()
+    const t = forState(currentTab(), s, def)
     if (!propTab()) {
       fill(body, h('p', { class: 'empty' }, 'No event sent a property in this period. Type a property key your events send (props: { plan: "pro" } has the key plan), then Show.'))
       return
@@ -306,7 +314,7 @@ export const createPanel = (def, { onFilter, onAuth, onDetails }) => {
         h('caption', { class: 'sr-only' }, `${def.title}: ${t.label}, by ${METRIC_LABELS[t.metrics[0]].toLowerCase()}. Choose a row to filter the dashboard by it.`),
         h('thead', {}, h('tr', {},
           h('th', { scope: 'col' }, label),
-          t.metrics.map((m) => h('th', { scope: 'col', class: 'num' }, METRIC_LABELS[m])),
+          t.metrics.map((m) => h('th', { scope: 'col', class: 'num' }, t.labels?.[m] || METRIC_LABELS[m])),
         )),
         h('tbody', {}, rows.map((r) => {
           const value = r.dimensions?.[0] ?? ''
@@ -329,7 +337,7 @@ export const createPanel = (def, { onFilter, onAuth, onDetails }) => {
   const exportCsv = async () => {
     if (!state) return
     if (!propTab()) return
-    const t = currentTab()
+    const t = forState(currentTab(), state, def)
     csvButton.disabled = true
     status.textContent = 'Preparing CSV…'
     try {

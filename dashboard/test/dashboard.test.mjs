@@ -250,7 +250,8 @@ describe('dashboard', () => {
     await page.waitForURL(/[?&]f=event:goal==Visit%20\/checkout(&|$)/)
     await soon(async () => {
       assert.equal(await stat(page, 'visitors').textContent(), '1')
-      assert.deepEqual(sorted(await rows(page, 'sources')), [['Google', '1']])
+      // The panels count conversions: one of Google's three visitors converted.
+      assert.deepEqual(sorted(await rows(page, 'sources')), [['Google', '1', '33.3%']])
     })
     assert.deepEqual(problems(), [])
     await context.close()

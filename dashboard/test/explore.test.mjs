@@ -392,6 +392,12 @@ describe('explore', () => {
     // 3 of the 60 visitors signed up, once each: 5%.
     await soon(async () => assert.deepEqual(await tiles(), [['Unique conversions', '3'], ['Total conversions', '3'], ['Conversion rate', '5%']]))
     assert.ok(queries.some((q) => String(q.metrics) === 'visitors,events,conversion_rate' && !q.dimensions?.length))
+    // The traffic panels count conversions too: the converting visitors and the rate per row.
+    const pages = panel(page, 'pages')
+    await pages.getByRole('tab', { name: 'Top pages' }).click()
+    await soon(async () => assert.deepEqual(await rows(pages), [['/p/01', '1', '100%'], ['/p/02', '1', '100%'], ['/p/03', '1', '100%']]))
+    assert.deepEqual(await pages.locator('thead th').allTextContents(), ['Page', 'Conversions', 'Conversion rate'])
+    assert.deepEqual(await rows(panel(page, 'sources').locator('table')), [['Organic Search', '2', '5%'], ['Direct', '1', '5%']])
     await shot(page, 'goal-tiles-desktop.png')
     // The conversion rate charts.
     await stat(page, 'conversion_rate').click()
