@@ -14,7 +14,7 @@ import { createFunnel, LEAD_PANELS, NO_LEADS, NO_LEADS_FILTERED } from './leads.
 import { createPanel, PANELS } from './panels.js'
 import { createPeople } from './people.js'
 import { createRealtime } from './realtime.js'
-import { createSegments, listSegments } from './segments.js'
+import { createSegments, listSegments, segmentNames } from './segments.js'
 import { createSettings } from './settings.js'
 import { showSignIn } from './signin.js'
 import {
@@ -226,6 +226,7 @@ const build = () => {
   })
   const segments = createSegments({
     open: (seg) => navigate({ filters: seg.filters, segment: seg.id }),
+    close: () => navigate({ segment: null }),
     context: () => state,
     describe: filterText,
     onAuth: sessionEnded,
@@ -429,6 +430,8 @@ const syncControls = () => {
   v.compareControl.hidden = state.period === 'all'
   v.filterBar.el.hidden = aside
   v.segments.button.hidden = state.view === 'realtime'
+  const open = state.segment && segmentNames.get(state.segment)
+  v.segments.button.textContent = open ? `Segment: ${open}` : 'Segments'
   v.overview.hidden = noPeriod
   v.realtimeView.el.hidden = state.view !== 'realtime'
   v.settings.el.hidden = state.view !== 'settings'

@@ -8,16 +8,21 @@ import { apiFilters, fromApiFilters } from './state.js'
 
 const path = (site, id) => `/api/v1/sites/${encodeURIComponent(site)}/segments${id ? `/${encodeURIComponent(id)}` : ''}`
 
+// The names of the segments seen so far, by id: the menu button names the open one.
+export const segmentNames = new Map()
+
 export const listSegments = async (site) => {
   const data = await api(path(site))
-  return (Array.isArray(data?.segments) ? data.segments : [])
+  const list = (Array.isArray(data?.segments) ? data.segments : [])
     .map((s) => ({ ...s, filters: fromApiFilters(s.filters) }))
     .filter((s) => typeof s.id === 'string' && s.filters)
+  for (const s of list) segmentNames.set(s.id, String(s.name))
+  return list
 }
 
-// `open(segment)` shows a segment; `context()` is the view's state now; `describe(filter)` a
-// filter as text.
-export const createSegments = ({ open, context, describe, onAuth }) => {
+// `open(segment)` shows a segment; `close()` leaves the open one (deleted); `context()` is the
+// view's state now; `describe(filter)` a filter as text.
+export const createSegments = ({ open, close, context, describe, onAuth }) => {
   const button = h('button', { type: 'button', class: 'segments-open', 'aria-haspopup': 'dialog', onclick: () => show() }, 'Segments')
   const list = h('div', { class: 'segment-list' })
   const name = h('input', { id: 'segment-name', type: 'text', required: true, maxlength: '120', autocomplete: 'off' })
@@ -82,6 +87,7 @@ export const createSegments = ({ open, context, describe, onAuth }) => {
     status.className = 'form-status'
     try {
       const seg = await api(path(s.site), { method: 'POST', body: { name: name.value.trim(), filters: apiFilters(s.filters) } })
+      segmentNames.set(seg.id, String(seg.name))
       name.value = ''
       status.textContent = `Saved “${seg.name}”.`
       open({ ...seg, filters: s.filters })
@@ -97,6 +103,8 @@ export const createSegments = ({ open, context, describe, onAuth }) => {
     try {
       await api(path(s.site, seg.id), { method: 'DELETE' })
       status.textContent = `Deleted “${seg.name}”.`
+      segmentNames.delete(seg.id)
+      if (seg.id === s.segment) close()
       await render()
     } catch (err) {
       failed(err)

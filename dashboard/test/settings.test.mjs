@@ -216,9 +216,11 @@ describe('settings and segments', () => {
     await shot(page, 'segments-desktop.png')
     await axe(page, 'the segments menu')
     await menu.getByRole('button', { name: 'Close' }).click()
+    assert.equal(await page.locator('.segments-open').textContent(), 'Segment: From Google')
     // Changing the filters leaves the segment.
     await page.getByRole('button', { name: 'Remove filter: Source is Google' }).click()
     await page.waitForURL((u) => !u.searchParams.has('segment') && !u.searchParams.has('f'))
+    assert.equal(await page.locator('.segments-open').textContent(), 'Segments')
     await soon(async () => assert.equal(await tile(page, 'visitors').textContent(), '4'))
     // Opening it from the menu sets its filters again.
     await page.getByRole('button', { name: 'Segments' }).click()
@@ -231,13 +233,15 @@ describe('settings and segments', () => {
     await other.page.waitForURL(/f=visit:source==Google/)
     await soon(async () => assert.equal(await tile(other.page, 'visitors').textContent(), '3'))
     assert.equal(await other.page.getByRole('button', { name: 'Edit filter: Source is Google' }).count(), 1)
-    await other.page.getByRole('button', { name: 'Segments' }).click()
+    await other.page.getByRole('button', { name: 'Segment: From Google' }).click()
     const phoneMenu = other.page.getByRole('dialog', { name: 'Segments' })
     await phoneMenu.locator('.segment-link').first().waitFor()
     await shot(other.page, 'segments-phone.png')
     // Delete it.
     await phoneMenu.getByRole('button', { name: 'Delete segment From Google' }).click()
     await soon(async () => assert.match(await phoneMenu.textContent(), /No saved segments/))
+    // The open segment is gone: the URL keeps its filters but no longer names it.
+    await other.page.waitForURL((u) => !u.searchParams.has('segment') && u.searchParams.get('f') === 'visit:source==Google')
     assert.deepEqual((await call('GET', `/api/v1/sites/${SITE}/segments`, null, reader)).segments, [])
     assert.deepEqual([...problems(), ...other.problems()], [])
     await other.context.close()
