@@ -76,8 +76,9 @@ describe('explore', () => {
   })
 
   // A signed-in page (one context per test: its own localStorage), every query body kept.
-  const open = async (path, { viewport = DESKTOP, locale = 'en-GB', context: reuse, touch = false } = {}) => {
+  const open = async (path, { viewport = DESKTOP, locale = 'en-GB', context: reuse, touch = false, clock = false } = {}) => {
     const context = reuse || await newContext({ viewport, locale, ...(touch ? { hasTouch: true, isMobile: true } : {}) })
+    if (clock) await context.clock.install() // time runs as usual until a test moves it on
     const rec = record(context)
     const page = await context.newPage()
     const queries = []
@@ -426,7 +427,7 @@ describe('explore', () => {
   })
 
   it('realtime_shows_the_last_30_minutes_behind_the_current_visitors_count', async () => {
-    const { context, page, problems, queries } = await open(`?site=${SITE}&period=day`)
+    const { context, page, problems, queries } = await open(`?site=${SITE}&period=day`, { clock: true })
     await page.locator('a.realtime').click()
     await page.waitForURL(/view=realtime/)
     const realtime = page.getByRole('region', { name: 'Realtime: the last 30 minutes' })
@@ -445,6 +446,12 @@ describe('explore', () => {
     await page.waitForURL(/view=realtime.*f=visit:source==Google/)
     await soon(async () => assert.equal(await realtime.locator('.stat[data-metric="visitors"] .stat-value').textContent(), '40'))
     await axe(page, 'the realtime view')
+    // Every 30 seconds the last 30 minutes are asked for again, ending at the new now.
+    const asked = () => queries.filter((x) => x.dimensions?.[0] === 'visit:source' && Array.isArray(x.date_range) && x.date_range[0].includes('T'))
+    const before = asked().length
+    await page.clock.fastForward(30000)
+    await soon(() => assert.ok(asked().length > before, `${asked().length} after ${before}`))
+    assert.ok(Date.parse(asked().at(-1).date_range[1]) - Date.parse(q.date_range[1]) >= 30000)
     assert.deepEqual(problems(), [])
     await context.close()
   })
