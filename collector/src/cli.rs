@@ -44,6 +44,17 @@ pub enum Command {
     /// Bring the store's schema up to date (what `serve` does at start), or with --dry-run
     /// show which migrations would run. Takes `serve`'s settings (the store to open).
     Migrate(MigrateArgs),
+    /// Have the running server write a consistent backup (store, server key, manifest) into
+    /// a new directory on its machine.
+    Backup {
+        #[command(flatten)]
+        server: ServerArgs,
+        /// An absolute path on the server's machine that does not exist yet.
+        dir: String,
+    },
+    /// Restore a backup into an empty data directory (the server stopped). Takes `serve`'s
+    /// settings (the data directory, the engine).
+    Restore(RestoreArgs),
     /// Import history into a site of a running server, list and delete imports.
     Import {
         #[command(flatten)]
@@ -90,6 +101,14 @@ pub struct ServeArgs {
     /// settings are printed (secrets hidden); nothing is opened or started.
     #[arg(long)]
     pub check_config: bool,
+}
+
+#[derive(Args)]
+pub struct RestoreArgs {
+    #[command(flatten)]
+    pub serve: ServeArgs,
+    /// The backup directory (`candor backup` wrote it).
+    pub dir: PathBuf,
 }
 
 #[derive(Args)]

@@ -54,6 +54,28 @@ pub async fn sites(server: ServerArgs, command: SitesCommand) -> anyhow::Result<
     Ok(())
 }
 
+/// `candor backup <dir>`: the running server writes the backup on its machine.
+pub async fn backup(server: ServerArgs, dir: String) -> anyhow::Result<()> {
+    let api = Api::new(server)?;
+    let out = api
+        .send(
+            reqwest::Method::POST,
+            "/api/v1/backup",
+            Some(json!({ "dir": dir })),
+        )
+        .await?;
+    println!(
+        "backup written to {} in {:.1} s",
+        out["dir"].as_str().unwrap_or(""),
+        out["seconds"].as_f64().unwrap_or(0.0)
+    );
+    println!(
+        "server key: {}",
+        out["manifest"]["server_key"].as_str().unwrap_or("")
+    );
+    Ok(())
+}
+
 pub async fn tokens(server: ServerArgs, command: TokensCommand) -> anyhow::Result<()> {
     let api = Api::new(server)?;
     match command {

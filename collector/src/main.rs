@@ -37,6 +37,18 @@ fn main() -> ExitCode {
                 return ExitCode::from(2);
             }
         },
+        Command::Backup { server, dir } => {
+            client_runtime().and_then(|rt| rt.block_on(candor::client::backup(server, dir)))
+        }
+        Command::Restore(args) => match args.serve.load_config() {
+            Ok(config) => {
+                actix_web::rt::System::new().block_on(candor::serve::restore(config, &args.dir))
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::from(2);
+            }
+        },
         Command::Sites { server, command } => {
             client_runtime().and_then(|rt| rt.block_on(candor::client::sites(server, command)))
         }

@@ -70,6 +70,61 @@ pub async fn migrate(config: Config, dry_run: bool, to: Option<u32>) -> anyhow::
     Ok(())
 }
 
+/// `candor restore <dir>`: a backup (`POST /api/v1/backup`) into an empty data directory, with
+/// the embedded store; the server must be stopped. A ClickHouse server restores with its own
+/// `RESTORE DATABASE` (README).
+pub async fn restore(config: Config, from: &std::path::Path) -> anyhow::Result<()> {
+    let manifest: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(from.join("candor-backup.json"))
+            .map_err(|e| anyhow::anyhow!("{} is not a Candor backup: {e}", from.display()))?,
+    )?;
+    anyhow::ensure!(
+        manifest["format"] == 1,
+        "unknown backup format {}",
+        manifest["format"]
+    );
+    anyhow::ensure!(
+        config.clickhouse.url.is_none(),
+        "candor restore fills an embedded store; for a ClickHouse server run RESTORE DATABASE there (README)"
+    );
+    let data = &config.data_dir;
+    if data.exists() && std::fs::read_dir(data)?.next().is_some() {
+        anyhow::bail!(
+            "{} is not empty: restore into a new data directory",
+            data.display()
+        );
+    }
+    crate::privacy::keys::create_private_dir(data)?;
+    let key = from.join("pii.key");
+    if key.exists() {
+        std::fs::copy(&key, data.join("pii.key"))?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(data.join("pii.key"), std::fs::Permissions::from_mode(0o600))?;
+        }
+    } else {
+        anyhow::ensure!(
+            config.pii_key.is_some(),
+            "this backup's server key was configured (CANDOR_PII_KEY): set the same key to restore"
+        );
+    }
+    let store = store::open(&config).await?;
+    let db = manifest["database"].as_str().unwrap_or("default");
+    store
+        .execute(
+            &store::backup_statement(true, db, &from.join("store"))?,
+            &crate::store::Params::new(),
+        )
+        .await?;
+    println!(
+        "restored {} into {}: start candor serve on it",
+        from.display(),
+        data.display()
+    );
+    Ok(())
+}
+
 /// The effective settings, one per line, secrets hidden (`candor serve --check-config`).
 pub fn describe(config: &Config) -> String {
     let store = match &config.clickhouse.url {
@@ -390,22 +445,11 @@ pub async fn roll_up(
     state: &AppState,
     now: i64,
 ) -> Result<crate::reports::rollups::Pass, crate::reports::engine::ReportError> {
-    let spool = &state.spool;
-    spool.seal().await;
-    let waiting: Vec<u64> = spool.sealed_segments().iter().map(|s| s.0).collect();
-    let deadline = tokio::time::Instant::now() + ROLLUP_BUDGET;
-    while spool
-        .sealed_segments()
-        .iter()
-        .any(|s| waiting.contains(&s.0))
-    {
-        if tokio::time::Instant::now() > deadline {
-            return Ok(crate::reports::rollups::Pass {
-                deferred: true,
-                ..Default::default()
-            });
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
+    if !state.spool.handed_over(ROLLUP_BUDGET).await {
+        return Ok(crate::reports::rollups::Pass {
+            deferred: true,
+            ..Default::default()
+        });
     }
     state
         .rollups

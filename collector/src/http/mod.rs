@@ -3,6 +3,7 @@
 
 mod admin;
 mod assets;
+mod backup;
 mod dashboard;
 pub mod error;
 mod goals;
@@ -199,6 +200,7 @@ pub fn configure(state: AppState) -> impl FnOnce(&mut web::ServiceConfig) {
                     .route("/tokens", web::post().to(admin::create_token))
                     .route("/tokens/{id}", web::delete().to(admin::revoke_token))
                     .route("/sql", web::post().to(sql::run))
+                    .route("/backup", web::post().to(backup::create))
                     .route("/sites/{domain}/webhooks", web::get().to(hooks::list))
                     .route("/sites/{domain}/webhooks", web::post().to(hooks::create))
                     .route(

@@ -212,6 +212,25 @@ impl Spool {
             .collect()
     }
 
+    /// Seals the active segment and waits (up to `budget`) until the batcher has stored every
+    /// segment sealed then: true when everything acknowledged so far is in the store.
+    pub async fn handed_over(&self, budget: Duration) -> bool {
+        self.seal().await;
+        let waiting: Vec<u64> = self.sealed_segments().iter().map(|s| s.0).collect();
+        let deadline = tokio::time::Instant::now() + budget;
+        while self
+            .sealed_segments()
+            .iter()
+            .any(|s| waiting.contains(&s.0))
+        {
+            if tokio::time::Instant::now() > deadline {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        true
+    }
+
     /// Waits until a segment is sealed or `timeout` passes.
     pub async fn wait_sealed(&self, timeout: Duration) {
         let _ = tokio::time::timeout(timeout, self.shared.sealed.notified()).await;

@@ -464,10 +464,13 @@ fn claim_path(path: &Path) -> Result<PathBuf, StoreError> {
 
 impl ChdbStore {
     pub fn open(libchdb: &Path, path: &Path, limits: SqlLimits) -> Result<ChdbStore, StoreError> {
-        let session: Vec<(String, String)> = SESSION_SETTINGS
+        let mut session: Vec<(String, String)> = SESSION_SETTINGS
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
+        // `BACKUP`/`RESTORE` to files (`candor backup`, admin only; analysts' connections run
+        // nothing but checked SELECTs).
+        session.push(("backups.allowed_path".into(), "/".into()));
         // The analyst database must exist before the read-only connection can `USE` it; its
         // views are (re)made by the migrations.
         let analyst = analyst_database("default");

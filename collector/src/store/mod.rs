@@ -8,6 +8,7 @@ pub mod rowbinary;
 mod server;
 pub mod synthetic;
 
+use std::path::Path;
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -151,6 +152,30 @@ pub(crate) const SESSION_SETTINGS: &[(&str, &str)] = &[
 /// The database analysts' queries run in: views over the analyst schema only (`events`,
 /// `sessions`, `goals`), so an unqualified name can never reach an internal table, and on the
 /// embedded engine never the file-backed default database either.
+/// `BACKUP DATABASE db TO File('path')` or `RESTORE DATABASE db FROM File('path')`. These
+/// statements take no query parameters, so the two values are checked instead: a plain
+/// identifier, and an absolute path without quotes, backslashes or control characters.
+pub fn backup_statement(restore: bool, db: &str, path: &Path) -> Result<String, StoreError> {
+    let text = path.display().to_string();
+    let plain = path.is_absolute()
+        && !text
+            .chars()
+            .any(|c| c == '\'' || c == '\\' || c.is_control());
+    if !is_valid_name(db) || !plain {
+        return Err(StoreError::Query {
+            code: None,
+            message: format!(
+                "cannot back up database {db:?} to {text:?}: not a plain name and path"
+            ),
+        });
+    }
+    Ok(if restore {
+        format!("RESTORE DATABASE {db} FROM File('{text}')")
+    } else {
+        format!("BACKUP DATABASE {db} TO File('{text}')")
+    })
+}
+
 pub fn analyst_database(database: &str) -> String {
     format!("{database}_analyst")
 }

@@ -1,0 +1,223 @@
+//! Backup and restore on the embedded store: a backup taken through the admin API while the
+//! collector runs (page views, a goal, a lead, a webhook in the store; beacons still arriving)
+//! is restored by `candor restore` into a new data directory, and a collector started on it
+//! answers the same reports and the same lead pull as the original did at backup time.
+
+mod common;
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use actix_web::http::StatusCode;
+use actix_web::test::TestRequest;
+use serde_json::{json, Value};
+
+use common::{answer, bearer, send, ADMIN};
+
+const BIN: &str = env!("CARGO_BIN_EXE_candor");
+
+#[actix_rt::test]
+async fn a_backup_restores_into_a_new_data_directory_with_the_same_reports_and_leads() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = candor::serve::build_state(common::config(
+        &dir.path().join("original"),
+        &[("CANDOR_BATCH_INTERVAL_MS", "50")],
+    ))
+    .await
+    .unwrap();
+    let bg = candor::serve::Background::start(&state);
+    let app = test_app!(state);
+    for v in 1..=4 {
+        common::beacon(
+            &app,
+            "example.com",
+            v,
+            common::CHROME,
+            "pageview",
+            &format!("/p{}", v % 2),
+            json!({}),
+        )
+        .await;
+    }
+    common::beacon(
+        &app,
+        "example.com",
+        1,
+        common::CHROME,
+        "Signup",
+        "/p1",
+        json!({"plan": "pro"}),
+    )
+    .await;
+    common::goal(&app, "example.com", json!({"event_name": "Signup"})).await;
+    let (status, _, out) = send(
+        &app,
+        TestRequest::post()
+            .uri("/api/identify")
+            .peer_addr("198.51.100.1:4000".parse().unwrap())
+            .insert_header(("User-Agent", common::CHROME))
+            .set_json(json!({"site": "example.com", "vid": "v-1", "email": "ada@example.org", "name": "Ada",
+                             "company": "Engines", "consent": "marketing", "url": "https://example.com/p1"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{out}");
+    let (status, _, out) = send(
+        &app,
+        TestRequest::post()
+            .uri("/api/v1/sites/example.com/webhooks")
+            .insert_header(bearer(ADMIN))
+            .set_json(json!({"url": "http://127.0.0.1:9/hook"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{out}");
+    common::events_stored(&state, 6).await;
+
+    // Refused: a relative or existing non-empty directory, a site-limited token.
+    let backup = |dir: String| {
+        TestRequest::post()
+            .uri("/api/v1/backup")
+            .insert_header(bearer(ADMIN))
+            .set_json(json!({ "dir": dir }))
+    };
+    let (status, _, _) = send(&app, backup("relative/dir".into())).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let (status, _, _) = send(
+        &app,
+        backup(dir.path().join("original").display().to_string()),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CONFLICT);
+
+    let reports = [
+        json!({"metrics": ["visitors", "visits", "pageviews", "events", "bounce_rate"], "date_range": "day", "dimensions": ["event:page"]}),
+        json!({"metrics": ["visitors", "events", "conversion_rate"], "date_range": "day", "dimensions": ["event:goal"]}),
+        json!({"metrics": ["visitors", "leads"], "date_range": "day", "dimensions": ["visit:browser"]}),
+        json!({"metrics": ["visitors"], "date_range": "day", "dimensions": ["event:props:plan"]}),
+    ];
+    let mut before = Vec::new();
+    for r in &reports {
+        before.push(answer(&app, "example.com", r.clone()).await["results"].clone());
+    }
+    // The pull API shows a change once it has settled (two seconds).
+    tokio::time::sleep(Duration::from_millis(2_100)).await;
+    let (_, _, leads_before) = send(
+        &app,
+        TestRequest::get()
+            .uri("/api/v1/leads?site=example.com")
+            .insert_header(bearer(ADMIN)),
+    )
+    .await;
+    assert_eq!(
+        leads_before["leads"].as_array().map(Vec::len),
+        Some(1),
+        "{leads_before}"
+    );
+
+    let target = dir.path().join("backup");
+    let (status, _, out) = send(&app, backup(target.display().to_string())).await;
+    assert_eq!(status, StatusCode::CREATED, "{out}");
+    // The collector keeps taking beacons after the backup; they are not in it.
+    common::beacon(
+        &app,
+        "example.com",
+        9,
+        common::CHROME,
+        "pageview",
+        "/after",
+        json!({}),
+    )
+    .await;
+    bg.shutdown(&state, Duration::from_secs(5)).await;
+    for file in ["candor-backup.json", "pii.key", "store"] {
+        assert!(target.join(file).exists(), "{file} in the backup");
+    }
+
+    // Restore into a new data directory, in another process (one store per process).
+    let restored = dir.path().join("restored");
+    let run = |args: &[&str]| {
+        Command::new(BIN)
+            .args(args)
+            .env("CANDOR_DATA_DIR", &restored)
+            .env("CANDOR_LIBCHDB", common::libchdb())
+            .output()
+            .unwrap()
+    };
+    let out = run(&["restore", target.to_str().unwrap()]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let again = run(&["restore", target.to_str().unwrap()]);
+    assert!(
+        !again.status.success(),
+        "a data directory that is not empty is refused"
+    );
+
+    let port = common::free_port();
+    let mut child = Command::new(BIN)
+        .arg("serve")
+        .env("CANDOR_LISTEN", format!("127.0.0.1:{port}"))
+        .env("CANDOR_DATA_DIR", &restored)
+        .env("CANDOR_LIBCHDB", common::libchdb())
+        .env("CANDOR_ADMIN_TOKEN", ADMIN)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let base = format!("http://127.0.0.1:{port}");
+    let http = reqwest::Client::new();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut after = Vec::new();
+    while Instant::now() < deadline && after.len() < reports.len() {
+        after.clear();
+        for r in &reports {
+            let mut body = r.clone();
+            body["site_id"] = json!("example.com");
+            let got = http
+                .post(format!("{base}/api/v2/query"))
+                .bearer_auth(ADMIN)
+                .json(&body)
+                .send()
+                .await;
+            match got {
+                Ok(resp) if resp.status().is_success() => {
+                    after.push(resp.json::<Value>().await.unwrap()["results"].clone())
+                }
+                _ => break,
+            }
+        }
+        if after.len() < reports.len() {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+    let leads_after: Value = http
+        .get(format!("{base}/api/v1/leads?site=example.com"))
+        .bearer_auth(ADMIN)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let hooks: Value = http
+        .get(format!("{base}/api/v1/sites/example.com/webhooks"))
+        .bearer_auth(ADMIN)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(after, before, "the same reports");
+    // The same leads, their contact details readable with the restored server key.
+    assert_eq!(leads_after["leads"], leads_before["leads"]);
+    assert_eq!(leads_after["leads"][0]["email"], json!("ada@example.org"));
+    assert_eq!(
+        hooks["webhooks"].as_array().map(Vec::len),
+        Some(1),
+        "{hooks}"
+    );
+}
