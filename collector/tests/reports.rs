@@ -985,7 +985,7 @@ async fn tokens_sites_dashboard_sessions_and_bad_requests() {
     assert_eq!(status, StatusCode::OK);
     assert_eq!(
         sites["sites"],
-        json!([{"domain": "a.example", "timezone": "UTC", "leads": false}])
+        json!([{"domain": "a.example", "timezone": "UTC", "leads": false, "admin": false}])
     );
     let cookie = cookies[0].clone();
     assert!(

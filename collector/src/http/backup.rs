@@ -108,10 +108,19 @@ pub async fn create(
         })?;
         "pii.key"
     };
-    let versions: Vec<u32> = crate::migrations::MIGRATIONS
-        .iter()
-        .map(|m| m.version)
-        .collect();
+    #[derive(Deserialize)]
+    struct Version {
+        version: u32,
+    }
+    let versions: Vec<u32> = fetch::<Version>(
+        state.store.as_ref(),
+        "SELECT DISTINCT version FROM schema_migrations ORDER BY version",
+        &Params::new(),
+    )
+    .await?
+    .into_iter()
+    .map(|v| v.version)
+    .collect();
     let manifest = json!({
         "format": 1,
         "created_at": state.clock.unix_seconds(),
