@@ -1,6 +1,8 @@
-//! Referrer → source name and channel, from Snowplow's maintained referer-parser database;
-//! UTM parameters from the page URL. Only the referrer's host and path are kept: its query
-//! string never reaches storage.
+//! Referrer → source name and channel, from Matomo's community-maintained list of search
+//! engines, social networks and AI assistants (`data/sources/matomo.json`, refreshed with
+//! `data/update-sources.mjs`), with Snowplow's referer-parser database for what it lacks; UTM
+//! parameters from the page URL. Only the referrer's host and path are kept: its query string
+//! never reaches storage.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::LazyLock;
@@ -13,8 +15,22 @@ static REFERERS_JSON: &str = include_str!(concat!(
     "/data/generated/referers.json"
 ));
 
-/// What kind of place a source is, for the channel grouping: from referer-parser's medium,
-/// and for sources it lacks or misfiles, from `EXTRA_SOURCES`.
+static MATOMO_JSON: &str = include_str!(concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/data/sources/matomo.json"
+));
+
+/// Matomo's lists: name → hosts (`google.{}`: any top-level domain; `x.com/i/grok`: a path).
+#[derive(Deserialize)]
+struct MatomoLists {
+    search: BTreeMap<String, Vec<String>>,
+    social: BTreeMap<String, Vec<String>>,
+    ai: BTreeMap<String, Vec<String>>,
+}
+
+/// What kind of place a source is, for the channel grouping: from the list it comes from.
+/// (GA4's shopping and video categories have no maintained list here: those channels come from
+/// campaign parameters only.)
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Category {
     Search,
@@ -25,67 +41,12 @@ enum Category {
     AiAssistant,
 }
 
-/// Sources the referer-parser database does not know (or files under another name), with
-/// their category: (lower-case source name or host, display name, category). Hosts match
-/// like the database's domains (subdomains included).
-const EXTRA_SOURCES: &[(&str, &str, Category)] = &[
-    ("duckduckgo.com", "DuckDuckGo", Category::Search),
-    ("ecosia.org", "Ecosia", Category::Search),
-    ("search.brave.com", "Brave", Category::Search),
-    ("kagi.com", "Kagi", Category::Search),
-    ("instagram.com", "Instagram", Category::Social),
-    ("l.instagram.com", "Instagram", Category::Social),
-    ("threads.net", "Threads", Category::Social),
-    ("bsky.app", "Bluesky", Category::Social),
-    ("mastodon.social", "Mastodon", Category::Social),
-    ("t.co", "Twitter", Category::Social),
-    ("x.com", "Twitter", Category::Social),
-    ("tiktok.com", "TikTok", Category::Social),
-    ("discord.com", "Discord", Category::Social),
-    ("t.me", "Telegram", Category::Social),
-    ("slack.com", "Slack", Category::Social),
-    ("producthunt.com", "Product Hunt", Category::Social),
-    ("news.ycombinator.com", "Hacker News", Category::Social),
-    ("lobste.rs", "Lobsters", Category::Social),
-    ("youtube.com", "YouTube", Category::Video),
-    ("youtu.be", "YouTube", Category::Video),
-    ("m.youtube.com", "YouTube", Category::Video),
-    ("vimeo.com", "Vimeo", Category::Video),
-    ("twitch.tv", "Twitch", Category::Video),
-    ("dailymotion.com", "Dailymotion", Category::Video),
-    ("amazon.com", "Amazon", Category::Shopping),
-    ("ebay.com", "eBay", Category::Shopping),
-    ("etsy.com", "Etsy", Category::Shopping),
-    ("temu.com", "Temu", Category::Shopping),
-    ("mail.google.com", "Gmail", Category::Email),
-    ("outlook.live.com", "Outlook.com", Category::Email),
-    ("chatgpt.com", "ChatGPT", Category::AiAssistant),
-    ("chat.openai.com", "ChatGPT", Category::AiAssistant),
-    ("perplexity.ai", "Perplexity", Category::AiAssistant),
-    ("claude.ai", "Claude", Category::AiAssistant),
-    ("gemini.google.com", "Google Gemini", Category::AiAssistant),
-    ("copilot.microsoft.com", "Copilot", Category::AiAssistant),
-    ("chat.deepseek.com", "DeepSeek", Category::AiAssistant),
-    ("grok.com", "Grok", Category::AiAssistant),
-    ("phind.com", "Phind", Category::AiAssistant),
-];
-
-/// Categories of source names (lower case), for UTM sources that name a known place.
+/// The category of a source by its name (any case), for UTM sources that name a known place.
 fn category_of_name(name: &str) -> Option<Category> {
-    let name = name.to_ascii_lowercase();
-    if let Some((_, _, c)) = EXTRA_SOURCES
-        .iter()
-        .find(|(host, shown, _)| shown.to_ascii_lowercase() == name || *host == name)
-    {
-        return Some(*c);
-    }
-    match name.as_str() {
-        "twitter" | "x (twitter)" | "x" | "facebook" | "linkedin" | "reddit" | "github"
-        | "pinterest" | "vkontakte" | "hacker news" => Some(Category::Social),
-        "gmail" => Some(Category::Email),
-        "yahoo!" => Some(Category::Search),
-        _ => SOURCE_MEDIUMS.get(&name).copied().flatten(),
-    }
+    SOURCE_NAMES
+        .get(&name.to_ascii_lowercase())
+        .copied()
+        .flatten()
 }
 
 fn category_of_medium(medium: &str) -> Option<Category> {
@@ -211,33 +172,65 @@ struct KnownSource {
     category: Option<Category>,
 }
 
-/// The category of each source name of the database (lower case).
-static SOURCE_MEDIUMS: LazyLock<HashMap<String, Option<Category>>> = LazyLock::new(|| {
-    SOURCES
+/// The category of each source name (lower case).
+static SOURCE_NAMES: LazyLock<HashMap<String, Option<Category>>> = LazyLock::new(|| {
+    let mut names = HashMap::new();
+    for k in SOURCES
+        .hosts
         .values()
-        .map(|k| (k.name.to_ascii_lowercase(), k.category))
-        .collect()
+        .chain(SOURCES.patterns.iter().map(|(_, k)| k))
+    {
+        names
+            .entry(k.name.to_ascii_lowercase())
+            .or_insert(k.category);
+    }
+    names
 });
 
-static SOURCES: LazyLock<HashMap<String, KnownSource>> = LazyLock::new(|| {
-    // Ordered maps: when two entries list the same domain, the first by medium and then by
-    // name wins, the same on every start.
+struct Sources {
+    /// Host (or host/path) → source.
+    hosts: HashMap<String, KnownSource>,
+    /// `name.` prefixes of Matomo's `name.{}` entries (any top-level domain), longest first.
+    patterns: Vec<(String, KnownSource)>,
+}
+
+static SOURCES: LazyLock<Sources> = LazyLock::new(|| {
+    let matomo: MatomoLists =
+        serde_json::from_str(MATOMO_JSON).expect("embedded Matomo source lists are valid JSON");
+    let mut hosts = HashMap::new();
+    let mut patterns = Vec::new();
+    // Matomo's lists first (AI assistants before search engines: gemini.google.com is the
+    // assistant, not Google), then referer-parser for what they lack. Ordered maps, so the
+    // same entry wins on every start.
+    for (list, category) in [
+        (&matomo.ai, Category::AiAssistant),
+        (&matomo.social, Category::Social),
+        (&matomo.search, Category::Search),
+    ] {
+        for (name, urls) in list {
+            for url in urls {
+                let url = url.to_ascii_lowercase();
+                let known = || KnownSource {
+                    name: name.clone(),
+                    category: Some(category),
+                };
+                match url.strip_suffix("{}") {
+                    Some(prefix) => patterns.push((prefix.to_string(), known())),
+                    None => {
+                        hosts.entry(url).or_insert_with(known);
+                    }
+                }
+            }
+        }
+    }
+    patterns.sort_by_key(|(p, _)| std::cmp::Reverse(p.len()));
     let db: BTreeMap<String, BTreeMap<String, Entry>> =
         serde_json::from_str(REFERERS_JSON).expect("embedded referer database is valid JSON");
-    let mut map = HashMap::new();
-    for (host, name, category) in EXTRA_SOURCES {
-        map.insert(
-            host.to_string(),
-            KnownSource {
-                name: name.to_string(),
-                category: Some(*category),
-            },
-        );
-    }
     for (medium, sources) in db {
         for (name, entry) in sources {
             for domain in entry.domains {
-                map.entry(domain.to_ascii_lowercase())
+                hosts
+                    .entry(domain.to_ascii_lowercase())
                     .or_insert_with(|| KnownSource {
                         name: name.clone(),
                         category: category_of_medium(&medium),
@@ -245,12 +238,12 @@ static SOURCES: LazyLock<HashMap<String, KnownSource>> = LazyLock::new(|| {
             }
         }
     }
-    map
+    Sources { hosts, patterns }
 });
 
 pub fn warm_up() {
     LazyLock::force(&SOURCES);
-    LazyLock::force(&SOURCE_MEDIUMS);
+    LazyLock::force(&SOURCE_NAMES);
 }
 
 /// Campaign parameters of the page URL.
@@ -301,23 +294,44 @@ fn strip_www(host: &str) -> &str {
 }
 
 fn known(host: &str, path: &str) -> Option<&'static KnownSource> {
-    let first_segment = path.trim_start_matches('/').split('/').next().unwrap_or("");
-    if !first_segment.is_empty() {
-        if let Some(s) = SOURCES.get(&format!("{host}/{first_segment}")) {
-            return Some(s);
+    let host = strip_www(host);
+    // A path entry (`x.com/i/grok`): the longest that the referrer's path starts with.
+    let full = format!("{host}{path}");
+    let mut segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    while !segments.is_empty() {
+        let key = format!("{host}/{}", segments.join("/"));
+        if full.starts_with(&key) {
+            if let Some(s) = SOURCES.hosts.get(&key) {
+                return Some(s);
+            }
         }
+        segments.pop();
     }
-    // Exact host, then without www., then parent domains (m.facebook.com → facebook.com).
+    // Exact host (with or without www.), then parent domains (m.facebook.com → facebook.com),
+    // then Matomo's any-top-level-domain entries (google.{} for google.de, google.co.uk).
     let mut h = host;
     loop {
-        if let Some(s) = SOURCES.get(h).or_else(|| SOURCES.get(&format!("www.{h}"))) {
+        if let Some(s) = SOURCES
+            .hosts
+            .get(h)
+            .or_else(|| SOURCES.hosts.get(&format!("www.{h}")))
+        {
             return Some(s);
         }
         match h.split_once('.') {
             Some((_, rest)) if rest.contains('.') => h = rest,
-            _ => return None,
+            _ => break,
         }
     }
+    SOURCES.patterns.iter().find_map(|(prefix, s)| {
+        let tld = host.strip_prefix(prefix.as_str())?;
+        let plain = !tld.is_empty()
+            && tld.len() <= 6
+            && tld
+                .split('.')
+                .all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_alphabetic()));
+        plain.then_some(s)
+    })
 }
 
 /// Classifies the referrer of a page view on `page_host`.
@@ -438,7 +452,7 @@ mod tests {
         };
         assert_eq!(with("?utm_campaign=cross-network", None), "Cross-network");
         assert_eq!(
-            with("?utm_source=amazon&utm_medium=paid", None),
+            with("?utm_campaign=shopping-week&utm_medium=paid", None),
             "Paid Shopping"
         );
         assert_eq!(with("?utm_campaign=eshop-sale", None), "Organic Shopping");
@@ -447,15 +461,17 @@ mod tests {
             with("?utm_source=facebook&utm_medium=cpc", None),
             "Paid Social"
         );
+        // YouTube is a social network in Matomo's list (there is no maintained video list).
         assert_eq!(
             with("?utm_source=youtube&utm_medium=cpv", None),
-            "Paid Video"
+            "Paid Social"
         );
+        assert_eq!(with("?utm_medium=video", None), "Organic Video");
         assert_eq!(with("?utm_medium=banner", None), "Display");
         assert_eq!(with("?utm_medium=social", None), "Organic Social");
         assert_eq!(
             with("", Some("https://www.youtube.com/watch?v=1")),
-            "Organic Video"
+            "Organic Social"
         );
         assert_eq!(with("", Some("https://chatgpt.com/")), "AI Assistants");
         assert_eq!(with("", Some("https://duckduckgo.com/")), "Organic Search");
@@ -486,5 +502,15 @@ mod tests {
             &Utm::default(),
         );
         assert_eq!(d.name, "DuckDuckGo");
+        // Names and hosts from Matomo's list: modern sources, any top-level domain, paths.
+        let name = |r: &str| classify(Some(r), "example.com", &Utm::default()).name;
+        assert_eq!(name("https://www.instagram.com/p/1"), "Instagram");
+        assert_eq!(name("https://bsky.app/profile/x"), "Bluesky");
+        assert_eq!(name("https://www.tiktok.com/@x"), "TikTok");
+        assert_eq!(name("https://chatgpt.com/"), "ChatGPT");
+        assert_eq!(name("https://www.perplexity.ai/search"), "Perplexity");
+        assert_eq!(name("https://www.google.co.uk/"), "Google");
+        assert_eq!(name("https://x.com/i/grok"), "Grok");
+        assert_eq!(name("https://gemini.google.com/app"), "Gemini");
     }
 }
