@@ -5,7 +5,7 @@ LIBCHDB := $(CURDIR)/.cache/libchdb/$(CHDB_VERSION)/libchdb.so
 export CANDOR_LIBCHDB ?= $(LIBCHDB)
 CARGO ?= cargo
 
-.PHONY: deploy-check run test libchdb geo data fixtures snippet dashboard build release fmt-check clippy test-rust test-browser tools chromium bench bench-reports clean
+.PHONY: smtp-sink deploy-check run test libchdb geo data fixtures snippet dashboard build release fmt-check clippy test-rust test-browser tools chromium bench bench-reports bench-soak clean
 
 ## Fetch libchdb (pinned, integrity-checked) from the npm registry into .cache/ (once).
 libchdb: $(LIBCHDB)
@@ -30,6 +30,16 @@ target/fixtures/geo-city.mmdb: tests/fixtures/make_mmdb.py
 	@python3 -c 'import mmdb_writer' 2>/dev/null || python3 -m pip install --quiet --disable-pip-version-check mmdb-writer
 	python3 tests/fixtures/make_mmdb.py target/fixtures
 
+## A real SMTP server for the privacy center's tests: aiosmtpd (with trustme for STARTTLS
+## certificates) from PyPI, pinned, in a virtualenv under .cache (once).
+SMTP_VENV := $(CURDIR)/.cache/smtp-venv
+export CANDOR_TEST_SMTP_PYTHON ?= $(SMTP_VENV)/bin/python
+smtp-sink: $(SMTP_VENV)/.ready
+$(SMTP_VENV)/.ready:
+	python3 -m venv $(SMTP_VENV)
+	$(SMTP_VENV)/bin/pip install --quiet --disable-pip-version-check "aiosmtpd==1.4.6" "trustme==1.2.1"
+	touch $@
+
 ## Build the tracker snippet (embedded into the binary at build time).
 snippet:
 	@if [ -f snippet/package.json ]; then \
@@ -48,7 +58,7 @@ run: release geo
 	CANDOR_SITES="$${CANDOR_SITES:-localhost}" ./target/release/candor serve
 
 ## Everything a fresh machine needs, then the whole suite.
-test: tools libchdb geo data fixtures snippet dashboard fmt-check clippy deploy-check test-rust test-browser
+test: tools libchdb geo data fixtures smtp-sink snippet dashboard fmt-check clippy deploy-check test-rust test-browser
 
 tools:
 	@command -v cargo-nextest >/dev/null || $(CARGO) install cargo-nextest --locked
@@ -70,10 +80,10 @@ fmt-check:
 clippy: data snippet dashboard
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
-test-rust: libchdb geo data fixtures snippet dashboard
+test-rust: libchdb geo data fixtures smtp-sink snippet dashboard
 	$(CARGO) nextest run --workspace --no-fail-fast
 
-test-browser: chromium libchdb data snippet dashboard
+test-browser: chromium libchdb data smtp-sink snippet dashboard
 	$(CARGO) build --bin candor
 	@if [ -f snippet/package.json ]; then cd snippet && npm test; fi
 	cd dashboard && npm test
@@ -89,6 +99,12 @@ bench: libchdb data snippet
 bench-reports: libchdb data snippet dashboard
 	$(CARGO) build --release -p candor-bench --bin reports-bench
 	@dir="$$(mktemp -d)"; trap 'rm -rf "$$dir"' EXIT; ./target/release/reports-bench "$$dir" "$${BENCH_EVENTS:-10000000}"
+
+## `candor serve` (release) under a steady beacon load for 30 minutes (SOAK_SECONDS, SOAK_RATE
+## beacons/s, SOAK_SAMPLE), sampling its memory, open files and threads; fails unless every 202
+## was stored. Not part of `make test`. Figures: docs/benchmarks.md.
+bench-soak: libchdb data snippet
+	bash tests/bench/soak.sh
 
 clean:
 	rm -rf target snippet/dist snippet/node_modules dashboard/dist dashboard/node_modules collector/data/node_modules collector/data/generated

@@ -19,7 +19,7 @@ const arg = (name) => {
   return i > 0 ? process.argv[i + 1] : undefined
 }
 const dist = arg('--outdir') || join(here, 'dist')
-const EXTRAS = ['downloads', 'engagement', 'forms', 'hash', 'outbound']
+const EXTRAS = ['downloads', 'engagement', 'forms', 'hash', 'outbound', 'privacy']
 const CORE_LIMIT = Math.min(1024, Number(arg('--core-limit')) || 1024)
 const FULL_LIMIT = 2048
 

@@ -49,10 +49,55 @@ pub struct Config {
     pub site_rate_limit: u32,
     /// The write-ahead spool and the batcher that drains it.
     pub spool: SpoolSettings,
+    /// Connection limits and timeouts of the HTTP server (slow clients, many connections).
+    pub http: HttpSettings,
     /// Always mark the dashboard session cookie `Secure`. Set it when a TLS-terminating proxy
     /// that is not listed in `trusted_proxies` forwards plain HTTP. Off, `Secure` follows the
     /// listener's TLS or a trusted proxy's `X-Forwarded-Proto: https`.
     pub secure_cookies: bool,
+    /// How people reach this collector: the base of links in mails (`https://stats.example.com`).
+    pub public_url: String,
+    /// The SMTP relay of the privacy center's mails; unset, the center sends none.
+    pub smtp: Option<SmtpConfig>,
+}
+
+/// The SMTP relay (`smtp.*` settings), validated at start.
+#[derive(Clone, PartialEq)]
+pub struct SmtpConfig {
+    pub host: String,
+    pub port: u16,
+    pub tls: SmtpTls,
+    pub username: Option<String>,
+    pub password: Option<String>,
+    /// `address` or `Name <address>`.
+    pub from: String,
+    /// An extra certificate authority (PEM) for relays with a private CA.
+    pub ca_file: Option<PathBuf>,
+}
+
+impl fmt::Debug for SmtpConfig {
+    // Never the password.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SmtpConfig")
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("tls", &self.tls)
+            .field("username", &self.username)
+            .field("from", &self.from)
+            .finish()
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum SmtpTls {
+    /// `smtps://`: TLS from the first byte.
+    Wrapper,
+    /// `smtp://…?tls=required`: STARTTLS or nothing.
+    Required,
+    /// `smtp://`: STARTTLS when the server offers it.
+    Opportunistic,
+    /// `smtp://…?tls=none`: plain (a local relay).
+    None,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -63,6 +108,19 @@ pub struct SpoolSettings {
     pub batch_rows: usize,
     /// How long events wait in the spool before a batch is cut.
     pub batch_interval: Duration,
+}
+
+#[derive(Clone, Copy, Debug)]
+pub struct HttpSettings {
+    /// Time a new connection has to send its first request's head (actix-web's
+    /// `client_request_timeout`); a slower one gets 408 and is closed.
+    pub request_timeout: Duration,
+    /// Time a beacon's body may take to arrive once its head is in; a slower one gets 408.
+    pub body_timeout: Duration,
+    /// How long an idle kept-alive connection stays open; zero: closed after each response.
+    pub keep_alive: Duration,
+    /// Most open connections, over all worker threads; more wait in the listen queue.
+    pub max_connections: usize,
 }
 
 impl Default for SpoolSettings {
@@ -256,8 +314,28 @@ settings! {
         "rows per insert into the store";
     BATCH_INTERVAL => "spool.batch_interval_ms", "CANDOR_BATCH_INTERVAL_MS", "batch-interval-ms" <MS>, Some("1000"), None,
         "how long events wait in the spool before a batch is cut";
+    HTTP_REQUEST_TIMEOUT => "http.request_timeout_ms", "CANDOR_HTTP_REQUEST_TIMEOUT_MS", "http-request-timeout-ms" <MS>, Some("5000"), None,
+        "time a new connection has to send its first request's headers; slower: 408, closed";
+    HTTP_BODY_TIMEOUT => "http.body_timeout_ms", "CANDOR_HTTP_BODY_TIMEOUT_MS", "http-body-timeout-ms" <MS>, Some("5000"), None,
+        "time a beacon's body may take to arrive; slower: 408, closed";
+    HTTP_KEEP_ALIVE => "http.keep_alive_seconds", "CANDOR_HTTP_KEEP_ALIVE_SECONDS", "http-keep-alive-seconds" <SECONDS>, Some("5"), None,
+        "how long an idle connection is kept open for the next request; `0`: closed after each response";
+    HTTP_MAX_CONNECTIONS => "http.max_connections", "CANDOR_HTTP_MAX_CONNECTIONS", "http-max-connections" <N>, Some("25000"), None,
+        "most open connections (more wait in the listen queue); the open-files limit is raised to fit at start";
     SECURE_COOKIES => "secure_cookies", "CANDOR_SECURE_COOKIES", "secure-cookies" <BOOL>, Some("false"), None,
         "always mark the dashboard cookie `Secure` (TLS ends at a proxy not in `trusted_proxies`)";
+    PUBLIC_URL => "public_url", "CANDOR_PUBLIC_URL", "public-url" <URL>, None, Some("`http://` + `listen`"),
+        "how people reach this collector: the base of links in the privacy center's mails";
+    SMTP_URL => "smtp.url", "CANDOR_SMTP_URL", "smtp-url" <URL>, None, Some("unset → no mail"),
+        "SMTP relay of the privacy center: `smtp://host:port` (STARTTLS when offered; `?tls=required`, `?tls=none`) or `smtps://host:port`", secret;
+    SMTP_FROM => "smtp.from", "CANDOR_SMTP_FROM", "smtp-from" <ADDRESS>, None, None,
+        "sender of the privacy center's mails, `address` or `Name <address>` (required with `smtp.url`)";
+    SMTP_USERNAME => "smtp.username", "CANDOR_SMTP_USERNAME", "smtp-username" <USER>, None, Some("the URL's user, if any"),
+        "SMTP user";
+    SMTP_PASSWORD => "smtp.password", "CANDOR_SMTP_PASSWORD", "smtp-password" <PASSWORD>, None, Some("the URL's password, if any"),
+        "SMTP password", secret;
+    SMTP_CA_FILE => "smtp.ca_file", "CANDOR_SMTP_CA_FILE", "smtp-ca-file" <PATH>, None, Some("the system's roots"),
+        "an extra certificate authority (PEM) the relay's certificate may chain to";
 }
 
 /// How a setting's default reads for people.
@@ -463,11 +541,12 @@ impl Config {
             analyst_user: p.value(&CH_ANALYST_USER, non_empty)?,
             analyst_password: p.or_default(&CH_ANALYST_PASSWORD, |s| Ok(s.to_string()))?,
         };
+        let listen = p.or_default(&LISTEN, |s| {
+            s.parse::<SocketAddr>()
+                .map_err(|_| format!("invalid socket address \"{s}\""))
+        })?;
         Ok(Config {
-            listen: p.or_default(&LISTEN, |s| {
-                s.parse::<SocketAddr>()
-                    .map_err(|_| format!("invalid socket address \"{s}\""))
-            })?,
+            listen,
             libchdb: p
                 .value(&LIBCHDB, |s| non_empty(s).map(PathBuf::from))?
                 .unwrap_or_else(default_libchdb_path),
@@ -520,7 +599,25 @@ impl Config {
                     positive::<u64>(s).map(Duration::from_millis)
                 })?,
             },
+            http: HttpSettings {
+                request_timeout: p.or_default(&HTTP_REQUEST_TIMEOUT, |s| {
+                    positive::<u64>(s).map(Duration::from_millis)
+                })?,
+                body_timeout: p.or_default(&HTTP_BODY_TIMEOUT, |s| {
+                    positive::<u64>(s).map(Duration::from_millis)
+                })?,
+                keep_alive: p.or_default(&HTTP_KEEP_ALIVE, |s| {
+                    s.parse::<u64>().map(Duration::from_secs).map_err(|_| {
+                        format!("expected seconds (0 turns keep-alive off), got \"{s}\"")
+                    })
+                })?,
+                max_connections: p.or_default(&HTTP_MAX_CONNECTIONS, positive::<usize>)?,
+            },
             secure_cookies: p.or_default(&SECURE_COOKIES, parse_bool)?,
+            public_url: p
+                .value(&PUBLIC_URL, parse_http_url)?
+                .unwrap_or_else(|| format!("http://{listen}")),
+            smtp: smtp_config(&p)?,
             data_dir,
             clickhouse,
         })
@@ -570,6 +667,91 @@ impl Parser<'_> {
             setting: format!("the built-in default of {}", setting.key),
             problem,
         })
+    }
+}
+
+/// The `smtp.*` settings: none without `smtp.url`; with it, `smtp.from` is required.
+fn smtp_config(p: &Parser<'_>) -> Result<Option<SmtpConfig>, ConfigError> {
+    let Some((host, port, tls, url_user, url_password)) = p.value(&SMTP_URL, parse_smtp_url)?
+    else {
+        return Ok(None);
+    };
+    let from = p
+        .value(&SMTP_FROM, parse_mailbox)?
+        .ok_or_else(|| ConfigError {
+            setting: SMTP_FROM.env.to_string(),
+            problem: "required with smtp.url: the address mails are sent from".into(),
+        })?;
+    Ok(Some(SmtpConfig {
+        host,
+        port,
+        tls,
+        username: p.value(&SMTP_USERNAME, non_empty)?.or(url_user),
+        password: p
+            .value(&SMTP_PASSWORD, |s| Ok(s.to_string()))?
+            .or(url_password),
+        from,
+        ca_file: p.value(&SMTP_CA_FILE, existing_file)?,
+    }))
+}
+
+type SmtpUrl = (String, u16, SmtpTls, Option<String>, Option<String>);
+
+fn parse_smtp_url(s: &str) -> Result<SmtpUrl, String> {
+    let u = url::Url::parse(s)
+        .map_err(|_| "expected smtp://host[:port] or smtps://host[:port]".to_string())?;
+    let (default_port, mut tls) = match u.scheme() {
+        "smtp" => (25, SmtpTls::Opportunistic),
+        "smtps" => (465, SmtpTls::Wrapper),
+        other => return Err(format!("expected smtp:// or smtps://, got \"{other}://\"")),
+    };
+    let host = u
+        .host_str()
+        .filter(|h| !h.is_empty())
+        .ok_or("no host: expected smtp://host[:port]")?
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_string();
+    for (k, v) in u.query_pairs() {
+        tls = match (k.as_ref(), v.as_ref(), tls) {
+            ("tls", "required", SmtpTls::Opportunistic) => SmtpTls::Required,
+            ("tls", "opportunistic", SmtpTls::Opportunistic) => SmtpTls::Opportunistic,
+            ("tls", "none", SmtpTls::Opportunistic) => SmtpTls::None,
+            ("tls", v, _) => {
+                return Err(format!(
+                    "tls={v}: smtp:// takes tls=required, opportunistic or none; smtps:// is always TLS"
+                ))
+            }
+            (k, _, _) => return Err(format!("unknown parameter \"{k}\"")),
+        };
+    }
+    let decode = |s: &str| {
+        percent_encoding::percent_decode_str(s)
+            .decode_utf8_lossy()
+            .into_owned()
+    };
+    let user = Some(decode(u.username())).filter(|s| !s.is_empty());
+    let password = u.password().map(decode);
+    Ok((host, u.port().unwrap_or(default_port), tls, user, password))
+}
+
+/// `address` or `Name <address>`, on one line.
+fn parse_mailbox(s: &str) -> Result<String, String> {
+    let address = match s.rsplit_once('<') {
+        Some((_, rest)) => rest.strip_suffix('>').unwrap_or(""),
+        None => s,
+    };
+    let ok = !s.chars().any(char::is_control)
+        && address
+            .split_once('@')
+            .is_some_and(|(l, d)| !l.is_empty() && d.contains('.') && !d.contains('@'))
+        && !address.contains(char::is_whitespace);
+    if ok {
+        Ok(s.to_string())
+    } else {
+        Err(format!(
+            "expected an address or Name <address>, got \"{s}\""
+        ))
     }
 }
 
@@ -722,6 +904,9 @@ mod tests {
         assert_eq!(c.spool.batch_interval, Duration::from_secs(1));
         assert_eq!(c.rate_limit, 600);
         assert!(!c.secure_cookies && c.sites.is_empty() && c.clickhouse.url.is_none());
+        assert_eq!(c.http.request_timeout, Duration::from_secs(5));
+        assert_eq!(c.http.keep_alive, Duration::from_secs(5));
+        assert_eq!(c.http.max_connections, 25_000);
         // Every key, variable and flag is unique, and every variable is CANDOR_ + the key.
         let (mut keys, mut envs, mut flags) = (
             std::collections::HashSet::new(),

@@ -13,6 +13,7 @@ pub mod http;
 pub mod imports;
 pub mod ingest;
 pub mod leads;
+pub mod mail;
 pub mod metrics;
 pub mod migrations;
 pub mod path_pattern;

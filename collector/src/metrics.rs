@@ -51,6 +51,8 @@ impl Metrics {
             Box::new(http_duration.clone()),
             Box::new(store_up.clone()),
             Box::new(build),
+            // Resident memory, open files, threads, CPU (`candor_process_*`), read from /proc.
+            Box::new(prometheus::process_collector::ProcessCollector::for_self()),
         ] {
             registry.register(c).expect("metrics registered once");
         }

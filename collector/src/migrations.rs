@@ -360,6 +360,51 @@ const SEGMENTS: Table = Table {
     placement: Placement::Everywhere,
 };
 
+/// Privacy-center sign-in links: the SHA-256 of each single-use token, its lead and expiry.
+const PRIVACY_LINKS: Table = Table {
+    name: "privacy_links",
+    columns: Columns::Listed(
+        "    token_hash String,
+    site LowCardinality(String),
+    lead_id String,
+    expires_at DateTime('UTC'),
+    used UInt8,
+    version UInt64",
+    ),
+    family: Family::Replacing("version"),
+    partition_by: None,
+    order_by: "token_hash",
+    ttl: Some("expires_at + INTERVAL 1 DAY"),
+    settings: None,
+    placement: Placement::Everywhere,
+};
+
+/// Mail to people (`mail`): recipient and message sealed while pending, blanked once sent or
+/// given up, so the rows that stay are a delivery log without anything personal.
+const MAIL_OUTBOX: Table = Table {
+    name: "mail_outbox",
+    columns: Columns::Listed(
+        "    id String,
+    site LowCardinality(String),
+    lead_id String,
+    kind LowCardinality(String),
+    message_enc String,
+    created_at UInt64,
+    expires_at UInt64,
+    status LowCardinality(String),
+    attempts UInt32,
+    next_attempt_at UInt64,
+    last_error String,
+    version UInt64",
+    ),
+    family: Family::Replacing("version"),
+    partition_by: None,
+    order_by: "(site, id)",
+    ttl: None,
+    settings: None,
+    placement: Placement::Everywhere,
+};
+
 /// Per-site dashboard passwords, as PBKDF2 hashes only.
 const DASHBOARD_PASSWORDS: Table = Table {
     name: "dashboard_passwords",
@@ -827,6 +872,28 @@ pub const MIGRATIONS: &[Migration] = &[
         version: 16,
         name: "saved segments",
         statements: |t| SEGMENTS.create(t),
+    },
+    Migration {
+        version: 17,
+        name: "privacy center: contact preferences, sign-in links, mail outbox, recipient names",
+        statements: |t| {
+            let mut s = add_columns(
+                &LEADS,
+                &[
+                    "frequency LowCardinality(String) DEFAULT ''",
+                    "topics Array(String) DEFAULT []",
+                ],
+                t,
+            );
+            s.extend(add_columns(
+                &SITES,
+                &["privacy_center String DEFAULT ''"],
+                t,
+            ));
+            s.extend(add_columns(&WEBHOOKS, &["name String DEFAULT ''"], t));
+            s.extend(create_all(&[PRIVACY_LINKS, MAIL_OUTBOX], t));
+            s
+        },
     },
 ];
 

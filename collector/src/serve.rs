@@ -4,6 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use actix_web::http::KeepAlive;
 use actix_web::{App, HttpServer};
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -151,9 +152,14 @@ pub fn describe(config: &Config) -> String {
                 .join(", ")
         }
     };
+    let http = &config.http;
     format!(
-        "listen: {}\ndata dir: {}\nstore: {store}\nsites: {}\nadmin token: {}\ngeo: {}\norganisations: {}\n",
+        "listen: {}\nconnections: at most {}, first request head within {} ms, beacon body within {} ms, idle keep-alive {} s\ndata dir: {}\nstore: {store}\nsites: {}\nadmin token: {}\ngeo: {}\norganisations: {}\n",
         config.listen,
+        http.max_connections,
+        http.request_timeout.as_millis(),
+        http.body_timeout.as_millis(),
+        http.keep_alive.as_secs(),
         config.data_dir.display(),
         if config.sites.is_empty() {
             "(none registered by configuration)".to_string()
@@ -219,16 +225,26 @@ pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
             spool: spool.clone(),
             sessions: sessions.clone(),
             salts: salts.clone(),
-            keys,
+            keys: keys.clone(),
+            withdrawn: leads.withdrawn(),
             geo: geo.clone(),
         },
         &metrics,
     );
+    leads.refresh_withdrawn().await?;
+    let relay = config
+        .smtp
+        .as_ref()
+        .map(crate::mail::Relay::new)
+        .transpose()
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let mailer = Arc::new(crate::mail::Mailer::new(store.clone(), &keys, relay));
     let rate_limits = Arc::new(RateLimits::new(config.rate_limit, config.site_rate_limit));
     Ok(AppState {
         analyst: Arc::new(crate::analyst::Analyst::new(store.clone(), config.sql)),
         rollups,
         webhooks,
+        mailer,
         goals,
         imports: Arc::new(crate::imports::Imports::new()),
         dashboard,
@@ -356,6 +372,9 @@ impl Background {
                     if let Err(e) = state.dashboard.refresh().await {
                         tracing::warn!(error = %e, "refreshing dashboard passwords failed");
                     }
+                    if let Err(e) = state.leads.refresh_withdrawn().await {
+                        tracing::warn!(error = %e, "refreshing withdrawn browsers failed");
+                    }
                     if let Err(e) = state.rollups.refresh().await {
                         tracing::warn!(error = %e, "refreshing the rollup index failed");
                     }
@@ -389,6 +408,26 @@ impl Background {
                 }
             }
         });
+        // The privacy center's mail: the outbox every second, yearly notices every hour.
+        let mail = tokio::spawn({
+            let state = state.clone();
+            async move {
+                let mut tick = tokio::time::interval(Duration::from_secs(1));
+                let mut last_notices = tokio::time::Instant::now();
+                loop {
+                    tick.tick().await;
+                    if let Err(e) = state.mailer.deliver_due(state.clock.unix_millis()).await {
+                        tracing::warn!(error = %e, "mail delivery pass failed");
+                    }
+                    if last_notices.elapsed() >= Duration::from_secs(3600) {
+                        last_notices = tokio::time::Instant::now();
+                        if let Err(e) = crate::http::center::yearly_notices(&state).await {
+                            tracing::warn!(error = %e, "queuing yearly privacy notices failed");
+                        }
+                    }
+                }
+            }
+        });
         let rollups = tokio::spawn({
             let state = state.clone();
             async move {
@@ -416,7 +455,7 @@ impl Background {
         Background {
             stop,
             batcher,
-            periodic: vec![refresher, salt_rotation, webhooks, rollups],
+            periodic: vec![refresher, salt_rotation, webhooks, mail, rollups],
         }
     }
 
@@ -459,10 +498,15 @@ pub async fn roll_up(
 
 pub async fn run(config: Config) -> anyhow::Result<()> {
     let listen = config.listen;
+    let limits = config.http;
     tracing::info!(?config, "starting");
+    raise_open_files_limit(limits.max_connections);
     let state = build_state(config).await?;
     let admin_token = state.tokens.bootstrap_admin().await?;
 
+    // actix-web's own default, made explicit so the connection limit can be spread over the
+    // workers (actix-web counts connections per worker).
+    let workers = std::thread::available_parallelism().map_or(2, |n| n.get().min(512));
     let server = HttpServer::new({
         let state = state.clone();
         move || {
@@ -470,6 +514,14 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
                 .wrap_fn(http::record_metrics)
                 .configure(http::configure(state.clone()))
         }
+    })
+    .workers(workers)
+    .max_connections(limits.max_connections.div_ceil(workers))
+    .client_request_timeout(limits.request_timeout)
+    .keep_alive(if limits.keep_alive.is_zero() {
+        KeepAlive::Disabled
+    } else {
+        KeepAlive::Timeout(limits.keep_alive)
     })
     .shutdown_timeout(30)
     .bind(listen)
@@ -487,6 +539,40 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     background.shutdown(&state, Duration::from_secs(30)).await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Every connection is an open file, and the usual soft limit (1024) would refuse connections
+/// long before `http.max_connections`: the soft limit is raised to the hard one (systemd's
+/// `LimitNOFILE`, `ulimit -Hn`) at start, and a limit still too small is logged.
+fn raise_open_files_limit(max_connections: usize) {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit and setrlimit only read and write the struct they are given.
+    let open_files = unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) != 0 {
+            return;
+        }
+        if limit.rlim_cur < limit.rlim_max {
+            let raised = libc::rlimit {
+                rlim_cur: limit.rlim_max,
+                rlim_max: limit.rlim_max,
+            };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &raised) == 0 {
+                limit.rlim_cur = limit.rlim_max;
+            }
+        }
+        limit.rlim_cur
+    };
+    // The store, the spool and the listener need files of their own.
+    if open_files < max_connections as u64 + 1024 {
+        tracing::warn!(
+            open_files,
+            max_connections,
+            "the open-files limit is below http.max_connections + 1024: raise it (systemd LimitNOFILE=, ulimit -n) or lower CANDOR_HTTP_MAX_CONNECTIONS"
+        );
+    }
 }
 
 fn print_banner(state: &AppState, listen: std::net::SocketAddr, admin_token: Option<&str>) {

@@ -209,6 +209,19 @@ fn every_setting_is_a_serve_flag_whose_value_reaches_the_config() {
         ("batch-rows", "13"),
         ("batch-interval-ms", "7"),
         ("secure-cookies", "true"),
+        ("http-request-timeout-ms", "1500"),
+        ("http-body-timeout-ms", "2500"),
+        ("http-keep-alive-seconds", "0"),
+        ("http-max-connections", "77"),
+        ("public-url", "https://stats.example.com/"),
+        (
+            "smtp-url",
+            "smtp://u%40x:p%2Fw@mail.example.com:2525?tls=required",
+        ),
+        ("smtp-from", "Example <privacy@example.com>"),
+        ("smtp-username", "mailer"),
+        ("smtp-password", "pw3"),
+        ("smtp-ca-file", geoip.to_str().unwrap()),
     ];
     // The list covers the settings table exactly, so a new setting needs a line here.
     let mut flags: Vec<&str> = values.iter().map(|(f, _)| *f).collect();
@@ -259,6 +272,104 @@ fn every_setting_is_a_serve_flag_whose_value_reaches_the_config() {
     assert_eq!(c.spool.batch_rows, 13);
     assert_eq!(c.spool.batch_interval, Duration::from_millis(7));
     assert!(c.secure_cookies);
+    assert_eq!(c.http.request_timeout, Duration::from_millis(1500));
+    assert_eq!(c.http.body_timeout, Duration::from_millis(2500));
+    assert_eq!(c.http.keep_alive, Duration::ZERO);
+    assert_eq!(c.http.max_connections, 77);
+    assert_eq!(c.public_url, "https://stats.example.com");
+    let smtp = c.smtp.expect("smtp settings");
+    assert_eq!(
+        (smtp.host.as_str(), smtp.port, smtp.tls),
+        ("mail.example.com", 2525, candor::config::SmtpTls::Required)
+    );
+    // The flags win over the URL's user info.
+    assert_eq!(smtp.username.as_deref(), Some("mailer"));
+    assert_eq!(smtp.password.as_deref(), Some("pw3"));
+    assert_eq!(smtp.from, "Example <privacy@example.com>");
+    assert_eq!(smtp.ca_file.as_deref(), Some(geoip.as_path()));
+    assert!(!format!("{smtp:?}").contains("pw3"), "no password in Debug");
+}
+
+#[test]
+fn smtp_settings_are_checked_at_start() {
+    let ok = serve_config(
+        &[
+            "--smtp-url",
+            "smtps://u%40x:p%2Fw@mail.example.com",
+            "--smtp-from",
+            "a@b.example",
+        ],
+        &[],
+    )
+    .unwrap();
+    let smtp = ok.smtp.unwrap();
+    assert_eq!(
+        (smtp.port, smtp.tls),
+        (465, candor::config::SmtpTls::Wrapper)
+    );
+    assert_eq!(
+        (smtp.username.as_deref(), smtp.password.as_deref()),
+        (Some("u@x"), Some("p/w"))
+    );
+    let plain = serve_config(
+        &[
+            "--smtp-url",
+            "smtp://localhost",
+            "--smtp-from",
+            "a@b.example",
+        ],
+        &[],
+    )
+    .unwrap();
+    assert_eq!(
+        plain.smtp.map(|s| (s.port, s.tls)),
+        Some((25, candor::config::SmtpTls::Opportunistic))
+    );
+    assert!(serve_config(&[], &[]).unwrap().smtp.is_none());
+    for (args, message) in [
+        (
+            vec!["--smtp-url", "smtp://localhost"],
+            "CANDOR_SMTP_FROM: required with smtp.url",
+        ),
+        (
+            vec![
+                "--smtp-url",
+                "http://localhost",
+                "--smtp-from",
+                "a@b.example",
+            ],
+            "--smtp-url: expected smtp:// or smtps://",
+        ),
+        (
+            vec![
+                "--smtp-url",
+                "smtps://h?tls=none",
+                "--smtp-from",
+                "a@b.example",
+            ],
+            "--smtp-url: tls=none: smtp:// takes",
+        ),
+        (
+            vec![
+                "--smtp-url",
+                "smtp://h?port=1",
+                "--smtp-from",
+                "a@b.example",
+            ],
+            "--smtp-url: unknown parameter",
+        ),
+        (
+            vec!["--smtp-url", "smtp://h", "--smtp-from", "Name <nope>"],
+            "--smtp-from: expected an address",
+        ),
+        (
+            vec!["--public-url", "stats.example.com"],
+            "--public-url: expected an http:// or https:// URL",
+        ),
+    ] {
+        let err = serve_config(&args, &[]).err().unwrap().to_string();
+        assert!(err.starts_with(message), "{args:?}: {err}");
+    }
 }
 
 #[test]

@@ -15,7 +15,7 @@ const LAYERS: &[&[&str]] = &[
     &["store"],
     &["sites", "privacy", "enrich", "imports"],
     &["ingest"],
-    &["pipeline", "reports", "leads", "auth", "analyst"],
+    &["pipeline", "reports", "leads", "auth", "analyst", "mail"],
     &["migrations", "http", "cli"],
     &["client", "serve"],
 ];

@@ -353,7 +353,7 @@ async fn a_lead_has_its_visit_history_and_exports_to_crm_csv() {
     let lines: Vec<&str> = csv.lines().collect();
     assert_eq!(
         lines[0],
-        "Email,FirstName,LastName,Company,LeadSource,Status,ConsentAt,CreatedAt,Score,Visits,LastSeen,LeadId"
+        "Email,FirstName,LastName,Company,LeadSource,Status,ConsentAt,CreatedAt,Score,Visits,LastSeen,LeadId,Frequency,Topics"
     );
     assert_eq!(lines.len(), 3, "{csv}");
     let ada = lines.iter().find(|l| l.starts_with("ada@")).unwrap();
@@ -363,7 +363,11 @@ async fn a_lead_has_its_visit_history_and_exports_to_crm_csv() {
         ),
         "{ada}"
     );
-    assert!(ada.contains(",17,1,") && ada.ends_with(&lead_id), "{ada}");
+    // (No contact preferences chosen: the last two columns are empty.)
+    assert!(
+        ada.contains(",17,1,") && ada.ends_with(&format!("{lead_id},,")),
+        "{ada}"
+    );
     let bob = lines.iter().find(|l| l.starts_with("bob@")).unwrap();
     assert!(
         bob.starts_with("bob@example.com,,,Sample Telecom,Direct / None,active,"),

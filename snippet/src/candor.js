@@ -5,12 +5,13 @@
 // chosen for how they minify and compress; the comments say what they mean.
 //
 // The extras are compiled in only for the variants that carry them (see build.mjs): the build
-// defines OUTBOUND, DOWNLOADS, FORMS, ENGAGEMENT and HASH as true or false, and esbuild drops
+// defines OUTBOUND, DOWNLOADS, FORMS, ENGAGEMENT, HASH and PRIVACY as true or false, and esbuild drops
 // the dead branches. In a variant an extra is active only when `data-track` names it.
 
 import { engagement, leave } from './engagement.js'
 import { forms } from './forms.js'
 import { links } from './links.js'
+import { privacy } from './privacy.js'
 
 const w = window
 const d = document
@@ -148,6 +149,7 @@ try {
   ;(OUTBOUND || DOWNLOADS) && links(send, OUTBOUND && on('outbound'), DOWNLOADS && on('downloads'))
   FORMS && on('forms') && forms(candor.identify)
   ENGAGEMENT && on('engagement') && engagement(send)
+  PRIVACY && on('privacy') && privacy(candor, api, site, current)
 
   page()
   queue.forEach((args) => candor(...args))

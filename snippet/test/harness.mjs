@@ -6,7 +6,7 @@
 
 import { spawn, spawnSync } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { existsSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs'
+import { existsSync, mkdtempSync, openSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs'
 import http from 'node:http'
 import net from 'node:net'
 import { tmpdir } from 'node:os'
@@ -54,10 +54,10 @@ export const until = async (fn, { timeout = 15000, every = 200 } = {}) => {
 // The real collector binary with an embedded chDB store in a temporary directory.
 // Options (all optional, for other suites such as the dashboard's): `sites`, the
 // comma-separated CANDOR_SITES (default SITE); `env`, extra variables for the collector
-// (e.g. CANDOR_TRUSTED_PROXIES), applied last.
-export const startCollector = async ({ sites = SITE, env = {} } = {}) => {
+// (e.g. CANDOR_TRUSTED_PROXIES), applied last; `port`, when the test needs it beforehand.
+export const startCollector = async ({ sites = SITE, env = {}, port } = {}) => {
   if (!existsSync(CANDOR_BIN)) throw new Error(`no collector binary at ${CANDOR_BIN}: build it (cargo build) or set CANDOR_BIN`)
-  const port = await freePort()
+  port ||= await freePort()
   const dataDir = mkdtempSync(join(tmpdir(), 'candor-snippet-test-'))
   const token = randomBytes(20).toString('hex') // 40 characters
   const logPath = join(dataDir, 'collector.log')
@@ -134,6 +134,35 @@ export const startCollector = async ({ sites = SITE, env = {} } = {}) => {
   }
 
   return { port, base, origin: `http://collector.test:${port}`, token, sql, events, waitEvents, stop, logTail }
+}
+
+// A real SMTP server (tests/smtp/sink.py on aiosmtpd, from `make smtp-sink`): every mail it
+// accepts lands as parsed JSON in a temporary directory; `mails()` reads them, oldest first.
+const SMTP_PYTHON = process.env.CANDOR_TEST_SMTP_PYTHON || join(REPO, '.cache/smtp-venv/bin/python')
+export const startSmtp = async (args = []) => {
+  if (!existsSync(SMTP_PYTHON)) throw new Error(`no SMTP test server at ${SMTP_PYTHON}: run make smtp-sink`)
+  const out = mkdtempSync(join(tmpdir(), 'candor-smtp-'))
+  const child = spawn(SMTP_PYTHON, [join(REPO, 'tests/smtp/sink.py'), '--out', out, ...args], { stdio: ['ignore', 'pipe', 'inherit'] })
+  const port = await new Promise((resolve, reject) => {
+    let buf = ''
+    child.stdout.on('data', (c) => {
+      buf += c
+      const m = buf.match(/ready (\d+)/)
+      if (m) resolve(Number(m[1]))
+    })
+    child.on('exit', (code) => reject(new Error(`SMTP test server exited (${code})`)))
+  })
+  const mails = () =>
+    readdirSync(out)
+      .filter((f) => f.endsWith('.json'))
+      .map((f) => ({ f, t: statSync(join(out, f)).mtimeMs }))
+      .sort((a, b) => a.t - b.t)
+      .map(({ f }) => JSON.parse(readFileSync(join(out, f), 'utf8')))
+  const stop = async () => {
+    child.kill('SIGTERM')
+    rmSync(out, { recursive: true, force: true })
+  }
+  return { port, mails, stop }
 }
 
 // A transparent recorder in front of the collector: Chromium does not report the body of a

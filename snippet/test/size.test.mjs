@@ -34,7 +34,7 @@ describe('snippet size', () => {
   it('script_with_every_extra_is_at_most_2048_bytes_gzipped', () => {
     const files = readdirSync(out).filter((f) => f.endsWith('.js'))
     assert.ok(files.includes('candor.full.js'))
-    assert.equal(files.length, 32, 'the core, every combination of the five extras, and candor.full.js')
+    assert.equal(files.length, 64, 'the core, every combination of the six extras, and candor.full.js')
     for (const f of files) assert.ok(gz(f) <= 2048, `${f} is ${gz(f)} B gzipped`)
   })
 
@@ -44,6 +44,7 @@ describe('snippet size', () => {
     assert.ok(!core.includes('data-candor-form') && full.includes('data-candor-form'))
     assert.ok(!core.includes('pageleave') && full.includes('pageleave'))
     assert.ok(!core.includes('Outbound Link') && full.includes('Outbound Link'))
+    assert.ok(!core.includes('/privacy/center') && full.includes('/privacy/center'))
     assert.ok(readFileSync(join(out, 'candor.forms.js'), 'utf8').includes('data-candor-form'))
   })
 

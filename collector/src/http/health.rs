@@ -21,6 +21,9 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     )
     .await;
     match check {
+        Ok(Ok(_)) if state.spool.disk_full() => HttpResponse::ServiceUnavailable()
+            .insert_header(("Retry-After", "30"))
+            .json(json!({"error": "the spool's disk is full: beacons get 503 until there is space", "field": null})),
         Ok(Ok(_)) if state.spool.is_full() => HttpResponse::ServiceUnavailable()
             .insert_header(("Retry-After", "30"))
             .json(json!({"error": "spool full: the store is not taking events fast enough", "field": null})),

@@ -22,6 +22,8 @@ impl From<WebhookError> for ApiError {
 #[serde(deny_unknown_fields)]
 pub struct CreateHook {
     url: String,
+    /// What the privacy center tells people receives their details ("Our CRM").
+    name: Option<String>,
     events: Option<Vec<String>>,
 }
 
@@ -33,7 +35,10 @@ pub async fn create(
 ) -> Result<HttpResponse, ApiError> {
     let site = admin_site(&state, &req, &domain)?;
     let body = body.into_inner();
-    let (endpoint, secret) = state.webhooks.create(&site, &body.url, body.events).await?;
+    let (endpoint, secret) = state
+        .webhooks
+        .create(&site, &body.url, body.name.as_deref(), body.events)
+        .await?;
     tracing::info!(site = %site, endpoint = %endpoint.id, "webhook endpoint registered");
     let mut out = serde_json::to_value(&endpoint).unwrap_or_default();
     out["secret"] = json!(secret);

@@ -127,7 +127,19 @@ pub async fn read_beacon(
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse().ok());
-    read_body(payload, declared, state.config.max_event_bytes).await
+    // A body trickled in a byte at a time would hold its connection for as long as the client
+    // likes: it has `http.body_timeout` to arrive (the head has `http.request_timeout`).
+    tokio::time::timeout(
+        state.config.http.body_timeout,
+        read_body(payload, declared, state.config.max_event_bytes),
+    )
+    .await
+    .unwrap_or_else(|_| {
+        Err(ApiError::new(
+            StatusCode::REQUEST_TIMEOUT,
+            "the request body did not arrive in time",
+        ))
+    })
 }
 
 /// The body of every 202, written once rather than serialised per beacon.
@@ -247,7 +259,7 @@ impl From<RateLimited> for ApiError {
     }
 }
 
-/// Ingestion failures as contract statuses: 503 for everything that clears up on its own (spool full, shutting down, salt not loaded, disk trouble).
+/// Ingestion failures as contract statuses: 503 for everything that clears up on its own (spool full, disk full, shutting down, salt not loaded, disk trouble).
 impl From<IngestError> for ApiError {
     fn from(e: IngestError) -> ApiError {
         match e {
@@ -255,6 +267,9 @@ impl From<IngestError> for ApiError {
                 "the spool is full (the store is unreachable); retry later",
                 30,
             ),
+            IngestError::Spool(SpoolError::NoSpace) => {
+                ApiError::unavailable("the collector's disk is full; retry later", 30)
+            }
             IngestError::Spool(SpoolError::Closed) => {
                 ApiError::unavailable("shutting down; retry shortly", 5)
             }
@@ -285,6 +300,7 @@ mod tests {
             created_at: 0,
             consent_version: "1".into(),
             lead_scoring: Default::default(),
+            privacy_center: Default::default(),
         }
     }
 

@@ -206,6 +206,8 @@ pub async fn csv(
             "Visits",
             "LastSeen",
             "LeadId",
+            "Frequency",
+            "Topics",
         ]
         .map(String::from),
     )?;
@@ -241,6 +243,13 @@ pub async fn csv(
                 summary.map(|s| s.visits).unwrap_or(0).to_string(),
                 iso(summary.and_then(|s| s.last_seen)),
                 l.id.clone(),
+                cell(l.preferences.as_ref().map_or("", |p| p.frequency.as_str())),
+                cell(
+                    &l.preferences
+                        .as_ref()
+                        .map(|p| p.topics.join("; "))
+                        .unwrap_or_default(),
+                ),
             ],
         )?;
     }

@@ -4,6 +4,7 @@
 mod admin;
 mod assets;
 mod backup;
+pub mod center;
 mod dashboard;
 pub mod error;
 mod goals;
@@ -73,6 +74,8 @@ pub struct AppState {
     pub imports: Arc<crate::imports::Imports>,
     pub dashboard: Arc<Dashboard>,
     pub webhooks: Arc<Webhooks>,
+    /// The privacy center's mail (sign-in links, yearly notices) through the durable outbox.
+    pub mailer: Arc<crate::mail::Mailer>,
     pub rollups: Arc<crate::reports::rollups::Rollups>,
     pub analyst: Arc<crate::analyst::Analyst>,
 }
@@ -163,6 +166,19 @@ pub fn configure(state: AppState) -> impl FnOnce(&mut web::ServiceConfig) {
             )
             .route("/privacy.json", web::get().to(privacy::json_statement))
             .route("/privacy", web::get().to(privacy::html_statement))
+            .route("/privacy/center", web::get().to(center::center))
+            .route("/privacy/center.js", web::get().to(center::script))
+            .route("/privacy/center/link", web::post().to(center::link_form))
+            .route("/privacy/center/open", web::get().to(center::open_page))
+            .route("/privacy/center/open", web::post().to(center::open))
+            .route("/privacy/center/me", web::get().to(center::me))
+            .route("/privacy/center/me", web::post().to(center::change))
+            .route(
+                "/privacy/center/me/data.json",
+                web::get().to(center::download),
+            )
+            .route("/privacy/center/signout", web::post().to(center::sign_out))
+            .route("/api/privacy/link", web::post().to(center::link_api))
             .route("/api/event", web::post().to(ingest::event))
             .route("/api/identify", web::post().to(leads::identify))
             .route("/api/optout", web::post().to(leads::opt_out))
@@ -211,6 +227,7 @@ pub fn configure(state: AppState) -> impl FnOnce(&mut web::ServiceConfig) {
                         "/sites/{domain}/webhooks/{id}/deliveries",
                         web::get().to(hooks::deliveries),
                     )
+                    .route("/sites/{domain}/mail", web::get().to(center::deliveries))
                     .route("/sites/{domain}/goals", web::get().to(goals::list))
                     .route("/sites/{domain}/goals", web::post().to(goals::create))
                     .route(

@@ -53,6 +53,10 @@ pub fn statement(state: &AppState, domain: &str) -> Result<Value, ApiError> {
         (false, true) => "the network's organisation derived from it",
         (false, false) => "nothing derived from it",
     };
+    let center = format!(
+        "{}/privacy/center?site={}",
+        state.config.public_url, site.domain
+    );
     let paragraph = format!(
         "This website ({domain}) uses Candor, a self-hosted analytics tool, to count visits without cookies. \
          For each page view it records the page, the referring site, the browser, operating system and device class{geo_clause}, \
@@ -60,7 +64,9 @@ pub fn statement(state: &AppState, domain: &str) -> Result<Value, ApiError> {
          so visits cannot be linked across days and the identifier cannot be traced back to you. Your IP address and full browser \
          string are never stored. Data is kept for {days} days. If your browser sends Do Not Track or Global Privacy Control, nothing \
          is recorded. Only if you consent to marketing does the site keep a random identifier in your browser, and only if you submit \
-         a form marked for it are your email, name and company stored, encrypted. You can withdraw consent or opt out at any time.",
+         a form marked for it are your email, name and company stored, encrypted. You can withdraw consent or opt out at any time, \
+         and see, correct, download or erase what the site holds about you in its privacy center: {center}.",
+        center = center,
         domain = site.domain,
         geo_clause = if geo { ", the country and city of your network" } else { "" },
         days = site.retention_days,
@@ -102,7 +108,12 @@ pub fn statement(state: &AppState, domain: &str) -> Result<Value, ApiError> {
             "call candor.optOut() on the site (remembered in your browser), or use the site's consent banner",
             "withdrawing marketing consent deletes the identifier from your browser and marks any lead as opted out"
         ],
-        "erasure": "ask the site owner to erase you: your contact details, the keyed hash of your email address and the key that linked your visits to you are removed from every table, and connected CRM systems are notified",
+        "erasure": "erase yourself in the privacy center after proving your address with a link sent to it, or ask the site owner: your contact details, the keyed hash of your email address and the key that linked your visits to you are removed from every table, and connected CRM systems are notified",
+        "privacy_center": {
+            "url": center,
+            "what": "see what the site collects and change this browser's consent; with a link sent to your address, see, correct, download or erase what it holds about you and choose how often you hear from it",
+            "sign_in_by_mail": state.mailer.configured(),
+        },
         "policy_paragraph": paragraph,
     }))
 }
@@ -168,6 +179,7 @@ pub async fn html_statement(
 <h2>Identifiers</h2><p>{salt}. Retention: {days} days.</p>
 <h2>Consent</h2><ul>{levels}</ul>
 <h2>Your choices</h2><ul>{opt_out}</ul><p>{erasure}.</p>
+<p><a href="{center_href}">Open the privacy center</a>: {center_what}.</p>
 <h2>For the site's privacy policy</h2><blockquote>{paragraph}</blockquote>
 </main></body></html>"#,
         site = text("site"),
@@ -183,6 +195,8 @@ pub async fn html_statement(
         levels = levels,
         opt_out = list(&s["opt_out"]),
         erasure = text("erasure"),
+        center_href = escape(s["privacy_center"]["url"].as_str().unwrap_or("")),
+        center_what = escape(s["privacy_center"]["what"].as_str().unwrap_or("")),
         paragraph = text("policy_paragraph"),
     );
     Ok(HttpResponse::Ok()

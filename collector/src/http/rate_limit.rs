@@ -17,6 +17,10 @@ pub struct RateLimited {
 pub struct RateLimits {
     client: Option<DefaultKeyedRateLimiter<u64>>,
     site: Option<DefaultKeyedRateLimiter<String>>,
+    /// Privacy-center link requests per client (always on: each may send a mail).
+    link_client: DefaultKeyedRateLimiter<u64>,
+    /// Privacy-center link requests per address (keyed by the address's keyed hash).
+    link_address: DefaultKeyedRateLimiter<String>,
     /// Per-process key for client buckets.
     key: hmac::Key,
 }
@@ -32,8 +36,46 @@ impl RateLimits {
         RateLimits {
             client: limiter(per_client).map(RateLimiter::keyed),
             site: limiter(per_site).map(RateLimiter::keyed),
+            // 10 at once per client, then one every 6 minutes; 3 per address, then one every
+            // 10 minutes: enough for a person who mistyped, too few to flood a mailbox.
+            link_client: RateLimiter::keyed(
+                Quota::with_period(std::time::Duration::from_secs(360))
+                    .expect("non-zero period")
+                    .allow_burst(NonZeroU32::new(10).expect("non-zero")),
+            ),
+            link_address: RateLimiter::keyed(
+                Quota::with_period(std::time::Duration::from_secs(600))
+                    .expect("non-zero period")
+                    .allow_burst(NonZeroU32::new(3).expect("non-zero")),
+            ),
             key: hmac::Key::new(hmac::HMAC_SHA256, &key),
         }
+    }
+
+    /// Privacy-center link requests: per client and per address (`address` is already a
+    /// keyed hash), the same for addresses that are leads and addresses that are not.
+    pub fn check_link(&self, ip: IpAddr, address: &str) -> Result<(), RateLimited> {
+        use governor::clock::{Clock, DefaultClock};
+        let retry = |not_until: governor::NotUntil<governor::clock::QuantaInstant>| RateLimited {
+            retry_after_secs: not_until
+                .wait_time_from(DefaultClock::default().now())
+                .as_secs()
+                .max(1),
+        };
+        self.link_client
+            .check_key(&self.client_key(ip))
+            .map_err(retry)?;
+        self.link_address
+            .check_key(&address.to_string())
+            .map_err(retry)
+    }
+
+    fn client_key(&self, ip: IpAddr) -> u64 {
+        let tag = match ip {
+            IpAddr::V4(v) => hmac::sign(&self.key, &v.octets()),
+            IpAddr::V6(v) => hmac::sign(&self.key, &v.octets()),
+        };
+        u64::from_be_bytes(tag.as_ref()[..8].try_into().expect("8 bytes"))
     }
 
     /// Per-client and per-site limits.
@@ -46,12 +88,7 @@ impl RateLimits {
                 .max(1),
         };
         if let Some(l) = &self.client {
-            let tag = match ip {
-                IpAddr::V4(v) => hmac::sign(&self.key, &v.octets()),
-                IpAddr::V6(v) => hmac::sign(&self.key, &v.octets()),
-            };
-            let key = u64::from_be_bytes(tag.as_ref()[..8].try_into().expect("8 bytes"));
-            l.check_key(&key).map_err(retry)?;
+            l.check_key(&self.client_key(ip)).map_err(retry)?;
         }
         if let Some(l) = &self.site {
             l.check_key(&site.to_string()).map_err(retry)?;
@@ -70,6 +107,8 @@ impl RateLimits {
             l.retain_recent();
             l.shrink_to_fit();
         }
+        self.link_client.retain_recent();
+        self.link_address.retain_recent();
     }
 
     /// The number of clients the per-client limiter remembers.

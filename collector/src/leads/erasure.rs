@@ -6,7 +6,7 @@
 
 use serde::Deserialize;
 
-use super::{Email, LeadRow, Leads};
+use super::{Email, LeadRow, Leads, LEAD_COLUMNS};
 use crate::clock;
 use crate::store::{fetch, insert_rows, InsertOptions, Params, StoreError};
 
@@ -35,9 +35,7 @@ impl Leads {
                 let hash = self.email_hash(site, &email);
                 let rows: Vec<LeadRow> = fetch(
                     self.store(),
-                    "SELECT id, site, email_hash, email_enc, name_enc, company_enc, status,
-                            toUnixTimestamp(consent_at) AS consent_at, consent_page, consent_version, toUnixTimestamp(created_at) AS created_at, version
-                     FROM leads FINAL WHERE site = {site:String} AND email_hash = {h:String}",
+                    &format!("SELECT {LEAD_COLUMNS} FROM leads FINAL WHERE site = {{site:String}} AND email_hash = {{h:String}}"),
                     &Params::new().with("site", site).with("h", &hash),
                 )
                 .await?;
@@ -68,9 +66,7 @@ impl Leads {
         .collect();
         let created: Vec<LeadRow> = fetch(
             self.store(),
-            "SELECT id, site, email_hash, email_enc, name_enc, company_enc, status,
-                    toUnixTimestamp(consent_at) AS consent_at, consent_page, consent_version, toUnixTimestamp(created_at) AS created_at, version
-             FROM leads FINAL WHERE site = {site:String} AND id = {id:String}",
+            &format!("SELECT {LEAD_COLUMNS} FROM leads FINAL WHERE site = {{site:String}} AND id = {{id:String}}"),
             &Params::new().with("site", site).with("id", id),
         )
         .await?;
@@ -87,6 +83,8 @@ impl Leads {
             consent_page: String::new(),
             consent_version: String::new(),
             created_at: created.first().map(|r| r.created_at).unwrap_or(0),
+            frequency: String::new(),
+            topics: Vec::new(),
             version,
         };
         insert_rows(
@@ -114,6 +112,9 @@ impl Leads {
         for sql in [
             "ALTER TABLE leads DELETE WHERE site = {site:String} AND id = {id:String} AND version < {v:UInt64}",
             "ALTER TABLE lead_visitors DELETE WHERE site = {site:String} AND lead_id = {id:String}",
+            // Privacy-center links and mails (sealed, or blanked once sent) about the lead.
+            "ALTER TABLE privacy_links DELETE WHERE site = {site:String} AND lead_id = {id:String}",
+            "ALTER TABLE mail_outbox DELETE WHERE site = {site:String} AND lead_id = {id:String}",
             // Earlier webhook payloads carried the contact details (sealed; in the clear when
             // an earlier version wrote them and no collector has sealed them since).
             "ALTER TABLE webhook_outbox DELETE WHERE site = {site:String}

@@ -4,6 +4,7 @@
 //! in the clear. The visitor key of the snippet's first-party id is linked to the lead, so its
 //! earlier marketing-consented visits become the lead's history.
 
+pub mod center;
 pub mod erasure;
 pub mod history;
 pub mod webhooks;
@@ -16,6 +17,7 @@ use serde::{Deserialize, Serialize};
 use crate::clock;
 use crate::privacy::keys::Keys;
 use crate::privacy::seal::Sealer;
+use crate::privacy::withdrawn::WithdrawnKeys;
 use crate::store::{fetch, insert_rows, InsertOptions, Params, Store, StoreError};
 
 /// A normalised email address: trimmed, lowercased, one `@`, a dotted domain, ≤ 254 chars.
@@ -56,8 +58,19 @@ pub(crate) struct LeadRow {
     #[serde(default)]
     consent_version: String,
     created_at: u32,
+    /// Contact preferences the person chose in the privacy center.
+    #[serde(default)]
+    frequency: String,
+    #[serde(default)]
+    topics: Vec<String>,
     version: u64,
 }
+
+/// The columns of `LeadRow`, as every lead query selects them.
+pub(crate) const LEAD_COLUMNS: &str =
+    "id, site, email_hash, email_enc, name_enc, company_enc, status,
+    toUnixTimestamp(consent_at) AS consent_at, consent_page, consent_version,
+    toUnixTimestamp(created_at) AS created_at, frequency, topics, version";
 
 #[derive(Serialize, Deserialize)]
 struct LinkRow {
@@ -86,6 +99,8 @@ pub struct Leads {
     store: Arc<dyn Store>,
     keys: Arc<Keys>,
     sealer: Sealer,
+    /// Browser keys withdrawn in the privacy center (shared with the pipeline).
+    withdrawn: Arc<WithdrawnKeys>,
     /// Lead writes are serialised: a version is taken and its row committed before the next
     /// write takes one, so versions commit in order and the sync cursor never skips a change.
     writes: tokio::sync::Mutex<()>,
@@ -137,6 +152,9 @@ pub struct LeadView {
     pub consent_version: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub created_at: Option<u32>,
+    /// How often and about what the person wants to hear from the site (privacy center).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub preferences: Option<center::Preferences>,
     /// Milliseconds since the epoch of this change.
     pub updated_at: u64,
 }
@@ -148,8 +166,14 @@ impl Leads {
             store,
             keys,
             sealer,
+            withdrawn: Arc::default(),
             writes: tokio::sync::Mutex::new(()),
         }
+    }
+
+    /// The browser keys withdrawn in the privacy center, for the pipeline to ask.
+    pub fn withdrawn(&self) -> Arc<WithdrawnKeys> {
+        self.withdrawn.clone()
     }
 
     /// Changes after `cursor`, oldest first, at most `limit`, each lead in its current state.
@@ -171,11 +195,9 @@ impl Leads {
         });
         let rows: Vec<LeadRow> = fetch(
             self.store.as_ref(),
-            "SELECT id, site, email_hash, email_enc, name_enc, company_enc, status,
-                    toUnixTimestamp(consent_at) AS consent_at, consent_page, consent_version, toUnixTimestamp(created_at) AS created_at, version
-             FROM leads FINAL
-             WHERE site = {site:String} AND (version, id) > ({v:UInt64}, {id:String}) AND version <= {horizon:UInt64}
-             ORDER BY version, id LIMIT {limit:UInt32}",
+            &format!("SELECT {LEAD_COLUMNS} FROM leads FINAL
+             WHERE site = {{site:String}} AND (version, id) > ({{v:UInt64}}, {{id:String}}) AND version <= {{horizon:UInt64}}
+             ORDER BY version, id LIMIT {{limit:UInt32}}"),
             &Params::new()
                 .with("site", site)
                 .with("v", start.version)
@@ -208,6 +230,10 @@ impl Leads {
             consent_at: active.then_some(r.consent_at),
             consent_version: active.then_some(r.consent_version),
             created_at: active.then_some(r.created_at),
+            preferences: active.then(|| center::Preferences {
+                frequency: r.frequency.clone(),
+                topics: r.topics.clone(),
+            }),
             id: r.id,
             site: r.site,
             status: r.status,
@@ -222,9 +248,7 @@ impl Leads {
         }
         let rows: Vec<LeadRow> = fetch(
             self.store.as_ref(),
-            "SELECT id, site, email_hash, email_enc, name_enc, company_enc, status,
-                    toUnixTimestamp(consent_at) AS consent_at, consent_page, consent_version, toUnixTimestamp(created_at) AS created_at, version
-             FROM leads FINAL WHERE id = {id:String} LIMIT 1",
+            &format!("SELECT {LEAD_COLUMNS} FROM leads FINAL WHERE id = {{id:String}} LIMIT 1"),
             &Params::new().with("id", id),
         )
         .await?;
@@ -238,9 +262,7 @@ impl Leads {
     pub async fn active(&self, site: &str) -> Result<Vec<LeadView>, StoreError> {
         let rows: Vec<LeadRow> = fetch(
             self.store.as_ref(),
-            "SELECT id, site, email_hash, email_enc, name_enc, company_enc, status,
-                    toUnixTimestamp(consent_at) AS consent_at, consent_page, consent_version, toUnixTimestamp(created_at) AS created_at, version
-             FROM leads FINAL WHERE site = {site:String} AND status = 'active' ORDER BY created_at, id",
+            &format!("SELECT {LEAD_COLUMNS} FROM leads FINAL WHERE site = {{site:String}} AND status = 'active' ORDER BY created_at, id"),
             &Params::new().with("site", site),
         )
         .await?;
@@ -251,10 +273,8 @@ impl Leads {
     pub async fn recent(&self, site: &str, limit: u32) -> Result<Vec<LeadView>, StoreError> {
         let rows: Vec<LeadRow> = fetch(
             self.store.as_ref(),
-            "SELECT id, site, email_hash, email_enc, name_enc, company_enc, status,
-                    toUnixTimestamp(consent_at) AS consent_at, consent_page, consent_version, toUnixTimestamp(created_at) AS created_at, version
-             FROM leads FINAL WHERE site = {site:String} AND status = 'active'
-             ORDER BY created_at DESC, id LIMIT {limit:UInt32}",
+            &format!("SELECT {LEAD_COLUMNS} FROM leads FINAL WHERE site = {{site:String}} AND status = 'active'
+             ORDER BY created_at DESC, id LIMIT {{limit:UInt32}}"),
             &Params::new().with("site", site).with("limit", limit),
         )
         .await?;
@@ -274,9 +294,7 @@ impl Leads {
     async fn current(&self, site: &str, email_hash: &str) -> Result<Option<LeadRow>, StoreError> {
         let rows: Vec<LeadRow> = fetch(
             self.store.as_ref(),
-            "SELECT id, site, email_hash, email_enc, name_enc, company_enc, status,
-                    toUnixTimestamp(consent_at) AS consent_at, consent_page, consent_version, toUnixTimestamp(created_at) AS created_at, version
-             FROM leads FINAL WHERE site = {site:String} AND email_hash = {h:String} AND status != 'erased' LIMIT 1",
+            &format!("SELECT {LEAD_COLUMNS} FROM leads FINAL WHERE site = {{site:String}} AND email_hash = {{h:String}} AND status != 'erased' LIMIT 1"),
             &Params::new().with("site", site).with("h", email_hash),
         )
         .await?;
@@ -321,6 +339,14 @@ impl Leads {
             consent_page: id.page.chars().take(512).collect(),
             consent_version: id.consent_version,
             created_at: existing.as_ref().map(|e| e.created_at).unwrap_or(now),
+            frequency: existing
+                .as_ref()
+                .map(|e| e.frequency.clone())
+                .unwrap_or_default(),
+            topics: existing
+                .as_ref()
+                .map(|e| e.topics.clone())
+                .unwrap_or_default(),
             version: clock::version(),
         };
         insert_rows(
@@ -330,9 +356,12 @@ impl Leads {
             &InsertOptions::default(),
         )
         .await?;
+        let visitor_key = self.keys.visitor_key(id.site, id.vid);
+        // Consenting again in a form links a browser the person had withdrawn.
+        self.withdrawn.remove(&visitor_key);
         let link = LinkRow {
             site: id.site.to_string(),
-            visitor_key: self.keys.visitor_key(id.site, id.vid),
+            visitor_key,
             lead_id: row.id.clone(),
             linked_at: now,
             unlinked: 0,
@@ -368,9 +397,9 @@ impl Leads {
             self.store
                 .execute(
                     "INSERT INTO leads (id, site, email_hash, email_enc, name_enc, company_enc, status, consent_at, consent_page,
-                                        created_at, updated_at, version, consent_version)
+                                        created_at, updated_at, version, consent_version, frequency, topics)
                      SELECT id, site, email_hash, email_enc, name_enc, company_enc, 'opted_out', consent_at,
-                            consent_page, created_at, now64(3), {v:UInt64}, consent_version
+                            consent_page, created_at, now64(3), {v:UInt64}, consent_version, frequency, topics
                      FROM leads FINAL WHERE site = {site:String} AND id = {id:String} AND status = 'active'",
                     &Params::new().with("site", site).with("id", &l.lead_id).with("v", clock::version()),
                 )

@@ -38,6 +38,9 @@ const BACKOFF_CAP_SECS: u64 = 3600;
 struct EndpointRow {
     site: String,
     id: String,
+    /// What people are told receives their details (the privacy center); empty: the host.
+    #[serde(default)]
+    name: String,
     url: String,
     secret_enc: String,
     events: Vec<String>,
@@ -51,6 +54,7 @@ struct EndpointRow {
 pub struct Endpoint {
     pub id: String,
     pub site: String,
+    pub name: String,
     pub url: String,
     pub events: Vec<String>,
     pub created_at: u32,
@@ -238,7 +242,7 @@ impl Webhooks {
     pub async fn refresh(&self) -> Result<(), StoreError> {
         let rows: Vec<EndpointRow> = fetch(
             self.store.as_ref(),
-            "SELECT site, id, url, secret_enc, events, toUnixTimestamp(created_at) AS created_at, deleted, version
+            "SELECT site, id, name, url, secret_enc, events, toUnixTimestamp(created_at) AS created_at, deleted, version
              FROM webhooks FINAL WHERE deleted = 0 ORDER BY created_at, id",
             &Params::new(),
         )
@@ -273,6 +277,7 @@ impl Webhooks {
             .map(|r| Endpoint {
                 id: r.id,
                 site: r.site,
+                name: r.name,
                 url: r.url,
                 events: r.events,
                 created_at: r.created_at,
@@ -280,13 +285,43 @@ impl Webhooks {
             .collect()
     }
 
+    /// Who receives a site's lead changes, as people are told: each endpoint's name, or its
+    /// host when it has none.
+    pub fn recipients(&self, site: &str) -> Vec<String> {
+        let mut out: Vec<String> = self
+            .endpoints(site)
+            .into_iter()
+            .map(|e| {
+                if e.name.is_empty() {
+                    url::Url::parse(&e.url)
+                        .ok()
+                        .and_then(|u| u.host_str().map(String::from))
+                        .unwrap_or_default()
+                } else {
+                    e.name
+                }
+            })
+            .collect();
+        out.sort();
+        out.dedup();
+        out
+    }
+
     /// Registers an endpoint; returns it and its signing secret (shown once).
     pub async fn create(
         &self,
         site: &str,
         url: &str,
+        name: Option<&str>,
         events: Option<Vec<String>>,
     ) -> Result<(Endpoint, String), WebhookError> {
+        let name = name.unwrap_or("").trim().to_string();
+        if name.chars().count() > 80 || name.chars().any(char::is_control) {
+            return Err(WebhookError::Invalid {
+                field: "name",
+                message: "name must be at most 80 characters on one line".into(),
+            });
+        }
         let parsed = url::Url::parse(url).map_err(|_| WebhookError::Invalid {
             field: "url",
             message: "url must be an absolute http(s) URL".into(),
@@ -307,6 +342,7 @@ impl Webhooks {
         let secret = format!("whsec_{}", hex::encode(self.sealer.random::<24>()));
         let row = EndpointRow {
             site: site.into(),
+            name,
             id: hex::encode(self.sealer.random::<8>()),
             url: parsed.to_string(),
             secret_enc: self.sealer.seal(secret.as_bytes()),
@@ -332,6 +368,7 @@ impl Webhooks {
             Endpoint {
                 id: row.id,
                 site: row.site,
+                name: row.name,
                 url: row.url,
                 events: row.events,
                 created_at: row.created_at,

@@ -26,6 +26,7 @@ use crate::ingest::{self, Beacon, Invalid};
 use crate::metrics::Metrics;
 use crate::privacy::keys::Keys;
 use crate::privacy::salts::Salts;
+use crate::privacy::withdrawn::WithdrawnKeys;
 use crate::sites::Site;
 use sessions::{Attribution, Touch, Tracker};
 use spool::{Spool, SpoolError};
@@ -78,6 +79,7 @@ pub struct Pipeline {
     sessions: Arc<Tracker>,
     salts: Arc<Salts>,
     keys: Arc<Keys>,
+    withdrawn: Arc<WithdrawnKeys>,
     geo: Arc<Geo>,
     agents: AgentCache,
     steps: StepMetrics,
@@ -89,6 +91,8 @@ pub struct Collaborators {
     pub sessions: Arc<Tracker>,
     pub salts: Arc<Salts>,
     pub keys: Arc<Keys>,
+    /// Browsers whose person withdrew marketing consent in the privacy center.
+    pub withdrawn: Arc<WithdrawnKeys>,
     pub geo: Arc<Geo>,
 }
 
@@ -100,6 +104,7 @@ impl Pipeline {
             sessions: c.sessions,
             salts: c.salts,
             keys: c.keys,
+            withdrawn: c.withdrawn,
             geo: c.geo,
             agents: AgentCache::new(20_000),
             steps: StepMetrics::new(metrics),
@@ -159,7 +164,14 @@ impl Pipeline {
             .visitor_id(day, &row.site, request.ip, request.user_agent)
             .ok_or(IngestError::NoSalt)?;
         if let Some(vid) = &beacon.vid {
-            row.visitor_key = self.keys.visitor_key(&row.site, vid);
+            let key = self.keys.visitor_key(&row.site, vid);
+            if self.withdrawn.contains(&key) {
+                // Withdrawn in the privacy center, which cannot reach the browser's storage:
+                // the browser still sends its id, taken as analytics consent.
+                row.consent = ingest::Consent::Analytics.as_str();
+            } else {
+                row.visitor_key = key;
+            }
         }
         Ok(())
     }

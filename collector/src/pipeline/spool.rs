@@ -4,7 +4,8 @@
 //! active segment is sealed after `rotate_every`, `segment_records` or `segment_bytes`; the
 //! batcher moves sealed segments into the store and deletes each one only after the store
 //! confirmed it. A torn tail (a crash mid-write) fails its checksum and is skipped with a log
-//! line.
+//! line. A group whose write fails (a full disk) is cut back off the segment and refused, so a
+//! refused record is never replayed later.
 
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Write};
@@ -43,6 +44,8 @@ pub enum SpoolError {
     Full(u64),
     #[error("spool closed")]
     Closed,
+    #[error("no space left on the spool's disk")]
+    NoSpace,
     #[error("spool I/O error: {0}")]
     Io(String),
 }
@@ -66,7 +69,14 @@ struct Shared {
     active: AtomicU64,
     closed: AtomicBool,
     sealed: Notify,
+    /// When a write last failed for want of space (milliseconds since the epoch; 0: never,
+    /// or a write succeeded since).
+    no_space_at: AtomicU64,
 }
+
+/// How long after a write failed for want of space the spool counts as full (readiness), if
+/// no write succeeds in between.
+const NO_SPACE_FOR: Duration = Duration::from_secs(10);
 
 /// Handle to the spool, cheap to clone.
 #[derive(Clone)]
@@ -133,6 +143,7 @@ impl Spool {
             active: AtomicU64::new(next),
             closed: AtomicBool::new(false),
             sealed: Notify::new(),
+            no_space_at: AtomicU64::new(0),
         });
         let (tx, rx) = mpsc::channel();
         let writer = {
@@ -161,6 +172,12 @@ impl Spool {
 
     pub fn is_full(&self) -> bool {
         self.bytes() >= self.shared.max_bytes
+    }
+
+    /// A write failed for want of space on the spool's disk lately, and none succeeded since.
+    pub fn disk_full(&self) -> bool {
+        let at = self.shared.no_space_at.load(Ordering::Relaxed);
+        at != 0 && crate::clock::unix_millis().saturating_sub(at) < NO_SPACE_FOR.as_millis() as u64
     }
 
     /// Appends one record; resolves once it is durable on disk.
@@ -430,17 +447,40 @@ fn commit(
     match result {
         Ok(()) => {
             shared.bytes.fetch_add(buf.len() as u64, Ordering::Relaxed);
+            shared.no_space_at.store(0, Ordering::Relaxed);
             for w in waiting {
                 let _ = w.send(Ok(()));
             }
         }
         Err(e) => {
-            tracing::error!(error = %e, "spool write failed");
-            // The segment may now hold a partial frame: seal it (its tail fails the checksum
-            // on read) and write the next records to a fresh segment.
-            seal(active, shared);
+            let no_space = matches!(
+                e.kind(),
+                std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded
+            );
+            if no_space {
+                shared
+                    .no_space_at
+                    .store(crate::clock::unix_millis().max(1), Ordering::Relaxed);
+                tracing::warn!(error = %e, "spool write failed: the disk is full; beacons get 503");
+            } else {
+                tracing::error!(error = %e, "spool write failed");
+            }
+            // Part of the group may be in the file: cut it back to the last committed record,
+            // so that nothing refused here is replayed later (its sender was told 503 and sends
+            // it again). If that fails too, seal the segment (a partial frame fails its
+            // checksum on read) and write the next records to a fresh one.
+            let cut_back = active
+                .as_mut()
+                .is_some_and(|a| a.file.set_len(a.len).is_ok());
+            if !cut_back {
+                seal(active, shared);
+            }
             for w in waiting {
-                let _ = w.send(Err(SpoolError::Io(e.to_string())));
+                let _ = w.send(Err(if no_space {
+                    SpoolError::NoSpace
+                } else {
+                    SpoolError::Io(e.to_string())
+                }));
             }
         }
     }

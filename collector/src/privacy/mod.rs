@@ -5,6 +5,7 @@ pub mod client;
 pub mod keys;
 pub mod salts;
 pub mod seal;
+pub mod withdrawn;
 
 use actix_web::http::header::HeaderMap;
 

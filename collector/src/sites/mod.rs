@@ -8,10 +8,12 @@ use std::sync::{Arc, RwLock};
 use serde::{Deserialize, Serialize};
 
 use crate::clock;
+pub mod center;
 pub mod scoring;
 
 pub use crate::site_domain::{InvalidDomain, SiteDomain};
 use crate::store::{fetch, insert_rows, InsertOptions, Params, Store, StoreError};
+use center::CenterSettings;
 use scoring::Scoring;
 
 /// Default retention of a site's events, in days.
@@ -41,6 +43,9 @@ pub struct Site {
     /// How leads are scored.
     #[serde(default)]
     pub lead_scoring: Scoring,
+    /// The privacy center's settings (sender name, contact, preferences offered, notices).
+    #[serde(default)]
+    pub privacy_center: CenterSettings,
 }
 
 fn default_consent_version() -> String {
@@ -59,6 +64,7 @@ pub struct SiteRequest {
     pub exclude_ips: Option<Vec<String>>,
     pub consent_version: Option<String>,
     pub lead_scoring: Option<Scoring>,
+    pub privacy_center: Option<CenterSettings>,
 }
 
 impl SiteRequest {
@@ -73,6 +79,7 @@ impl SiteRequest {
             exclude_ips: None,
             consent_version: None,
             lead_scoring: None,
+            privacy_center: None,
         }
     }
 }
@@ -104,6 +111,9 @@ struct SiteRow {
     consent_version: String,
     /// JSON of `Scoring`; empty for the defaults.
     lead_scoring: String,
+    /// JSON of `CenterSettings`; empty for the defaults.
+    #[serde(default)]
+    privacy_center: String,
     deleted: u8,
     version: u64,
 }
@@ -130,7 +140,7 @@ impl Sites {
     pub async fn refresh(&self) -> Result<(), StoreError> {
         let rows: Vec<SiteRow> = fetch(
             self.store.as_ref(),
-            "SELECT domain, timezone, retention_days, allowed_origins, exclude_paths, exclude_paths_syntax, exclude_ips, toUnixTimestamp(created_at) AS created_at, consent_version, lead_scoring, deleted, version
+            "SELECT domain, timezone, retention_days, allowed_origins, exclude_paths, exclude_paths_syntax, exclude_ips, toUnixTimestamp(created_at) AS created_at, consent_version, lead_scoring, privacy_center, deleted, version
              FROM sites FINAL WHERE deleted = 0 ORDER BY domain",
             &Params::new(),
         )
@@ -164,6 +174,7 @@ impl Sites {
                         created_at: r.created_at,
                         consent_version: r.consent_version,
                         lead_scoring: serde_json::from_str(&r.lead_scoring).unwrap_or_default(),
+                        privacy_center: serde_json::from_str(&r.privacy_center).unwrap_or_default(),
                     }),
                 ))
             })
@@ -265,9 +276,23 @@ impl Sites {
                 .map(|s| s.lead_scoring.clone())
                 .unwrap_or_default(),
         };
+        let privacy_center = match req.privacy_center {
+            Some(c) => {
+                c.validate().map_err(|message| SiteError::Invalid {
+                    field: "privacy_center",
+                    message,
+                })?;
+                c
+            }
+            None => existing
+                .as_ref()
+                .map(|s| s.privacy_center.clone())
+                .unwrap_or_default(),
+        };
         let site = Site {
             consent_version,
             lead_scoring,
+            privacy_center,
             domain: req.domain,
             timezone,
             retention_days,
@@ -290,6 +315,7 @@ impl Sites {
             created_at: site.created_at,
             consent_version: site.consent_version.clone(),
             lead_scoring: serde_json::to_string(&site.lead_scoring).unwrap_or_default(),
+            privacy_center: serde_json::to_string(&site.privacy_center).unwrap_or_default(),
             deleted: 0,
             version: clock::version(),
         };

@@ -159,6 +159,7 @@ async fn main() -> anyhow::Result<()> {
         created_at: 0,
         consent_version: "1".into(),
         lead_scoring: Default::default(),
+        privacy_center: Default::default(),
     };
     let goal_list = goals.list(SITE);
     let queries = dashboard_queries();
