@@ -7,8 +7,23 @@
 import assert from 'node:assert/strict'
 import { readFileSync } from 'node:fs'
 import http from 'node:http'
+import { createRequire } from 'node:module'
 import { after, before, describe, it } from 'node:test'
 import { SITE, ensureBuilt, freePort, html, launch, startCollector, startRecorder, startSite, startSmtp, tag, until } from './harness.mjs'
+
+// axe-core, evaluated in the page through the DevTools protocol (the center's CSP stays on):
+// serious and critical violations fail the test.
+const AXE = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8')
+const axe = async (page, where) => {
+  await page.evaluate(AXE)
+  const found = await page.evaluate(async () => {
+    const r = await window.axe.run(document, { resultTypes: ['violations'] })
+    return r.violations
+      .filter((v) => v.impact === 'serious' || v.impact === 'critical')
+      .map((v) => `${v.id} (${v.impact}): ${v.nodes.slice(0, 3).map((n) => n.target.join(' ')).join(' | ')}`)
+  })
+  assert.deepEqual(found, [], `accessibility violations on ${where}`)
+}
 
 describe('privacy center', () => {
   let collector, rec, site, browser, newContext, smtp, hooks, hookServer
@@ -100,6 +115,7 @@ describe('privacy center', () => {
     const text = await center.textContent('main')
     assert.ok(!text.includes('grace@example.org') && !text.includes('Grace'), 'no contact detail for a browser id alone')
     assert.match(text, /Our CRM/, 'recipients by name')
+    await axe(center, 'the privacy center')
 
     await center.fill('#email', 'grace@example.org')
     await center.click('button[type=submit]')
@@ -118,6 +134,11 @@ describe('privacy center', () => {
     const details = await me.textContent('main')
     assert.match(details, /grace@example\.org/)
     assert.match(details, /Grace Hopper/)
+    await axe(me, 'the signed-in page')
+    // On a phone: nothing wider than the screen.
+    await me.setViewportSize({ width: 360, height: 740 })
+    assert.ok(await me.evaluate(() => document.documentElement.scrollWidth <= 360), 'no horizontal scrolling on a phone')
+    await me.setViewportSize({ width: 1280, height: 800 })
 
     // Preferences: monthly, about events → a new lead version in the pull API and a webhook.
     const before = (await pull())[0].updated_at
@@ -182,5 +203,31 @@ describe('privacy center', () => {
     await until(() => rec.bodies('/api/event').length >= 2)
     assert.equal(rec.bodies('/api/event')[1].consent, 'analytics')
     await ctx.close()
+  })
+})
+
+describe('privacy center without mail', () => {
+  it('still shows what is collected and says how to reach the owner; link requests get 503', async () => {
+    const collector = await startCollector()
+    try {
+      await fetch(`${collector.base}/api/v1/sites`, {
+        method: 'POST',
+        headers: { Authorization: `Bearer ${collector.token}`, 'Content-Type': 'application/json' },
+        body: JSON.stringify({ domain: SITE, privacy_center: { contact: 'by writing to privacy@shop.test' } }),
+      })
+      const page = await (await fetch(`${collector.base}/privacy/center?site=${SITE}`)).text()
+      assert.match(page, /does not send mail from here/)
+      assert.match(page, /by writing to privacy@shop\.test/)
+      assert.doesNotMatch(page, /Email me a link/)
+      const r = await fetch(`${collector.base}/api/privacy/link`, {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/json' },
+        body: JSON.stringify({ site: SITE, email: 'grace@example.org' }),
+      })
+      assert.equal(r.status, 503)
+      assert.match((await r.json()).error, /does not send mail; contact the site owner by writing to privacy@shop\.test/)
+    } finally {
+      await collector.stop()
+    }
   })
 })
