@@ -20,7 +20,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::{ApiError, AppState};
-use crate::leads::center::{Preferences, Session, LINK_TTL_MS, SESSION_TTL_SECS};
+use crate::leads::center::{PersonalRecord, Preferences, Session, LINK_TTL_MS, SESSION_TTL_SECS};
 use crate::leads::Email;
 use crate::mail::Letter;
 use crate::sites::Site;
@@ -516,6 +516,37 @@ fn signed_in(state: &AppState, req: &HttpRequest) -> Option<(Session, String)> {
     })
 }
 
+/// What the signed-in person's site holds about them (with the session's cookie), or the
+/// page to show instead: not signed in, or nothing held any more.
+async fn own_record(
+    state: &AppState,
+    req: &HttpRequest,
+) -> Result<Result<(String, Site, PersonalRecord), HttpResponse>, ApiError> {
+    let Some((session, cookie)) = signed_in(state, req) else {
+        return Ok(Err(not_signed_in()));
+    };
+    let Some(site) = state.sites.get(&session.site) else {
+        return Ok(Err(nothing_held(None)));
+    };
+    match state
+        .leads
+        .personal_record(&session.site, &session.lead_id, &site.lead_scoring)
+        .await?
+    {
+        Some(record) => Ok(Ok((cookie, site, record))),
+        None => Ok(Err(nothing_held(Some(site.domain.as_str())))),
+    }
+}
+
+fn nothing_held(back: Option<&str>) -> HttpResponse {
+    problem(
+        StatusCode::NOT_FOUND,
+        "Nothing held",
+        "The site holds nothing about you any more.",
+        back,
+    )
+}
+
 /// The page for a request without a session.
 fn not_signed_in() -> HttpResponse {
     problem(
@@ -542,28 +573,9 @@ pub async fn me(
     req: HttpRequest,
     q: web::Query<MeQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let Some((session, cookie)) = signed_in(&state, &req) else {
-        return Ok(not_signed_in());
-    };
-    let Some(site) = state.sites.get(&session.site) else {
-        return Ok(problem(
-            StatusCode::NOT_FOUND,
-            "Nothing held",
-            "This site is no longer served here.",
-            None,
-        ));
-    };
-    let Some(r) = state
-        .leads
-        .personal_record(&session.site, &session.lead_id, &site.lead_scoring)
-        .await?
-    else {
-        return Ok(problem(
-            StatusCode::NOT_FOUND,
-            "Nothing held",
-            "The site holds nothing about you any more.",
-            Some(&session.site),
-        ));
+    let (cookie, site, r) = match own_record(&state, &req).await? {
+        Ok(held) => held,
+        Err(page) => return Ok(page),
     };
     let csrf = state.leads.form_token(&cookie);
     let settings = &site.privacy_center;
@@ -802,12 +814,7 @@ pub async fn change(
         _ => return Err(ApiError::bad_request("unknown action").field("action")),
     };
     if !changed {
-        return Ok(problem(
-            StatusCode::NOT_FOUND,
-            "Nothing held",
-            "The site holds nothing about you any more.",
-            Some(domain),
-        ));
+        return Ok(nothing_held(Some(domain)));
     }
     tracing::info!(site = %domain, lead = %id, action = %form.action, "lead changed in the privacy center");
     super::leads::announce(&state, domain, "lead.updated", id).await?;
@@ -818,21 +825,9 @@ pub async fn download(
     state: web::Data<AppState>,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
-    let Some((session, _)) = signed_in(&state, &req) else {
-        return Ok(not_signed_in());
-    };
-    let site = site_of(&state, &session.site)?;
-    let Some(record) = state
-        .leads
-        .personal_record(&session.site, &session.lead_id, &site.lead_scoring)
-        .await?
-    else {
-        return Ok(problem(
-            StatusCode::NOT_FOUND,
-            "Nothing held",
-            "The site holds nothing about you any more.",
-            None,
-        ));
+    let (_, site, record) = match own_record(&state, &req).await? {
+        Ok(held) => held,
+        Err(page) => return Ok(page),
     };
     let body = serde_json::json!({
         "exported_at": state.clock.unix_seconds(),
