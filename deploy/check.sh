@@ -4,6 +4,7 @@
 #   - the Kubernetes manifests: kubernetes-validate (PyPI) against the API's JSON schemas,
 #     strict (unknown fields fail), installed once into a git-ignored virtualenv;
 #   - the ClickHouse config files: well-formed XML with a <clickhouse> root;
+#   - the Grafana dashboard: JSON with panels, every series it queries defined in collector/src;
 #   - the nginx front: `nginx -t` with it included (Debian's nginx-light, installed when missing
 #     and running as root; skipped with a message otherwise).
 set -euo pipefail
@@ -53,6 +54,39 @@ for path in sys.argv[1:]:
     root = ET.parse(path).getroot()
     assert root.tag == "clickhouse", f"{path}: root is <{root.tag}>, not <clickhouse>"
 print("clickhouse config: ok")
+PY
+
+# Grafana: the dashboard is JSON Grafana can import (panels with Prometheus queries), and every
+# series it asks for is one collector/src defines (the metric's name as a string literal, or
+# the process collector's series); collector/tests/observability.rs checks the same against
+# a running collector's /metrics.
+python3 - "$root/deploy/grafana/candor.json" "$root/collector/src" <<'PY'
+import json, os, re, sys
+path, src = sys.argv[1], sys.argv[2]
+dash = json.load(open(path))
+assert dash.get("title") and dash.get("uid"), f"{path}: title and uid"
+panels = dash["panels"]
+assert panels, f"{path}: no panels"
+code = ""
+for d, _, files in os.walk(src):
+    for f in files:
+        if f.endswith(".rs"):
+            code += open(os.path.join(d, f)).read()
+names = set()
+for p in panels:
+    assert p.get("targets"), f"panel {p.get('title')!r} has no queries"
+    for t in p["targets"]:
+        names.update(re.findall(r"candor_([a-z_]+)", t["expr"]))
+missing = []
+for n in sorted(names):
+    base = re.sub(r"_(bucket|sum|count)$", "", n)
+    if f'"{n}"' in code or f'"{base}"' in code:
+        continue
+    if n.startswith("process_") and "ProcessCollector" in code:
+        continue
+    missing.append("candor_" + n)
+assert not missing, f"{path}: series not defined in collector/src: {missing}"
+print(f"grafana dashboard: ok ({len(panels)} panels, {len(names)} series)")
 PY
 
 # nginx.
