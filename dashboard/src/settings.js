@@ -1,5 +1,6 @@
 // Settings, for a session opened with an admin token (the session's site says `admin: true`):
-// the site's goals, its dashboard password, API tokens, its time zone, and new sites. Stats
+// the site's goals, its dashboard password, API tokens, its time zone, its privacy center, and
+// new sites. Stats
 // readers never see this view, and it never calls these endpoints for them.
 
 import { api, ApiError } from './api.js'
@@ -225,6 +226,54 @@ export const createSettings = ({ onAuth, onSites }) => {
     return `Site ${domain} added: choose it under Site to see its script tag.`
   })
 
+  // --- the privacy center: what people are offered there, and its mail ---
+  const lines = (v) => v.split('\n').map((x) => x.trim()).filter(Boolean)
+  const sender = h('input', { id: 'center-sender', type: 'text', maxlength: 80, autocomplete: 'off', 'aria-describedby': 'center-sender-hint' })
+  const contact = h('input', { id: 'center-contact', type: 'text', maxlength: 200, autocomplete: 'off', 'aria-describedby': 'center-contact-hint' })
+  const frequencies = h('textarea', { id: 'center-frequencies', rows: 4, required: true, 'aria-describedby': 'center-frequencies-hint' })
+  const topics = h('textarea', { id: 'center-topics', rows: 3, 'aria-describedby': 'center-topics-hint' })
+  const yearly = h('input', { id: 'center-yearly', type: 'checkbox' })
+  const centerLink = h('a', { target: '_blank', rel: 'noopener' }, 'Open the privacy center')
+  const mailLog = h('p', { class: 'hint' })
+  const centerStatus = h('p', { class: 'form-status', role: 'status' })
+  const centerForm = h('form', { class: 'settings-form' },
+    h('p', { class: 'hint' }, 'Where visitors see what this site collects, change their consent, and — with a link sent to their address — see, correct, download or erase what it holds about them. Link it from the site’s footer. ', centerLink),
+    field('center-sender', 'Sender name', sender, 'The name mails to people are sent under; empty: the domain.'),
+    field('center-contact', 'How to reach you', contact, 'Shown when the collector cannot send mail, e.g. an address.'),
+    field('center-frequencies', 'Contact frequencies offered', frequencies, 'One per line, in the order shown.'),
+    field('center-topics', 'Topics offered', topics, 'One per line; may be empty.'),
+    h('label', { class: 'check', for: 'center-yearly' }, yearly, 'Mail identified people once a year what this site holds about them'),
+    h('button', { type: 'submit' }, 'Save privacy center'), centerStatus, mailLog)
+  action(centerForm, centerStatus, async () => {
+    for (const [name, list] of [['frequencies', lines(frequencies.value)], ['topics', lines(topics.value)]]) {
+      const twice = list.find((x, i) => list.indexOf(x) !== i)
+      if (twice) throw new Error(`${name}: “${twice}” is listed twice`)
+    }
+    const privacy_center = {
+      sender_name: sender.value.trim(),
+      contact: contact.value.trim(),
+      frequencies: lines(frequencies.value),
+      topics: lines(topics.value),
+      yearly_notice: yearly.checked,
+    }
+    await call('/api/v1/sites', { method: 'POST', body: { domain: site.domain, privacy_center } })
+    return 'Privacy center saved.'
+  })
+  const loadCenter = async () => {
+    const [{ sites }, { deliveries }] = await Promise.all([call('/api/v1/sites'), call(`${sitePath()}/mail`)])
+    const c = sites.find((x) => x.domain === site.domain)?.privacy_center || {}
+    sender.value = c.sender_name || ''
+    contact.value = c.contact || ''
+    frequencies.value = (c.frequencies || []).join('\n')
+    topics.value = (c.topics || []).join('\n')
+    yearly.checked = !!c.yearly_notice
+    centerLink.href = `/privacy/center?site=${encodeURIComponent(site.domain)}`
+    const by = (status) => deliveries.filter((d) => d.status === status).length
+    mailLog.textContent = deliveries.length
+      ? `Mail: ${by('delivered')} delivered, ${by('pending')} waiting, ${by('failed') + by('expired')} not delivered (latest ${deliveries.length}).`
+      : 'No mail sent yet.'
+  }
+
   const title = h('h2', { id: 'settings-h' })
   const error = h('div', { class: 'settings-error' })
   // Built into the page on first use only: a reader's page holds none of these controls.
@@ -234,6 +283,7 @@ export const createSettings = ({ onAuth, onSites }) => {
       section('tokens-h', 'API tokens', tokensBody, tokenForm),
       section('password-h', 'Dashboard password', passwordForm),
       section('site-h', 'This site', siteForm),
+      section('center-h', 'Privacy center', centerForm),
       section('new-site-h', 'Add a site', newSiteForm))
 
   const load = async (s, siteEntry) => {
@@ -245,11 +295,11 @@ export const createSettings = ({ onAuth, onSites }) => {
     zone.value = site.timezone || 'UTC'
     if (changed) {
       fill(newToken)
-      for (const s of [goalsStatus, tokenStatus, passwordStatus, siteStatus, newSiteStatus]) s.textContent = ''
+      for (const s of [goalsStatus, tokenStatus, passwordStatus, siteStatus, centerStatus, newSiteStatus]) s.textContent = ''
     }
     fill(error)
     try {
-      await Promise.all([loadGoals(), loadTokens()])
+      await Promise.all([loadGoals(), loadTokens(), loadCenter()])
     } catch (e) {
       fill(error, h('p', { class: 'error' }, `Could not load the settings: ${e.message}`))
     }

@@ -176,6 +176,23 @@ describe('settings and segments', () => {
     await soon(async () => assert.match(await site.getByRole('status').textContent(), /Time zone saved: Europe\/Berlin/))
     assert.equal((await call('GET', '/api/v1/sites')).sites.find((s) => s.domain === SITE).timezone, 'Europe/Berlin')
 
+    // The privacy center: what people are offered there, saved through the sites API.
+    const center = settings.getByRole('region', { name: 'Privacy center' })
+    assert.equal(await center.getByLabel('Contact frequencies offered').inputValue(), 'weekly\nmonthly\nonly essential\nnever')
+    assert.match(await center.textContent(), /No mail sent yet/)
+    await center.getByLabel('Sender name').fill('Admin Shop')
+    await center.getByLabel('Topics offered').fill('Product news\n\nEvents ')
+    await center.getByLabel(/once a year/).check()
+    await center.getByRole('button', { name: 'Save privacy center' }).click()
+    await soon(async () => assert.match(await center.getByRole('status').first().textContent(), /Privacy center saved/))
+    const saved = (await call('GET', '/api/v1/sites')).sites.find((s) => s.domain === SITE).privacy_center
+    assert.deepEqual([saved.sender_name, saved.topics, saved.yearly_notice], ['Admin Shop', ['Product news', 'Events'], true])
+    // A topic listed twice is refused before anything is sent.
+    await center.getByLabel('Topics offered').fill('News\nNews')
+    await center.getByRole('button', { name: 'Save privacy center' }).click()
+    await soon(async () => assert.match(await center.getByRole('status').first().textContent(), /listed twice/))
+    assert.equal(await center.getByRole('link', { name: 'Open the privacy center' }).getAttribute('href'), `/privacy/center?site=${SITE}`)
+
     // A conversion for the goal just created, seen on the dashboard.
     await beacon(2, { name: 'Purchase', url: `https://${SITE}/checkout` })
     assert.equal(await until(async () => (await count([['is', 'event:goal', ['Purchase']]])) === '1,1' && 'yes', { timeout: 20000 }), 'yes')
