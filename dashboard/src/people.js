@@ -109,6 +109,8 @@ export const createPeople = ({ href, open, onAuth }) => {
       ['Company', text(lead.company) || '—'],
       ['Identified', moment(lead.created_at, timeZone)],
       ['Consent given', `${moment(lead.consent_at, timeZone)}${text(data?.consent_page) ? ` on ${data.consent_page}` : ''}`],
+      // Chosen by the person in the privacy center.
+      ['Contact', [text(lead.preferences?.frequency), (lead.preferences?.topics || []).map(text).join(', ')].filter(Boolean).join(' · ') || 'no preference chosen'],
     ]
     if (lead.status !== 'active' || !hist) {
       return fill(body,

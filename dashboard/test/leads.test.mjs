@@ -281,6 +281,7 @@ describe('leads', () => {
       assert.match(text, new RegExp(PEOPLE.ada.email.replace(/\./g, '\\.')))
       assert.match(text, new RegExp(PEOPLE.ada.company))
       assert.match(text, /Consent given\s+.+ on \/contact/i)
+      assert.match(text, /Contact\s+no preference chosen/i)
       assert.equal(await lead.locator('.timeline li').count(), 1, 'one visit')
       const visit = await lead.locator('.timeline li').innerText()
       assert.match(visit, /2 pageviews/)
