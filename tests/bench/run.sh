@@ -40,7 +40,7 @@ stop_candor() { kill -TERM "${pids[-1]}"; wait "${pids[-1]}" 2>/dev/null || true
 # done, so no background work of Candor's runs during the next ceiling measurement.
 settle() {
   for _ in $(seq 1 300); do
-    curl -s http://127.0.0.1:8092/metrics | grep -qx 'spool_bytes 0' && break
+    curl -s http://127.0.0.1:8092/metrics | grep -qx 'candor_spool_bytes 0' && break
     sleep 0.1
   done
   # The store's merges run inside Candor's process (and analysts' SQL cannot read
