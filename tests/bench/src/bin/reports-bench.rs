@@ -198,17 +198,38 @@ async fn main() -> anyhow::Result<()> {
     };
     let (totals, means, out) = time_queries(&rolled, &site, &queries).await?;
     report("with daily rollups", &totals);
-    // A click on a source row: every panel filtered, which the raw tables answer.
-    let filtered: Vec<(&'static str, Value)> = queries
-        .iter()
-        .map(|(label, body)| {
-            let mut body = body.clone();
-            body["filters"] = json!([["is", "visit:source", ["Google"]]]);
-            (*label, body)
-        })
-        .collect();
-    let (filtered_totals, filtered_means, _) = time_queries(&rolled, &site, &filtered).await?;
-    report("filtered by one source (raw tables)", &filtered_totals);
+    // Clicks on a row: every panel filtered, which the raw tables answer. One source (the
+    // first figure kept since session 3), a page, a country, a goal, and two filters at once.
+    let filter_sets: Vec<(&str, Value)> = vec![
+        ("one source", json!([["is", "visit:source", ["Google"]]])),
+        ("one page", json!([["is", "event:page", ["/page/1"]]])),
+        ("one country", json!([["is", "visit:country", ["DE"]]])),
+        ("one goal", json!([["is", "event:goal", ["Signup"]]])),
+        (
+            "a source and a country",
+            json!([["is", "visit:source", ["Google"]], ["is", "visit:country", ["DE"]]]),
+        ),
+    ];
+    let only: Option<String> = std::env::var("BENCH_FILTERS").ok();
+    let mut filtered_means = vec![0f64; queries.len()];
+    for (i, (name, filters)) in filter_sets.iter().enumerate() {
+        if only.as_deref().is_some_and(|o| !o.split(',').any(|x| x.trim() == *name)) && i > 0 {
+            continue;
+        }
+        let filtered: Vec<(&'static str, Value)> = queries
+            .iter()
+            .map(|(label, body)| {
+                let mut body = body.clone();
+                body["filters"] = filters.clone();
+                (*label, body)
+            })
+            .collect();
+        let (totals, means, _) = time_queries(&rolled, &site, &filtered).await?;
+        report(&format!("filtered by {name} (raw tables)"), &totals);
+        if i == 0 {
+            filtered_means = means;
+        }
+    }
     // Same answers either way (realtime moves on between the runs, so it is left out).
     let differing: Vec<&str> = queries
         .iter()
