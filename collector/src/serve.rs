@@ -118,11 +118,27 @@ pub async fn restore(config: Config, from: &std::path::Path) -> anyhow::Result<(
             &crate::store::Params::new(),
         )
         .await?;
+    // What came back, table by table, so the operator sees it is all there.
+    #[derive(serde::Deserialize)]
+    struct Table {
+        name: String,
+        rows: u64,
+    }
+    let tables: Vec<Table> = crate::store::fetch(
+        store.as_ref(),
+        "SELECT name, toUInt64(ifNull(total_rows, 0)) AS rows FROM system.tables
+         WHERE database = {db:String} AND has_own_data ORDER BY name",
+        &crate::store::Params::new().with("db", db),
+    )
+    .await?;
     println!(
         "restored {} into {}: start candor serve on it",
         from.display(),
         data.display()
     );
+    for t in &tables {
+        println!("  {}: {} rows", t.name, t.rows);
+    }
     Ok(())
 }
 

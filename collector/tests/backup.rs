@@ -1,7 +1,8 @@
 //! Backup and restore on the embedded store: a backup taken through the admin API while the
-//! collector runs (page views, a goal, a lead, a webhook in the store; beacons still arriving)
-//! is restored by `candor restore` into a new data directory, and a collector started on it
-//! answers the same reports and the same lead pull as the original did at backup time.
+//! collector runs (page views, five earlier days rolled up, a goal, a lead, a webhook in the
+//! store; beacons still arriving) is restored by `candor restore` into a new data directory,
+//! with every table's rows (the rollups among them), and a collector started on it answers
+//! the same reports and the same lead pull as the original did at backup time.
 
 mod common;
 
@@ -71,6 +72,35 @@ async fn a_backup_restores_into_a_new_data_directory_with_the_same_reports_and_l
     .await;
     assert_eq!(status, StatusCode::CREATED, "{out}");
     common::events_stored(&state, 6).await;
+    // Five finished days before today, rolled up as the background pass does.
+    let now = i64::from(state.clock.unix_seconds());
+    candor::store::synthetic::seed(
+        state.store.as_ref(),
+        &candor::store::synthetic::Traffic {
+            site: "example.com",
+            events: 3_000,
+            people: 300,
+            end: now - 86_400,
+            days: 5,
+        },
+    )
+    .await
+    .unwrap();
+    loop {
+        let pass = candor::serve::roll_up(&state, now).await.unwrap();
+        if !pass.deferred && pass.pending == 0 {
+            break;
+        }
+    }
+    let rollup_rows: Vec<Value> = candor::store::fetch(
+        state.store.as_ref(),
+        "SELECT count() AS c FROM rollups",
+        &candor::store::Params::new(),
+    )
+    .await
+    .unwrap();
+    let rollup_rows = rollup_rows[0]["c"].as_u64().unwrap();
+    assert!(rollup_rows > 0, "days rolled up");
 
     // Refused: a relative or existing non-empty directory, a site-limited token.
     let backup = |dir: String| {
@@ -93,11 +123,20 @@ async fn a_backup_restores_into_a_new_data_directory_with_the_same_reports_and_l
         json!({"metrics": ["visitors", "events", "conversion_rate"], "date_range": "day", "dimensions": ["event:goal"]}),
         json!({"metrics": ["visitors", "leads"], "date_range": "day", "dimensions": ["visit:browser"]}),
         json!({"metrics": ["visitors"], "date_range": "day", "dimensions": ["event:props:plan"]}),
+        // Finished days: from the rollups.
+        json!({"metrics": ["visitors", "visits", "pageviews", "bounce_rate", "visit_duration"], "date_range": "7d", "dimensions": ["visit:source"]}),
+        json!({"metrics": ["visitors", "pageviews"], "date_range": "7d", "dimensions": ["time:day"]}),
     ];
     let mut before = Vec::new();
     for r in &reports {
         before.push(answer(&app, "example.com", r.clone()).await["results"].clone());
     }
+    assert!(
+        before[4].as_array().is_some_and(|r| r.len() >= 3)
+            && before[5].as_array().is_some_and(|r| r.len() >= 5),
+        "the rolled-up days answer: {:?}",
+        &before[4..]
+    );
     // The pull API shows a change once it has settled (two seconds).
     tokio::time::sleep(Duration::from_millis(2_100)).await;
     let (_, _, leads_before) = send(
@@ -147,6 +186,17 @@ async fn a_backup_restores_into_a_new_data_directory_with_the_same_reports_and_l
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
+    );
+    // It says what it restored, table by table: the rollups too.
+    let said = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        said.lines()
+            .any(|l| l.trim() == format!("rollups: {rollup_rows} rows")),
+        "{said}"
+    );
+    assert!(
+        said.contains("leads: ") && said.contains("webhooks: 1 rows"),
+        "{said}"
     );
     let again = run(&["restore", target.to_str().unwrap()]);
     assert!(
