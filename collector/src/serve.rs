@@ -84,10 +84,6 @@ pub async fn restore(config: Config, from: &std::path::Path) -> anyhow::Result<(
         "unknown backup format {}",
         manifest["format"]
     );
-    anyhow::ensure!(
-        config.clickhouse.url.is_none(),
-        "candor restore fills an embedded store; for a ClickHouse server run RESTORE DATABASE there (README)"
-    );
     let data = &config.data_dir;
     if data.exists() && std::fs::read_dir(data)?.next().is_some() {
         anyhow::bail!(
@@ -112,6 +108,30 @@ pub async fn restore(config: Config, from: &std::path::Path) -> anyhow::Result<(
     }
     let store = store::open(&config).await?;
     let db = manifest["database"].as_str().unwrap_or("default");
+    // The backup's database goes back under its name (a ClickHouse server's `clickhouse.database`
+    // must name it), into a database without tables: never over a store in use.
+    #[derive(serde::Deserialize)]
+    struct Count {
+        c: u64,
+    }
+    let present = crate::store::fetch::<Count>(
+        store.as_ref(),
+        "SELECT count() AS c FROM system.tables WHERE database = {db:String}",
+        &crate::store::Params::new().with("db", db),
+    )
+    .await?
+    .first()
+    .map_or(0, |c| c.c);
+    anyhow::ensure!(
+        present == 0,
+        "the store's database {db} already has {present} tables: restore into an empty one"
+    );
+    if !config.embedded() {
+        anyhow::ensure!(
+            config.clickhouse.database == db,
+            "this backup is of database {db}: set clickhouse.database to {db} (CANDOR_CLICKHOUSE_DATABASE)"
+        );
+    }
     store
         .execute(
             &store::backup_statement(true, db, &from.join("store"))?,

@@ -69,10 +69,13 @@ impl Front {
         if let Some(c) = conns.get(&key) {
             return Ok(c.clone());
         }
-        let args: Vec<(String, String)> = settings
+        let mut args: Vec<(String, String)> = settings
             .iter()
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
+        // As a server configured with `<backups><allowed_path>` (deploy/clickhouse): BACKUP and
+        // RESTORE to files, which `candor backup` / `candor restore` run.
+        args.push(("backups.allowed_path".into(), "/".into()));
         let init = if database == "default" {
             Vec::new()
         } else {
