@@ -207,13 +207,20 @@ async fn main() -> anyhow::Result<()> {
         ("one goal", json!([["is", "event:goal", ["Signup"]]])),
         (
             "a source and a country",
-            json!([["is", "visit:source", ["Google"]], ["is", "visit:country", ["DE"]]]),
+            json!([
+                ["is", "visit:source", ["Google"]],
+                ["is", "visit:country", ["DE"]]
+            ]),
         ),
     ];
     let only: Option<String> = std::env::var("BENCH_FILTERS").ok();
     let mut filtered_means = vec![0f64; queries.len()];
     for (i, (name, filters)) in filter_sets.iter().enumerate() {
-        if only.as_deref().is_some_and(|o| !o.split(',').any(|x| x.trim() == *name)) && i > 0 {
+        if only
+            .as_deref()
+            .is_some_and(|o| !o.split(',').any(|x| x.trim() == *name))
+            && i > 0
+        {
             continue;
         }
         let filtered: Vec<(&'static str, Value)> = queries
