@@ -1,7 +1,7 @@
-//! Faults a collector meets on a real host, each against the `candor` binary: the spool's disk
-//! fills up (a small tmpfs mounted over the spool directory in the server's own mount
-//! namespace), clients that trickle their headers or bodies, and ten thousand connections held
-//! open at once. Every acknowledged (202) beacon must end up in the store, and beacons must
+//! Faults a collector meets on a real host, each against the `candor` binary: the disk fills up
+//! (a small tmpfs mounted over the spool directory, or over the whole data directory with the
+//! embedded store, in the server's own mount namespace), clients that trickle their headers or
+//! bodies, and ten thousand connections held open at once. Every acknowledged (202) beacon must end up in the store, and beacons must
 //! keep getting through.
 
 mod common;
@@ -37,16 +37,16 @@ fn is_root() -> bool {
     unsafe { libc::geteuid() == 0 }
 }
 
-/// Starts `candor serve` on `data` (rate limits off, batches cut every 100 ms). With
-/// `spool_tmpfs`, the server runs in a mount namespace of its own where a tmpfs of that many
-/// bytes lies over `<data>/spool`: the mount lives and dies with the process, and this
-/// process reaches it through `/proc/<pid>/root`.
-fn start(data: &Path, extra: &[(&str, &str)], spool_tmpfs: Option<u64>) -> Collector {
+/// Starts `candor serve` on `data` (rate limits off, batches cut every 100 ms). With `tmpfs`
+/// (a directory under `data`, and a size in bytes), the server runs in a mount namespace of its
+/// own where a tmpfs of that size lies over that directory: the mount lives and dies with the
+/// process, and this process reaches it through `/proc/<pid>/root`.
+fn start(data: &Path, extra: &[(&str, &str)], tmpfs: Option<(&str, u64)>) -> Collector {
     std::fs::create_dir_all(data.join("spool")).unwrap();
     let port = common::free_port();
-    let mut cmd = match spool_tmpfs {
+    let mut cmd = match tmpfs {
         None => Command::new(BIN),
-        Some(bytes) => {
+        Some((under, bytes)) => {
             let mut c = Command::new("unshare");
             if !is_root() {
                 // Without root, an unprivileged user namespace may mount a tmpfs.
@@ -56,7 +56,7 @@ fn start(data: &Path, extra: &[(&str, &str)], spool_tmpfs: Option<u64>) -> Colle
                 .arg(r#"mount -t tmpfs -o "size=$1,mode=0700" candor-spool "$2" && shift 2 && exec "$@""#)
                 .arg("sh")
                 .arg(bytes.to_string())
-                .arg(data.join("spool"))
+                .arg(data.join(under))
                 .arg(BIN);
             c
         }
@@ -88,8 +88,8 @@ fn start(data: &Path, extra: &[(&str, &str)], spool_tmpfs: Option<u64>) -> Colle
         if let Ok(Some(status)) = c.child.try_wait() {
             panic!(
                 "the collector exited ({status}) before it was ready{}:\n{}",
-                if spool_tmpfs.is_some() {
-                    " (mounting a tmpfs over the spool needs root, or unprivileged user namespaces)"
+                if tmpfs.is_some() {
+                    " (mounting a tmpfs needs root, or unprivileged user namespaces)"
                 } else {
                     ""
                 },
@@ -252,7 +252,7 @@ fn fill(path: &Path) -> u64 {
 async fn a_full_disk_answers_503_keeps_every_acknowledged_beacon_and_recovers() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    let c = start(&data, &[], Some(4 << 20));
+    let c = start(&data, &[], Some(("spool", 4 << 20)));
     let spool = c.seen_from_here(&data.join("spool"));
     let http = reqwest::Client::new();
     let mut acked = BTreeSet::new();
@@ -310,6 +310,64 @@ async fn a_full_disk_answers_503_keeps_every_acknowledged_beacon_and_recovers() 
     assert_eq!(c.stored(&http, 40).await, 40);
     // Exactly the acknowledged beacons: none lost, and none of the refused ones stored
     // (a refused write is taken back out of the segment, not left to be replayed).
+    let v = c
+        .sql(
+            &http,
+            "SELECT toUInt32(props['i']) AS i FROM events ORDER BY i",
+        )
+        .await;
+    let stored: BTreeSet<usize> = v["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r[0].as_u64().unwrap() as usize)
+        .collect();
+    assert_eq!(stored, acked);
+}
+
+#[tokio::test]
+async fn a_full_disk_under_the_store_keeps_acknowledged_beacons_in_the_spool_until_space_returns() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    // The whole data directory, the embedded store with it, on a 64 MiB disk.
+    let c = start(&data, &[], Some((".", 64 << 20)));
+    let http = reqwest::Client::new();
+    let mut acked = BTreeSet::new();
+    for i in 0..10 {
+        assert_eq!(send_beacon(&http, &c, i).await.status(), 202);
+        acked.insert(i);
+    }
+    assert_eq!(c.stored(&http, 10).await, 10);
+    // The disk fills up but for 160 KiB: room for spool records, not for the store's next part
+    // (ClickHouse reserves a MiB before it writes one).
+    let filler = c.seen_from_here(&data).join("filler");
+    let size = fill(&filler);
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&filler)
+        .unwrap()
+        .set_len(size - (160 << 10))
+        .unwrap();
+    for i in 10..30 {
+        assert_eq!(send_beacon(&http, &c, i).await.status(), 202, "beacon {i}");
+        acked.insert(i);
+    }
+    // The store refuses the batch (and the batcher keeps retrying it).
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while c.metric(&http, "candor_store_insert_failures_total").await == 0.0 {
+        assert!(Instant::now() < deadline, "the store never refused a batch");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let v = c.sql(&http, "SELECT count() FROM events").await;
+    assert_eq!(
+        v["rows"][0][0], 10,
+        "nothing more stored while the disk is full"
+    );
+    assert!(c.metric(&http, "candor_spool_bytes").await > 0.0);
+
+    // Space returns: the spool drains into the store, every acknowledged beacon once.
+    std::fs::remove_file(&filler).unwrap();
+    assert_eq!(c.stored(&http, 30).await, 30);
     let v = c
         .sql(
             &http,
