@@ -43,7 +43,8 @@ enum Category {
 
 /// The category of a source by its name (any case), for UTM sources that name a known place.
 fn category_of_name(name: &str) -> Option<Category> {
-    SOURCE_NAMES
+    SOURCES
+        .names
         .get(&name.to_ascii_lowercase())
         .copied()
         .flatten()
@@ -172,24 +173,13 @@ struct KnownSource {
     category: Option<Category>,
 }
 
-/// The category of each source name (lower case).
-static SOURCE_NAMES: LazyLock<HashMap<String, Option<Category>>> = LazyLock::new(|| {
-    let mut names = HashMap::new();
-    for k in SOURCES
-        .hosts
-        .values()
-        .chain(SOURCES.patterns.iter().map(|(_, k)| k))
-    {
-        names
-            .entry(k.name.to_ascii_lowercase())
-            .or_insert(k.category);
-    }
-    names
-});
-
 struct Sources {
     /// Host (or host/path) → source.
     hosts: HashMap<String, KnownSource>,
+    /// The category of each source name (lower case), from the first list that names it in
+    /// the order below: a name two lists know (Facebook is social in Matomo's list, another
+    /// kind elsewhere) gets the same category on every start.
+    names: HashMap<String, Option<Category>>,
     /// `name.` prefixes of Matomo's `name.{}` entries (any top-level domain), longest first.
     patterns: Vec<(String, KnownSource)>,
 }
@@ -198,6 +188,7 @@ static SOURCES: LazyLock<Sources> = LazyLock::new(|| {
     let matomo: MatomoLists =
         serde_json::from_str(MATOMO_JSON).expect("embedded Matomo source lists are valid JSON");
     let mut hosts = HashMap::new();
+    let mut names = HashMap::new();
     let mut patterns = Vec::new();
     // Matomo's lists first (AI assistants before search engines: gemini.google.com is the
     // assistant, not Google), then referer-parser for what they lack. Ordered maps, so the
@@ -208,6 +199,9 @@ static SOURCES: LazyLock<Sources> = LazyLock::new(|| {
         (&matomo.search, Category::Search),
     ] {
         for (name, urls) in list {
+            names
+                .entry(name.to_ascii_lowercase())
+                .or_insert(Some(category));
             for url in urls {
                 let url = url.to_ascii_lowercase();
                 let known = || KnownSource {
@@ -228,6 +222,9 @@ static SOURCES: LazyLock<Sources> = LazyLock::new(|| {
         serde_json::from_str(REFERERS_JSON).expect("embedded referer database is valid JSON");
     for (medium, sources) in db {
         for (name, entry) in sources {
+            names
+                .entry(name.to_ascii_lowercase())
+                .or_insert_with(|| category_of_medium(&medium));
             for domain in entry.domains {
                 hosts
                     .entry(domain.to_ascii_lowercase())
@@ -238,12 +235,15 @@ static SOURCES: LazyLock<Sources> = LazyLock::new(|| {
             }
         }
     }
-    Sources { hosts, patterns }
+    Sources {
+        hosts,
+        names,
+        patterns,
+    }
 });
 
 pub fn warm_up() {
     LazyLock::force(&SOURCES);
-    LazyLock::force(&SOURCE_NAMES);
 }
 
 /// Campaign parameters of the page URL.
