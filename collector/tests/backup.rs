@@ -13,6 +13,7 @@ use actix_web::http::StatusCode;
 use actix_web::test::TestRequest;
 use serde_json::{json, Value};
 
+use common::front::{start as start_front, Process};
 use common::{answer, bearer, send, ADMIN};
 
 const BIN: &str = env!("CARGO_BIN_EXE_candor");
@@ -273,42 +274,6 @@ async fn a_backup_restores_into_a_new_data_directory_with_the_same_reports_and_l
         Some(1),
         "{hooks}"
     );
-}
-
-/// A child process, killed when the test ends however it ends.
-struct Process(std::process::Child);
-
-impl Drop for Process {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// The ClickHouse-HTTP test front over chDB (`tests/clickhouse-front`, built beside `candor`),
-/// configured as `deploy/clickhouse` configures a server for backups.
-fn start_front(data: &std::path::Path) -> (Process, String) {
-    use std::io::BufRead;
-    let bin = std::path::Path::new(BIN).with_file_name("clickhouse-front");
-    assert!(
-        bin.exists(),
-        "{} is missing: cargo build -p clickhouse-front (make test does)",
-        bin.display()
-    );
-    let mut child = Command::new(bin)
-        .args(["--listen", "127.0.0.1:0", "--data"])
-        .arg(data)
-        .arg("--libchdb")
-        .arg(common::libchdb())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    std::io::BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let addr = line.trim().trim_start_matches("listening on ").to_string();
-    (Process(child), format!("http://{addr}"))
 }
 
 fn start_collector(data: &std::path::Path, store: &str, port: u16) -> Process {

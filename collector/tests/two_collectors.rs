@@ -11,7 +11,6 @@
 mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{BufRead, BufReader};
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -19,33 +18,13 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
+use common::front::{start as start_front, Process};
 use common::{ADMIN, CHROME};
 
 const BIN: &str = env!("CARGO_BIN_EXE_candor");
 /// One server key for every collector of a store: they open each other's sealed salts.
 const PII_KEY: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
 const VISITORS: u8 = 24;
-
-struct Process(Child);
-
-impl Drop for Process {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// The test front is a binary of this workspace, built beside `candor` by `cargo nextest run
-/// --workspace` (as `make test` runs it).
-fn front_binary() -> PathBuf {
-    let path = Path::new(BIN).with_file_name("clickhouse-front");
-    assert!(
-        path.exists(),
-        "{} is missing: build it with `cargo build -p clickhouse-front` (make test does)",
-        path.display()
-    );
-    path
-}
 
 /// nginx from the system, installed as `make deploy-check` installs it (Debian's nginx-light,
 /// when running as root) if it is missing.
@@ -89,23 +68,6 @@ fn wait_ready(port: u16, child: &mut Child, what: &str) {
         std::thread::sleep(Duration::from_millis(100));
     }
     panic!("{what} did not become ready");
-}
-
-fn start_front(data: &Path) -> (Process, String) {
-    let mut child = Command::new(front_binary())
-        .args(["--listen", "127.0.0.1:0", "--data"])
-        .arg(data)
-        .arg("--libchdb")
-        .arg(common::libchdb())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let addr = line.trim().trim_start_matches("listening on ").to_string();
-    (Process(child), format!("http://{addr}"))
 }
 
 fn start_collector(data: &Path, port: u16, store: &str, batch_interval_ms: u32) -> Process {

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use candor::config::{Config, Layers};
 
 pub mod fixture;
+pub mod front;
 
 pub const ADMIN: &str = "test-admin-token-0123456789abcdefghijklmnop";
 
