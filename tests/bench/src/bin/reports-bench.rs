@@ -215,6 +215,7 @@ async fn main() -> anyhow::Result<()> {
     ];
     let only: Option<String> = std::env::var("BENCH_FILTERS").ok();
     let mut filtered_means = vec![0f64; queries.len()];
+    let mut per_set: Vec<(&str, Vec<f64>)> = Vec::new();
     for (i, (name, filters)) in filter_sets.iter().enumerate() {
         if only
             .as_deref()
@@ -234,8 +235,9 @@ async fn main() -> anyhow::Result<()> {
         let (totals, means, _) = time_queries(&rolled, &site, &filtered).await?;
         report(&format!("filtered by {name} (raw tables)"), &totals);
         if i == 0 {
-            filtered_means = means;
+            filtered_means = means.clone();
         }
+        per_set.push((name, means));
     }
     // Same answers either way (realtime moves on between the runs, so it is left out).
     let differing: Vec<&str> = queries
@@ -275,6 +277,26 @@ async fn main() -> anyhow::Result<()> {
         println!(
             "| {label} | {:.1} | {:.1} | {:.1} |",
             raw_means[i], means[i], filtered_means[i]
+        );
+    }
+    println!();
+    println!(
+        "| query (ms, mean of warm runs) | {} |",
+        per_set
+            .iter()
+            .map(|(n, _)| format!("filtered by {n}"))
+            .collect::<Vec<_>>()
+            .join(" | ")
+    );
+    println!("|---|{}", "---|".repeat(per_set.len()));
+    for (i, (label, _)) in queries.iter().enumerate() {
+        println!(
+            "| {label} | {} |",
+            per_set
+                .iter()
+                .map(|(_, m)| format!("{:.1}", m[i]))
+                .collect::<Vec<_>>()
+                .join(" | ")
         );
     }
     Ok(())
