@@ -12,7 +12,6 @@
 //! - `GET /privacy/center/me`, `POST /privacy/center/me` (update, preferences, opt-out,
 //!   erase), `GET /privacy/center/me/data.json`, `POST /privacy/center/signout`.
 
-use actix_web::cookie::{time::Duration as CookieDuration, Cookie, SameSite};
 use actix_web::http::{header, StatusCode};
 use actix_web::{web, HttpRequest, HttpResponse};
 use maud::{html, Markup, DOCTYPE};
@@ -442,41 +441,12 @@ pub struct TokenForm {
     token: String,
 }
 
-fn session_cookie(
-    state: &AppState,
-    req: &HttpRequest,
-    value: String,
-    max_age: i64,
-) -> Cookie<'static> {
-    let secure = state.config.secure_cookies
-        || crate::privacy::client::is_https(req, &state.config.trusted_proxies);
-    Cookie::build(COOKIE, value)
-        .path("/privacy/center")
-        .http_only(true)
-        .same_site(SameSite::Strict)
-        .secure(secure)
-        .max_age(CookieDuration::seconds(max_age))
-        .finish()
-}
+/// The privacy center's session cookie: only the center's own paths see it.
+const SESSION: (&str, &str) = (COOKIE, "/privacy/center");
 
 /// A change must come from the center's own pages (the cookie is SameSite=Strict already).
 fn same_origin(req: &HttpRequest) -> Result<(), ApiError> {
-    let Some(origin) = req
-        .headers()
-        .get(header::ORIGIN)
-        .and_then(|v| v.to_str().ok())
-    else {
-        return Ok(());
-    };
-    let host = req.connection_info().host().to_string();
-    let origin_host = origin.split_once("://").map_or(origin, |(_, h)| h);
-    if origin_host == host {
-        Ok(())
-    } else {
-        Err(ApiError::forbidden(
-            "a change must come from the privacy center's own page",
-        ))
-    }
+    super::same_origin(req, "a change must come from the privacy center's own page")
 }
 
 pub async fn open(
@@ -499,7 +469,13 @@ pub async fn open(
     };
     let value = state.leads.session_cookie(&session);
     Ok(HttpResponse::SeeOther()
-        .cookie(session_cookie(&state, &req, value, SESSION_TTL_SECS as i64))
+        .cookie(super::session_cookie(
+            &state,
+            &req,
+            SESSION,
+            value,
+            SESSION_TTL_SECS as i64,
+        ))
         .insert_header((header::LOCATION, "/privacy/center/me"))
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .finish())
@@ -807,8 +783,14 @@ pub async fn change(
                     p { "To stop this browser from sending anything at all, choose “Anonymous counting only” in " a href={ "/privacy/center?site=" (domain) } { "the privacy center" } " opened from the site, or turn on Global Privacy Control." }
                 },
             );
-            resp.add_cookie(&session_cookie(&state, &req, String::new(), 0))
-                .map_err(|_| ApiError::bad_request("cannot clear the cookie"))?;
+            resp.add_cookie(&super::session_cookie(
+                &state,
+                &req,
+                SESSION,
+                String::new(),
+                0,
+            ))
+            .map_err(|_| ApiError::bad_request("cannot clear the cookie"))?;
             return Ok(resp);
         }
         _ => return Err(ApiError::bad_request("unknown action").field("action")),
@@ -870,8 +852,14 @@ pub async fn sign_out(
             @if let Some(site) = &site { p { a href={ "/privacy/center?site=" (site) } { "Back to the privacy center" } } }
         },
     );
-    resp.add_cookie(&session_cookie(&state, &req, String::new(), 0))
-        .map_err(|_| ApiError::bad_request("cannot clear the cookie"))?;
+    resp.add_cookie(&super::session_cookie(
+        &state,
+        &req,
+        SESSION,
+        String::new(),
+        0,
+    ))
+    .map_err(|_| ApiError::bad_request("cannot clear the cookie"))?;
     Ok(resp)
 }
 

@@ -6,7 +6,6 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::LazyLock;
 
-use actix_web::cookie::{time::Duration as CookieDuration, Cookie, SameSite};
 use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
@@ -135,24 +134,16 @@ fn sites_of(state: &AppState, principal: &Principal) -> serde_json::Value {
     json!({ "sites": sites, "credits": credits })
 }
 
-/// The session cookie. `Secure` when configured (`secure_cookies`, for TLS-terminating proxies
-/// that are not trusted) or when the request came over TLS, as our listener or a trusted proxy
-/// says; a client's own `X-Forwarded-Proto` does not count.
+/// The dashboard's session cookie, for every path of the dashboard and its APIs.
+const SESSION: (&str, &str) = (COOKIE, "/");
+
 fn session_cookie(
     state: &AppState,
     req: &HttpRequest,
     value: String,
     max_age: i64,
-) -> Cookie<'static> {
-    let secure =
-        state.config.secure_cookies || client::is_https(req, &state.config.trusted_proxies);
-    Cookie::build(COOKIE, value)
-        .path("/")
-        .http_only(true)
-        .same_site(SameSite::Strict)
-        .secure(secure)
-        .max_age(CookieDuration::seconds(max_age))
-        .finish()
+) -> actix_web::cookie::Cookie<'static> {
+    super::session_cookie(state, req, SESSION, value, max_age)
 }
 
 #[derive(Deserialize)]

@@ -122,19 +122,10 @@ impl AppState {
             *req.method(),
             actix_web::http::Method::GET | actix_web::http::Method::HEAD
         ) {
-            let origin = req
-                .headers()
-                .get(header::ORIGIN)
-                .and_then(|v| v.to_str().ok());
-            let host = req.connection_info().host().to_string();
-            if let Some(origin) = origin {
-                let origin_host = origin.split_once("://").map_or(origin, |(_, h)| h);
-                if origin_host != host {
-                    return Err(ApiError::forbidden(
-                        "a change with the dashboard session must come from the dashboard's origin",
-                    ));
-                }
-            }
+            same_origin(
+                req,
+                "a change with the dashboard session must come from the dashboard's origin",
+            )?;
         }
         if !principal.has_scope(scope) {
             return Err(ApiError::forbidden(format!(
@@ -143,6 +134,47 @@ impl AppState {
         }
         Ok(principal)
     }
+}
+
+/// Refuses a request whose `Origin` (when it sends one) is not this server's own host: what a
+/// change made with a session cookie must pass. `refusal` is the 403's message.
+fn same_origin(req: &HttpRequest, refusal: &str) -> Result<(), ApiError> {
+    let Some(origin) = req
+        .headers()
+        .get(header::ORIGIN)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return Ok(());
+    };
+    let host = req.connection_info().host().to_string();
+    let origin_host = origin.split_once("://").map_or(origin, |(_, h)| h);
+    if origin_host == host {
+        Ok(())
+    } else {
+        Err(ApiError::forbidden(refusal))
+    }
+}
+
+/// A session cookie (`name`, under `path`): HttpOnly, SameSite=Strict, `Secure` when configured
+/// (`secure_cookies`, for TLS-terminating proxies that are not trusted) or when the request came
+/// over TLS, as our listener or a trusted proxy says; a client's own `X-Forwarded-Proto` does
+/// not count. An empty `value` with `max_age` 0 removes it.
+fn session_cookie(
+    state: &AppState,
+    req: &HttpRequest,
+    (name, path): (&'static str, &'static str),
+    value: String,
+    max_age: i64,
+) -> actix_web::cookie::Cookie<'static> {
+    let secure = state.config.secure_cookies
+        || crate::privacy::client::is_https(req, &state.config.trusted_proxies);
+    actix_web::cookie::Cookie::build(name, value)
+        .path(path)
+        .http_only(true)
+        .same_site(actix_web::cookie::SameSite::Strict)
+        .secure(secure)
+        .max_age(actix_web::cookie::time::Duration::seconds(max_age))
+        .finish()
 }
 
 /// Whether the dashboard's files were embedded at build time.

@@ -14,6 +14,17 @@ pub struct RateLimited {
     pub retry_after_secs: u64,
 }
 
+/// A limiter's refusal as whole seconds to wait, at least one.
+fn retry(not_until: governor::NotUntil<governor::clock::QuantaInstant>) -> RateLimited {
+    use governor::clock::{Clock, DefaultClock};
+    RateLimited {
+        retry_after_secs: not_until
+            .wait_time_from(DefaultClock::default().now())
+            .as_secs()
+            .max(1),
+    }
+}
+
 pub struct RateLimits {
     client: Option<DefaultKeyedRateLimiter<u64>>,
     site: Option<DefaultKeyedRateLimiter<String>>,
@@ -55,13 +66,6 @@ impl RateLimits {
     /// Privacy-center link requests: per client and per address (`address` is already a
     /// keyed hash), the same for addresses that are leads and addresses that are not.
     pub fn check_link(&self, ip: IpAddr, address: &str) -> Result<(), RateLimited> {
-        use governor::clock::{Clock, DefaultClock};
-        let retry = |not_until: governor::NotUntil<governor::clock::QuantaInstant>| RateLimited {
-            retry_after_secs: not_until
-                .wait_time_from(DefaultClock::default().now())
-                .as_secs()
-                .max(1),
-        };
         self.link_client
             .check_key(&self.client_key(ip))
             .map_err(retry)?;
@@ -80,13 +84,6 @@ impl RateLimits {
 
     /// Per-client and per-site limits.
     pub fn check(&self, site: &str, ip: IpAddr) -> Result<(), RateLimited> {
-        use governor::clock::{Clock, DefaultClock};
-        let retry = |not_until: governor::NotUntil<governor::clock::QuantaInstant>| RateLimited {
-            retry_after_secs: not_until
-                .wait_time_from(DefaultClock::default().now())
-                .as_secs()
-                .max(1),
-        };
         if let Some(l) = &self.client {
             l.check_key(&self.client_key(ip)).map_err(retry)?;
         }
