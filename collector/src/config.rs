@@ -43,6 +43,9 @@ pub struct Config {
     pub pii_key: Option<String>,
     /// Limits of `POST /api/v1/sql`.
     pub sql: SqlLimits,
+    /// Memory of the embedded engine: its caches and its total (a ClickHouse server keeps its
+    /// own configuration).
+    pub store_memory: EngineMemory,
     /// Largest accepted beacon body in bytes.
     pub max_event_bytes: usize,
     /// Beacons per minute per site; 0 turns the site limit off.
@@ -163,6 +166,55 @@ pub struct SqlLimits {
     pub max_threads: u64,
     /// Analyst queries running or waiting at once, over all tokens; more get 429.
     pub max_concurrent: usize,
+}
+
+/// The embedded engine's memory bound (`store.memory_mb`), given to chDB as server
+/// settings when it starts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct EngineMemory {
+    pub total_bytes: u64,
+}
+
+impl EngineMemory {
+    /// The engine's cache sizes for this bound, as fixed shares of it: marks an eighth,
+    /// primary indexes and skip-index marks a sixteenth each, the query condition cache a
+    /// sixty-fourth, no uncompressed-block cache. (The engine's own total,
+    /// `max_server_memory_usage`, is left alone: set, it slowed every report by about half in
+    /// chDB 26.7 without lowering the process's size; see docs/benchmarks.md.)
+    pub fn server_settings(&self) -> Vec<(String, String)> {
+        let total = self.total_bytes;
+        settings(&[
+            ("mark_cache_size", total / 8),
+            ("primary_index_cache_size", total / 16),
+            ("index_mark_cache_size", total / 16),
+            ("uncompressed_cache_size", 0),
+            ("query_condition_cache_size", total / 64),
+        ])
+    }
+
+    /// Query settings of Candor's own connection: one statement may use the whole bound, and
+    /// its aggregations and sorts spill to disk past half of it instead of failing.
+    pub fn query_settings(&self) -> Vec<(String, String)> {
+        settings(&[
+            ("max_memory_usage", self.total_bytes),
+            ("max_bytes_before_external_group_by", self.total_bytes / 2),
+            ("max_bytes_before_external_sort", self.total_bytes / 2),
+        ])
+    }
+}
+
+fn settings(pairs: &[(&str, u64)]) -> Vec<(String, String)> {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+impl Default for EngineMemory {
+    /// The built-in default of `store.memory_mb`.
+    fn default() -> Self {
+        Config::built_in().store_memory
+    }
 }
 
 impl Default for SqlLimits {
@@ -304,6 +356,8 @@ settings! {
         "threads one analyst query may use";
     SQL_MAX_CONCURRENT => "sql.max_concurrent", "CANDOR_SQL_MAX_CONCURRENT", "sql-max-concurrent" <N>, Some("2"), None,
         "analyst queries at once, over all tokens; more get 429";
+    STORE_MEMORY => "store.memory_mb", "CANDOR_STORE_MEMORY_MB", "store-memory-mb" <MB>, Some("1024"), None,
+        "embedded engine only: most memory one of Candor's own statements may use (aggregations and sorts spill to disk past half of it); the engine's caches are fixed shares of it (see Deployment)";
     MAX_EVENT_BYTES => "max_event_bytes", "CANDOR_MAX_EVENT_BYTES", "max-event-bytes" <BYTES>, Some("8192"), None,
         "largest beacon body";
     SITE_RATE_LIMIT => "site_rate_limit", "CANDOR_SITE_RATE_LIMIT", "site-rate-limit" <N>, Some("60000"), None,
@@ -586,6 +640,17 @@ impl Config {
                     .or_default(&SQL_MAX_RESULT, |s| positive::<u64>(s).map(|mb| mb << 20))?,
                 max_threads: p.or_default(&SQL_MAX_THREADS, positive::<u64>)?,
                 max_concurrent: p.or_default(&SQL_MAX_CONCURRENT, positive::<usize>)?,
+            },
+            store_memory: EngineMemory {
+                total_bytes: p.or_default(&STORE_MEMORY, |s| {
+                    positive::<u64>(s).and_then(|mb| {
+                        if mb < 64 {
+                            Err(format!("expected at least 64 (MB), got \"{s}\""))
+                        } else {
+                            Ok(mb << 20)
+                        }
+                    })
+                })?,
             },
             max_event_bytes: p.or_default(&MAX_EVENT_BYTES, positive::<usize>)?,
             site_rate_limit: p.or_default(&SITE_RATE_LIMIT, |s| {
@@ -1012,6 +1077,33 @@ mod tests {
         assert_eq!(err.setting, "CANDOR_SITES");
         let err = config(&[("CANDOR_RATE_LIMIT", "-1")]).err().unwrap();
         assert_eq!(err.setting, "CANDOR_RATE_LIMIT");
+        let err = config(&[("CANDOR_STORE_MEMORY_MB", "32")]).err().unwrap();
+        assert_eq!(
+            err.to_string(),
+            "CANDOR_STORE_MEMORY_MB: expected at least 64 (MB), got \"32\""
+        );
+    }
+
+    #[test]
+    fn the_store_memory_bound_sizes_the_engine() {
+        let m = config(&[("CANDOR_STORE_MEMORY_MB", "512")])
+            .unwrap()
+            .store_memory;
+        let server: HashMap<String, String> = m.server_settings().into_iter().collect();
+        assert_eq!(server["mark_cache_size"], (64u64 << 20).to_string());
+        assert_eq!(
+            server["primary_index_cache_size"],
+            (32u64 << 20).to_string()
+        );
+        assert_eq!(server["uncompressed_cache_size"], "0");
+        assert!(!server.contains_key("max_server_memory_usage"));
+        let query: HashMap<String, String> = m.query_settings().into_iter().collect();
+        assert_eq!(query["max_memory_usage"], (512u64 << 20).to_string());
+        assert_eq!(
+            query["max_bytes_before_external_group_by"],
+            (256u64 << 20).to_string()
+        );
+        assert_eq!(Config::built_in().store_memory.total_bytes, 1024 << 20);
     }
 
     #[test]

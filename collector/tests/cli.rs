@@ -203,6 +203,7 @@ fn every_setting_is_a_serve_flag_whose_value_reaches_the_config() {
         ("sql-max-result-mb", "8"),
         ("sql-max-threads", "2"),
         ("sql-max-concurrent", "4"),
+        ("store-memory-mb", "300"),
         ("max-event-bytes", "100"),
         ("site-rate-limit", "11"),
         ("spool-max-bytes", "12345"),
@@ -252,6 +253,7 @@ fn every_setting_is_a_serve_flag_whose_value_reaches_the_config() {
     assert_eq!(c.clickhouse.analyst_user.as_deref(), Some("analyst"));
     assert_eq!(c.clickhouse.analyst_password, "pw2");
     assert_eq!(c.libchdb.to_str(), Some("/opt/libchdb.so"));
+    assert_eq!(c.store_memory.total_bytes, 300 << 20);
     assert_eq!(c.geoip_db, vec![geoip.clone()]);
     assert_eq!(c.org_db, vec![org.clone()]);
     assert_eq!(c.admin_token.as_deref(), Some(admin.as_str()));

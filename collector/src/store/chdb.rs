@@ -18,7 +18,7 @@ use super::{
     analyst_database, analyst_settings, checked_table, checked_token, Engine, InsertOptions,
     Params, Store, StoreError, ANALYST_READONLY, INSPECT_READONLY, SESSION_SETTINGS,
 };
-use crate::config::SqlLimits;
+use crate::config::{EngineMemory, SqlLimits};
 
 type ConnHandle = *mut c_void; // chdb_connection
 type ResultHandle = *mut c_void; // chdb_result *
@@ -463,10 +463,25 @@ fn claim_path(path: &Path) -> Result<PathBuf, StoreError> {
 }
 
 impl ChdbStore {
+    /// Opens the store with the default memory bound (`store.memory_mb`).
     pub fn open(libchdb: &Path, path: &Path, limits: SqlLimits) -> Result<ChdbStore, StoreError> {
+        ChdbStore::open_with(libchdb, path, limits, EngineMemory::default())
+    }
+
+    /// Opens the store with the engine's memory bounded by `memory`. The bound is the engine's
+    /// (one per process): every connection states the same values.
+    pub fn open_with(
+        libchdb: &Path,
+        path: &Path,
+        limits: SqlLimits,
+        memory: EngineMemory,
+    ) -> Result<ChdbStore, StoreError> {
+        let engine = memory.server_settings();
         let mut session: Vec<(String, String)> = SESSION_SETTINGS
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
+            .chain(engine.iter().cloned())
+            .chain(memory.query_settings())
             .collect();
         // `BACKUP`/`RESTORE` to files (`candor backup`, admin only; analysts' connections run
         // nothing but checked SELECTs).
@@ -492,7 +507,7 @@ impl ChdbStore {
                 libchdb,
                 path,
                 name,
-                &analyst_settings(limits, readonly),
+                &[analyst_settings(limits, readonly), engine.clone()].concat(),
                 vec![(
                     "USE {db:Identifier}".to_string(),
                     Params::new().with("db", analyst.as_str()),

@@ -133,10 +133,11 @@ pub async fn open(config: &Config) -> Result<Arc<dyn Store>, StoreError> {
             std::fs::create_dir_all(&path).map_err(|e| {
                 StoreError::Library(format!("cannot create {}: {e}", path.display()))
             })?;
-            Ok(Arc::new(ChdbStore::open(
+            Ok(Arc::new(ChdbStore::open_with(
                 &config.libchdb,
                 &path,
                 config.sql,
+                config.store_memory,
             )?))
         }
     }

@@ -49,68 +49,12 @@ async fn seed(store: &ChdbStore, events: u64) -> anyhow::Result<()> {
     .await?;
     let n = count(store, "SELECT count() AS c FROM events").await?;
     println!(
-        "- seeded {n} events ({} sessions delta rows) from 50,000 visitors over 30 days in {:.1} s",
+        "- seeded {n} events ({} sessions delta rows) from 50,000 visitors over 30 days in {:.1} s ({})",
         count(store, "SELECT count() AS c FROM sessions").await?,
-        started.elapsed().as_secs_f64()
+        started.elapsed().as_secs_f64(),
+        memory()
     );
     Ok(())
-}
-
-/// What the dashboard asks for when it opens a 30-day view.
-fn dashboard_queries() -> Vec<(&'static str, Value)> {
-    let q = |metrics: Value, dims: Value| json!({"site_id": SITE, "metrics": metrics, "date_range": "30d", "dimensions": dims, "pagination": {"limit": 9}});
-    let mut top = q(
-        json!([
-            "visitors",
-            "visits",
-            "pageviews",
-            "views_per_visit",
-            "bounce_rate",
-            "visit_duration"
-        ]),
-        json!([]),
-    );
-    top["include"] = json!({"comparisons": {"mode": "previous_period"}});
-    let mut chart = q(json!(["visitors"]), json!(["time:day"]));
-    chart["include"] = json!({"time_labels": true});
-    let mut out = vec![
-        ("top stats + previous period", top),
-        ("chart by day", chart),
-    ];
-    for (label, dim) in [
-        ("channels", "visit:channel"),
-        ("sources", "visit:source"),
-        ("referrers", "visit:referrer"),
-        ("utm sources", "visit:utm_source"),
-        ("top pages", "event:page"),
-        ("entry pages", "visit:entry_page"),
-        ("exit pages", "visit:exit_page"),
-        ("countries", "visit:country"),
-        ("regions", "visit:region"),
-        ("cities", "visit:city"),
-        ("devices", "visit:device"),
-        ("browsers", "visit:browser"),
-        ("operating systems", "visit:os"),
-        ("organisations", "visit:org"),
-    ] {
-        let metrics = match dim {
-            "event:page" => json!(["visitors", "pageviews"]),
-            "visit:entry_page" | "visit:exit_page" => json!(["visits"]),
-            _ => json!(["visitors"]),
-        };
-        out.push((label, q(metrics, json!([dim]))));
-    }
-    out.push((
-        "goals",
-        q(
-            json!(["visitors", "events", "conversion_rate"]),
-            json!(["event:goal"]),
-        ),
-    ));
-    let mut live = q(json!(["visitors"]), json!([]));
-    live["date_range"] = json!("realtime");
-    out.push(("current visitors", live));
-    out
 }
 
 #[tokio::main]
@@ -129,6 +73,7 @@ async fn main() -> anyhow::Result<()> {
     std::fs::create_dir_all(&path)?;
     let store = ChdbStore::open(&libchdb(), &path, SqlLimits::default())?;
     migrate(&store, &Topology::default()).await?;
+    println!("- store open and migrated ({})", memory());
     if count(&store, "SELECT count() AS c FROM events").await? == 0 {
         seed(&store, events).await?;
     }
@@ -162,7 +107,7 @@ async fn main() -> anyhow::Result<()> {
         privacy_center: Default::default(),
     };
     let goal_list = goals.list(SITE);
-    let queries = dashboard_queries();
+    let queries = candor_bench::dashboard_queries(SITE);
     let raw = Engine {
         store: store.as_ref(),
         goals: &goal_list,
@@ -186,9 +131,10 @@ async fn main() -> anyhow::Result<()> {
         )
         .await?;
     println!(
-        "- daily rollups of the finished days: {} days built in {:.1} s",
+        "- daily rollups of the finished days: {} days built in {:.1} s ({})",
         pass.built,
-        started.elapsed().as_secs_f64()
+        started.elapsed().as_secs_f64(),
+        memory()
     );
     let rolled = Engine {
         store: store.as_ref(),
@@ -345,12 +291,27 @@ async fn time_queries(
 
 fn report(label: &str, totals: &[f64]) {
     println!(
-        "- full dashboard query set, 30 days, {label}: first run {:.3} s; then {}",
+        "- full dashboard query set, 30 days, {label}: first run {:.3} s; then {} ({})",
         totals[0],
         totals[1..]
             .iter()
             .map(|t| format!("{t:.3} s"))
             .collect::<Vec<_>>()
-            .join(", ")
+            .join(", "),
+        memory()
     );
+}
+
+/// The process's resident size now and at its peak so far (`VmRSS`, `VmHWM`).
+fn memory() -> String {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.trim().trim_end_matches(" kB").trim().parse::<u64>().ok())
+            .map(|kb| format!("{} MB", kb / 1024))
+            .unwrap_or_else(|| "?".into())
+    };
+    format!("RSS {}, peak so far {}", field("VmRSS:"), field("VmHWM:"))
 }
