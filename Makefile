@@ -5,7 +5,7 @@ LIBCHDB := $(CURDIR)/.cache/libchdb/$(CHDB_VERSION)/libchdb.so
 export CANDOR_LIBCHDB ?= $(LIBCHDB)
 CARGO ?= cargo
 
-.PHONY: smtp-sink deploy-check run test libchdb geo data fixtures snippet dashboard build release fmt-check clippy test-rust test-browser tools chromium bench bench-reports bench-soak clean
+.PHONY: smtp-sink deploy-check run test libchdb geo data fixtures snippet dashboard build release fmt-check clippy test-rust test-browser tools chromium bench bench-reports bench-soak bench-under-load clean
 
 ## Fetch libchdb (pinned, integrity-checked) from the npm registry into .cache/ (once).
 libchdb: $(LIBCHDB)
@@ -99,6 +99,12 @@ bench: libchdb data snippet
 bench-reports: libchdb data snippet dashboard
 	$(CARGO) build --release -p candor-bench --bin reports-bench
 	@dir="$$(mktemp -d)"; trap 'rm -rf "$$dir"' EXIT; ./target/release/reports-bench "$$dir" "$${BENCH_EVENTS:-10000000}"
+
+## The dashboard's reports while ingest runs at half of Candor's rate, on 10 million stored events,
+## and the server's peak memory. Not part of `make test`. Figures: docs/benchmarks.md.
+bench-under-load: libchdb data snippet
+	@command -v wrk >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; }
+	bash tests/bench/under-load.sh
 
 ## `candor serve` (release) under a steady beacon load for 30 minutes (SOAK_SECONDS, SOAK_RATE
 ## beacons/s, SOAK_SAMPLE), sampling its memory, open files and threads; fails unless every 202

@@ -209,6 +209,28 @@ pub(super) fn filter_expr(
                     format!("{} needs 1 to 100 values", dim.name()),
                 ));
             }
+            // `is` on a column whose blank value has a label ("Direct / None"): compared on the
+            // stored column itself, which the engine reads without building the labelled
+            // column first; the label stands for the blank value there.
+            if let (Op::Is | Op::IsNot, true, Dimension::Visit(col), Some(label)) =
+                (op, *case_sensitive, dim, dim.blank_label())
+            {
+                let column = match ctx {
+                    Ctx::Sessions => format!("s_{col}"),
+                    _ => (*col).to_string(),
+                };
+                let stored = stored_values(values, label);
+                let positive = if stored.is_empty() {
+                    "0".to_string()
+                } else {
+                    format!("{column} IN {}", sql.bind("Array(String)", stored))
+                };
+                return Ok(if op.negated() {
+                    format!("NOT ({positive})")
+                } else {
+                    positive
+                });
+            }
             let mut expr = dim_expr(sql, dim, ctx, goals);
             let values: Vec<String> = if *case_sensitive {
                 values.clone()
@@ -253,6 +275,22 @@ pub(super) fn filter_expr(
             }
         }
     })
+}
+
+/// The stored values that `if(column = '', label, column) IN values` matches: the label
+/// matches the blank value and a stored value equal to the label; the blank value itself
+/// matches nothing else (a blank is always shown as the label).
+fn stored_values(values: &[String], label: &str) -> Vec<String> {
+    let mut stored: Vec<String> = values
+        .iter()
+        .filter(|v| !v.is_empty() && v.as_str() != label)
+        .cloned()
+        .collect();
+    if values.iter().any(|v| v == label) {
+        stored.push(String::new());
+        stored.push(label.to_string());
+    }
+    stored
 }
 
 /// The `sessions` rows of a site around a range: with `in_range`, of sessions that start in

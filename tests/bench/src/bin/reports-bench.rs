@@ -71,11 +71,24 @@ async fn main() -> anyhow::Result<()> {
         .unwrap_or(10_000_000);
     let path = std::path::Path::new(&dir).join("clickhouse");
     std::fs::create_dir_all(&path)?;
-    let store = ChdbStore::open(&libchdb(), &path, SqlLimits::default())?;
+    // The engine's memory bound as `candor serve` takes it (CANDOR_STORE_MEMORY_MB, else the
+    // default). Seeding 100 million events at once needs more than the default bound; the
+    // seed can run in its own process (BENCH_SEED_ONLY) with a larger one.
+    let bound = match std::env::var("CANDOR_STORE_MEMORY_MB") {
+        Ok(mb) => candor::config::EngineMemory {
+            total_bytes: mb.parse::<u64>()? << 20,
+        },
+        Err(_) => candor::config::EngineMemory::default(),
+    };
+    let store = ChdbStore::open_with(&libchdb(), &path, SqlLimits::default(), bound)?;
     migrate(&store, &Topology::default()).await?;
     println!("- store open and migrated ({})", memory());
     if count(&store, "SELECT count() AS c FROM events").await? == 0 {
         seed(&store, events).await?;
+    }
+    // BENCH_SEED_ONLY: leave the seeded store for another benchmark (`under-load.sh`).
+    if std::env::var_os("BENCH_SEED_ONLY").is_some() {
+        return Ok(());
     }
     let store: std::sync::Arc<dyn Store> = std::sync::Arc::new(store);
     let goals = Goals::load(store.clone()).await?;
@@ -255,7 +268,12 @@ async fn time_queries(
     site: &Site,
     queries: &[(&'static str, Value)],
 ) -> anyhow::Result<(Vec<f64>, Vec<f64>, Vec<Output>)> {
-    let runs = 5;
+    // BENCH_RUNS (default 5): the first run and the warm ones after it.
+    let runs: usize = std::env::var("BENCH_RUNS")
+        .ok()
+        .and_then(|r| r.parse().ok())
+        .filter(|r| *r >= 2)
+        .unwrap_or(5);
     let mut totals = Vec::new();
     let mut per_query = vec![0f64; queries.len()];
     let mut answers = Vec::new();

@@ -90,7 +90,7 @@ fn not_and_or_nest_as_written() {
     ]));
     assert_eq!(
         cond,
-        "NOT ((if(device = '', '(not set)', device) IN {p0:Array(String)} OR if(os = '', '(not set)', os) IN {p1:Array(String)}))"
+        "NOT ((device IN {p0:Array(String)} OR os IN {p1:Array(String)}))"
     );
     let (cond, _) = pushed_down(json!([
         "and",
@@ -101,7 +101,7 @@ fn not_and_or_nest_as_written() {
     ]));
     assert_eq!(
         cond,
-        "(if(referrer_source = '', 'Direct / None', referrer_source) IN {p0:Array(String)} AND NOT (if(utm_medium = '', '(not set)', utm_medium) IN {p1:Array(String)}))"
+        "(referrer_source IN {p0:Array(String)} AND NOT (utm_medium IN {p1:Array(String)}))"
     );
 }
 
@@ -239,4 +239,47 @@ fn visit_filters_on_session_metrics_are_pushed_below_the_fold() {
     assert!(s.text.contains(&format!(
         "FROM sessions FINAL WHERE {SESSIONS_AROUND}{STARTED_IN_RANGE} AND country_code IN {{p0:Array(String)}}) AS s WHERE NOT (exit_page IN {{p1:Array(String)}}) GROUP BY _d0"
     )));
+}
+
+#[test]
+fn is_on_a_labelled_column_compares_the_stored_values() {
+    // "Direct / None" stands for the blank source; other values are compared as stored, so
+    // the engine filters on the column without building the labelled one.
+    let cases = [
+        (
+            json!(["is", "visit:source", ["Google"]]),
+            "referrer_source IN {p0:Array(String)}",
+            "['Google']",
+        ),
+        (
+            json!(["is", "visit:source", ["Direct / None", "Bing"]]),
+            "referrer_source IN {p0:Array(String)}",
+            "['Bing','','Direct / None']",
+        ),
+        (
+            json!(["is_not", "visit:browser", ["(not set)"]]),
+            "NOT (browser IN {p0:Array(String)})",
+            "['','(not set)']",
+        ),
+        // A blank value never shows as itself: it matches nothing.
+        (json!(["is", "visit:os", [""]]), "0", ""),
+    ];
+    for (filter, cond_want, value) in cases {
+        let (cond, s) = pushed_down(filter.clone());
+        assert_eq!(cond, cond_want, "{filter}");
+        if !value.is_empty() {
+            assert_eq!(param(&s, "p0"), value, "{filter}");
+        }
+    }
+    // Case-insensitive matching keeps the labelled expression.
+    let (cond, _) = pushed_down(json!([
+        "is",
+        "visit:source",
+        ["google"],
+        {"case_sensitive": false}
+    ]));
+    assert_eq!(
+        cond,
+        "lowerUTF8(if(referrer_source = '', 'Direct / None', referrer_source)) IN {p0:Array(String)}"
+    );
 }
