@@ -1,6 +1,30 @@
-//! What the report benchmarks share.
+//! What the benchmarks share.
 
+use candor::sites::{Site, SiteDomain};
 use serde_json::{json, Value};
+
+/// libchdb as `candor serve` finds it: `CANDOR_LIBCHDB`, else the pinned copy under `.cache/`.
+pub fn libchdb() -> std::path::PathBuf {
+    std::env::var_os("CANDOR_LIBCHDB")
+        .map(Into::into)
+        .unwrap_or_else(candor::config::default_libchdb_path)
+}
+
+/// The seeded site of the report benchmarks, in UTC.
+pub fn site(domain: &str) -> anyhow::Result<Site> {
+    Ok(Site {
+        domain: SiteDomain::parse(domain)?,
+        timezone: "UTC".into(),
+        retention_days: 400,
+        allowed_origins: vec![],
+        exclude_paths: vec![],
+        exclude_ips: vec![],
+        created_at: 0,
+        consent_version: "1".into(),
+        lead_scoring: Default::default(),
+        privacy_center: Default::default(),
+    })
+}
 
 /// What the dashboard asks for when it opens a 30-day view.
 pub fn dashboard_queries(site: &str) -> Vec<(&'static str, Value)> {

@@ -14,18 +14,12 @@ use candor::reports::engine::{Engine, Output};
 use candor::reports::goals::{GoalRequest, Goals};
 use candor::reports::rollups::Rollups;
 use candor::reports::{parse_query, QueryRequest};
-use candor::sites::{Site, SiteDomain};
+use candor::sites::Site;
 use candor::store::synthetic::{self, Traffic};
 use candor::store::{fetch, ChdbStore, Params, Store};
 use serde_json::{json, Value};
 
 const SITE: &str = "bench.example";
-
-fn libchdb() -> std::path::PathBuf {
-    std::env::var_os("CANDOR_LIBCHDB")
-        .map(Into::into)
-        .unwrap_or_else(candor::config::default_libchdb_path)
-}
 
 async fn count(store: &dyn Store, sql: &str) -> anyhow::Result<u64> {
     let rows: Vec<Value> = fetch(store, sql, &Params::new()).await?;
@@ -80,7 +74,7 @@ async fn main() -> anyhow::Result<()> {
         },
         Err(_) => candor::config::EngineMemory::default(),
     };
-    let store = ChdbStore::open_with(&libchdb(), &path, SqlLimits::default(), bound)?;
+    let store = ChdbStore::open_with(&candor_bench::libchdb(), &path, SqlLimits::default(), bound)?;
     migrate(&store, &Topology::default()).await?;
     println!("- store open and migrated ({})", memory());
     if count(&store, "SELECT count() AS c FROM events").await? == 0 {
@@ -107,18 +101,7 @@ async fn main() -> anyhow::Result<()> {
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
         }
     }
-    let site = Site {
-        domain: SiteDomain::parse(SITE)?,
-        timezone: "UTC".into(),
-        retention_days: 400,
-        allowed_origins: vec![],
-        exclude_paths: vec![],
-        exclude_ips: vec![],
-        created_at: 0,
-        consent_version: "1".into(),
-        lead_scoring: Default::default(),
-        privacy_center: Default::default(),
-    };
+    let site = candor_bench::site(SITE)?;
     let goal_list = goals.list(SITE);
     let queries = candor_bench::dashboard_queries(SITE);
     let raw = Engine {

@@ -18,7 +18,6 @@ use candor::config::SqlLimits;
 use candor::reports::engine::Engine;
 use candor::reports::goals::Goals;
 use candor::reports::{parse_query, QueryRequest};
-use candor::sites::{Site, SiteDomain};
 use candor::store::{ChdbStore, InsertOptions, Params, Store, StoreError};
 use serde_json::{json, Value};
 
@@ -77,25 +76,17 @@ impl Store for Traced {
     }
 }
 
-fn libchdb() -> std::path::PathBuf {
-    std::env::var_os("CANDOR_LIBCHDB")
-        .map(Into::into)
-        .unwrap_or_else(candor::config::default_libchdb_path)
-}
-
-fn site() -> anyhow::Result<Site> {
-    Ok(Site {
-        domain: SiteDomain::parse(SITE)?,
-        timezone: "UTC".into(),
-        retention_days: 400,
-        allowed_origins: vec![],
-        exclude_paths: vec![],
-        exclude_ips: vec![],
-        created_at: 0,
-        consent_version: "1".into(),
-        lead_scoring: Default::default(),
-        privacy_center: Default::default(),
-    })
+/// A statement of a `dump` file: its text and parameters.
+fn statement(entry: &Value) -> (String, Params) {
+    let mut params = Params::new();
+    for p in entry["params"].as_array().into_iter().flatten() {
+        params.push_raw(
+            p[0].as_str().unwrap_or_default(),
+            p[1].as_str().unwrap_or_default().to_string(),
+        );
+    }
+    let text = entry["text"].as_str().unwrap_or_default().to_string();
+    (text, params)
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -120,7 +111,12 @@ async fn main() -> anyhow::Result<()> {
             .filter_map(|a| a.trim_start_matches("--").split_once('='))
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
-        let conn = candor::store::ChdbConnection::open(&libchdb(), &path, "probe", &settings)?;
+        let conn = candor::store::ChdbConnection::open(
+            &candor_bench::libchdb(),
+            &path,
+            "probe",
+            &settings,
+        )?;
         let out = conn.query(&args[3], &Params::new(), "TabSeparated").await?;
         print!("{}", String::from_utf8_lossy(&out));
         return Ok(());
@@ -132,7 +128,7 @@ async fn main() -> anyhow::Result<()> {
         let mut conns = Vec::new();
         for i in 0..k {
             conns.push(Arc::new(candor::store::ChdbConnection::open(
-                &libchdb(),
+                &candor_bench::libchdb(),
                 &path,
                 &format!("conc-{i}"),
                 &std::env::var("BENCH_ARGS")
@@ -150,14 +146,7 @@ async fn main() -> anyhow::Result<()> {
             if panel.is_empty() {
                 continue;
             }
-            let mut params = Params::new();
-            for p in entry["params"].as_array().into_iter().flatten() {
-                params.push_raw(
-                    p[0].as_str().unwrap_or_default(),
-                    p[1].as_str().unwrap_or_default().to_string(),
-                );
-            }
-            let sql = entry["text"].as_str().unwrap_or_default().to_string();
+            let (sql, params) = statement(&entry);
             match panels.last_mut() {
                 Some((p, list)) if *p == panel => list.push((sql, params)),
                 _ => panels.push((panel, vec![(sql, params)])),
@@ -193,7 +182,7 @@ async fn main() -> anyhow::Result<()> {
         }
         return Ok(());
     }
-    let store = ChdbStore::open(&libchdb(), &path, SqlLimits::default())?;
+    let store = ChdbStore::open(&candor_bench::libchdb(), &path, SqlLimits::default())?;
     match args[2].as_str() {
         "dump" => {
             let filters: Value = serde_json::from_str(&args[3])?;
@@ -212,7 +201,7 @@ async fn main() -> anyhow::Result<()> {
                 rollups: None,
                 imports: None,
             };
-            let site = site()?;
+            let site = candor_bench::site(SITE)?;
             let queries = candor_bench::dashboard_queries(SITE);
             for (label, body) in &queries {
                 let mut body = body.clone();
@@ -256,14 +245,8 @@ async fn main() -> anyhow::Result<()> {
             let mut total = 0.0;
             for line in text.lines().filter(|l| !l.trim().is_empty()) {
                 let entry: Value = serde_json::from_str(line)?;
-                let mut params = Params::new();
-                for p in entry["params"].as_array().into_iter().flatten() {
-                    params.push_raw(
-                        p[0].as_str().unwrap_or_default(),
-                        p[1].as_str().unwrap_or_default().to_string(),
-                    );
-                }
-                let sql = entry["text"].as_str().unwrap_or_default();
+                let (sql, params) = statement(&entry);
+                let sql = sql.as_str();
                 let mut times = Vec::new();
                 let mut rows = 0;
                 for _ in 0..runs {

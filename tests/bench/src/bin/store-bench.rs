@@ -20,12 +20,6 @@ use candor::pipeline::sessions::{Attribution, SessionDelta};
 use candor::pipeline::{row, split_record, EventRow, Record, SpooledRows, EVENT_COLUMNS};
 use candor::store::{insert_rows, ChdbStore, InsertOptions, Params, Store};
 
-fn libchdb() -> std::path::PathBuf {
-    std::env::var_os("CANDOR_LIBCHDB")
-        .map(Into::into)
-        .unwrap_or_else(candor::config::default_libchdb_path)
-}
-
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().collect();
@@ -37,7 +31,7 @@ async fn main() -> anyhow::Result<()> {
     };
     let path = std::path::Path::new(&dir).join("clickhouse");
     std::fs::create_dir_all(&path)?;
-    let store = ChdbStore::open(&libchdb(), &path, SqlLimits::default())?;
+    let store = ChdbStore::open(&candor_bench::libchdb(), &path, SqlLimits::default())?;
     migrate(&store, &Topology::default()).await?;
     if let Ok(settings) = std::env::var("BENCH_TABLE_SETTINGS") {
         for table in ["events", "sessions"] {
