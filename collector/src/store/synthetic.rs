@@ -57,20 +57,36 @@ const VISITS: &str = "
                -- a visit (at most 15 events, 40 s apart) stays within its UTC day
                toDateTime(if(t % 86400 > 85700, t - 700, t), 'UTC') AS start,
                1 + h % 15 AS len
-        FROM numbers({visits:UInt64})
+        FROM numbers({first:UInt64}, {count:UInt64})
     ) ARRAY JOIN range(len) AS k";
 
 /// Inserts the traffic; returns nothing but errors. Rows: about `events` in `events` and as
 /// many delta rows in `sessions`.
 pub async fn seed(store: &dyn Store, t: &Traffic<'_>) -> Result<(), StoreError> {
-    let p = Params::new()
-        .with("site", t.site)
-        .with("visits", (t.events / 8).max(1))
-        .with("people", t.people.max(1))
-        .with("end", t.end)
-        .with("days", t.days.max(1) as i64);
+    let visits = (t.events / 8).max(1);
+    // A slice of visits per statement (about a million events), so seeding 100 million events
+    // needs no more memory per statement than seeding one million (`store.memory_mb`).
+    const SLICE: u64 = 125_000;
+    let mut first = 0;
+    while first < visits {
+        let p = Params::new()
+            .with("site", t.site)
+            .with("visits", visits)
+            .with("first", first)
+            .with("count", SLICE.min(visits - first))
+            .with("people", t.people.max(1))
+            .with("end", t.end)
+            .with("days", t.days.max(1) as i64);
+        seed_slice(store, &p).await?;
+        first += SLICE;
+    }
+    Ok(())
+}
+
+/// Inserts the events, session rows and lead identifications of one slice of visits.
+async fn seed_slice(store: &dyn Store, p: &Params) -> Result<(), StoreError> {
     store
-        .execute(&events_insert("ts", "name", "'none'", ""), &p)
+        .execute(&events_insert("ts", "name", "'none'", ""), p)
         .await?;
     store
         .execute(
@@ -85,7 +101,7 @@ pub async fn seed(store: &dyn Store, t: &Traffic<'_>) -> Result<(), StoreError> 
                         city, org, org_type, browser, browser_version, os, os_version, device, 400
                  FROM ({VISITS})"
             ),
-            &p,
+            p,
         )
         .await?;
     // One visit in eleven: a lead's identification five seconds after its last event.
@@ -97,7 +113,7 @@ pub async fn seed(store: &dyn Store, t: &Traffic<'_>) -> Result<(), StoreError> 
                 "'marketing'",
                 "WHERE k = len - 1 AND h % 11 = 0",
             ),
-            &p,
+            p,
         )
         .await
 }
