@@ -774,7 +774,7 @@ pub async fn change(
                 tracing::info!(site = %site, lead = %id, "lead erased in the privacy center");
                 super::leads::announce(&state, site, "lead.erased", id).await?;
             }
-            let mut resp = page(
+            let resp = page(
                 StatusCode::OK,
                 "Erased",
                 html! {
@@ -783,15 +783,7 @@ pub async fn change(
                     p { "To stop this browser from sending anything at all, choose “Anonymous counting only” in " a href={ "/privacy/center?site=" (domain) } { "the privacy center" } " opened from the site, or turn on Global Privacy Control." }
                 },
             );
-            resp.add_cookie(&super::session_cookie(
-                &state,
-                &req,
-                SESSION,
-                String::new(),
-                0,
-            ))
-            .map_err(|_| ApiError::bad_request("cannot clear the cookie"))?;
-            return Ok(resp);
+            return without_session(&state, &req, resp);
         }
         _ => return Err(ApiError::bad_request("unknown action").field("action")),
     };
@@ -844,7 +836,7 @@ pub async fn sign_out(
         }
         _ => None,
     };
-    let mut resp = page(
+    let resp = page(
         StatusCode::OK,
         "Signed out",
         html! {
@@ -852,9 +844,18 @@ pub async fn sign_out(
             @if let Some(site) = &site { p { a href={ "/privacy/center?site=" (site) } { "Back to the privacy center" } } }
         },
     );
+    without_session(&state, &req, resp)
+}
+
+/// `resp` with the center's session cookie cleared (after erasure and on signing out).
+fn without_session(
+    state: &AppState,
+    req: &HttpRequest,
+    mut resp: HttpResponse,
+) -> Result<HttpResponse, ApiError> {
     resp.add_cookie(&super::session_cookie(
-        &state,
-        &req,
+        state,
+        req,
         SESSION,
         String::new(),
         0,
