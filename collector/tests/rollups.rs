@@ -130,12 +130,14 @@ async fn both(state: &AppState, q: &Query) -> (Output, Output) {
         goals: &goals,
         rollups: None,
         imports: None,
+        memo: None,
     };
     let rolled = Engine {
         store: state.store.as_ref(),
         goals: &goals,
         rollups: Some(&state.rollups),
         imports: None,
+        memo: None,
     };
     (raw.run(q).await.unwrap(), rolled.run(q).await.unwrap())
 }

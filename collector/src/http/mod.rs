@@ -227,6 +227,7 @@ pub fn configure(state: AppState) -> impl FnOnce(&mut web::ServiceConfig) {
                 web::method(actix_web::http::Method::OPTIONS).to(ingest::preflight),
             )
             .route("/api/v2/query", web::post().to(stats::query_v2))
+            .route("/api/v2/query/batch", web::post().to(stats::query_batch))
             .route("/api/dashboard/login", web::post().to(dashboard::login))
             .route("/api/dashboard/session", web::get().to(dashboard::session))
             .route("/api/dashboard/logout", web::post().to(dashboard::logout))

@@ -85,8 +85,79 @@ async fn run(state: &AppState, q: &Query, imports: Option<&ImportSet>) -> Result
         goals: &goals,
         rollups: Some(&state.rollups),
         imports,
+        memo: None,
     };
     Ok(engine.run(q).await?)
+}
+
+/// A v2 request checked and parsed, ready to run.
+struct Prepared {
+    body: QueryRequest,
+    query: Query,
+    /// With `include.imports`: the site's imports, and whether this query merges them.
+    imports: Option<(ImportSet, Result<(), imported::Skip>)>,
+}
+
+async fn prepare(
+    state: &AppState,
+    principal: &Principal,
+    body: QueryRequest,
+) -> Result<Prepared, ApiError> {
+    let mut site = site_for(state, principal, Some(&body.site_id))?;
+    if body.date_range == "all" {
+        site = with_stats_start(state, site).await?;
+    }
+    if !body.include.imports {
+        let query = reports::parse_query(&body, &site, state.clock.unix_seconds().into())?;
+        return Ok(Prepared {
+            body,
+            query,
+            imports: None,
+        });
+    }
+    let set = Imports::set(state.store.as_ref(), site.domain.as_str()).await?;
+    start_at_imports(&mut site, &set);
+    let query = reports::parse_query(&body, &site, state.clock.unix_seconds().into())?;
+    let decision = imported::decide(&query, &set, &state.goals.list(&query.site));
+    Ok(Prepared {
+        body,
+        query,
+        imports: Some((set, decision)),
+    })
+}
+
+/// Runs a prepared request (with the statements a batch answered ahead of time) and shapes
+/// the v2 response.
+async fn answer(
+    state: &AppState,
+    p: &Prepared,
+    memo: Option<&reports::batch::Memo>,
+) -> Result<serde_json::Value, ApiError> {
+    let goals = state.goals.list(&p.query.site);
+    let imports = match &p.imports {
+        Some((set, Ok(()))) => Some(set),
+        _ => None,
+    };
+    let engine = Engine {
+        store: state.store.as_ref(),
+        goals: &goals,
+        rollups: Some(&state.rollups),
+        imports,
+        memo,
+    };
+    let out = engine.run(&p.query).await?;
+    let mut response = reports::v2_response(&p.body, &p.query, out);
+    if let Some((_, decision)) = &p.imports {
+        let meta = &mut response["meta"];
+        meta["imports_included"] = json!(decision.is_ok());
+        if let Err(skip) = decision {
+            meta["imports_skip_reason"] = json!(skip.reason());
+            if let Some(warning) = skip.warning() {
+                meta["imports_warning"] = json!(warning);
+            }
+        }
+    }
+    Ok(response)
 }
 
 pub async fn query_v2(
@@ -95,31 +166,84 @@ pub async fn query_v2(
     body: Json<QueryRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let principal = authorize_stats(&state, &req)?;
-    let body = body.into_inner();
-    let mut site = site_for(&state, &principal, Some(&body.site_id))?;
-    if body.date_range == "all" {
-        site = with_stats_start(&state, site).await?;
+    let prepared = prepare(&state, &principal, body.into_inner()).await?;
+    Ok(HttpResponse::Ok().json(answer(&state, &prepared, None).await?))
+}
+
+/// The most queries one batch may carry.
+pub const MAX_BATCH: usize = 50;
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BatchRequest {
+    queries: Vec<serde_json::Value>,
+}
+
+/// `POST /api/v2/query/batch`: several v2 queries in one request, as the dashboard sends a
+/// view. Each is checked and answered as `POST /api/v2/query` would answer it alone — its
+/// own status and body in `results`, in order — but the statements they share are run once
+/// (`reports::batch`). Only a caller that may not read stats at all, or a malformed batch,
+/// fails the whole request.
+pub async fn query_batch(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    body: Json<BatchRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let principal = authorize_stats(&state, &req)?;
+    let queries = body.into_inner().queries;
+    if queries.is_empty() || queries.len() > MAX_BATCH {
+        return Err(
+            ApiError::bad_request(format!("queries needs 1 to {MAX_BATCH} queries"))
+                .field("queries"),
+        );
     }
-    if !body.include.imports {
-        let q = reports::parse_query(&body, &site, state.clock.unix_seconds().into())?;
-        let out = run(&state, &q, None).await?;
-        return Ok(HttpResponse::Ok().json(reports::v2_response(&body, &q, out)));
+    let mut prepared: Vec<Result<Prepared, ApiError>> = Vec::with_capacity(queries.len());
+    for (i, q) in queries.into_iter().enumerate() {
+        let item = match super::json::parse::<QueryRequest>(q.to_string().as_bytes()) {
+            Ok(body) => prepare(&state, &principal, body).await,
+            Err(e) => Err(e),
+        };
+        prepared.push(item.map_err(|mut e| {
+            e.field = Some(match e.field.take() {
+                Some(f) => format!("queries[{i}].{f}"),
+                None => format!("queries[{i}]"),
+            });
+            e
+        }));
     }
-    let set = Imports::set(state.store.as_ref(), site.domain.as_str()).await?;
-    start_at_imports(&mut site, &set);
-    let q = reports::parse_query(&body, &site, state.clock.unix_seconds().into())?;
-    let decision = imported::decide(&q, &set, &state.goals.list(&q.site));
-    let out = run(&state, &q, decision.is_ok().then_some(&set)).await?;
-    let mut response = reports::v2_response(&body, &q, out);
-    let meta = &mut response["meta"];
-    meta["imports_included"] = json!(decision.is_ok());
-    if let Err(skip) = decision {
-        meta["imports_skip_reason"] = json!(skip.reason());
-        if let Some(warning) = skip.warning() {
-            meta["imports_warning"] = json!(warning);
-        }
+    let goals: Vec<Vec<reports::goals::Goal>> = prepared
+        .iter()
+        .map(|p| match p {
+            Ok(p) => state.goals.list(&p.query.site),
+            Err(_) => Vec::new(),
+        })
+        .collect();
+    let reports: Vec<(&Query, &[reports::goals::Goal])> = prepared
+        .iter()
+        .zip(&goals)
+        .filter_map(|(p, g)| p.as_ref().ok().map(|p| (&p.query, g.as_slice())))
+        .collect();
+    let memo = reports::batch::prefetch(state.store.as_ref(), Some(&state.rollups), &reports).await;
+    let mut results = Vec::with_capacity(prepared.len());
+    for p in &prepared {
+        let outcome = match p {
+            Ok(p) => answer(&state, p, Some(&memo)).await,
+            Err(e) => Err(ApiError {
+                status: e.status,
+                message: e.message.clone(),
+                field: e.field.clone(),
+                retry_after: e.retry_after,
+            }),
+        };
+        results.push(match outcome {
+            Ok(body) => json!({"status": 200, "body": body}),
+            Err(e) => json!({
+                "status": e.status.as_u16(),
+                "body": {"error": e.message, "field": e.field},
+            }),
+        });
     }
-    Ok(HttpResponse::Ok().json(response))
+    Ok(HttpResponse::Ok().json(json!({ "results": results })))
 }
 
 /// A v1 endpoint: its query from the parameters, its response shape from the engine's output.

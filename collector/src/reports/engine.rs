@@ -24,7 +24,7 @@
 use std::collections::HashMap;
 
 use super::dates::Range;
-use super::execute;
+use super::execute::{self, Memo};
 use super::goals::Goal;
 use super::imported;
 use super::model::{Dimension, Filter, Metric};
@@ -40,6 +40,7 @@ pub use super::shape::{Comparison, Output, ResultRow};
 /// ClickHouse's error code for a regular expression it cannot compile.
 const CANNOT_COMPILE_REGEXP: u32 = 427;
 
+#[derive(Clone, Copy)]
 pub struct Engine<'a> {
     pub store: &'a dyn Store,
     pub goals: &'a [Goal],
@@ -47,6 +48,65 @@ pub struct Engine<'a> {
     pub rollups: Option<&'a Rollups>,
     /// Imported history to merge (`reports::imported`); `None` reports native data only.
     pub imports: Option<&'a ImportSet>,
+    /// Statements answered ahead of time for a batch of queries (`reports::batch`).
+    pub memo: Option<&'a Memo>,
+}
+
+/// The query behind a conversion rate's denominator, as Plausible defines it: visitors
+/// without the goal filters and the top-level property filters — in total, or per group of
+/// the non-goal dimensions (`per_group`). Also the positions of the dimensions kept.
+fn baseline_query(q: &Query, per_group: bool) -> (Vec<usize>, Query) {
+    let keep: Vec<usize> = (0..q.dimensions.len())
+        .filter(|i| per_group && q.dimensions[*i] != Dimension::Goal)
+        .collect();
+    let dims: Vec<Dimension> = keep.iter().map(|i| q.dimensions[*i].clone()).collect();
+    let filters: Vec<Filter> = q
+        .filters
+        .iter()
+        .filter(|f| !f.mentions_goal() && !f.is_property())
+        .cloned()
+        .collect();
+    let base = Query {
+        dimensions: dims,
+        filters,
+        ..q.clone()
+    };
+    (keep, base)
+}
+
+/// The query behind `percentage`: all visitors, no dimensions.
+fn total_query(q: &Query) -> Query {
+    Query {
+        dimensions: Vec::new(),
+        ..q.clone()
+    }
+}
+
+/// Every (query, range, metrics) whose groups `Engine::run` asks for to answer `q`, in
+/// the order it asks: what `reports::batch` answers ahead of time.
+pub(crate) fn group_requests(q: &Query) -> Vec<(Query, Range, Vec<Metric>)> {
+    let mut out = Vec::new();
+    for range in std::iter::once(&q.range).chain(q.comparison.as_ref()) {
+        out.push((q.clone(), range.clone(), q.metrics.clone()));
+        if q.metrics.contains(&Metric::ConversionRate) {
+            out.push((
+                baseline_query(q, false).1,
+                range.clone(),
+                vec![Metric::Visitors],
+            ));
+        }
+        if q.metrics.contains(&Metric::GroupConversionRate) {
+            out.push((
+                baseline_query(q, true).1,
+                range.clone(),
+                vec![Metric::Visitors],
+            ));
+        }
+        if q.metrics.contains(&Metric::Percentage) {
+            out.push((total_query(q), range.clone(), vec![Metric::Visitors]));
+        }
+    }
+    out
 }
 
 impl Engine<'_> {
@@ -76,12 +136,12 @@ impl Engine<'_> {
         metrics: &[Metric],
     ) -> Result<HashMap<String, Raw>, ReportError> {
         let Some(plan) = self.rollups.and_then(|r| r.plan(q, range, self.goals)) else {
-            return execute::raw_groups(self.store, self.goals, q, range, metrics).await;
+            return execute::raw_groups(self.store, self.memo, self.goals, q, range, metrics).await;
         };
         let rows = execute::rows(self.store, &plan.statement(&q.site)).await?;
         let mut out = shape::rollup_sums(rows, plan.totals(), plan.bucket(), plan.from())?;
         for part in &plan.rest {
-            for r in execute::raw_groups(self.store, self.goals, q, part, metrics)
+            for r in execute::raw_groups(self.store, self.memo, self.goals, q, part, metrics)
                 .await?
                 .into_values()
             {
@@ -100,21 +160,7 @@ impl Engine<'_> {
         range: &Range,
         per_group: bool,
     ) -> Result<Baseline, ReportError> {
-        let keep: Vec<usize> = (0..q.dimensions.len())
-            .filter(|i| per_group && q.dimensions[*i] != Dimension::Goal)
-            .collect();
-        let dims: Vec<Dimension> = keep.iter().map(|i| q.dimensions[*i].clone()).collect();
-        let filters: Vec<Filter> = q
-            .filters
-            .iter()
-            .filter(|f| !f.mentions_goal() && !f.is_property())
-            .cloned()
-            .collect();
-        let base = Query {
-            dimensions: dims,
-            filters,
-            ..q.clone()
-        };
+        let (keep, base) = baseline_query(q, per_group);
         let groups = self.groups(&base, range, &[Metric::Visitors]).await?;
         Ok((
             keep,
@@ -123,11 +169,9 @@ impl Engine<'_> {
     }
 
     async fn total_visitors(&self, q: &Query, range: &Range) -> Result<u64, ReportError> {
-        let total = Query {
-            dimensions: Vec::new(),
-            ..q.clone()
-        };
-        let groups = self.groups(&total, range, &[Metric::Visitors]).await?;
+        let groups = self
+            .groups(&total_query(q), range, &[Metric::Visitors])
+            .await?;
         Ok(groups.values().next().map(|r| r.visitors).unwrap_or(0))
     }
 

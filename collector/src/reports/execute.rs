@@ -3,6 +3,7 @@
 //! whole days come from rollups instead by `rollups::plan`, combined in `engine`.
 
 use std::collections::HashMap;
+use std::sync::Mutex;
 
 use serde_json::Value;
 
@@ -14,6 +15,50 @@ use super::shape::{self, key_of, Raw};
 use super::sql::{self, Statement};
 use crate::store::{fetch_compact, Store};
 
+/// Rows of statements answered ahead of time (`reports::batch`), by statement text and
+/// parameters: a statement found here is not sent to the store.
+#[derive(Default)]
+pub struct Memo {
+    rows: Mutex<HashMap<String, Vec<Vec<Value>>>>,
+}
+
+impl Memo {
+    fn key(statement: &Statement) -> String {
+        let mut key = statement.text.clone();
+        for (name, value) in statement.params.iter() {
+            key.push('\u{1}');
+            key.push_str(name);
+            key.push('\u{2}');
+            key.push_str(value);
+        }
+        key
+    }
+
+    pub(crate) fn put(&self, statement: &Statement, rows: Vec<Vec<Value>>) {
+        self.rows
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(Memo::key(statement), rows);
+    }
+
+    fn get(&self, statement: &Statement) -> Option<Vec<Vec<Value>>> {
+        self.rows
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&Memo::key(statement))
+            .cloned()
+    }
+
+    /// How many statements it answers.
+    pub fn len(&self) -> usize {
+        self.rows.lock().unwrap_or_else(|e| e.into_inner()).len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
 /// Every row of a statement as a JSON array of its values.
 pub(crate) async fn rows(
     store: &dyn Store,
@@ -22,9 +67,22 @@ pub(crate) async fn rows(
     Ok(fetch_compact(store, &statement.text, &statement.params).await?)
 }
 
+/// `rows`, from `memo` when it has the statement.
+async fn rows_via(
+    store: &dyn Store,
+    memo: Option<&Memo>,
+    statement: &Statement,
+) -> Result<Vec<Vec<Value>>, ReportError> {
+    match memo.and_then(|m| m.get(statement)) {
+        Some(rows) => Ok(rows),
+        None => rows(store, statement).await,
+    }
+}
+
 /// Raw groups for a range from the raw tables, keyed by their dimension values.
 pub(crate) async fn raw_groups(
     store: &dyn Store,
+    memo: Option<&Memo>,
     goals: &[Goal],
     q: &Query,
     range: &Range,
@@ -34,13 +92,13 @@ pub(crate) async fn raw_groups(
     let dims = q.dimensions.len();
     let mut out: HashMap<String, Raw> = HashMap::new();
     if let Some(s) = &plan.events {
-        for r in shape::split(rows(store, s).await?, dims, sql::EVENT_METRICS) {
+        for r in shape::split(rows_via(store, memo, s).await?, dims, sql::EVENT_METRICS) {
             let r = shape::event_sums(r);
             out.insert(key_of(&r.dims), r);
         }
     }
     if let Some(s) = &plan.sessions {
-        for r in shape::split(rows(store, s).await?, dims, sql::SESSION_METRICS) {
+        for r in shape::split(rows_via(store, memo, s).await?, dims, sql::SESSION_METRICS) {
             let r = shape::session_sums(r);
             if plan.visit_level {
                 out.insert(key_of(&r.dims), r);

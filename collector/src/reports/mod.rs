@@ -6,6 +6,7 @@
 //! `engine`, which asks `rollups` (`plan`: read side, `build`: background builder) which
 //! whole days come from daily rollups. Nothing below `engine` imports it.
 
+pub mod batch;
 pub mod dates;
 pub mod engine;
 mod execute;

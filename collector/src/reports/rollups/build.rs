@@ -247,7 +247,8 @@ impl Rollups {
                 .collect();
             for dim in dims {
                 q.dimensions = dim.iter().cloned().collect();
-                let groups = execute::raw_groups(store, goals, &q, &range, &q.metrics).await?;
+                let groups =
+                    execute::raw_groups(store, None, goals, &q, &range, &q.metrics).await?;
                 for raw in groups.into_values() {
                     let value = match raw.dims.first() {
                         Some(v) => serde_json::to_string(v).unwrap_or_default(),

@@ -7,6 +7,7 @@ mod expr;
 pub mod imported;
 mod report;
 pub mod rollups;
+pub mod sets;
 #[cfg(test)]
 mod tests;
 

@@ -140,6 +140,48 @@ pub fn event_metrics(
     filters: &[Filter],
     goals: &[Goal],
 ) -> Result<Statement, ReportError> {
+    event_statement(q, range, dims, filters, goals, Grouping::Plain)
+}
+
+/// How a statement groups its rows by its dimension columns.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Grouping {
+    /// `GROUP BY _d0, _d1, ...`: one group per combination.
+    Plain,
+    /// `GROUP BY GROUPING SETS ((_d0), (_d1), ..., ())`: each dimension on its own, then
+    /// the totals when `true`, with `grouping(_d0, ...) AS _g` after the dimensions saying
+    /// which set a row belongs to (see `sets`).
+    Sets { totals: bool },
+}
+
+impl Grouping {
+    /// The grouping clause, and the `_g` column when there are sets.
+    fn clauses(self, dims: usize) -> (Option<String>, String) {
+        let names: Vec<String> = (0..dims).map(|i| format!("_d{i}")).collect();
+        match self {
+            Grouping::Plain => (None, group_by(dims)),
+            Grouping::Sets { totals } => {
+                let mut sets: Vec<String> = names.iter().map(|n| format!("({n})")).collect();
+                if totals {
+                    sets.push("()".into());
+                }
+                (
+                    Some(format!("grouping({}) AS _g", names.join(", "))),
+                    format!(" GROUP BY GROUPING SETS ({})", sets.join(", ")),
+                )
+            }
+        }
+    }
+}
+
+pub(super) fn event_statement(
+    q: &Query,
+    range: &Range,
+    dims: &[Dimension],
+    filters: &[Filter],
+    goals: &[Goal],
+    grouping: Grouping,
+) -> Result<Statement, ReportError> {
     let mut sql = Binder::new(q, range);
     let mut select = event_dimensions(&mut sql, dims, goals);
     let mut wheres = vec![EVENTS_IN_RANGE.to_string()];
@@ -158,12 +200,13 @@ pub fn event_metrics(
         }
     }
     let join = entry_exit_join(dims);
+    let (set_column, group) = grouping.clauses(dims.len());
+    select.extend(set_column);
     select.extend([
         "uniq(visitor_id)".to_string(),
         "countIf(name = 'pageview')".to_string(),
         format!("countIf({NOT_ENGAGEMENT})"),
     ]);
-    let group = group_by(dims.len());
     let text = format!(
         "SELECT {} FROM events{join} WHERE {}{group}",
         select.join(", "),
@@ -220,6 +263,16 @@ fn entry_exit_join(dims: &[Dimension]) -> String {
     }
 }
 
+/// Whether `session_metrics` folds the delta rows to one row per session first: for
+/// session-only metrics, and for dimensions and filters that are not visit attributes.
+pub(super) fn folds(dims: &[Dimension], filters: &[Filter], metrics: &[Metric]) -> bool {
+    metrics.iter().any(|m| m.is_session())
+        || dims
+            .iter()
+            .any(|d| matches!(d.kind(), Kind::Session | Kind::Event))
+        || filters.iter().any(|f| !matches!(f.kind(), Ok(Kind::Visit)))
+}
+
 /// Metrics from `sessions` per group of `dims` over `range`. Without session-only metrics,
 /// dimensions or filters the delta rows are aggregated directly (sums and visitor counts
 /// are the same either way, and the visit/bounce/duration columns are 0); otherwise they are
@@ -232,12 +285,22 @@ pub fn session_metrics(
     metrics: &[Metric],
     goals: &[Goal],
 ) -> Result<Statement, ReportError> {
+    let fold = folds(dims, filters, metrics);
+    session_statement(q, range, dims, filters, goals, fold, Grouping::Plain)
+}
+
+/// `session_metrics` with the fold decided by the caller (`folds` of the statements it
+/// stands for: grouping sets share one fold).
+pub(super) fn session_statement(
+    q: &Query,
+    range: &Range,
+    dims: &[Dimension],
+    filters: &[Filter],
+    goals: &[Goal],
+    fold: bool,
+    grouping: Grouping,
+) -> Result<Statement, ReportError> {
     let mut sql = Binder::new(q, range);
-    let fold = metrics.iter().any(|m| m.is_session())
-        || dims
-            .iter()
-            .any(|d| matches!(d.kind(), Kind::Session | Kind::Event))
-        || filters.iter().any(|f| !matches!(f.kind(), Ok(Kind::Visit)));
     let ctx = if fold {
         Ctx::Sessions
     } else {
@@ -295,6 +358,8 @@ pub fn session_metrics(
             select.push(format!("{} AS _d{i}", dim_expr(&mut sql, d, ctx, goals)));
         }
     }
+    let (set_column, group) = grouping.clauses(dims.len());
+    select.extend(set_column);
     let join = if event_dims.is_empty() {
         String::new()
     } else {
@@ -344,9 +409,8 @@ pub fn session_metrics(
         format!(" WHERE {}", outer.join(" AND "))
     };
     let text = format!(
-        "SELECT {} FROM {from}{join}{wheres}{}",
-        select.join(", "),
-        group_by(dims.len())
+        "SELECT {} FROM {from}{join}{wheres}{group}",
+        select.join(", ")
     );
     Ok(sql.finish(text))
 }

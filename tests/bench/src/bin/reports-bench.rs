@@ -109,6 +109,7 @@ async fn main() -> anyhow::Result<()> {
         goals: &goal_list,
         rollups: None,
         imports: None,
+        memo: None,
     };
     let (raw_totals, raw_means, raw_out) = time_queries(&raw, &site, &queries).await?;
     report("raw tables only", &raw_totals);
@@ -137,9 +138,16 @@ async fn main() -> anyhow::Result<()> {
         goals: &goal_list,
         rollups: Some(&rollups),
         imports: None,
+        memo: None,
     };
     let (totals, means, out) = time_queries(&rolled, &site, &queries).await?;
     report("with daily rollups", &totals);
+    let (totals, batched) = time_batched(&rolled, &site, &queries).await?;
+    report("with daily rollups, as one batch", &totals);
+    println!(
+        "- answers that differ between one by one and the batch: {:?}",
+        differing(&queries, &out, &batched)
+    );
     // Clicks on a row: every panel filtered, which the raw tables answer. One source (the
     // first figure kept since session 3), a page, a country, a goal, and two filters at once.
     let filter_sets: Vec<(&str, Value)> = vec![
@@ -174,8 +182,17 @@ async fn main() -> anyhow::Result<()> {
                 (*label, body)
             })
             .collect();
-        let (totals, means, _) = time_queries(&rolled, &site, &filtered).await?;
+        let (totals, means, alone) = time_queries(&rolled, &site, &filtered).await?;
         report(&format!("filtered by {name} (raw tables)"), &totals);
+        let (totals, batched) = time_batched(&rolled, &site, &filtered).await?;
+        report(
+            &format!("filtered by {name} (raw tables), as one batch"),
+            &totals,
+        );
+        println!(
+            "- answers that differ between one by one and the batch: {:?}",
+            differing(&filtered, &alone, &batched)
+        );
         if i == 0 {
             filtered_means = means.clone();
         }
@@ -242,6 +259,61 @@ async fn main() -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+/// The labels of the queries whose answers differ (realtime moves on between runs, so it is
+/// left out).
+fn differing(queries: &[(&'static str, Value)], a: &[Output], b: &[Output]) -> Vec<&'static str> {
+    queries
+        .iter()
+        .zip(a.iter().zip(b))
+        .filter(|((label, _), (a, b))| *label != "current visitors" && a != b)
+        .map(|((label, _), _)| *label)
+        .collect()
+}
+
+/// Runs the query set as one batch (`reports::batch`, as `POST /api/v2/query/batch` runs
+/// it) BENCH_RUNS times; returns each run's total (s) and the last run's answers.
+async fn time_batched(
+    engine: &Engine<'_>,
+    site: &Site,
+    queries: &[(&'static str, Value)],
+) -> anyhow::Result<(Vec<f64>, Vec<Output>)> {
+    let runs: usize = std::env::var("BENCH_RUNS")
+        .ok()
+        .and_then(|r| r.parse().ok())
+        .filter(|r| *r >= 2)
+        .unwrap_or(5);
+    let mut totals = Vec::new();
+    let mut answers = Vec::new();
+    for _ in 0..runs {
+        answers.clear();
+        let started = Instant::now();
+        let now = i64::from(candor::clock::Clock::system().unix_seconds());
+        let parsed = queries
+            .iter()
+            .map(|(label, body)| {
+                let req: QueryRequest = serde_json::from_value(body.clone())?;
+                parse_query(&req, site, now).map_err(|e| anyhow::anyhow!("{label}: {e}"))
+            })
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        let reports: Vec<_> = parsed.iter().map(|q| (q, engine.goals)).collect();
+        let memo = candor::reports::batch::prefetch(engine.store, engine.rollups, &reports).await;
+        let with_memo = Engine {
+            memo: Some(&memo),
+            ..*engine
+        };
+        for (q, (label, _)) in parsed.iter().zip(queries) {
+            answers.push(
+                with_memo
+                    .run(q)
+                    .await
+                    .map_err(|e| anyhow::anyhow!("{label}: {e}"))?,
+            );
+        }
+        totals.push(started.elapsed().as_secs_f64());
+    }
+    Ok((totals, answers))
 }
 
 /// Runs the query set five times; returns each run's total (s), each query's mean over the

@@ -200,6 +200,7 @@ async fn main() -> anyhow::Result<()> {
                 goals: &goal_list,
                 rollups: None,
                 imports: None,
+                memo: None,
             };
             let site = candor_bench::site(SITE)?;
             let queries = candor_bench::dashboard_queries(SITE);

@@ -1,0 +1,159 @@
+//! Grouping sets: several reports' statements folded into one. A dashboard view asks a
+//! dozen breakdowns of the same range under the same filters (sources, countries, devices,
+//! ...), and each statement would read and filter the same rows again; on two cores that
+//! repetition is most of a filtered view's time. Statements that differ only in their one
+//! grouping dimension are answered by one `GROUP BY GROUPING SETS ((_d0), (_d1), ..., ())`
+//! instead, and each member's rows are cut out of its answer (`Sets::member_rows`) exactly
+//! as its own statement would have returned them.
+//!
+//! Which statements qualify (`member`): one dimension at most, and nothing about the
+//! dimension that changes the rest of the statement: no joins (event dimensions of session
+//! metrics, entry and exit pages of event metrics), no `event:name` (it drops engagement
+//! beacons) and no `event:goal` (an `arrayJoin` over the goals). The key then names
+//! everything else a statement depends on: the table, the site, range and time zone, the
+//! filters and, for `sessions`, whether it folds.
+
+use serde_json::Value;
+
+use super::report::{event_statement, folds, session_statement, Grouping};
+use super::Statement;
+use crate::reports::dates::Range;
+use crate::reports::goals::Goal;
+use crate::reports::model::{Dimension, Filter, Kind, Metric};
+use crate::reports::query::{Query, ReportError};
+
+/// The table a member statement reads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Part {
+    /// `event_metrics`.
+    Events,
+    /// `session_metrics`, folded or not.
+    Sessions { fold: bool },
+}
+
+/// A statement that may share a grouping-sets statement with others of the same `key`.
+#[derive(Clone, Debug)]
+pub struct Member {
+    pub key: String,
+    pub part: Part,
+    pub dimension: Option<Dimension>,
+}
+
+/// `raw_statements`' `part` statement of `q` over `range`, as a member of grouping sets; `None`
+/// when it must run on its own.
+pub fn member(q: &Query, range: &Range, metrics: &[Metric], part: Part) -> Option<Member> {
+    if q.dimensions.len() > 1 {
+        return None;
+    }
+    let dimension = q.dimensions.first().cloned();
+    let alone = match (&dimension, part) {
+        (Some(Dimension::Name | Dimension::Goal), _) => true,
+        (Some(Dimension::EntryPage | Dimension::ExitPage), Part::Events) => true,
+        (Some(d), Part::Sessions { .. }) => d.kind() == Kind::Event,
+        _ => false,
+    };
+    let part = match part {
+        Part::Sessions { .. } => Part::Sessions {
+            fold: folds(&q.dimensions, &q.filters, metrics),
+        },
+        Part::Events => Part::Events,
+    };
+    if alone {
+        return None;
+    }
+    let key = format!(
+        "{part:?}\u{1}{}\u{1}{}\u{1}{range:?}\u{1}{:?}",
+        q.site,
+        q.tz.name(),
+        q.filters
+    );
+    Some(Member {
+        key,
+        part,
+        dimension,
+    })
+}
+
+/// One statement for members of one key: each distinct dimension is a set, and the totals
+/// one more when a member has no dimension.
+pub struct Sets {
+    pub statement: Statement,
+    dimensions: Vec<Dimension>,
+    totals: bool,
+}
+
+impl Sets {
+    /// The grouping-sets statement for `members` (all of one key; `q` is any of their
+    /// queries: they share site, time zone and filters). `None` when one statement would
+    /// serve them all anyway (a single set).
+    pub fn build(
+        q: &Query,
+        range: &Range,
+        members: &[&Member],
+        goals: &[Goal],
+    ) -> Result<Option<Sets>, ReportError> {
+        let Some(first) = members.first() else {
+            return Ok(None);
+        };
+        let mut dimensions: Vec<Dimension> = Vec::new();
+        let mut totals = false;
+        for m in members {
+            match &m.dimension {
+                Some(d) if !dimensions.contains(d) => dimensions.push(d.clone()),
+                Some(_) => {}
+                None => totals = true,
+            }
+        }
+        // The set mask is a u64 with a bit per dimension.
+        if dimensions.len() + usize::from(totals) < 2 || dimensions.len() > 60 {
+            return Ok(None);
+        }
+        let filters: &[Filter] = &q.filters;
+        let grouping = Grouping::Sets { totals };
+        let statement = match first.part {
+            Part::Events => event_statement(q, range, &dimensions, filters, goals, grouping)?,
+            Part::Sessions { fold } => {
+                session_statement(q, range, &dimensions, filters, goals, fold, grouping)?
+            }
+        };
+        Ok(Some(Sets {
+            statement,
+            dimensions,
+            totals,
+        }))
+    }
+
+    /// The rows `member`'s own statement returns, cut out of the grouping-sets statement's
+    /// `rows`: those of its set, with its dimension's column (or none) and the metrics.
+    pub fn member_rows(&self, member: &Member, rows: &[Vec<Value>]) -> Vec<Vec<Value>> {
+        let n = self.dimensions.len();
+        let all = (1u64 << n) - 1;
+        let (mask, column) = match &member.dimension {
+            None => (all, None),
+            Some(d) => match self.dimensions.iter().position(|x| x == d) {
+                // `grouping(_d0, ..., _dn-1)` has bit n-1-i clear for the set of `_di`.
+                Some(i) => (all & !(1u64 << (n - 1 - i)), Some(i)),
+                None => return Vec::new(),
+            },
+        };
+        if member.dimension.is_none() && !self.totals {
+            return Vec::new();
+        }
+        rows.iter()
+            .filter(|r| r.get(n).and_then(as_mask) == Some(mask))
+            .map(|r| {
+                let mut out: Vec<Value> = column.map(|i| r[i].clone()).into_iter().collect();
+                out.extend(r[n + 1..].iter().cloned());
+                out
+            })
+            .collect()
+    }
+}
+
+fn as_mask(v: &Value) -> Option<u64> {
+    match v {
+        Value::Number(n) => n.as_u64(),
+        Value::String(s) => s.parse().ok(),
+        _ => None,
+    }
+}
