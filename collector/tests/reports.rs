@@ -657,6 +657,173 @@ async fn the_stats_apis_return_the_numbers_worked_out_by_hand() {
     bg.shutdown(&state, std::time::Duration::from_secs(5)).await;
 }
 
+/// The panels of a dashboard view over `range`, each query as the dashboard sends it.
+fn view(range: &Value, filters: &Value) -> Vec<Value> {
+    let q = |metrics: Value, dims: Value| {
+        json!({"site_id": "example.com", "metrics": metrics, "date_range": range,
+               "dimensions": dims, "filters": filters, "pagination": {"limit": 9}})
+    };
+    let mut top = q(
+        json!([
+            "visitors",
+            "visits",
+            "pageviews",
+            "views_per_visit",
+            "bounce_rate",
+            "visit_duration"
+        ]),
+        json!([]),
+    );
+    top["include"] = json!({"comparisons": {"mode": "previous_period"}});
+    let mut out = vec![top, q(json!(["visitors"]), json!(["time:day"]))];
+    for dim in [
+        "visit:channel",
+        "visit:source",
+        "visit:referrer",
+        "visit:utm_source",
+        "visit:country",
+        "visit:country_name",
+        "visit:city",
+        "visit:device",
+        "visit:browser",
+        "visit:os",
+        "event:hostname",
+        "event:props:plan",
+    ] {
+        out.push(q(json!(["visitors", "percentage"]), json!([dim])));
+    }
+    for dim in ["visit:entry_page", "visit:exit_page"] {
+        out.push(q(
+            json!(["visits", "visitors", "bounce_rate"]),
+            json!([dim]),
+        ));
+    }
+    out.push(q(json!(["visitors", "pageviews"]), json!(["event:page"])));
+    out.push(q(
+        json!(["visitors", "events", "conversion_rate"]),
+        json!(["event:goal"]),
+    ));
+    out.push(q(
+        json!(["visitors", "pageviews", "bounce_rate"]),
+        json!(["visit:source"]),
+    ));
+    out
+}
+
+/// `POST /api/v2/query/batch` answers each query of a dashboard view, under each kind of
+/// filter, exactly as `POST /api/v2/query` answers it alone, while the statements the
+/// queries share run once as grouping sets; and each query's errors stay its own.
+async fn batches_answer_as_queries_alone(
+    app: &impl actix_web::dev::Service<
+        actix_http::Request,
+        Response = actix_web::dev::ServiceResponse,
+        Error = actix_web::Error,
+    >,
+    state: &AppState,
+    range: &Value,
+) {
+    let batch = |body: Value| {
+        TestRequest::post()
+            .uri("/api/v2/query/batch")
+            .insert_header(bearer(ADMIN))
+            .set_json(body)
+    };
+    for filters in [
+        json!([]),
+        json!([["is", "visit:source", ["Google"]]]),
+        json!([["is", "event:page", ["/pricing"]]]),
+        json!([["is", "visit:country", ["JP"]]]),
+        json!([["is", "event:goal", ["Signup"]]]),
+        json!([["is", "event:props:plan", ["pro"]]]),
+        json!([["is", "visit:entry_page", ["/"]]]),
+        json!([
+            ["is_not", "visit:source", ["Twitter"]],
+            ["contains", "visit:browser", ["chr"]]
+        ]),
+        json!([
+            ["is", "visit:source", ["Google", "Direct / None"]],
+            ["is", "event:page", ["/", "/pricing"]]
+        ]),
+    ] {
+        let queries = view(range, &filters);
+        let (status, _, out) = send(app, batch(json!({ "queries": queries }))).await;
+        assert_eq!(status, StatusCode::OK, "{out}");
+        let results = out["results"].as_array().unwrap();
+        assert_eq!(results.len(), queries.len());
+        for (q, r) in queries.iter().zip(results) {
+            let alone = v2!(app, q.clone());
+            assert_eq!((&r["status"], &r["body"]), (&json!(200), &alone), "{q}");
+        }
+        // The shared statements were answered as grouping sets.
+        let parsed: Vec<candor::reports::engine::Query> = queries
+            .iter()
+            .map(|q| {
+                let site = state.sites.get("example.com").unwrap();
+                let req = serde_json::from_value(q.clone()).unwrap();
+                candor::reports::parse_query(&req, &site, Utc::now().timestamp()).unwrap()
+            })
+            .collect();
+        let goals = state.goals.list("example.com");
+        let reports: Vec<_> = parsed.iter().map(|q| (q, goals.as_slice())).collect();
+        let memo =
+            candor::reports::batch::prefetch(state.store.as_ref(), Some(&state.rollups), &reports)
+                .await;
+        // (Unfiltered views read the finished days from rollups, once the builder ran.)
+        if filters != json!([]) {
+            assert!(
+                memo.len() >= 10,
+                "{filters}: {} statements shared",
+                memo.len()
+            );
+        }
+    }
+
+    // Each query's error is its own; the others are answered.
+    let good = json!({"site_id": "example.com", "metrics": ["visitors"], "date_range": range});
+    let (status, _, out) = send(
+        app,
+        batch(json!({"queries": [
+            good,
+            {"site_id": "example.com", "metrics": ["visitors"], "date_range": range,
+             "filters": [["matches", "event:page", ["(unclosed"]]]},
+            {"site_id": "nowhere.example", "metrics": ["visitors"], "date_range": range},
+            {"site_id": "example.com", "metrics": ["visitors"], "date_range": range, "bogus": 1},
+        ]})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{out}");
+    let alone = v2!(app, good.clone());
+    assert_eq!(out["results"][0], json!({"status": 200, "body": alone}));
+    assert_eq!(out["results"][1]["status"], 400, "{out}");
+    assert_eq!(out["results"][1]["body"]["field"], "queries[1].filters");
+    assert_eq!(out["results"][2]["status"], 404, "{out}");
+    assert_eq!(out["results"][3]["status"], 400, "{out}");
+    assert!(out["results"][3]["body"]["error"]
+        .as_str()
+        .unwrap()
+        .contains("bogus"));
+
+    // The batch itself: 1 to 50 queries, and a reader's token.
+    for body in [
+        json!({"queries": []}),
+        json!({"queries": vec![good.clone(); 51]}),
+        json!({"queries": good}),
+        json!({}),
+    ] {
+        let (status, _, out) = send(app, batch(body.clone())).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body} → {out}");
+        assert!(out["error"].is_string(), "{out}");
+    }
+    let (status, _, _) = send(
+        app,
+        TestRequest::post()
+            .uri("/api/v2/query/batch")
+            .set_json(json!({"queries": [good]})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+}
+
 fn urlencode(s: &str) -> String {
     percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string()
 }
@@ -762,6 +929,8 @@ async fn goals_count_conversions_and_conversion_rates() {
         (status, err["field"].clone()),
         (StatusCode::BAD_REQUEST, json!("metrics"))
     );
+
+    batches_answer_as_queries_alone(&app, &state, &range).await;
 
     let id = list["goals"][0]["id"].as_str().unwrap().to_string();
     let (status, _, _) = send(

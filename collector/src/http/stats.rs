@@ -198,18 +198,11 @@ pub async fn query_batch(
         );
     }
     let mut prepared: Vec<Result<Prepared, ApiError>> = Vec::with_capacity(queries.len());
-    for (i, q) in queries.into_iter().enumerate() {
-        let item = match super::json::parse::<QueryRequest>(q.to_string().as_bytes()) {
+    for q in queries {
+        prepared.push(match super::json::parse::<QueryRequest>(q.to_string().as_bytes()) {
             Ok(body) => prepare(&state, &principal, body).await,
             Err(e) => Err(e),
-        };
-        prepared.push(item.map_err(|mut e| {
-            e.field = Some(match e.field.take() {
-                Some(f) => format!("queries[{i}].{f}"),
-                None => format!("queries[{i}]"),
-            });
-            e
-        }));
+        });
     }
     let goals: Vec<Vec<reports::goals::Goal>> = prepared
         .iter()
@@ -223,24 +216,26 @@ pub async fn query_batch(
         .zip(&goals)
         .filter_map(|(p, g)| p.as_ref().ok().map(|p| (&p.query, g.as_slice())))
         .collect();
-    let memo = reports::batch::prefetch(state.store.as_ref(), Some(&state.rollups), &reports).await;
+    let memo =
+        reports::batch::prefetch(state.store.as_ref(), Some(&state.rollups), &reports).await;
     let mut results = Vec::with_capacity(prepared.len());
-    for p in &prepared {
+    for (i, p) in prepared.into_iter().enumerate() {
         let outcome = match p {
-            Ok(p) => answer(&state, p, Some(&memo)).await,
-            Err(e) => Err(ApiError {
-                status: e.status,
-                message: e.message.clone(),
-                field: e.field.clone(),
-                retry_after: e.retry_after,
-            }),
+            Ok(p) => answer(&state, &p, Some(&memo)).await,
+            Err(e) => Err(e),
         };
         results.push(match outcome {
             Ok(body) => json!({"status": 200, "body": body}),
-            Err(e) => json!({
-                "status": e.status.as_u16(),
-                "body": {"error": e.message, "field": e.field},
-            }),
+            Err(e) => {
+                let field = match e.field {
+                    Some(f) => format!("queries[{i}].{f}"),
+                    None => format!("queries[{i}]"),
+                };
+                json!({
+                    "status": e.status.as_u16(),
+                    "body": {"error": e.message, "field": field},
+                })
+            }
         });
     }
     Ok(HttpResponse::Ok().json(json!({ "results": results })))
