@@ -257,6 +257,50 @@ describe('dashboard', () => {
     await context.close()
   })
 
+  it('a_view_goes_out_in_a_few_batches_and_a_failing_query_errors_only_its_own_panel', async () => {
+    const { context, page, problems } = await open(`/dashboard/?site=${SITE}&f=visit:source==Google`)
+    // Every report request of the page, with the queries it carries.
+    const sent = []
+    page.on('request', (r) => {
+      const path = new URL(r.url()).pathname
+      if (path.endsWith('/api/v2/query')) sent.push([JSON.parse(r.postData())])
+      if (path.endsWith('/api/v2/query/batch')) sent.push(JSON.parse(r.postData()).queries)
+    })
+    await signInWithToken(page)
+    await settled(page)
+    await soon(async () => assert.equal(await stat(page, 'visitors').textContent(), '3'))
+
+    // Tiles, chart and panels (each with the period before where it has one): one or a few
+    // batches, not a request each.
+    const queries = sent.flat()
+    assert.ok(queries.length >= 10, `${queries.length} report queries`)
+    assert.ok(sent.length >= 1 && sent.length <= 3, `${sent.length} requests for ${queries.length} queries`)
+
+    // What the screen shows is what each query gets alone from POST /api/v2/query.
+    const totals = await call('POST', '/api/v2/query', queries.find((q) => !q.dimensions), statsToken)
+    assert.equal(await stat(page, 'visitors').textContent(), String(totals.results[0].metrics[0]))
+    const pages = await call('POST', '/api/v2/query', queries.find((q) => q.dimensions?.[0] === 'event:page'), statsToken)
+    assert.deepEqual(sorted(await rows(page, 'pages')), sorted(pages.results.map((r) => [r.dimensions[0], ...r.metrics.map(String)])))
+    assert.deepEqual(sorted(await rows(page, 'pages')), [['/pricing', '2', '2'], ['/blog', '1', '1'], ['/checkout', '1', '1']])
+
+    // The pages query of the batch made invalid (an unclosed regular expression): the server
+    // answers it 400 within the batch, its panel says so, and everything else still shows.
+    await page.route('**/api/v2/query/batch', (route) => {
+      const body = JSON.parse(route.request().postData())
+      for (const q of body.queries) if (q.dimensions?.[0] === 'event:page') q.filters.push(['matches', 'event:page', ['(']])
+      return route.continue({ postData: JSON.stringify(body) })
+    })
+    await page.reload()
+    await settled(page)
+    await soon(async () => assert.match(await panel(page, 'pages').locator('.error').textContent(), /^Could not load top pages: invalid regular expression/))
+    assert.equal(await page.locator('.error').count(), 1, 'only the pages panel failed')
+    assert.equal(await stat(page, 'visitors').textContent(), '3')
+    assert.equal(await chartTotal(page), 3)
+    for (const id of ['sources', 'devices', 'goals']) assert.ok((await rows(page, id)).length > 0, `${id} has rows`)
+    assert.deepEqual(problems(), [])
+    await context.close()
+  })
+
   it('csv_export_downloads_every_row_of_a_breakdown', async () => {
     const { context, page, problems } = await open(`/dashboard/?site=${SITE}&period=7d`)
     await signInWithToken(page)

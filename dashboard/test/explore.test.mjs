@@ -82,7 +82,7 @@ describe('explore', () => {
     const rec = record(context)
     const page = await context.newPage()
     const queries = []
-    page.on('request', (r) => r.url().endsWith('/api/v2/query') && queries.push(JSON.parse(r.postData())))
+    page.on('request', (r) => queries.push(...reportQueries(r)))
     await page.goto(collector.base + '/dashboard/' + path)
     if (!reuse) {
       await page.getByLabel('API token', { exact: true }).fill(token)
@@ -97,6 +97,13 @@ describe('explore', () => {
           .filter((m) => !(/status of 401/.test(m.text) && /\/api\/dashboard\/session$/.test(m.location?.url || '')))
           .map((m) => `console.${m.type}: ${m.text}`)]
     return { context, page, problems, queries }
+  }
+  // The report queries a request carries: one for /api/v2/query, each of a batch's.
+  const reportQueries = (r) => {
+    const path = new URL(r.url()).pathname
+    if (path.endsWith('/api/v2/query')) return [JSON.parse(r.postData())]
+    if (path.endsWith('/api/v2/query/batch')) return JSON.parse(r.postData()).queries
+    return []
   }
   const settled = (page) => page.waitForFunction(() => !document.querySelector('[aria-busy="true"]'))
   const soon = async (check, timeout = 8000) => {
