@@ -199,10 +199,12 @@ pub async fn query_batch(
     }
     let mut prepared: Vec<Result<Prepared, ApiError>> = Vec::with_capacity(queries.len());
     for q in queries {
-        prepared.push(match super::json::parse::<QueryRequest>(q.to_string().as_bytes()) {
-            Ok(body) => prepare(&state, &principal, body).await,
-            Err(e) => Err(e),
-        });
+        prepared.push(
+            match super::json::parse::<QueryRequest>(q.to_string().as_bytes()) {
+                Ok(body) => prepare(&state, &principal, body).await,
+                Err(e) => Err(e),
+            },
+        );
     }
     let goals: Vec<Vec<reports::goals::Goal>> = prepared
         .iter()
@@ -216,8 +218,7 @@ pub async fn query_batch(
         .zip(&goals)
         .filter_map(|(p, g)| p.as_ref().ok().map(|p| (&p.query, g.as_slice())))
         .collect();
-    let memo =
-        reports::batch::prefetch(state.store.as_ref(), Some(&state.rollups), &reports).await;
+    let memo = reports::batch::prefetch(state.store.as_ref(), Some(&state.rollups), &reports).await;
     let mut results = Vec::with_capacity(prepared.len());
     for (i, p) in prepared.into_iter().enumerate() {
         let outcome = match p {

@@ -34,6 +34,12 @@ pub(super) const LEADS_IN_RANGE: &str = "site = {site:String} AND timestamp >= t
 pub(super) fn goal_condition(sql: &mut Binder, goal: &Goal) -> String {
     match (&goal.event_name, &goal.page_path) {
         (Some(name), _) => format!("name = {}", sql.bind("String", name.as_str())),
+        // A path without wildcards matches only itself: compared as it is, the engine skips
+        // the regular expression on every page view.
+        (None, Some(path)) if !path.contains('*') => format!(
+            "(name = 'pageview' AND pathname = {})",
+            sql.bind("String", path.as_str())
+        ),
         (None, Some(path)) => format!(
             "(name = 'pageview' AND match(pathname, {}))",
             sql.bind("String", wildcard_regex(path))

@@ -146,6 +146,19 @@ fn goal_filters_expand_to_the_goals_they_choose() {
     assert_eq!(param(&s, "p0"), "Signup");
     assert_eq!(param(&s, "p1"), "^/blog/.*$");
 
+    // A page goal without wildcards is its path itself: no regular expression.
+    let pricing = [goal("Visit /pricing", None, Some("/pricing"))];
+    let q = query(
+        &[Metric::Visitors],
+        &[],
+        &[json!(["is", "event:goal", ["Visit /pricing"]])],
+    );
+    let s = statements(&q, &pricing).events.unwrap();
+    assert!(s.text.ends_with(&format!(
+        "WHERE {EVENTS_IN_RANGE} AND ((name = 'pageview' AND pathname = {{p0:String}}))"
+    )));
+    assert_eq!(param(&s, "p0"), "/pricing");
+
     // A goal filter that chooses no goal matches nothing; negated, everything.
     let none = query(
         &[Metric::Visitors],
