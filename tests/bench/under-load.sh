@@ -3,8 +3,9 @@
 # (10 million) events seeded as `make bench-reports` seeds it (BENCH_STORE reuses a directory
 # `reports-bench` seeded before). `candor serve` (release, embedded store, durable spool):
 #   1. ingest alone: wrk unpaced for UL_SECONDS (20) -> the rate Candor takes on this store;
-#   2. reports alone: `under-load` loads the dashboard's 30-day view (18 queries, 6 in flight)
-#      again and again for UL_SECONDS, unfiltered and filtered by one source;
+#   2. reports alone: `under-load` loads the dashboard's 30-day view (18 queries in one batch
+#      request, as the dashboard sends them; BENCH_ONE_BY_ONE=1: one request each, 6 in
+#      flight) again and again for UL_SECONDS, unfiltered and filtered by one source;
 #   3. both at once: wrk paced to about half the rate of step 1 while the views load again.
 # Prints each step's figures and the server's peak resident size. Figures: docs/benchmarks.md.
 set -euo pipefail

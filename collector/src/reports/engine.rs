@@ -220,7 +220,7 @@ impl Engine<'_> {
         let params = crate::store::Params::new().with("patterns", patterns);
         let checked = self
             .store
-            .query(
+            .report(
                 "SELECT arrayMap(p -> match('', p), {patterns:Array(String)}) AS m",
                 &params,
                 "JSONEachRow",

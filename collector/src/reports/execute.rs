@@ -13,7 +13,7 @@ use super::model::Metric;
 use super::query::{Query, ReportError};
 use super::shape::{self, key_of, Raw};
 use super::sql::{self, Statement};
-use crate::store::{fetch_compact, Store};
+use crate::store::{fetch_report, Store};
 
 /// Rows of statements answered ahead of time (`reports::batch`), by statement text and
 /// parameters: a statement found here is not sent to the store.
@@ -64,7 +64,7 @@ pub(crate) async fn rows(
     store: &dyn Store,
     statement: &Statement,
 ) -> Result<Vec<Vec<Value>>, ReportError> {
-    Ok(fetch_compact(store, &statement.text, &statement.params).await?)
+    Ok(fetch_report(store, &statement.text, &statement.params).await?)
 }
 
 /// `rows`, from `memo` when it has the statement.

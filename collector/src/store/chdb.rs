@@ -434,6 +434,8 @@ impl ChdbConnection {
 /// its own thread so a slow analyst query never holds up ingestion.
 pub struct ChdbStore {
     main: ChdbConnection,
+    /// `Store::report`: reports' statements, beside the main connection's inserts.
+    reports: ChdbConnection,
     readonly: ChdbConnection,
     /// `Store::inspect`: parses and explains analysts' statements, runs none of them.
     inspector: ChdbConnection,
@@ -514,10 +516,13 @@ impl ChdbStore {
                 )],
             )
         };
+        let reports =
+            ChdbConnection::open_with_init(libchdb, path, "chdb-reports", &session, vec![])?;
         let readonly = analyst_connection("chdb-readonly", ANALYST_READONLY)?;
         let inspector = analyst_connection("chdb-inspect", INSPECT_READONLY)?;
         Ok(ChdbStore {
             main,
+            reports,
             readonly,
             inspector,
         })
@@ -539,6 +544,10 @@ impl Store for ChdbStore {
 
     async fn query(&self, sql: &str, params: &Params, format: &str) -> Result<Bytes, StoreError> {
         self.main.query(sql, params, format).await
+    }
+
+    async fn report(&self, sql: &str, params: &Params, format: &str) -> Result<Bytes, StoreError> {
+        self.reports.query(sql, params, format).await
     }
 
     async fn insert(

@@ -96,6 +96,13 @@ pub trait Store: Send + Sync {
     /// Runs a query and returns its output in `format` (e.g. `JSONEachRow`).
     async fn query(&self, sql: &str, params: &Params, format: &str) -> Result<Bytes, StoreError>;
 
+    /// Runs a report's query (`crate::reports`): as `query`, but the embedded engine runs
+    /// these on a connection of their own, so a long report and the batcher's inserts do not
+    /// wait for each other.
+    async fn report(&self, sql: &str, params: &Params, format: &str) -> Result<Bytes, StoreError> {
+        self.query(sql, params, format).await
+    }
+
     /// Inserts pre-formatted rows (`format`, e.g. `JSONEachRow` or `RowBinary`) into `table`,
     /// which may name the columns the rows hold: `events (event_id, timestamp, ...)`.
     async fn insert(
@@ -237,6 +244,15 @@ pub async fn fetch_compact(
     params: &Params,
 ) -> Result<Vec<Vec<serde_json::Value>>, StoreError> {
     decode_lines(&store.query(sql, params, "JSONCompactEachRow").await?)
+}
+
+/// `fetch_compact` for a report's query (`Store::report`).
+pub async fn fetch_report(
+    store: &dyn Store,
+    sql: &str,
+    params: &Params,
+) -> Result<Vec<Vec<serde_json::Value>>, StoreError> {
+    decode_lines(&store.report(sql, params, "JSONCompactEachRow").await?)
 }
 
 /// Decodes JSONEachRow / JSONCompactEachRow output, one value per line.
