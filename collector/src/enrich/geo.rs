@@ -12,7 +12,7 @@ use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use maxminddb::{geoip2, Reader};
+use maxminddb::{geoip2, Mmap, Reader};
 
 static COUNTRIES_JSON: &str = include_str!(concat!(
     env!("CARGO_MANIFEST_DIR"),
@@ -39,12 +39,12 @@ pub struct Location {
 
 pub struct Geo {
     /// City databases, asked in order (the default comes as one file per address family).
-    city: Vec<Reader<Vec<u8>>>,
+    city: Vec<Reader<Mmap>>,
     org: Vec<OrgDb>,
 }
 
 enum OrgDb {
-    Mmdb(Reader<Vec<u8>>),
+    Mmdb(Reader<Mmap>),
     Ranges(AsnRanges),
 }
 
@@ -65,8 +65,15 @@ impl Geo {
             path: p.display().to_string(),
             reason,
         };
+        // Mapped rather than read: the pages a lookup touches are the page cache's, shared
+        // and reclaimable, instead of a private copy of every database on the heap (DB-IP's
+        // city database alone is 130 MB).
         let mmdb = |setting: &'static str, p: &Path| {
-            Reader::open_readfile(p).map_err(|e| fail(setting, p, e.to_string()))
+            // SAFETY: the mapping stays valid while the file is not changed in place. Candor
+            // never writes these files, and the README asks operators to replace a database
+            // by moving a new file over it (which leaves the mapped old one intact), as
+            // `make geo` and geoipupdate do, then restart.
+            unsafe { Reader::open_mmap(p) }.map_err(|e| fail(setting, p, e.to_string()))
         };
         let city = city
             .iter()
@@ -132,7 +139,7 @@ impl Geo {
 }
 
 /// A location from one city database: the GeoIP2 layout, or ip-location-db's flat one.
-fn locate_in(reader: &Reader<Vec<u8>>, ip: IpAddr) -> Option<Location> {
+fn locate_in(reader: &Reader<Mmap>, ip: IpAddr) -> Option<Location> {
     let found = reader.lookup(ip).ok()?;
     if let Ok(Some(city)) = found.decode::<geoip2::City>() {
         if let Some(country) = city.country.iso_code {
@@ -168,7 +175,7 @@ struct FlatCity<'a> {
 }
 
 /// The organisation and network kind from one ASN/ISP `.mmdb`.
-fn org_in(reader: &Reader<Vec<u8>>, ip: IpAddr) -> Option<(String, String)> {
+fn org_in(reader: &Reader<Mmap>, ip: IpAddr) -> Option<(String, String)> {
     let r = reader
         .lookup(ip)
         .and_then(|r| r.decode::<OrgRecord<'_>>())
