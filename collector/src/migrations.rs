@@ -666,6 +666,62 @@ fn add_columns(table: &Table, columns: &[impl AsRef<str>], topology: &Topology) 
     }
 }
 
+/// `ALTER TABLE .. MODIFY COLUMN` for a table, on every node in a cluster (a type change
+/// rewrites the column part by part in the background; reads convert parts not yet done).
+fn modify_columns(table: &Table, columns: &[impl AsRef<str>], topology: &Topology) -> Vec<String> {
+    let modifies = columns
+        .iter()
+        .map(|c| format!("MODIFY COLUMN {}", c.as_ref()))
+        .collect::<Vec<_>>()
+        .join(", ");
+    match (&topology.cluster, table.placement) {
+        (None, _) => vec![format!("ALTER TABLE {} {modifies}", table.name)],
+        (Some(c), Placement::Everywhere) => {
+            vec![format!(
+                "ALTER TABLE {} ON CLUSTER {c} {modifies}",
+                table.name
+            )]
+        }
+        (Some(c), Placement::Sharded(_)) => vec![
+            format!("ALTER TABLE {}_local ON CLUSTER {c} {modifies}", table.name),
+            format!("ALTER TABLE {} ON CLUSTER {c} {modifies}", table.name),
+        ],
+    }
+}
+
+/// Migration 18: the visit attributes of `sessions` whose values come from short lists
+/// (sources, channels, campaigns' source, medium and name, places, organisations, browsers,
+/// systems, devices) as `LowCardinality`, as `events` has most of them: breakdowns and filters
+/// on visits read dictionary positions instead of strings. Free-form values (referrer URLs,
+/// campaign content and term) stay plain strings: with hundreds of thousands of distinct
+/// values a dictionary is larger and slower than the strings themselves. Only `sessions`
+/// changes: it is written by the store's own view from `events`, so collectors of an earlier
+/// version, whose inserts into `events` name the column types they know, keep working.
+fn low_cardinality_visits(topology: &Topology) -> Vec<String> {
+    let sessions: Vec<String> = [
+        "hostname",
+        "referrer_source",
+        "channel",
+        "utm_source",
+        "utm_medium",
+        "utm_campaign",
+        "country_code",
+        "region",
+        "city",
+        "org",
+        "browser",
+        "browser_version",
+        "os",
+        "os_version",
+        "device",
+    ]
+    .iter()
+    .map(|c| format!("{c} SimpleAggregateFunction(any, LowCardinality(String))"))
+    .chain(["org_type SimpleAggregateFunction(any, LowCardinality(String)) DEFAULT ''".into()])
+    .collect();
+    modify_columns(&SESSIONS, &sessions, topology)
+}
+
 /// Channel and device names written before migration 13, and Plausible's names for them.
 /// (Stored `paid` cannot be told apart any further: it becomes `Paid Other`.)
 const LEGACY_CHANNELS: &[(&str, &str)] = &[
@@ -894,6 +950,11 @@ pub const MIGRATIONS: &[Migration] = &[
             s.extend(create_all(&[PRIVACY_LINKS, MAIL_OUTBOX], t));
             s
         },
+    },
+    Migration {
+        version: 18,
+        name: "visit attributes of sessions from short lists as LowCardinality",
+        statements: low_cardinality_visits,
     },
 ];
 

@@ -3,7 +3,8 @@
 //!
 //! Visits of 1 to 15 events, 40 s apart, with one source, location and device each;
 //! log-uniform page popularity over 300 pages; one in ten visits ends in a goal event
-//! (`Signup` or `Download`), and one in eleven with a lead's identification five seconds after
+//! (`Signup` or `Download`, with a custom property `plan`: `free`, `pro` or `team`); a third
+//! of page views carry a custom property `author` (`alice`, `bob` or `carol`); one in eleven with a lead's identification five seconds after
 //! its last event (the collector's `candor:lead` event: no page view, no session delta). As in
 //! the collector, visitor ids are salted per UTC day (one person has a new id every day) and a
 //! visit stays within its UTC day; every other event has its `sessions` delta row.
@@ -50,7 +51,10 @@ const VISITS: &str = "
            toString(120 + bitShiftRight(h, 46) % 12) AS browser_version,
            ['Windows', 'Mac', 'iOS', 'Android', 'GNU/Linux'][1 + bitShiftRight(h, 31) % 5] AS os,
            toString(10 + bitShiftRight(h, 50) % 5) AS os_version,
-           ['Desktop', 'Desktop', 'Mobile', 'Tablet'][1 + bitShiftRight(h, 34) % 4] AS device
+           ['Desktop', 'Desktop', 'Mobile', 'Tablet'][1 + bitShiftRight(h, 34) % 4] AS device,
+           if(name = 'pageview',
+              if(cityHash64(s, k, 1) % 3 = 0, map('author', ['alice', 'bob', 'carol'][1 + cityHash64(s, k, 2) % 3]), map()),
+              map('plan', ['free', 'pro', 'team'][1 + bitShiftRight(h, 52) % 3])) AS props
     FROM (
         SELECT number AS s, cityHash64(number, {site:String}) AS h, h % {people:UInt64} AS person,
                {end:Int64} - {days:Int64} * 86400 + intDiv(number * ({days:Int64} * 86400 - 3600), {visits:UInt64}) AS t,
@@ -86,7 +90,7 @@ pub async fn seed(store: &dyn Store, t: &Traffic<'_>) -> Result<(), StoreError> 
 /// Inserts the events, session rows and lead identifications of one slice of visits.
 async fn seed_slice(store: &dyn Store, p: &Params) -> Result<(), StoreError> {
     store
-        .execute(&events_insert("ts", "name", "'none'", ""), p)
+        .execute(&events_insert("ts", "name", "props", "'none'", ""), p)
         .await?;
     store
         .execute(
@@ -110,6 +114,7 @@ async fn seed_slice(store: &dyn Store, p: &Params) -> Result<(), StoreError> {
             &events_insert(
                 "ts + 5",
                 "'candor:lead'",
+                "map()",
                 "'marketing'",
                 "WHERE k = len - 1 AND h % 11 = 0",
             ),
@@ -118,17 +123,17 @@ async fn seed_slice(store: &dyn Store, p: &Params) -> Result<(), StoreError> {
         .await
 }
 
-/// An `INSERT ... SELECT` of `events` rows from `VISITS`, with the given time, name and
-/// consent expressions, for the visits' events that `filter` keeps.
-fn events_insert(ts: &str, name: &str, consent: &str, filter: &str) -> String {
+/// An `INSERT ... SELECT` of `events` rows from `VISITS`, with the given time, name, custom
+/// properties and consent expressions, for the visits' events that `filter` keeps.
+fn events_insert(ts: &str, name: &str, props: &str, consent: &str, filter: &str) -> String {
     format!(
         "INSERT INTO events (event_id, timestamp, site, name, hostname, pathname, referrer, referrer_source, channel,
                              utm_source, utm_medium, utm_campaign, utm_content, utm_term, country_code, region, city, org,
                              org_type, browser, browser_version, os, os_version, device, screen_width, visitor_id,
-                             session_id, consent, retention_days)
+                             session_id, props, consent, retention_days)
          SELECT generateUUIDv4(), {ts}, {{site:String}}, {name}, hostname, path, referrer, source, channel, utm_source,
                 utm_medium, utm_campaign, utm_content, utm_term, country, region, city, org, org_type, browser,
-                browser_version, os, os_version, device, 1280, visitor, bitShiftRight(cityHash64(s, {{site:String}}, {{end:Int64}}), 1), {consent}, 400
+                browser_version, os, os_version, device, 1280, visitor, bitShiftRight(cityHash64(s, {{site:String}}, {{end:Int64}}), 1), {props}, {consent}, 400
          FROM ({VISITS}) {filter}"
     )
 }

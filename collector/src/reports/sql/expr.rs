@@ -237,6 +237,24 @@ pub(super) fn filter_expr(
                     positive
                 });
             }
+            // `is` on a property whose values name neither events without it (`(none)`) nor
+            // the empty value: the value itself, which is blank exactly when the event lacks
+            // the property or has it blank, neither of which can match. The engine then skips
+            // `mapContains` on every event (a scan a third faster).
+            if let (Op::Is | Op::IsNot, true, Dimension::Prop(key)) = (op, *case_sensitive, dim) {
+                if values.iter().all(|v| !v.is_empty() && v != "(none)") {
+                    let key = sql.bind("String", key.as_str());
+                    let positive = format!(
+                        "props[{key}] IN {}",
+                        sql.bind("Array(String)", values.clone())
+                    );
+                    return Ok(if op.negated() {
+                        format!("NOT ({positive})")
+                    } else {
+                        positive
+                    });
+                }
+            }
             let mut expr = dim_expr(sql, dim, ctx, goals);
             let values: Vec<String> = if *case_sensitive {
                 values.clone()

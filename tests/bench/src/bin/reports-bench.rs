@@ -156,6 +156,10 @@ async fn main() -> anyhow::Result<()> {
         ("one country", json!([["is", "visit:country", ["DE"]]])),
         ("one goal", json!([["is", "event:goal", ["Signup"]]])),
         (
+            "one property value",
+            json!([["is", "event:props:author", ["alice"]]]),
+        ),
+        (
             "a source and a country",
             json!([
                 ["is", "visit:source", ["Google"]],

@@ -296,3 +296,29 @@ fn is_on_a_labelled_column_compares_the_stored_values() {
         "lowerUTF8(if(referrer_source = '', 'Direct / None', referrer_source)) IN {p0:Array(String)}"
     );
 }
+
+#[test]
+fn is_on_a_property_reads_the_value_unless_none_or_blank_is_asked_for() {
+    let cond = |filter: serde_json::Value| {
+        let q = query(&[Metric::Visitors], &[], &[filter]);
+        let s = statements(&q, &[]).events.unwrap();
+        s.text[s.text.find("AND name != 'candor:lead' AND ").unwrap() + 30..].to_string()
+    };
+    // Events without the property, or with it blank, have a blank value: neither matches.
+    assert_eq!(
+        cond(json!(["is", "event:props:author", ["alice"]])),
+        "props[{p0:String}] IN {p1:Array(String)}"
+    );
+    assert_eq!(
+        cond(json!(["is_not", "event:props:author", ["alice", "bob"]])),
+        "NOT (props[{p0:String}] IN {p1:Array(String)})"
+    );
+    // `(none)` (events without it) and the blank value keep the whole expression.
+    for values in [json!(["(none)"]), json!(["alice", ""])] {
+        assert_eq!(
+            cond(json!(["is", "event:props:author", values])),
+            "if(mapContains(props, {p0:String}), props[{p0:String}], '(none)') IN {p1:Array(String)}",
+            "{values}"
+        );
+    }
+}
