@@ -245,17 +245,28 @@ async fn seed(store: &ChdbStore, rows: u64) -> anyhow::Result<()> {
     }
     let names: Vec<&str> = generated.iter().map(|(n, _)| *n).collect();
     let values: Vec<&str> = generated.iter().map(|(_, v)| *v).collect();
-    store
-        .execute(
-            &format!(
-                "INSERT INTO events ({}) SELECT {} FROM numbers({{rows:UInt64}})",
-                names.join(", "),
-                values.join(", ")
-            ),
-            &Params::new().with("rows", rows),
-        )
-        .await?;
-    store
+    // A million rows per statement, for the same reason as the sessions below.
+    const SLICE: u64 = 1_000_000;
+    let mut first = 0;
+    while first < rows {
+        store
+            .execute(
+                &format!(
+                    "INSERT INTO events ({}) SELECT {} FROM numbers({{first:UInt64}}, {{count:UInt64}})",
+                    names.join(", "),
+                    values.join(", ")
+                ),
+                &Params::new()
+                    .with("first", first)
+                    .with("count", SLICE.min(rows - first)),
+            )
+            .await?;
+        first += SLICE;
+    }
+    // The sessions in ten slices: one grouping of all 2.5 million would pass the engine's
+    // per-statement memory bound (`store.memory_mb`, 1 GiB by default).
+    for slice in 0..10u64 {
+        store
         .execute(
             "INSERT INTO sessions (site, day, session_id, visitor_id, start, end, pageviews, events, engaged_ms, entry_page, exit,
                                    visitor_key, hostname, referrer, referrer_source, channel, utm_source, utm_medium, utm_campaign,
@@ -265,10 +276,11 @@ async fn seed(store: &ChdbStore, rows: u64) -> anyhow::Result<()> {
                     count(), 0, argMin(pathname, timestamp), (toUInt32(countIf(name = 'pageview')), argMax(pathname, timestamp)),
                     '', any(hostname), any(referrer), any(referrer_source), any(channel), any(utm_source), '', '', '', '',
                     any(country_code), '', '', '', any(browser), '', any(os), '', any(device), 400
-             FROM events WHERE site = 'bench.example' GROUP BY site, session_id",
-            &Params::new(),
+             FROM events WHERE site = 'bench.example' AND session_id % 10 = {slice:UInt64} GROUP BY site, session_id",
+            &Params::new().with("slice", slice),
         )
         .await?;
+    }
     let seeded = started.elapsed().as_secs_f64();
     // Let the merges the seeding started finish (up to 5 minutes), so the load that follows
     // measures ingestion with 10 million events stored, not the seeding's aftermath.
