@@ -649,42 +649,39 @@ fn sessions_view_without_engagement(topology: &Topology) -> Vec<String> {
 
 /// `ALTER TABLE .. ADD COLUMN IF NOT EXISTS` for a table, on every node in a cluster.
 fn add_columns(table: &Table, columns: &[impl AsRef<str>], topology: &Topology) -> Vec<String> {
-    let adds = columns
-        .iter()
-        .map(|c| format!("ADD COLUMN IF NOT EXISTS {}", c.as_ref()))
-        .collect::<Vec<_>>()
-        .join(", ");
-    match (&topology.cluster, table.placement) {
-        (None, _) => vec![format!("ALTER TABLE {} {adds}", table.name)],
-        (Some(c), Placement::Everywhere) => {
-            vec![format!("ALTER TABLE {} ON CLUSTER {c} {adds}", table.name)]
-        }
-        (Some(c), Placement::Sharded(_)) => vec![
-            format!("ALTER TABLE {}_local ON CLUSTER {c} {adds}", table.name),
-            format!("ALTER TABLE {} ON CLUSTER {c} {adds}", table.name),
-        ],
-    }
+    alter_columns(table, "ADD COLUMN IF NOT EXISTS", columns, topology)
 }
 
 /// `ALTER TABLE .. MODIFY COLUMN` for a table, on every node in a cluster (a type change
 /// rewrites the column part by part in the background; reads convert parts not yet done).
 fn modify_columns(table: &Table, columns: &[impl AsRef<str>], topology: &Topology) -> Vec<String> {
-    let modifies = columns
+    alter_columns(table, "MODIFY COLUMN", columns, topology)
+}
+
+/// `ALTER TABLE <table> <action> <column>, ...` on every node of a cluster: a sharded table's
+/// local tables and its distributed table alike.
+fn alter_columns(
+    table: &Table,
+    action: &str,
+    columns: &[impl AsRef<str>],
+    topology: &Topology,
+) -> Vec<String> {
+    let clauses = columns
         .iter()
-        .map(|c| format!("MODIFY COLUMN {}", c.as_ref()))
+        .map(|c| format!("{action} {}", c.as_ref()))
         .collect::<Vec<_>>()
         .join(", ");
     match (&topology.cluster, table.placement) {
-        (None, _) => vec![format!("ALTER TABLE {} {modifies}", table.name)],
+        (None, _) => vec![format!("ALTER TABLE {} {clauses}", table.name)],
         (Some(c), Placement::Everywhere) => {
             vec![format!(
-                "ALTER TABLE {} ON CLUSTER {c} {modifies}",
+                "ALTER TABLE {} ON CLUSTER {c} {clauses}",
                 table.name
             )]
         }
         (Some(c), Placement::Sharded(_)) => vec![
-            format!("ALTER TABLE {}_local ON CLUSTER {c} {modifies}", table.name),
-            format!("ALTER TABLE {} ON CLUSTER {c} {modifies}", table.name),
+            format!("ALTER TABLE {}_local ON CLUSTER {c} {clauses}", table.name),
+            format!("ALTER TABLE {} ON CLUSTER {c} {clauses}", table.name),
         ],
     }
 }
@@ -1190,6 +1187,45 @@ mod tests {
                 c.name
             );
         }
+    }
+
+    #[test]
+    fn migration_18_retypes_only_the_sessions_visit_columns_from_short_lists() {
+        let statements = |t: &Topology| {
+            MIGRATIONS
+                .iter()
+                .find(|m| m.version == 18)
+                .expect("migration 18")
+                .statements(t)
+        };
+        let single = statements(&Topology::default());
+        assert_eq!(single.len(), 1);
+        assert!(single[0].starts_with("ALTER TABLE sessions MODIFY COLUMN hostname SimpleAggregateFunction(any, LowCardinality(String)), "));
+        assert!(single[0]
+            .contains("MODIFY COLUMN city SimpleAggregateFunction(any, LowCardinality(String))"));
+        assert!(single[0].ends_with("MODIFY COLUMN org_type SimpleAggregateFunction(any, LowCardinality(String)) DEFAULT ''"));
+        // Free-form values stay strings; `events` is not touched (earlier collectors insert
+        // into it naming its types).
+        for kept in [
+            "referrer ",
+            "utm_content",
+            "utm_term",
+            "entry_page",
+            "events",
+        ] {
+            assert!(
+                !single[0].contains(&format!("MODIFY COLUMN {kept}")),
+                "{kept}"
+            );
+        }
+        let cluster = statements(&Topology {
+            cluster: Some("analytics".into()),
+        });
+        assert_eq!(cluster.len(), 2);
+        assert!(
+            cluster[0].starts_with("ALTER TABLE sessions_local ON CLUSTER analytics MODIFY COLUMN")
+        );
+        assert!(cluster[1].starts_with("ALTER TABLE sessions ON CLUSTER analytics MODIFY COLUMN"));
     }
 
     #[test]

@@ -265,6 +265,15 @@ async fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// BENCH_RUNS (default 5): the first run and the warm ones after it.
+fn runs() -> usize {
+    std::env::var("BENCH_RUNS")
+        .ok()
+        .and_then(|r| r.parse().ok())
+        .filter(|r| *r >= 2)
+        .unwrap_or(5)
+}
+
 /// The labels of the queries whose answers differ (realtime moves on between runs, so it is
 /// left out).
 fn differing(queries: &[(&'static str, Value)], a: &[Output], b: &[Output]) -> Vec<&'static str> {
@@ -283,11 +292,7 @@ async fn time_batched(
     site: &Site,
     queries: &[(&'static str, Value)],
 ) -> anyhow::Result<(Vec<f64>, Vec<Output>)> {
-    let runs: usize = std::env::var("BENCH_RUNS")
-        .ok()
-        .and_then(|r| r.parse().ok())
-        .filter(|r| *r >= 2)
-        .unwrap_or(5);
+    let runs = runs();
     let mut totals = Vec::new();
     let mut answers = Vec::new();
     for _ in 0..runs {
@@ -327,12 +332,7 @@ async fn time_queries(
     site: &Site,
     queries: &[(&'static str, Value)],
 ) -> anyhow::Result<(Vec<f64>, Vec<f64>, Vec<Output>)> {
-    // BENCH_RUNS (default 5): the first run and the warm ones after it.
-    let runs: usize = std::env::var("BENCH_RUNS")
-        .ok()
-        .and_then(|r| r.parse().ok())
-        .filter(|r| *r >= 2)
-        .unwrap_or(5);
+    let runs = runs();
     let mut totals = Vec::new();
     let mut per_query = vec![0f64; queries.len()];
     let mut answers = Vec::new();
