@@ -295,6 +295,7 @@ async fn time_batched(
     let runs = runs();
     let mut totals = Vec::new();
     let mut answers = Vec::new();
+    let mut shared = (0, 0);
     for _ in 0..runs {
         answers.clear();
         let started = Instant::now();
@@ -321,7 +322,12 @@ async fn time_batched(
             );
         }
         totals.push(started.elapsed().as_secs_f64());
+        shared = (memo.len(), memo.hits());
     }
+    println!(
+        "- the batch answered {} statements ahead, and the queries took {} answers from it",
+        shared.0, shared.1
+    );
     Ok((totals, answers))
 }
 
