@@ -78,14 +78,21 @@ fn start_at_imports(site: &mut Site, set: &ImportSet) {
     }
 }
 
-async fn run(state: &AppState, q: &Query, imports: Option<&ImportSet>) -> Result<Output, ApiError> {
+/// Runs a query through the engine, with the statements a batch answered ahead of time
+/// (`memo`) when it is part of one.
+async fn run(
+    state: &AppState,
+    q: &Query,
+    imports: Option<&ImportSet>,
+    memo: Option<&reports::batch::Memo>,
+) -> Result<Output, ApiError> {
     let goals = state.goals.list(&q.site);
     let engine = Engine {
         store: state.store.as_ref(),
         goals: &goals,
         rollups: Some(&state.rollups),
         imports,
-        memo: None,
+        memo,
     };
     Ok(engine.run(q).await?)
 }
@@ -133,19 +140,11 @@ async fn answer(
     p: &Prepared,
     memo: Option<&reports::batch::Memo>,
 ) -> Result<serde_json::Value, ApiError> {
-    let goals = state.goals.list(&p.query.site);
     let imports = match &p.imports {
         Some((set, Ok(()))) => Some(set),
         _ => None,
     };
-    let engine = Engine {
-        store: state.store.as_ref(),
-        goals: &goals,
-        rollups: Some(&state.rollups),
-        imports,
-        memo,
-    };
-    let out = engine.run(&p.query).await?;
+    let out = run(state, &p.query, imports, memo).await?;
     let mut response = reports::v2_response(&p.body, &p.query, out);
     if let Some((_, decision)) = &p.imports {
         let meta = &mut response["meta"];
@@ -270,7 +269,7 @@ async fn v1_report(
         (Some(set), Some(Ok(_))) => Some(set),
         _ => None,
     };
-    let out = run(state, &q, set).await?;
+    let out = run(state, &q, set, None).await?;
     let mut body = respond(&q, &out);
     // Plausible's v1 says why imported stats were left out, when it matters.
     if let Some(Err(skip)) = decision {
@@ -342,7 +341,7 @@ pub async fn realtime(
     let principal = authorize_stats(&state, &req)?;
     let site = site_for(&state, &principal, p.site_id.as_deref())?;
     let q = v1::realtime_query(&site, state.clock.unix_seconds().into());
-    let out = run(&state, &q, None).await?;
+    let out = run(&state, &q, None, None).await?;
     let visitors = out
         .results
         .first()

@@ -91,9 +91,9 @@ fn entries<'a>(q: &Query, range: &Range, metrics: &[Metric], goals: &'a [Goal]) 
     let mut out = Vec::new();
     for (own, part) in [
         (plan.events, Part::Events),
-        (plan.sessions, Part::Sessions { fold: false }),
+        (plan.sessions, Part::sessions(q, metrics)),
     ] {
-        if let (Some(own), Some(member)) = (own, member(q, range, metrics, part)) {
+        if let (Some(own), Some(member)) = (own, member(q, range, part)) {
             out.push(Entry {
                 member,
                 own,

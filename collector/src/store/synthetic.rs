@@ -4,8 +4,9 @@
 //! Visits of 1 to 15 events, 40 s apart, with one source, location and device each;
 //! log-uniform page popularity over 300 pages; one in ten visits ends in a goal event
 //! (`Signup` or `Download`, with a custom property `plan`: `free`, `pro` or `team`); a third
-//! of page views carry a custom property `author` (`alice`, `bob` or `carol`); one in eleven with a lead's identification five seconds after
-//! its last event (the collector's `candor:lead` event: no page view, no session delta). As in
+//! of page views carry a custom property `author` (`alice`, `bob` or `carol`); one in eleven
+//! visits ends with a lead's identification five seconds after its last event (the
+//! collector's `candor:lead` event: no page view, no session delta). As in
 //! the collector, visitor ids are salted per UTC day (one person has a new id every day) and a
 //! visit stays within its UTC day; every other event has its `sessions` delta row.
 

@@ -231,11 +231,7 @@ pub(super) fn filter_expr(
                 } else {
                     format!("{column} IN {}", sql.bind("Array(String)", stored))
                 };
-                return Ok(if op.negated() {
-                    format!("NOT ({positive})")
-                } else {
-                    positive
-                });
+                return Ok(signed(*op, positive));
             }
             // `is` on a property whose values name neither events without it (`(none)`) nor
             // the empty value: the value itself, which is blank exactly when the event lacks
@@ -248,11 +244,7 @@ pub(super) fn filter_expr(
                         "props[{key}] IN {}",
                         sql.bind("Array(String)", values.clone())
                     );
-                    return Ok(if op.negated() {
-                        format!("NOT ({positive})")
-                    } else {
-                        positive
-                    });
+                    return Ok(signed(*op, positive));
                 }
             }
             let mut expr = dim_expr(sql, dim, ctx, goals);
@@ -283,11 +275,7 @@ pub(super) fn filter_expr(
                     format!("({})", parts.join(" OR "))
                 }
             };
-            let cond = if op.negated() {
-                format!("NOT ({positive})")
-            } else {
-                positive
-            };
+            let cond = signed(*op, positive);
             match dim {
                 // Plausible's rule: only `is`/`is_not` see events without the property (as
                 // "(none)"); the pattern operators match only events that have it.
@@ -299,6 +287,15 @@ pub(super) fn filter_expr(
             }
         }
     })
+}
+
+/// A condition under `op`: the positive one, or its negation for the `*_not` operators.
+fn signed(op: Op, positive: String) -> String {
+    if op.negated() {
+        format!("NOT ({positive})")
+    } else {
+        positive
+    }
 }
 
 /// The stored values that `if(column = '', label, column) IN values` matches: the label

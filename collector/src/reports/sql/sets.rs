@@ -31,6 +31,15 @@ pub enum Part {
     Sessions { fold: bool },
 }
 
+impl Part {
+    /// The `session_metrics` statement of `q` asking for `metrics`, folded as it folds.
+    pub fn sessions(q: &Query, metrics: &[Metric]) -> Part {
+        Part::Sessions {
+            fold: folds(&q.dimensions, &q.filters, metrics),
+        }
+    }
+}
+
 /// A statement that may share a grouping-sets statement with others of the same `key`.
 #[derive(Clone, Debug)]
 pub struct Member {
@@ -41,7 +50,7 @@ pub struct Member {
 
 /// `raw_statements`' `part` statement of `q` over `range`, as a member of grouping sets; `None`
 /// when it must run on its own.
-pub fn member(q: &Query, range: &Range, metrics: &[Metric], part: Part) -> Option<Member> {
+pub fn member(q: &Query, range: &Range, part: Part) -> Option<Member> {
     if q.dimensions.len() > 1 {
         return None;
     }
@@ -51,12 +60,6 @@ pub fn member(q: &Query, range: &Range, metrics: &[Metric], part: Part) -> Optio
         (Some(Dimension::EntryPage | Dimension::ExitPage), Part::Events) => true,
         (Some(d), Part::Sessions { .. }) => d.kind() == Kind::Event,
         _ => false,
-    };
-    let part = match part {
-        Part::Sessions { .. } => Part::Sessions {
-            fold: folds(&q.dimensions, &q.filters, metrics),
-        },
-        Part::Events => Part::Events,
     };
     if alone {
         return None;

@@ -267,19 +267,19 @@ async fn seed(store: &ChdbStore, rows: u64) -> anyhow::Result<()> {
     // per-statement memory bound (`store.memory_mb`, 1 GiB by default).
     for slice in 0..10u64 {
         store
-        .execute(
-            "INSERT INTO sessions (site, day, session_id, visitor_id, start, end, pageviews, events, engaged_ms, entry_page, exit,
-                                   visitor_key, hostname, referrer, referrer_source, channel, utm_source, utm_medium, utm_campaign,
-                                   utm_content, utm_term, country_code, region, city, org, browser, browser_version, os, os_version,
-                                   device, retention_days)
-             SELECT site, toDate(min(timestamp)), session_id, any(visitor_id), min(timestamp), max(timestamp), countIf(name = 'pageview'),
-                    count(), 0, argMin(pathname, timestamp), (toUInt32(countIf(name = 'pageview')), argMax(pathname, timestamp)),
-                    '', any(hostname), any(referrer), any(referrer_source), any(channel), any(utm_source), '', '', '', '',
-                    any(country_code), '', '', '', any(browser), '', any(os), '', any(device), 400
-             FROM events WHERE site = 'bench.example' AND session_id % 10 = {slice:UInt64} GROUP BY site, session_id",
-            &Params::new().with("slice", slice),
-        )
-        .await?;
+            .execute(
+                "INSERT INTO sessions (site, day, session_id, visitor_id, start, end, pageviews, events, engaged_ms, entry_page, exit,
+                                       visitor_key, hostname, referrer, referrer_source, channel, utm_source, utm_medium, utm_campaign,
+                                       utm_content, utm_term, country_code, region, city, org, browser, browser_version, os, os_version,
+                                       device, retention_days)
+                 SELECT site, toDate(min(timestamp)), session_id, any(visitor_id), min(timestamp), max(timestamp), countIf(name = 'pageview'),
+                        count(), 0, argMin(pathname, timestamp), (toUInt32(countIf(name = 'pageview')), argMax(pathname, timestamp)),
+                        '', any(hostname), any(referrer), any(referrer_source), any(channel), any(utm_source), '', '', '', '',
+                        any(country_code), '', '', '', any(browser), '', any(os), '', any(device), 400
+                 FROM events WHERE site = 'bench.example' AND session_id % 10 = {slice:UInt64} GROUP BY site, session_id",
+                &Params::new().with("slice", slice),
+            )
+            .await?;
     }
     let seeded = started.elapsed().as_secs_f64();
     // Let the merges the seeding started finish (up to 5 minutes), so the load that follows
