@@ -1340,9 +1340,28 @@ async fn visits_and_visitors_read_event_filters_alike() {
                 .path("/pricing")
                 .user(2)
                 .at("2021-01-01 00:01:00"),
+            // A visit from Google that started the day before it saw the pricing page.
+            Ev::pageview()
+                .path("/")
+                .user(3)
+                .set("source", "Google")
+                .at("2021-01-01 23:50:00"),
+            Ev::pageview()
+                .path("/pricing")
+                .user(3)
+                .set("source", "Google")
+                .at("2021-01-02 00:05:00"),
         ],
     )
     .await;
+    // Visitors by source under a page filter come from the visits with a matching event
+    // (`visitors_from_sessions`): the visit counts on the day of its event, not of its start.
+    let by_source = v2!(
+        app,
+        json!({"site_id": "alike.example", "metrics": ["visitors"], "date_range": ["2021-01-02", "2021-01-02"],
+               "dimensions": ["visit:source"], "filters": [["is", "event:page", ["/pricing"]]]})
+    );
+    assert_eq!(rows(&by_source), vec![vec![json!("Google"), json!(1)]]);
     let (status, _, out) = send(
         &app,
         TestRequest::post()

@@ -91,7 +91,7 @@ fn entries<'a>(q: &Query, range: &Range, metrics: &[Metric], goals: &'a [Goal]) 
     let mut out = Vec::new();
     for (own, part) in [
         (plan.events, Part::Events),
-        (plan.sessions, Part::sessions(q, metrics)),
+        (plan.sessions, Part::sessions(q, range, metrics)),
     ] {
         if let (Some(own), Some(member)) = (own, member(q, range, part)) {
             out.push(Entry {

@@ -15,7 +15,9 @@
 
 use serde_json::Value;
 
-use super::report::{event_statement, folds, session_statement, Grouping};
+use super::report::{
+    event_statement, folds, session_statement, visitors_from_sessions, visitors_statement, Grouping,
+};
 use super::Statement;
 use crate::reports::dates::Range;
 use crate::reports::goals::Goal;
@@ -29,13 +31,21 @@ pub enum Part {
     Events,
     /// `session_metrics`, folded or not.
     Sessions { fold: bool },
+    /// Visitors from `sessions` through the visits with a matching event
+    /// (`visitors_statement`).
+    Visitors,
 }
 
 impl Part {
-    /// The `session_metrics` statement of `q` asking for `metrics`, folded as it folds.
-    pub fn sessions(q: &Query, metrics: &[Metric]) -> Part {
-        Part::Sessions {
-            fold: folds(&q.dimensions, &q.filters, metrics),
+    /// The statement `raw_statements` reads `sessions` with for `q` over `range` asking for
+    /// `metrics`.
+    pub fn sessions(q: &Query, range: &Range, metrics: &[Metric]) -> Part {
+        if visitors_from_sessions(q, range, metrics) {
+            Part::Visitors
+        } else {
+            Part::Sessions {
+                fold: folds(&q.dimensions, &q.filters, metrics),
+            }
         }
     }
 }
@@ -58,7 +68,7 @@ pub fn member(q: &Query, range: &Range, part: Part) -> Option<Member> {
     let alone = match (&dimension, part) {
         (Some(Dimension::Name | Dimension::Goal), _) => true,
         (Some(Dimension::EntryPage | Dimension::ExitPage), Part::Events) => true,
-        (Some(d), Part::Sessions { .. }) => d.kind() == Kind::Event,
+        (Some(d), Part::Sessions { .. } | Part::Visitors) => d.kind() == Kind::Event,
         _ => false,
     };
     if alone {
@@ -118,6 +128,7 @@ impl Sets {
             Part::Sessions { fold } => {
                 session_statement(q, range, &dimensions, filters, goals, fold, grouping)?
             }
+            Part::Visitors => visitors_statement(q, range, &dimensions, filters, goals, grouping)?,
         };
         Ok(Some(Sets {
             statement,

@@ -109,6 +109,54 @@ fn a_visit_dimension_breakdown_names_direct_traffic_and_folds_for_session_metric
 }
 
 #[test]
+fn visitors_by_a_visit_attribute_under_a_page_filter_read_the_matching_visits() {
+    let page = json!(["is", "event:page", ["/pricing"]]);
+    let country = json!(["is", "visit:country", ["DE"]]);
+    let q = query(
+        &[Metric::Visitors, Metric::Percentage],
+        &["visit:source"],
+        &[page.clone(), country],
+    );
+    let plan = statements(&q, &[]);
+    assert!(plan.events.is_none());
+    assert!(plan.visit_level);
+    let s = plan.sessions.unwrap();
+    assert_eq!(
+        s.text,
+        format!(
+            "SELECT if(referrer_source = '', 'Direct / None', referrer_source) AS _d0, uniq(visitor_id), 0, 0, 0, 0, 0, 0 FROM sessions WHERE {SESSIONS_AROUND} AND country_code IN {{p0:Array(String)}} AND session_id IN (SELECT session_id FROM events WHERE {EVENTS_IN_RANGE} AND pathname IN {{p1:Array(String)}}) GROUP BY _d0 SETTINGS use_index_for_in_with_subqueries = 0"
+        )
+    );
+    assert_eq!(param(&s, "p1"), "['/pricing']");
+
+    // Anything else stays on the matching events: another metric, a time bucket, an event
+    // dimension, no dimension, a property filter (its map would be read twice).
+    let on_events = |metrics: &[Metric], dims: &[&str], filters: &[serde_json::Value]| {
+        let plan = statements(&query(metrics, dims, filters), &[]);
+        plan.events.is_some_and(|e| e.text.contains("FROM events"))
+    };
+    let prop = json!(["is", "event:props:plan", ["pro"]]);
+    assert!(on_events(
+        &[Metric::Visitors, Metric::Pageviews],
+        &["visit:source"],
+        &[page.clone()]
+    ));
+    assert!(on_events(
+        &[Metric::Visitors],
+        &["time:day"],
+        &[page.clone()]
+    ));
+    assert!(on_events(
+        &[Metric::Visitors],
+        &["visit:source", "event:page"],
+        &[page.clone()]
+    ));
+    assert!(on_events(&[Metric::Visitors], &[], &[page.clone()]));
+    assert!(on_events(&[Metric::Visitors], &["visit:source"], &[prop]));
+    assert!(!on_events(&[Metric::Visitors], &["visit:source"], &[]));
+}
+
+#[test]
 fn an_event_dimension_breakdown_reads_events_and_joins_sessions_that_contain_the_value() {
     let q = query(&[Metric::Visitors, Metric::Visits], &["event:page"], &[]);
     let plan = statements(&q, &[]);
