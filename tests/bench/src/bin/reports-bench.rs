@@ -197,6 +197,17 @@ async fn main() -> anyhow::Result<()> {
             "- answers that differ between one by one and the batch: {:?}",
             differing(&filtered, &alone, &batched)
         );
+        // BENCH_ANSWERS=<dir>: each set's answers as text, to compare two builds' answers
+        // (realtime moves on between runs, so it is left out).
+        if let Some(dir) = std::env::var_os("BENCH_ANSWERS") {
+            let text: String = filtered
+                .iter()
+                .zip(&batched)
+                .filter(|((label, _), _)| *label != "current visitors")
+                .map(|((label, _), out)| format!("## {label}\n{out:#?}\n"))
+                .collect();
+            std::fs::write(std::path::Path::new(&dir).join(format!("{name}.txt")), text)?;
+        }
         if i == 0 {
             filtered_means = means.clone();
         }
