@@ -240,7 +240,50 @@ pub fn event_metrics(
     filters: &[Filter],
     goals: &[Goal],
 ) -> Result<Statement, ReportError> {
-    event_statement(q, range, dims, filters, goals, Grouping::Plain)
+    event_statement(q, range, dims, filters, goals, Grouping::Plain, false)
+}
+
+/// The goals' labels as an `event:goal` breakdown names them, each once, in order: two goals
+/// of the same display name are one group.
+pub(super) fn goal_labels(goals: &[Goal]) -> Vec<&str> {
+    let mut out: Vec<&str> = Vec::new();
+    for g in goals {
+        if !out.contains(&g.display_name.as_str()) {
+            out.push(g.display_name.as_str());
+        }
+    }
+    out
+}
+
+/// Metric columns after the event metrics for each of `goal_labels` when an
+/// `event_statement` carries the goals breakdown (`goal_columns`): events, visitors,
+/// pageviews and events of the events that complete a goal of that label.
+pub(super) const GOAL_COLUMNS: usize = 4;
+
+/// The `event:goal` breakdown as aggregate columns, `GOAL_COLUMNS` per label of
+/// `goal_labels`: what `arrayJoin` over the goals gives each label (an event counts once
+/// per goal it completes; its visitor once per label), without a statement of its own.
+fn goal_columns(sql: &mut Binder, goals: &[Goal]) -> Vec<String> {
+    let mut out = Vec::new();
+    for label in goal_labels(goals) {
+        let conds: Vec<String> = goals
+            .iter()
+            .filter(|g| g.display_name == label)
+            .map(|g| goal_condition(sql, g))
+            .collect();
+        let sum = |extra: &str| {
+            conds
+                .iter()
+                .map(|c| format!("countIf({c}{extra})"))
+                .collect::<Vec<_>>()
+                .join(" + ")
+        };
+        out.push(sum(""));
+        out.push(format!("uniqIf(visitor_id, {})", conds.join(" OR ")));
+        out.push(sum(" AND name = 'pageview'"));
+        out.push(sum(&format!(" AND {NOT_ENGAGEMENT}")));
+    }
+    out
 }
 
 /// How a statement groups its rows by its dimension columns.
@@ -274,6 +317,8 @@ impl Grouping {
     }
 }
 
+/// `event_metrics` grouped as `grouping` says; with `with_goals`, the goals breakdown's
+/// columns (`goal_columns`) follow the metrics.
 pub(super) fn event_statement(
     q: &Query,
     range: &Range,
@@ -281,6 +326,7 @@ pub(super) fn event_statement(
     filters: &[Filter],
     goals: &[Goal],
     grouping: Grouping,
+    with_goals: bool,
 ) -> Result<Statement, ReportError> {
     let mut sql = Binder::new(q, range);
     let mut select = event_dimensions(&mut sql, dims, goals);
@@ -307,6 +353,9 @@ pub(super) fn event_statement(
         "countIf(name = 'pageview')".to_string(),
         format!("countIf({NOT_ENGAGEMENT})"),
     ]);
+    if with_goals {
+        select.extend(goal_columns(&mut sql, goals));
+    }
     let text = format!(
         "SELECT {} FROM events{join} WHERE {}{group}",
         select.join(", "),

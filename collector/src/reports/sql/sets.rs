@@ -8,15 +8,19 @@
 //!
 //! Which statements qualify (`member`): one dimension at most, and nothing about the
 //! dimension that changes the rest of the statement: no joins (event dimensions of session
-//! metrics, entry and exit pages of event metrics), no `event:name` (it drops engagement
-//! beacons) and no `event:goal` (an `arrayJoin` over the goals). The key then names
-//! everything else a statement depends on: the table, the site, range and time zone, the
-//! filters and, for `sessions`, whether it folds.
+//! metrics, entry and exit pages of event metrics) and no `event:name` (it drops engagement
+//! beacons). The key then names everything else a statement depends on: the table, the
+//! site, range and time zone, the filters and, for `sessions`, whether it folds.
+//!
+//! `event:goal` is an `arrayJoin` over the goals, which would multiply the rows of every
+//! other set; its family answers it with aggregate columns per goal instead
+//! (`goal_columns`), read from the totals row.
 
 use serde_json::Value;
 
 use super::report::{
-    event_statement, folds, session_statement, visitors_from_sessions, visitors_statement, Grouping,
+    event_statement, folds, goal_labels, session_statement, visitors_from_sessions,
+    visitors_statement, Grouping, EVENT_METRICS, GOAL_COLUMNS,
 };
 use super::Statement;
 use crate::reports::dates::Range;
@@ -66,7 +70,8 @@ pub fn member(q: &Query, range: &Range, part: Part) -> Option<Member> {
     }
     let dimension = q.dimensions.first().cloned();
     let alone = match (&dimension, part) {
-        (Some(Dimension::Name | Dimension::Goal), _) => true,
+        (Some(Dimension::Name), _) => true,
+        (Some(Dimension::Goal), part) => part != Part::Events,
         (Some(Dimension::EntryPage | Dimension::ExitPage), Part::Events) => true,
         (Some(d), Part::Sessions { .. } | Part::Visitors) => d.kind() == Kind::Event,
         _ => false,
@@ -93,6 +98,9 @@ pub struct Sets {
     pub statement: Statement,
     dimensions: Vec<Dimension>,
     totals: bool,
+    /// The goals' labels when a member is the goals breakdown (`goal_labels`), whose
+    /// columns follow the metrics.
+    goals: Option<Vec<String>>,
 }
 
 impl Sets {
@@ -110,8 +118,11 @@ impl Sets {
         };
         let mut dimensions: Vec<Dimension> = Vec::new();
         let mut totals = false;
+        let mut with_goals = false;
         for m in members {
             match &m.dimension {
+                // Read from the totals row.
+                Some(Dimension::Goal) => (with_goals, totals) = (true, true),
                 Some(d) if !dimensions.contains(d) => dimensions.push(d.clone()),
                 Some(_) => {}
                 None => totals = true,
@@ -124,7 +135,9 @@ impl Sets {
         let filters: &[Filter] = &q.filters;
         let grouping = Grouping::Sets { totals };
         let statement = match first.part {
-            Part::Events => event_statement(q, range, &dimensions, filters, goals, grouping)?,
+            Part::Events => {
+                event_statement(q, range, &dimensions, filters, goals, grouping, with_goals)?
+            }
             Part::Sessions { fold } => {
                 session_statement(q, range, &dimensions, filters, goals, fold, grouping)?
             }
@@ -134,6 +147,7 @@ impl Sets {
             statement,
             dimensions,
             totals,
+            goals: with_goals.then(|| goal_labels(goals).into_iter().map(String::from).collect()),
         }))
     }
 
@@ -142,6 +156,9 @@ impl Sets {
     pub fn member_rows(&self, member: &Member, rows: &[Vec<Value>]) -> Vec<Vec<Value>> {
         let n = self.dimensions.len();
         let all = (1u64 << n) - 1;
+        if member.dimension == Some(Dimension::Goal) {
+            return self.goal_rows(rows, n, all);
+        }
         let (mask, column) = match &member.dimension {
             None => (all, None),
             Some(d) => match self.dimensions.iter().position(|x| x == d) {
@@ -157,8 +174,42 @@ impl Sets {
             .filter(|r| r.get(n).and_then(as_mask) == Some(mask))
             .map(|r| {
                 let mut out: Vec<Value> = column.map(|i| r[i].clone()).into_iter().collect();
-                out.extend(r[n + 1..].iter().cloned());
+                let end = match self.goals {
+                    // The goals' columns are the goals member's alone.
+                    Some(_) => (n + 1 + EVENT_METRICS).min(r.len()),
+                    None => r.len(),
+                };
+                out.extend(r[(n + 1).min(end)..end].iter().cloned());
                 out
+            })
+            .collect()
+    }
+}
+
+impl Sets {
+    /// The goals breakdown's rows from the totals row: a label with no event that completes
+    /// one of its goals has no row, as under `arrayJoin`.
+    fn goal_rows(&self, rows: &[Vec<Value>], n: usize, all: u64) -> Vec<Vec<Value>> {
+        let (Some(labels), Some(totals)) = (
+            &self.goals,
+            rows.iter()
+                .find(|r| r.get(n).and_then(as_mask) == Some(all)),
+        ) else {
+            return Vec::new();
+        };
+        let first = n + 1 + EVENT_METRICS;
+        labels
+            .iter()
+            .enumerate()
+            .filter_map(|(i, label)| {
+                let at = first + i * GOAL_COLUMNS;
+                let cols = totals.get(at..at + GOAL_COLUMNS)?;
+                if as_mask(&cols[0]).unwrap_or(0) == 0 {
+                    return None;
+                }
+                let mut row = vec![Value::String(label.clone())];
+                row.extend(cols[1..].iter().cloned());
+                Some(row)
             })
             .collect()
     }

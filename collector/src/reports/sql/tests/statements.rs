@@ -352,3 +352,47 @@ fn leads_are_counted_from_identifications_with_page_filters_on_them_and_goals_on
             .is_none()
     );
 }
+
+#[test]
+fn the_goals_breakdown_shares_the_events_statement_as_columns_of_its_totals_row() {
+    use crate::reports::sql::sets::{member, Part, Sets};
+    let goals = [
+        goal("Signup", Some("Signup"), None),
+        goal("Visit /pricing", None, Some("/pricing")),
+    ];
+    let pages = query(&[Metric::Visitors], &["event:page"], &[]);
+    let by_goal = query(&[Metric::Visitors, Metric::Events], &["event:goal"], &[]);
+    let range = pages.range.clone();
+    let a = member(&pages, &range, Part::Events).unwrap();
+    let b = member(&by_goal, &range, Part::Events).unwrap();
+    assert_eq!(a.key, b.key);
+    let sets = Sets::build(&pages, &range, &[&a, &b], &goals)
+        .unwrap()
+        .unwrap();
+    let text = &sets.statement.text;
+    assert!(text.contains(
+        "countIf(name = {p0:String}), uniqIf(visitor_id, name = {p0:String}), countIf(name = {p0:String} AND name = 'pageview')"
+    ), "{text}");
+    assert!(
+        text.ends_with("GROUP BY GROUPING SETS ((_d0), ())"),
+        "{text}"
+    );
+    // A page's row, then the totals row: Signup completed twice by one visitor, the pricing
+    // goal never (no row for it, as under arrayJoin).
+    let rows = vec![
+        json!(["/", 0, 3, 3, 4, 9, 9, 9, 9, 9, 9, 9, 9]),
+        json!(["", 1, 3, 3, 4, 2, 1, 0, 2, 0, 0, 0, 0]),
+    ]
+    .into_iter()
+    .map(|r| r.as_array().unwrap().clone())
+    .collect::<Vec<_>>();
+    assert_eq!(
+        sets.member_rows(&b, &rows),
+        vec![json!(["Signup", 1, 0, 2]).as_array().unwrap().clone()]
+    );
+    // The page member gets its metrics, not the goals' columns.
+    assert_eq!(
+        sets.member_rows(&a, &rows),
+        vec![json!(["/", 3, 3, 4]).as_array().unwrap().clone()]
+    );
+}
