@@ -139,19 +139,23 @@ fn visitors_by_a_visit_attribute_under_a_page_filter_read_the_matching_visits() 
     assert!(on_events(
         &[Metric::Visitors, Metric::Pageviews],
         &["visit:source"],
-        &[page.clone()]
+        std::slice::from_ref(&page)
     ));
     assert!(on_events(
         &[Metric::Visitors],
         &["time:day"],
-        &[page.clone()]
+        std::slice::from_ref(&page)
     ));
     assert!(on_events(
         &[Metric::Visitors],
         &["visit:source", "event:page"],
-        &[page.clone()]
+        std::slice::from_ref(&page)
     ));
-    assert!(on_events(&[Metric::Visitors], &[], &[page.clone()]));
+    assert!(on_events(
+        &[Metric::Visitors],
+        &[],
+        std::slice::from_ref(&page)
+    ));
     assert!(on_events(&[Metric::Visitors], &["visit:source"], &[prop]));
     assert!(!on_events(&[Metric::Visitors], &["visit:source"], &[]));
 }
