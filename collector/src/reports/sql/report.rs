@@ -115,9 +115,8 @@ pub fn raw_statements(
 /// wide ones, and a popular page or goal matches events in every granule of `events`.
 ///
 /// Only for visitors alone (and what is derived from them), broken down by visit
-/// attributes only (time buckets stay on events: a visit can cross a local midnight),
-/// and event filters that are cheap to scan twice: a property filter would read the
-/// `props` map once more for the set of matching visits.
+/// attributes only (time buckets stay on events: a visit can cross a local midnight), and
+/// no entry or exit page filter (those need the visits folded).
 pub(super) fn visitors_from_sessions(q: &Query, range: &Range, metrics: &[Metric]) -> bool {
     let derived = |m: &Metric| {
         matches!(
@@ -128,14 +127,7 @@ pub(super) fn visitors_from_sessions(q: &Query, range: &Range, metrics: &[Metric
                 | Metric::GroupConversionRate
         )
     };
-    let filter_fits = |f: &Filter| match f.kind() {
-        Ok(Kind::Visit) => true,
-        Ok(Kind::Event) => !f
-            .dimensions()
-            .iter()
-            .any(|d| matches!(d, Dimension::Prop(_))),
-        _ => false,
-    };
+    let filter_fits = |f: &Filter| matches!(f.kind(), Ok(Kind::Visit | Kind::Event));
     !range.live
         && metrics.iter().all(derived)
         && !q.dimensions.is_empty()

@@ -129,13 +129,20 @@ fn visitors_by_a_visit_attribute_under_a_page_filter_read_the_matching_visits() 
     );
     assert_eq!(param(&s, "p1"), "['/pricing']");
 
+    // A property filter is an event filter like the page.
+    let prop = json!(["is", "event:props:plan", ["pro"]]);
+    let q = query(&[Metric::Visitors], &["visit:source"], &[prop]);
+    let s = statements(&q, &[]).sessions.unwrap();
+    assert!(s
+        .text
+        .contains("session_id IN (SELECT session_id FROM events WHERE"));
+
     // Anything else stays on the matching events: another metric, a time bucket, an event
-    // dimension, no dimension, a property filter (its map would be read twice).
+    // dimension, no dimension, an entry page filter.
     let on_events = |metrics: &[Metric], dims: &[&str], filters: &[serde_json::Value]| {
         let plan = statements(&query(metrics, dims, filters), &[]);
         plan.events.is_some_and(|e| e.text.contains("FROM events"))
     };
-    let prop = json!(["is", "event:props:plan", ["pro"]]);
     assert!(on_events(
         &[Metric::Visitors, Metric::Pageviews],
         &["visit:source"],
@@ -156,7 +163,12 @@ fn visitors_by_a_visit_attribute_under_a_page_filter_read_the_matching_visits() 
         &[],
         std::slice::from_ref(&page)
     ));
-    assert!(on_events(&[Metric::Visitors], &["visit:source"], &[prop]));
+    let entry = json!(["is", "visit:entry_page", ["/"]]);
+    assert!(on_events(
+        &[Metric::Visitors],
+        &["visit:source"],
+        &[page.clone(), entry]
+    ));
     assert!(!on_events(&[Metric::Visitors], &["visit:source"], &[]));
 }
 
