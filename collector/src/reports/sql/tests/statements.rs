@@ -124,7 +124,7 @@ fn visitors_by_a_visit_attribute_under_a_page_filter_read_the_matching_visits() 
     assert_eq!(
         s.text,
         format!(
-            "SELECT if(referrer_source = '', 'Direct / None', referrer_source) AS _d0, uniq(visitor_id), 0, 0, 0, 0, 0, 0 FROM sessions WHERE {SESSIONS_AROUND} AND country_code IN {{p0:Array(String)}} AND session_id IN (SELECT session_id FROM events WHERE {EVENTS_IN_RANGE} AND pathname IN {{p1:Array(String)}}) GROUP BY _d0 SETTINGS use_index_for_in_with_subqueries = 0"
+            "SELECT if(referrer_source = '', 'Direct / None', referrer_source) AS _d0, uniq(visitor_id), 0, 0, 0, 0, 0, 0 FROM sessions WHERE {SESSIONS_AROUND} AND country_code IN {{p0:Array(String)}} AND session_id IN (SELECT session_id FROM events WHERE {EVENTS_IN_RANGE} AND pathname IN {{p1:Array(String)}}) GROUP BY _d0 SETTINGS use_index_for_in_with_subqueries = 0, distributed_product_mode = 'global'"
         )
     );
     assert_eq!(param(&s, "p1"), "['/pricing']");
