@@ -14,7 +14,9 @@
 //!   below the fold). Sessions count in the range where they start.
 //!
 //! Event filters restrict session metrics to sessions with a matching event; entry and exit
-//! page filters restrict event metrics to events of matching sessions. Event dimensions
+//! page filters restrict event metrics to events of matching sessions. Visitors alone by
+//! visit attributes under event filters are read from the rows of those sessions
+//! (`sql::report::visitors_from_sessions`): the same visitor ids, far fewer rows. Event dimensions
 //! (page, goal, props) break session metrics down by the sessions that contain the value.
 //! Every value from a request travels as a `{name:Type}` parameter.
 //!
