@@ -184,9 +184,7 @@ impl Sets {
             })
             .collect()
     }
-}
 
-impl Sets {
     /// The goals breakdown's rows from the totals row: a label with no event that completes
     /// one of its goals has no row, as under `arrayJoin`.
     fn goal_rows(&self, rows: &[Vec<Value>], n: usize, all: u64) -> Vec<Vec<Value>> {
