@@ -155,16 +155,7 @@ pub(super) fn visitors_statement(
     grouping: Grouping,
 ) -> Result<Statement, ReportError> {
     let mut sql = Binder::new(q, range);
-    let mut select: Vec<String> = dims
-        .iter()
-        .enumerate()
-        .map(|(i, d)| {
-            format!(
-                "{} AS _d{i}",
-                dim_expr(&mut sql, d, Ctx::RawSessions, goals)
-            )
-        })
-        .collect();
+    let mut select = dimension_columns(&mut sql, dims, Ctx::RawSessions, goals);
     let mut wheres = Vec::new();
     let mut event_filters = Vec::new();
     for f in filters {
@@ -198,7 +189,7 @@ pub fn lead_metrics(
     goals: &[Goal],
 ) -> Result<Statement, ReportError> {
     let mut sql = Binder::new(q, range);
-    let mut select = event_dimensions(&mut sql, dims, goals);
+    let mut select = dimension_columns(&mut sql, dims, Ctx::Events, goals);
     let mut wheres = vec![LEADS_IN_RANGE.to_string()];
     let mut on_visit = Vec::new();
     for f in filters {
@@ -323,7 +314,7 @@ pub(super) fn event_statement(
     with_goals: bool,
 ) -> Result<Statement, ReportError> {
     let mut sql = Binder::new(q, range);
-    let mut select = event_dimensions(&mut sql, dims, goals);
+    let mut select = dimension_columns(&mut sql, dims, Ctx::Events, goals);
     let mut wheres = vec![EVENTS_IN_RANGE.to_string()];
     if dims.contains(&Dimension::Name) {
         wheres.push(NOT_ENGAGEMENT.to_string());
@@ -358,11 +349,16 @@ pub(super) fn event_statement(
     Ok(sql.finish(text))
 }
 
-/// The dimension columns (`_d0`, `_d1`, ...) of a statement over `events`.
-fn event_dimensions(sql: &mut Binder, dims: &[Dimension], goals: &[Goal]) -> Vec<String> {
+/// The dimension columns (`_d0`, `_d1`, ...) of a statement over the rows `ctx` names.
+fn dimension_columns(
+    sql: &mut Binder,
+    dims: &[Dimension],
+    ctx: Ctx,
+    goals: &[Goal],
+) -> Vec<String> {
     dims.iter()
         .enumerate()
-        .map(|(i, d)| format!("{} AS _d{i}", dim_expr(sql, d, Ctx::Events, goals)))
+        .map(|(i, d)| format!("{} AS _d{i}", dim_expr(sql, d, ctx, goals)))
         .collect()
 }
 

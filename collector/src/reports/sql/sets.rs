@@ -171,7 +171,7 @@ impl Sets {
             return Vec::new();
         }
         rows.iter()
-            .filter(|r| r.get(n).and_then(as_mask) == Some(mask))
+            .filter(|r| r.get(n).and_then(as_u64) == Some(mask))
             .map(|r| {
                 let mut out: Vec<Value> = column.map(|i| r[i].clone()).into_iter().collect();
                 let end = match self.goals {
@@ -190,8 +190,7 @@ impl Sets {
     fn goal_rows(&self, rows: &[Vec<Value>], n: usize, all: u64) -> Vec<Vec<Value>> {
         let (Some(labels), Some(totals)) = (
             &self.goals,
-            rows.iter()
-                .find(|r| r.get(n).and_then(as_mask) == Some(all)),
+            rows.iter().find(|r| r.get(n).and_then(as_u64) == Some(all)),
         ) else {
             return Vec::new();
         };
@@ -202,7 +201,7 @@ impl Sets {
             .filter_map(|(i, label)| {
                 let at = first + i * GOAL_COLUMNS;
                 let cols = totals.get(at..at + GOAL_COLUMNS)?;
-                if as_mask(&cols[0]).unwrap_or(0) == 0 {
+                if as_u64(&cols[0]).unwrap_or(0) == 0 {
                     return None;
                 }
                 let mut row = vec![Value::String(label.clone())];
@@ -213,7 +212,7 @@ impl Sets {
     }
 }
 
-fn as_mask(v: &Value) -> Option<u64> {
+fn as_u64(v: &Value) -> Option<u64> {
     match v {
         Value::Number(n) => n.as_u64(),
         Value::String(s) => s.parse().ok(),

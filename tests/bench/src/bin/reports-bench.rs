@@ -197,13 +197,12 @@ async fn main() -> anyhow::Result<()> {
             "- answers that differ between one by one and the batch: {:?}",
             differing(&filtered, &alone, &batched)
         );
-        // BENCH_ANSWERS=<dir>: each set's answers as text, to compare two builds' answers
-        // (realtime moves on between runs, so it is left out).
+        // BENCH_ANSWERS=<dir>: each set's answers as text, to compare two builds' answers.
         if let Some(dir) = std::env::var_os("BENCH_ANSWERS") {
             let text: String = filtered
                 .iter()
                 .zip(&batched)
-                .filter(|((label, _), _)| *label != "current visitors")
+                .filter(|((label, _), _)| comparable(label))
                 .map(|((label, _), out)| format!("## {label}\n{out:#?}\n"))
                 .collect();
             std::fs::write(std::path::Path::new(&dir).join(format!("{name}.txt")), text)?;
@@ -213,14 +212,11 @@ async fn main() -> anyhow::Result<()> {
         }
         per_set.push((name, means));
     }
-    // Same answers either way (realtime moves on between the runs, so it is left out).
-    let differing: Vec<&str> = queries
-        .iter()
-        .zip(raw_out.iter().zip(&out))
-        .filter(|((label, _), (a, b))| *label != "current visitors" && a != b)
-        .map(|((label, _), _)| *label)
-        .collect();
-    println!("- answers that differ between the two: {differing:?}");
+    // Same answers either way.
+    println!(
+        "- answers that differ between the two: {:?}",
+        differing(&queries, &raw_out, &out)
+    );
     // Where they differ it is ClickHouse's `uniq`: exact up to 65,536 distinct ids, an
     // estimate above. Each day's visitors (rolled up) are below that; a whole month's are not.
     let top: QueryRequest = serde_json::from_value(queries[0].1.clone())?;
@@ -285,13 +281,17 @@ fn runs() -> usize {
         .unwrap_or(5)
 }
 
-/// The labels of the queries whose answers differ (realtime moves on between runs, so it is
-/// left out).
+/// Whether a query's answers can be compared between runs: realtime moves on between them.
+fn comparable(label: &str) -> bool {
+    label != "current visitors"
+}
+
+/// The labels of the comparable queries whose answers differ.
 fn differing(queries: &[(&'static str, Value)], a: &[Output], b: &[Output]) -> Vec<&'static str> {
     queries
         .iter()
         .zip(a.iter().zip(b))
-        .filter(|((label, _), (a, b))| *label != "current visitors" && a != b)
+        .filter(|((label, _), (a, b))| comparable(label) && a != b)
         .map(|((label, _), _)| *label)
         .collect()
 }
