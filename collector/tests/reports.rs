@@ -776,6 +776,14 @@ async fn batches_answer_as_queries_alone(
                 memo.len()
             );
         }
+        // Under an event filter, the visit fold and the visitors by visit attributes select
+        // the visits with a matching event once, in one statement.
+        let event_filter = filters
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f[1].as_str().unwrap().starts_with("event:"));
+        assert_eq!(memo.shared(), usize::from(event_filter), "{filters}");
     }
 
     // Each query's error is its own; the others are answered.

@@ -39,7 +39,7 @@ for _ in $(seq 1 600); do
   before=$(awk '{print $14 + $15}' "/proc/$pid/stat"); sleep 1; after=$(awk '{print $14 + $15}' "/proc/$pid/stat")
   if [ $((after - before)) -le 5 ]; then idle=$((idle + 1)); [ $idle -ge 2 ] && break; else idle=0; fi
 done
-echo "under load: $(git log -1 --format='%h' ) $(date -u +%Y-%m-%d), $(nproc) cores, store of $(curl -s -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' "http://$ADDR/api/v2/query" -d '{"site_id":"bench.example","metrics":["events"],"date_range":"all"}' | sed 's/.*"metrics":\[\([0-9]*\)\].*/\1/') events, RSS $(awk '/VmRSS/ {print int($2/1024)}' /proc/$pid/status) MB at rest"
+echo "under load: $(git log -1 --format='%h' ) $(date -u +%Y-%m-%d), $(nproc) cores, store of $(curl -s -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' "http://$ADDR/api/v2/query" -d '{"site_id":"bench.example","metrics":["events"],"date_range":"all"}' | sed 's/.*"metrics":\[\([0-9]*\)\].*/\1/') events, RSS $(awk '/VmRSS/ {print int($2/1024)}' /proc/$pid/status) MB at rest (peak $(awk '/VmHWM/ {print int($2/1024)}' /proc/$pid/status) MB so far, start-up included)"
 
 rate="$(wrk -t2 -c$CONNS -d${SECS}s -s tests/bench/post.lua "http://$ADDR/api/event" | tee "$work/wrk1" | awk '/Requests\/sec/ {print int($2)}')"
 echo "1. ingest alone: $rate beacons/s ($(sed -n 's/^statuses: //p' "$work/wrk1"))"

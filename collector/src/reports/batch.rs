@@ -5,9 +5,12 @@
 //! leaves every member's rows in a `Memo`; each report then runs through the engine as it
 //! would alone, taking those statements' rows from the memo instead of the store. A
 //! statement that fits no family, or whose family's statement failed, runs on its own, so a
-//! batch answers exactly what its reports answer one by one.
+//! batch answers exactly what its reports answer one by one. Under an event filter, the
+//! families that read `sessions` (the visit fold, the visitors by visit attributes) select
+//! the same visits with a matching event: on the embedded store they run as one statement
+//! that selects those visits once (`share`, `sql::sets::Shared`).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use super::dates::Range;
 use super::engine::group_requests;
@@ -16,11 +19,11 @@ use super::goals::Goal;
 use super::model::Metric;
 use super::query::{validate, Query};
 use super::rollups::Rollups;
-use super::sql::sets::{member, Member, Part, Sets};
+use super::sql::sets::{member, selects_matching_visits, view_key, Member, Part, Sets, Shared};
 use super::sql::{raw_statements, Statement};
 
 pub use super::execute::Memo;
-use crate::store::Store;
+use crate::store::{Engine, Store};
 
 /// One statement of one report, as a member of a family.
 struct Entry<'a> {
@@ -61,8 +64,12 @@ pub async fn prefetch(
             }
         }
     }
-    for key in order {
-        let family = &families[&key];
+    let shared = match store.engine() {
+        Engine::Embedded => share(store, &memo, &families, &order).await,
+        Engine::Server => HashSet::new(),
+    };
+    for key in order.iter().filter(|k| !shared.contains(*k)) {
+        let family = &families[key];
         let first = &family[0];
         let members: Vec<&Member> = family.iter().map(|e| &e.member).collect();
         let sets = match Sets::build(&first.query, &first.range, &members, first.goals) {
@@ -81,6 +88,61 @@ pub async fn prefetch(
         }
     }
     memo
+}
+
+/// Answers the families of one view that each select the visits with a matching event
+/// with one statement (`Shared`) per view; returns the keys of the families it answered.
+/// Only on the embedded store, where it was measured (a materialized CTE needs a recent
+/// engine, and on a cluster its set would have to travel to every shard); a failed shared
+/// statement leaves its families to run on their own.
+async fn share(
+    store: &dyn Store,
+    memo: &Memo,
+    families: &HashMap<String, Vec<Entry<'_>>>,
+    order: &[String],
+) -> HashSet<String> {
+    let mut views: Vec<(String, Vec<&String>)> = Vec::new();
+    for key in order {
+        let first = &families[key][0];
+        if !selects_matching_visits(&first.query, first.member.part) {
+            continue;
+        }
+        let view = view_key(&first.query, &first.range);
+        match views.iter_mut().find(|(v, _)| *v == view) {
+            Some((_, keys)) => keys.push(key),
+            None => views.push((view, vec![key])),
+        }
+    }
+    let mut done = HashSet::new();
+    for (_, keys) in views.iter().filter(|(_, keys)| keys.len() > 1) {
+        let first = &families[keys[0]][0];
+        let members: Vec<Vec<&Member>> = keys
+            .iter()
+            .map(|k| families[*k].iter().map(|e| &e.member).collect())
+            .collect();
+        let Ok(Some(shared)) = Shared::build(&first.query, &first.range, &members, first.goals)
+        else {
+            continue;
+        };
+        let parts = match execute::rows(store, &shared.statement).await {
+            Ok(rows) => shared.part_rows(&rows),
+            Err(e) => {
+                tracing::debug!(error = %e, "a shared statement failed; its families run on their own");
+                continue;
+            }
+        };
+        let Some(parts) = parts else {
+            continue;
+        };
+        memo.count_shared();
+        for ((sets, rows), &i) in shared.parts.iter().zip(&parts).zip(&shared.families) {
+            for e in &families[keys[i]] {
+                memo.put(&e.own, sets.member_rows(&e.member, rows));
+            }
+            done.insert(keys[i].clone());
+        }
+    }
+    done
 }
 
 /// The statements `execute::raw_groups` runs for `q` over `range` that may join a family.

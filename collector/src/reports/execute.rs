@@ -22,6 +22,8 @@ pub struct Memo {
     rows: Mutex<HashMap<String, Vec<Vec<Value>>>>,
     /// How many statements were taken from it (benchmarks check that none was wasted).
     hits: std::sync::atomic::AtomicUsize,
+    /// How many statements answered several families at once (`sql::sets::Shared`).
+    shared: std::sync::atomic::AtomicUsize,
 }
 
 impl Memo {
@@ -59,6 +61,16 @@ impl Memo {
     /// How many times a statement was answered from it.
     pub fn hits(&self) -> usize {
         self.hits.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    pub(crate) fn count_shared(&self) {
+        self.shared
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// How many shared statements (`sql::sets::Shared`) answered its families.
+    pub fn shared(&self) -> usize {
+        self.shared.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// How many statements it answers.

@@ -33,6 +33,13 @@ pub struct Statement {
 pub(crate) struct Binder {
     params: Params,
     next: usize,
+    /// The bound parameters' names are `{prefix}0`, `{prefix}1`, ...: statements built to be
+    /// parts of one (`sets::Shared`) each have their own prefix.
+    prefix: &'static str,
+    /// The CTE with the session ids of the visits that have a matching event, when the
+    /// statement is a part of one that defines it (`sets::Shared`); `None`: the statement
+    /// selects them itself.
+    matching: Option<&'static str>,
 }
 
 impl Binder {
@@ -43,12 +50,37 @@ impl Binder {
             .with("end", range.end)
             .with("tz", q.tz.name())
             .with("from_date", range.from.to_string());
-        Binder { params, next: 0 }
+        Binder {
+            params,
+            next: 0,
+            prefix: "p",
+            matching: None,
+        }
+    }
+
+    /// A binder for one part of a statement made of several: parameters named after
+    /// `prefix`, and the visits with a matching event read from the CTE `matching`.
+    pub(crate) fn part(
+        q: &Query,
+        range: &Range,
+        prefix: &'static str,
+        matching: &'static str,
+    ) -> Binder {
+        Binder {
+            prefix,
+            matching: Some(matching),
+            ..Binder::new(q, range)
+        }
+    }
+
+    /// The CTE the statement reads the visits with a matching event from, if any.
+    pub(crate) fn matching(&self) -> Option<&'static str> {
+        self.matching
     }
 
     /// Adds `value` as a fresh parameter and returns its `{name:Type}` placeholder.
     pub(crate) fn bind(&mut self, ty: &str, value: impl ParamValue) -> String {
-        let name = format!("p{}", self.next);
+        let name = format!("{}{}", self.prefix, self.next);
         self.next += 1;
         self.params.push(&name, value);
         format!("{{{name}:{ty}}}")

@@ -25,6 +25,11 @@ pub const LEAD_METRICS: usize = 1;
 /// events, visits, bounces, duration sum, the visits bounces are counted of.
 pub const SESSION_METRICS: usize = 7;
 
+/// The settings of a statement that selects visits from `sessions` through the set of those
+/// with a matching event (see `visitors_statement`).
+pub(super) const MATCHING_SETTINGS: &str =
+    " SETTINGS use_index_for_in_with_subqueries = 0, distributed_product_mode = 'global'";
+
 /// The statements that answer `q` over `range` from the raw tables.
 #[derive(Clone, Debug)]
 pub struct RawStatements {
@@ -70,8 +75,7 @@ pub fn raw_statements(
         return Ok(RawStatements {
             events: None,
             sessions: Some(visitors_statement(
-                q,
-                range,
+                Binder::new(q, range),
                 &q.dimensions,
                 &q.filters,
                 goals,
@@ -146,15 +150,15 @@ pub(super) fn visitors_from_sessions(q: &Query, range: &Range, metrics: &[Metric
 /// for the 720 k visits of a popular page), hence the first setting. On a cluster the set
 /// is made once and sent to every shard (`sessions` and `events` are sharded by different
 /// keys, so a shard's own events would miss visits); elsewhere the second does nothing.
+/// As a part of a shared statement (`sql` reads the visits from a CTE) the shared statement
+/// carries those settings.
 pub(super) fn visitors_statement(
-    q: &Query,
-    range: &Range,
+    mut sql: Binder,
     dims: &[Dimension],
     filters: &[Filter],
     goals: &[Goal],
     grouping: Grouping,
 ) -> Result<Statement, ReportError> {
-    let mut sql = Binder::new(q, range);
     let mut select = dimension_columns(&mut sql, dims, Ctx::RawSessions, goals);
     let mut wheres = Vec::new();
     let mut event_filters = Vec::new();
@@ -168,8 +172,12 @@ pub(super) fn visitors_statement(
     let (set_column, group) = grouping.clauses(dims.len());
     select.extend(set_column);
     select.extend(["uniq(visitor_id)", "0", "0", "0", "0", "0", "0"].map(String::from));
+    let settings = match sql.matching() {
+        Some(_) => "",
+        None => MATCHING_SETTINGS,
+    };
     let text = format!(
-        "SELECT {} FROM sessions WHERE {}{group} SETTINGS use_index_for_in_with_subqueries = 0, distributed_product_mode = 'global'",
+        "SELECT {} FROM sessions WHERE {}{group}{settings}",
         select.join(", "),
         sessions_where(&wheres, false)
     );
@@ -365,7 +373,23 @@ fn dimension_columns(
 /// Event filters on visits: the visits with an event in the range that matches all of them
 /// (one event, as `visitors` counts them: a page and a goal filter mean a conversion on that
 /// page, for visits as for visitors).
+///
+/// In a part of a shared statement (`sets::Shared`) the visits come from the CTE it
+/// defines with `matching_events` for the same filters.
 fn visits_with_event(
+    sql: &mut Binder,
+    filters: &[&Filter],
+    goals: &[Goal],
+) -> Result<String, ReportError> {
+    let visits = match sql.matching() {
+        Some(cte) => format!("SELECT session_id FROM {cte}"),
+        None => matching_events(sql, filters, goals)?,
+    };
+    Ok(format!("session_id IN ({visits})"))
+}
+
+/// The session ids of the events in the range that match all of `filters` (event filters).
+pub(super) fn matching_events(
     sql: &mut Binder,
     filters: &[&Filter],
     goals: &[Goal],
@@ -375,7 +399,7 @@ fn visits_with_event(
         .map(|f| filter_expr(sql, f, Ctx::Events, goals))
         .collect::<Result<Vec<_>, _>>()?;
     Ok(format!(
-        "session_id IN (SELECT session_id FROM events WHERE {EVENTS_IN_RANGE} AND {})",
+        "SELECT session_id FROM events WHERE {EVENTS_IN_RANGE} AND {}",
         conds.join(" AND ")
     ))
 }
@@ -425,21 +449,26 @@ pub fn session_metrics(
     goals: &[Goal],
 ) -> Result<Statement, ReportError> {
     let fold = folds(dims, filters, metrics);
-    session_statement(q, range, dims, filters, goals, fold, Grouping::Plain)
+    session_statement(
+        Binder::new(q, range),
+        dims,
+        filters,
+        goals,
+        fold,
+        Grouping::Plain,
+    )
 }
 
 /// `session_metrics` with the fold decided by the caller (`folds` of the statements it
 /// stands for: grouping sets share one fold).
 pub(super) fn session_statement(
-    q: &Query,
-    range: &Range,
+    mut sql: Binder,
     dims: &[Dimension],
     filters: &[Filter],
     goals: &[Goal],
     fold: bool,
     grouping: Grouping,
 ) -> Result<Statement, ReportError> {
-    let mut sql = Binder::new(q, range);
     let ctx = if fold {
         Ctx::Sessions
     } else {

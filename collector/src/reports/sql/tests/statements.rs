@@ -412,3 +412,108 @@ fn the_goals_breakdown_shares_the_events_statement_as_columns_of_its_totals_row(
         vec![json!(["/", 3, 3, 4]).as_array().unwrap().clone()]
     );
 }
+
+#[test]
+fn the_visit_fold_and_the_visitors_of_a_view_under_an_event_filter_select_its_visits_once() {
+    use crate::reports::sql::sets::{member, selects_matching_visits, Part, Shared};
+    let filters = [
+        json!(["is", "visit:source", ["Google"]]),
+        json!(["is", "event:page", ["/pricing"]]),
+    ];
+    let fold = [Metric::Visits, Metric::Visitors, Metric::BounceRate];
+    let entry = query(&fold, &["visit:entry_page"], &filters);
+    let exit = query(&fold, &["visit:exit_page"], &filters);
+    let countries = query(&[Metric::Visitors], &["visit:country"], &filters);
+    let devices = query(&[Metric::Visitors], &["visit:device"], &filters);
+    let range = entry.range.clone();
+    let part = |q: &Query| Part::sessions(q, &range, &q.metrics);
+    assert_eq!(part(&entry), Part::Sessions { fold: true });
+    assert_eq!(part(&countries), Part::Visitors);
+    let [a, b, c, d] =
+        [&entry, &exit, &countries, &devices].map(|q| member(q, &range, part(q)).unwrap());
+    assert!(selects_matching_visits(&entry, a.part) && selects_matching_visits(&countries, c.part));
+    assert!(!selects_matching_visits(&entry, Part::Events));
+    let unfiltered = query(&fold, &["visit:entry_page"], &filters[..1]);
+    assert!(!selects_matching_visits(&unfiltered, part(&unfiltered)));
+
+    let shared = Shared::build(&entry, &range, &[vec![&a, &b], vec![&c, &d]], &[])
+        .unwrap()
+        .unwrap();
+    let s = &shared.statement;
+    // The matching events are read once, into a CTE with parameters of its own ...
+    assert!(
+        s.text.starts_with(&format!(
+            "WITH matching AS MATERIALIZED (SELECT session_id FROM events WHERE {EVENTS_IN_RANGE} AND pathname IN {{m0:Array(String)}}) SELECT 0 AS _part, formatRowNoNewline('JSONCompactEachRow', *) AS _row FROM (SELECT entry AS _d0, exit_page AS _d1, grouping(_d0, _d1) AS _g"
+        )),
+        "{}",
+        s.text
+    );
+    assert_eq!(s.text.matches("FROM events").count(), 1, "{}", s.text);
+    // ... and each branch selects its visits from it, with its own parameters.
+    assert_eq!(
+        s.text
+            .matches("session_id IN (SELECT session_id FROM matching)")
+            .count(),
+        2
+    );
+    assert!(s.text.contains(") UNION ALL SELECT 1 AS _part, formatRowNoNewline('JSONCompactEachRow', *) AS _row FROM (SELECT country_code AS _d0"), "{}", s.text);
+    assert!(
+        s.text
+            .contains("countIf(pv <= 1 AND entry IN {a1:Array(String)})"),
+        "{}",
+        s.text
+    );
+    assert!(s.text.ends_with(
+        "SETTINGS use_index_for_in_with_subqueries = 0, distributed_product_mode = 'global', enable_materialized_cte = 1"
+    ), "{}", s.text);
+    assert_eq!(shared.families, vec![0, 1]);
+    let mut expected = range_params();
+    expected.extend(
+        [
+            ("m0", "['/pricing']"),
+            ("a0", "['Google']"),
+            ("a1", "['/pricing']"),
+            ("b0", "['Google']"),
+        ]
+        .map(|(n, v)| (n.to_string(), v.to_string())),
+    );
+    assert_eq!(params(s), expected);
+
+    // Rows come back as (branch, row as JSON text), and go to their branch's members as
+    // their own statements would have returned them.
+    let rows: Vec<Vec<serde_json::Value>> = [
+        json!([1, r#"["JP","",1,"7",0,0,0,0,0,0]"#]),
+        json!(["0", r#"["/pricing","",1,"5","9","11","4","1","120","3"]"#]),
+        json!([1, r#"["","Mobile",2,"2",0,0,0,0,0,0]"#]),
+    ]
+    .into_iter()
+    .map(|r| r.as_array().unwrap().clone())
+    .collect();
+    let parts = shared.part_rows(&rows).unwrap();
+    assert_eq!(
+        shared.parts[1].member_rows(&c, &parts[1]),
+        vec![json!(["JP", "7", 0, 0, 0, 0, 0, 0])
+            .as_array()
+            .unwrap()
+            .clone()]
+    );
+    assert_eq!(
+        shared.parts[1].member_rows(&d, &parts[1]),
+        vec![json!(["Mobile", "2", 0, 0, 0, 0, 0, 0])
+            .as_array()
+            .unwrap()
+            .clone()]
+    );
+    assert_eq!(
+        shared.parts[0].member_rows(&a, &parts[0]),
+        vec![json!(["/pricing", "5", "9", "11", "4", "1", "120", "3"])
+            .as_array()
+            .unwrap()
+            .clone()]
+    );
+    // Anything but a branch number and a JSON array is not taken.
+    assert!(shared.part_rows(&[vec![json!(2), json!("[]")]]).is_none());
+    assert!(shared
+        .part_rows(&[vec![json!(0), json!("not json")]])
+        .is_none());
+}
