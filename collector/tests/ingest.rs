@@ -637,3 +637,79 @@ async fn a_retried_batch_adds_no_visit_twice() {
     insert("00000000000000ab-000000-02").await; // another batch: counted
     assert_eq!(count(&state, visit_events).await, 2);
 }
+
+/// A visit still going when the collector restarts goes on after it: the live visits are
+/// restored from the store at start (`Tracker::warm_up`), so the next page view is the
+/// visit's second, not the start of another. Visits that ended are not restored.
+#[actix_rt::test]
+async fn a_live_visit_continues_after_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let (state, bg) = setup(dir.path(), &[]).await;
+        let app = app!(state);
+        let r = test::call_service(&app, beacon(page("/landing")).to_request()).await;
+        assert_eq!(r.status(), StatusCode::ACCEPTED);
+        assert_eq!(
+            wait_for(&state, "SELECT count() AS c FROM events", 1).await,
+            1
+        );
+        // A visit of another visitor that ended two hours ago.
+        state
+            .store
+            .execute(
+                "INSERT INTO sessions (site, day, session_id, visitor_id, start, end, pageviews, events, entry_page, exit, retention_days)
+                 VALUES ('example.com', toDate(now() - 7200), 99, 99, now() - 7300, now() - 7200, 1, 1, '/old', (1, '/old'), 400)",
+                &Params::new(),
+            )
+            .await
+            .unwrap();
+        bg.shutdown(&state, Duration::from_secs(10)).await;
+    }
+    let (state, _bg) = setup(dir.path(), &[]).await;
+    assert_eq!(
+        state.sessions.len(),
+        1,
+        "the live visit, not the one that ended"
+    );
+    let app = app!(state);
+    let r = test::call_service(&app, beacon(page("/pricing")).to_request()).await;
+    assert_eq!(r.status(), StatusCode::ACCEPTED);
+    assert_eq!(
+        wait_for(&state, "SELECT count() AS c FROM events", 2).await,
+        2
+    );
+    #[derive(Deserialize, Debug, PartialEq)]
+    struct Visit {
+        events: u64,
+        pageviews: u64,
+        entry_page: String,
+        exit_page: String,
+    }
+    let visits: Vec<Visit> = fetch(
+        state.store.as_ref(),
+        "SELECT sum(events) AS events, sum(pageviews) AS pageviews, max(entry_page) AS entry_page,
+                max(exit).2 AS exit_page
+         FROM sessions WHERE session_id != 99 GROUP BY session_id",
+        &Params::new(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        visits,
+        [Visit {
+            events: 2,
+            pageviews: 2,
+            entry_page: "/landing".into(),
+            exit_page: "/pricing".into(),
+        }]
+    );
+    assert_eq!(
+        count(
+            &state,
+            "SELECT uniqExact(session_id) = 1 AND groupArray(session_seq) IN ([1, 2], [2, 1]) AS c FROM events"
+        )
+        .await,
+        1,
+        "both page views in one visit, its first and its second"
+    );
+}
