@@ -9,7 +9,7 @@ use actix_web::{App, HttpServer};
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use prometheus::{IntCounter, IntGauge};
+use prometheus::{IntCounter, IntGauge, IntGaugeVec, Opts};
 
 use crate::auth::Tokens;
 use crate::clock::Clock;
@@ -302,6 +302,46 @@ pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
 
 /// The collector's background work: the batcher (spool → store), salt rotation, cache
 /// refreshes and the session sweep.
+/// The embedded engine's memory counters (`system.metrics`) and their `kind` label.
+const STORE_MEMORY: [(&str, &str); 6] = [
+    ("MemoryTracking", "tracked"),
+    ("MarkCacheBytes", "marks"),
+    ("PrimaryIndexCacheBytes", "primary_index"),
+    ("IndexMarkCacheBytes", "index_marks"),
+    ("QueryConditionCacheBytes", "query_condition"),
+    ("CompiledExpressionCacheBytes", "compiled_expressions"),
+];
+
+/// Sets `candor_store_memory_bytes` from the embedded engine's own counters. Its resident
+/// memory beyond `tracked` and the caches is code, mapped files and memory its allocator
+/// holds after it was freed. A ClickHouse server is watched with its own metrics.
+async fn refresh_store_memory(
+    state: &AppState,
+    gauge: &IntGaugeVec,
+) -> Result<(), store::StoreError> {
+    if state.store.engine() != store::Engine::Embedded {
+        return Ok(());
+    }
+    #[derive(serde::Deserialize)]
+    struct Row {
+        metric: String,
+        value: i64,
+    }
+    let names: Vec<&str> = STORE_MEMORY.iter().map(|(m, _)| *m).collect();
+    let rows: Vec<Row> = store::fetch(
+        state.store.as_ref(),
+        "SELECT metric, toInt64(value) AS value FROM system.metrics WHERE metric IN {names:Array(String)}",
+        &store::Params::new().with("names", names),
+    )
+    .await?;
+    for r in rows {
+        if let Some((_, kind)) = STORE_MEMORY.iter().find(|(m, _)| *m == r.metric) {
+            gauge.with_label_values(&[kind]).set(r.value);
+        }
+    }
+    Ok(())
+}
+
 pub struct Background {
     stop: Arc<AtomicBool>,
     batcher: tokio::task::JoinHandle<()>,
@@ -377,6 +417,15 @@ impl Background {
         state.metrics.register(Box::new(rollup_passes.clone()));
         state.metrics.register(Box::new(rollup_pending.clone()));
         state.metrics.register(Box::new(rollup_built.clone()));
+        let store_memory = IntGaugeVec::new(
+            Opts::new(
+                "store_memory_bytes",
+                "the embedded engine's own memory: `tracked` is what it counts as in use, the others its caches (bounded by store.memory_mb)",
+            ),
+            &["kind"],
+        )
+        .expect("static metric");
+        state.metrics.register(Box::new(store_memory.clone()));
         let batcher = tokio::spawn(
             Batcher {
                 store: state.store.clone(),
@@ -413,6 +462,9 @@ impl Background {
                     }
                     if let Err(e) = state.rollups.refresh().await {
                         tracing::warn!(error = %e, "refreshing the rollup index failed");
+                    }
+                    if let Err(e) = refresh_store_memory(&state, &store_memory).await {
+                        tracing::debug!(error = %e, "reading the engine's memory failed");
                     }
                     state.sessions.sweep(state.clock.unix_seconds());
                     state.rate_limits.forget_idle();
