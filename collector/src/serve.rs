@@ -300,8 +300,6 @@ pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
     })
 }
 
-/// The collector's background work: the batcher (spool → store), salt rotation, cache
-/// refreshes and the session sweep.
 /// The embedded engine's memory counters (`system.metrics`) and their `kind` label.
 const STORE_MEMORY: [(&str, &str); 6] = [
     ("MemoryTracking", "tracked"),
@@ -342,6 +340,8 @@ async fn refresh_store_memory(
     Ok(())
 }
 
+/// The collector's background work: the batcher (spool → store), salt rotation, cache
+/// refreshes and the session sweep.
 pub struct Background {
     stop: Arc<AtomicBool>,
     batcher: tokio::task::JoinHandle<()>,
