@@ -233,7 +233,14 @@ pub fn event_metrics(
     filters: &[Filter],
     goals: &[Goal],
 ) -> Result<Statement, ReportError> {
-    event_statement(q, range, dims, filters, goals, Grouping::Plain, false)
+    event_statement(
+        Binder::new(q, range),
+        dims,
+        filters,
+        goals,
+        Grouping::Plain,
+        false,
+    )
 }
 
 /// The goals' labels as an `event:goal` breakdown names them, each once, in order: two goals
@@ -313,15 +320,13 @@ impl Grouping {
 /// `event_metrics` grouped as `grouping` says; with `with_goals`, the goals breakdown's
 /// columns (`goal_columns`) follow the metrics.
 pub(super) fn event_statement(
-    q: &Query,
-    range: &Range,
+    mut sql: Binder,
     dims: &[Dimension],
     filters: &[Filter],
     goals: &[Goal],
     grouping: Grouping,
     with_goals: bool,
 ) -> Result<Statement, ReportError> {
-    let mut sql = Binder::new(q, range);
     let mut select = dimension_columns(&mut sql, dims, Ctx::Events, goals);
     let mut wheres = vec![EVENTS_IN_RANGE.to_string()];
     if dims.contains(&Dimension::Name) {

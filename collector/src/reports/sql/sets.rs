@@ -120,14 +120,13 @@ impl Sets {
         members: &[&Member],
         goals: &[Goal],
     ) -> Result<Option<Sets>, ReportError> {
-        Sets::build_with(Binder::new(q, range), q, range, members, goals)
+        Sets::build_with(Binder::new(q, range), q, members, goals)
     }
 
     /// `build`, with the statement's parameters and visits as `sql` says (`Binder::part`).
     fn build_with(
         sql: Binder,
         q: &Query,
-        range: &Range,
         members: &[&Member],
         goals: &[Goal],
     ) -> Result<Option<Sets>, ReportError> {
@@ -154,7 +153,7 @@ impl Sets {
         let grouping = Grouping::Sets { totals };
         let statement = match first.part {
             Part::Events => {
-                event_statement(q, range, &dimensions, filters, goals, grouping, with_goals)?
+                event_statement(sql, &dimensions, filters, goals, grouping, with_goals)?
             }
             Part::Sessions { fold } => {
                 session_statement(sql, &dimensions, filters, goals, fold, grouping)?
@@ -286,7 +285,7 @@ impl Shared {
                 break;
             };
             let sql = Binder::part(q, range, prefix, MATCHING);
-            let Some(sets) = Sets::build_with(sql, q, range, members, goals)? else {
+            let Some(sets) = Sets::build_with(sql, q, members, goals)? else {
                 continue;
             };
             for (name, value) in sets.statement.params.iter() {
