@@ -649,10 +649,7 @@ async fn a_live_visit_continues_after_a_restart() {
         let app = app!(state);
         let r = test::call_service(&app, beacon(page("/landing")).to_request()).await;
         assert_eq!(r.status(), StatusCode::ACCEPTED);
-        assert_eq!(
-            wait_for(&state, "SELECT count() AS c FROM events", 1).await,
-            1
-        );
+        common::events_stored(&state, 1).await;
         // A visit of another visitor that ended two hours ago.
         state
             .store
@@ -674,10 +671,7 @@ async fn a_live_visit_continues_after_a_restart() {
     let app = app!(state);
     let r = test::call_service(&app, beacon(page("/pricing")).to_request()).await;
     assert_eq!(r.status(), StatusCode::ACCEPTED);
-    assert_eq!(
-        wait_for(&state, "SELECT count() AS c FROM events", 2).await,
-        2
-    );
+    common::events_stored(&state, 2).await;
     #[derive(Deserialize, Debug, PartialEq)]
     struct Visit {
         events: u64,
