@@ -301,6 +301,11 @@ impl Filter {
         }
     }
 
+    /// Whether it filters on event properties (a page, a goal, an event name, a property).
+    pub fn is_event(&self) -> bool {
+        matches!(self.kind(), Ok(Kind::Event))
+    }
+
     /// Where the filter can be evaluated: `Event` if it refers to any event property,
     /// `Session` for entry or exit pages, else `Visit`.
     pub fn kind(&self) -> Result<Kind, String> {

@@ -59,9 +59,7 @@ pub fn raw_statements(
 ) -> Result<RawStatements, ReportError> {
     let visit_level = !range.live
         && q.dimensions.iter().all(|d| d.kind() != Kind::Event)
-        && q.filters
-            .iter()
-            .all(|f| !matches!(f.kind(), Ok(Kind::Event)));
+        && !q.filters.iter().any(Filter::is_event);
     let sessions =
         |metrics: &[Metric]| session_metrics(q, range, &q.dimensions, &q.filters, metrics, goals);
     // Leads are not events of any name the site sends: broken down by event name, none.
@@ -136,9 +134,7 @@ pub(super) fn visitors_from_sessions(q: &Query, range: &Range, metrics: &[Metric
         && metrics.iter().all(derived)
         && !q.dimensions.is_empty()
         && q.dimensions.iter().all(|d| d.kind() == Kind::Visit)
-        && q.filters
-            .iter()
-            .any(|f| matches!(f.kind(), Ok(Kind::Event)))
+        && q.filters.iter().any(Filter::is_event)
         && q.filters.iter().all(filter_fits)
 }
 

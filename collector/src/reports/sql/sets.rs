@@ -239,10 +239,7 @@ const PART_PREFIXES: [&str; 4] = ["a", "b", "c", "d"];
 /// (`visits_with_event`): statements over `sessions` under an event filter. The visit fold
 /// and the visitors of one view then select the same visits, which `Shared` selects once.
 pub fn selects_matching_visits(q: &Query, part: Part) -> bool {
-    matches!(part, Part::Sessions { .. } | Part::Visitors)
-        && q.filters
-            .iter()
-            .any(|f| matches!(f.kind(), Ok(Kind::Event)))
+    matches!(part, Part::Sessions { .. } | Part::Visitors) && q.filters.iter().any(Filter::is_event)
 }
 
 /// Grouping-sets statements of one view (same site, range, time zone and filters) that each
@@ -268,11 +265,7 @@ impl Shared {
         families: &[Vec<&Member>],
         goals: &[Goal],
     ) -> Result<Option<Shared>, ReportError> {
-        let filters: Vec<&Filter> = q
-            .filters
-            .iter()
-            .filter(|f| matches!(f.kind(), Ok(Kind::Event)))
-            .collect();
+        let filters: Vec<&Filter> = q.filters.iter().filter(|f| f.is_event()).collect();
         if filters.is_empty() {
             return Ok(None);
         }
