@@ -953,6 +953,28 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "visit attributes of sessions from short lists as LowCardinality",
         statements: low_cardinality_visits,
     },
+    Migration {
+        version: 19,
+        name: "filtered daily rollups",
+        // Builds from before hold no filters and rule 0: the builder builds them again.
+        // Until then their rows read `bounce_visits` as `visits`, which it is unfiltered.
+        statements: |t| {
+            let mut s = add_columns(
+                &ROLLUP_DAYS,
+                &[
+                    "filters Array(String) DEFAULT []",
+                    "filter_rule UInt8 DEFAULT 0",
+                ],
+                t,
+            );
+            s.extend(add_columns(
+                &ROLLUPS,
+                &["bounce_visits UInt64 DEFAULT visits"],
+                t,
+            ));
+            s
+        },
+    },
 ];
 
 /// Every statement `migrate` may run, the bookkeeping table first (for DDL checks).

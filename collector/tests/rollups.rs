@@ -113,6 +113,47 @@ fn bodies(site: &str, today: chrono::NaiveDate) -> Vec<Value> {
     out
 }
 
+/// The reports of a dashboard view under one filter over 30 days: the top stats with a
+/// comparison, the chart, every rolled-up breakdown (with event, visit and lead metrics
+/// alone and together) and the goals.
+fn filtered_bodies(site: &str, filter: &Value) -> Vec<Value> {
+    let all = json!([
+        "visitors",
+        "visits",
+        "pageviews",
+        "views_per_visit",
+        "bounce_rate",
+        "visit_duration",
+        "events",
+        "leads"
+    ]);
+    let mut out = Vec::new();
+    for period in ["30d"] {
+        let body = |metrics: &Value, dims: Value| {
+            json!({"site_id": site, "date_range": period, "metrics": metrics, "dimensions": dims,
+                   "filters": [filter], "pagination": {"limit": 10000}})
+        };
+        let mut top = body(&all, json!([]));
+        top["include"] = json!({"comparisons": {"mode": "previous_period"}});
+        out.push(top);
+        out.push(body(&all, json!(["time:day"])));
+        for dim in rolled_dimensions() {
+            out.push(body(&all, json!([dim.name()])));
+            out.push(body(
+                &json!(["visitors", "percentage"]),
+                json!([dim.name()]),
+            ));
+            out.push(body(&json!(["visits", "bounce_rate"]), json!([dim.name()])));
+            out.push(body(&json!(["pageviews", "leads"]), json!([dim.name()])));
+        }
+        out.push(body(
+            &json!(["visitors", "events", "conversion_rate"]),
+            json!(["event:goal"]),
+        ));
+    }
+    out
+}
+
 fn query(state: &AppState, body: &Value) -> Query {
     let req: QueryRequest = serde_json::from_value(body.clone()).unwrap();
     let site = state
@@ -228,6 +269,45 @@ async fn rolled_up_reports_equal_the_raw_tables() {
     // Every UTC-site report with a finished day in its range reads rollups; so do the New
     // York site's breakdowns (its time buckets straddle UTC days and are left raw).
     assert!(planned > 120, "{planned} reports used rollups");
+
+    // Under a common page or property value (every day holds it) the same reports read
+    // filtered rollups, with the same answers; under a rare page they read the raw tables.
+    let days = state.rollups.days("r.example");
+    let page = r#"["event:page","/page/1"]"#;
+    let author = r#"["event:props:author","alice"]"#;
+    assert!(
+        days.values().all(|b| b.filters.iter().any(|f| f == page)
+            && b.filters.iter().any(|f| f == author)
+            && !b.filters.iter().any(|f| f.contains("/page/299"))),
+        "{days:?}"
+    );
+    for (filter, rolled_up) in [
+        (json!(["is", "event:page", ["/page/1"]]), true),
+        (json!(["is", "event:props:author", ["alice"]]), true),
+        (json!(["is", "event:page", ["/page/299"]]), false),
+        (json!(["contains", "event:page", ["/page/1"]]), false),
+    ] {
+        let mut planned = 0;
+        let bodies = filtered_bodies("r.example", &filter);
+        for body in &bodies {
+            let q = query(&state, body);
+            if state
+                .rollups
+                .plan(&q, &q.range, &state.goals.list("r.example"))
+                .is_some()
+            {
+                planned += 1;
+            }
+            let (raw, rolled) = both(&state, &q).await;
+            assert_eq!(raw, rolled, "{body}");
+            assert!(!rolled_up || !raw.results.is_empty(), "{body}");
+        }
+        if rolled_up {
+            assert_eq!(planned, bodies.len(), "{filter}");
+        } else {
+            assert_eq!(planned, 0, "{filter}");
+        }
+    }
 
     // Late events for a rolled-up day: the rollup is stale (its answer differs, which shows
     // it is being read) until the next pass rebuilds the days whose counts changed.

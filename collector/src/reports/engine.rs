@@ -142,6 +142,9 @@ impl Engine<'_> {
         };
         let rows = execute::rows(self.store, &plan.statement(&q.site)).await?;
         let mut out = shape::rollup_sums(rows, plan.totals(), plan.bucket(), plan.from())?;
+        if plan.filtered() {
+            shape::keep_asked(&mut out, metrics);
+        }
         for part in &plan.rest {
             for r in execute::raw_groups(self.store, self.memo, self.goals, q, part, metrics)
                 .await?

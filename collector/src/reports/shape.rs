@@ -183,7 +183,7 @@ pub(crate) fn rollup_sums(
     from: NaiveDate,
 ) -> Result<HashMap<String, Raw>, StoreError> {
     let mut out: HashMap<String, Raw> = HashMap::new();
-    for r in rows.into_iter().filter(|r| r.len() == 9) {
+    for r in rows.into_iter().filter(|r| r.len() == 10) {
         let dims = match (bucket, &r[0]) {
             (None, _) if totals => Vec::new(),
             (None, Value::String(v)) => {
@@ -203,8 +203,7 @@ pub(crate) fn rollup_sums(
             events: as_u64(&r[3]),
             visits: as_u64(&r[4]),
             bounces: as_u64(&r[5]),
-            // Rollups serve unfiltered reports only: every visit counts.
-            bounce_visits: as_u64(&r[4]),
+            bounce_visits: as_u64(&r[9]),
             duration: as_f64(&r[6]),
             session_pageviews: as_u64(&r[7]),
             leads: as_u64(&r[8]),
@@ -240,6 +239,32 @@ pub(crate) fn drop_lead_only(q: &Query, groups: &mut HashMap<String, Raw>) {
     if !q.metrics.iter().any(|m| m.needs_leads()) {
         groups.retain(|_, r| r.visitors > 0 || r.events > 0 || r.visits > 0 || r.leads == 0);
     }
+}
+
+/// Keeps of filtered rolled-up groups what the raw tables would answer for `metrics`. A
+/// filtered day was built with every statement (events, sessions, leads), and under an
+/// event filter they group differently: broken down by page, the sessions with a matching
+/// event also count the other pages they contain, with no matching event of their own. Each
+/// statement's groups are exactly those with its count above zero (`visitors`, `visits`,
+/// `leads`), so the sums of the statements a query does not run are cleared, and the groups
+/// only they held are left out.
+pub(crate) fn keep_asked(groups: &mut HashMap<String, Raw>, metrics: &[Metric]) {
+    let events = metrics.iter().any(|m| !m.is_session());
+    let sessions = metrics.iter().any(|m| m.is_session());
+    let leads = metrics.iter().any(|m| m.needs_leads());
+    groups.retain(|_, r| {
+        if !events {
+            (r.visitors, r.pageviews, r.events) = (0, 0, 0);
+        }
+        if !sessions {
+            (r.visits, r.bounces, r.bounce_visits, r.session_pageviews) = (0, 0, 0, 0);
+            r.duration = 0.0;
+        }
+        if !leads {
+            r.leads = 0;
+        }
+        r.visitors > 0 || r.visits > 0 || r.leads > 0
+    });
 }
 
 /// Leaves out not-set values where Plausible leaves them out.

@@ -9,15 +9,23 @@
 //! last `RECENT_DAYS` days afresh and reuses the last full count for older days, which is
 //! renewed every `FULL_RECOUNT_EVERY` (late events that old come only from an outage longer
 //! than `RECENT_DAYS`, and are picked up within the hour).
+//!
+//! Filtered rows: a build also holds the day under each common page and custom property
+//! value (`FILTER_SHARE`, `FILTER_LIMIT`). A filtered view spends its time reading the
+//! filtered column of every event and grouping the matching visits, so a value few events
+//! carry is answered fast from the raw tables; a common one is what a user clicks on. Each
+//! day's filtered reports go through `batch::prefetch`, as a dashboard view does, so a filter
+//! costs a few statements over one day.
 
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
 use super::{
-    day_date, day_number, goals_fingerprint, install, rolled_dimensions, Built, DayCounts, Rollups,
-    DAY,
+    day_date, day_number, filter_key, goals_fingerprint, install, rolled_dimensions,
+    stored_dimension, value_filter, Built, DayCounts, Rollups, DAY,
 };
+use crate::reports::batch;
 use crate::reports::dates::Range;
 use crate::reports::execute;
 use crate::reports::goals::{Goal, Goals};
@@ -35,6 +43,17 @@ const RECENT_DAYS: i64 = 7;
 
 /// Every day of the history is counted again this often (seconds).
 const FULL_RECOUNT_EVERY: i64 = 3600;
+
+/// A page or custom property value is rolled up under its filter on a day when at least
+/// this share of the day's events carry it.
+const FILTER_SHARE: f64 = 0.01;
+
+/// At most this many values of each kind (pages, custom property values) per day.
+const FILTER_LIMIT: u64 = 10;
+
+/// The rule the filters of a build were chosen by. A build made under an older rule is
+/// built again.
+pub const FILTER_RULE: u8 = 1;
 
 /// Superseded builds are deleted once they have been superseded this long (every
 /// collector refreshes its index far more often).
@@ -55,6 +74,7 @@ struct RollupRow<'a> {
     duration: f64,
     session_pageviews: u64,
     leads: u64,
+    bounce_visits: u64,
     retention_days: u16,
 }
 
@@ -66,7 +86,15 @@ struct RollupDayRow<'a> {
     events: u64,
     session_events: u64,
     goals: u64,
+    filters: Vec<String>,
+    filter_rule: u8,
     retention_days: u16,
+}
+
+#[derive(Deserialize)]
+struct Common {
+    k: String,
+    v: String,
 }
 
 #[derive(Deserialize)]
@@ -189,7 +217,11 @@ impl Rollups {
                 let now_counts = counts.get(&(name.clone(), day)).copied().unwrap_or((0, 0));
                 let stale = match built.get(&day) {
                     None => true,
-                    Some(b) => (b.events, b.session_events) != now_counts || b.goals != fingerprint,
+                    Some(b) => {
+                        (b.events, b.session_events) != now_counts
+                            || b.goals != fingerprint
+                            || b.filter_rule != FILTER_RULE
+                    }
                 };
                 if stale {
                     todo.push((day, i, now_counts));
@@ -226,9 +258,19 @@ impl Rollups {
         let build = self.next_build();
         let store = self.store.as_ref();
         let mut rows = Vec::new();
+        let mut filters = Vec::new();
         if counts != (0, 0) {
             let range = Range::utc_day(date);
-            let mut q = Query {
+            let s = sql::rollups::common_values(&name, date, FILTER_SHARE, FILTER_LIMIT);
+            let common: Vec<Common> = fetch(store, &s.text, &s.params).await?;
+            filters = common
+                .into_iter()
+                .filter_map(|c| {
+                    let f = value_filter(&c.k, c.v)?;
+                    Some((filter_key(&f)?, f))
+                })
+                .collect::<Vec<_>>();
+            let base = Query {
                 site: name.clone(),
                 tz: chrono_tz::UTC,
                 range: range.clone(),
@@ -245,10 +287,30 @@ impl Rollups {
             let dims: Vec<Option<Dimension>> = std::iter::once(None)
                 .chain(rolled_dimensions().into_iter().map(Some))
                 .collect();
-            for dim in dims {
-                q.dimensions = dim.iter().cloned().collect();
+            // (filter key, query): the day unfiltered, then under each common value.
+            let mut queries: Vec<(Option<&str>, Query)> = Vec::new();
+            for filter in std::iter::once(None).chain(filters.iter().map(Some)) {
+                for dim in &dims {
+                    queries.push((
+                        filter.map(|(key, _)| key.as_str()),
+                        Query {
+                            dimensions: dim.iter().cloned().collect(),
+                            filters: filter.map(|(_, f)| f.clone()).into_iter().collect(),
+                            ..base.clone()
+                        },
+                    ));
+                }
+            }
+            let reports: Vec<(&Query, &[Goal])> = queries.iter().map(|(_, q)| (q, goals)).collect();
+            let memo = batch::prefetch(store, None, &reports).await;
+            for (key, q) in &queries {
                 let groups =
-                    execute::raw_groups(store, None, goals, &q, &range, &q.metrics).await?;
+                    execute::raw_groups(store, Some(&memo), goals, q, &range, &q.metrics).await?;
+                let dimension = q
+                    .dimensions
+                    .first()
+                    .map(Dimension::name)
+                    .unwrap_or_default();
                 for raw in groups.into_values() {
                     let value = match raw.dims.first() {
                         Some(v) => serde_json::to_string(v).unwrap_or_default(),
@@ -258,7 +320,7 @@ impl Rollups {
                         site: &name,
                         day: date.to_string(),
                         build,
-                        dimension: dim.as_ref().map(Dimension::name).unwrap_or_default(),
+                        dimension: stored_dimension(&dimension, *key),
                         value,
                         visitors: raw.visitors,
                         pageviews: raw.pageviews,
@@ -268,11 +330,13 @@ impl Rollups {
                         duration: raw.duration,
                         session_pageviews: raw.session_pageviews,
                         leads: raw.leads,
+                        bounce_visits: raw.bounce_visits,
                         retention_days: site.retention_days,
                     });
                 }
             }
         }
+        let filters: Vec<String> = filters.into_iter().map(|(key, _)| key).collect();
         insert_rows(store, "rollups", &rows, &InsertOptions::default()).await?;
         // The day row goes in last: a reader that sees this build finds all its rows.
         insert_rows(
@@ -285,6 +349,8 @@ impl Rollups {
                 events: counts.0,
                 session_events: counts.1,
                 goals: fingerprint,
+                filters: filters.clone(),
+                filter_rule: FILTER_RULE,
                 retention_days: site.retention_days,
             }],
             &InsertOptions::default(),
@@ -301,6 +367,8 @@ impl Rollups {
                 events: counts.0,
                 session_events: counts.1,
                 goals: fingerprint,
+                filters,
+                filter_rule: FILTER_RULE,
             },
         );
         if let Some(p) = previous {

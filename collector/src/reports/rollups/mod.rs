@@ -11,6 +11,14 @@
 //! day), so a rolled-up answer is by construction the sum of the answers the raw tables give
 //! day by day.
 //!
+//! Filtered rollups: a page or a custom property value that is common on a day (see
+//! `build::FILTER_SHARE`) also gets that day's rows under the filter `is <value>`, computed
+//! the same way with the filter added, under the stored dimension `<dimension>|<filter>`.
+//! The argument above holds under an event filter too: the events that match it on a UTC
+//! day, and the visits that contain them, belong to that day. The day's build lists the
+//! filters it holds; a filtered query uses rollups only if every built day of its range
+//! holds its filter, so a value that is common on some days only stays on the raw tables.
+//!
 //! Every build has its own id; `rollup_days` names the current build of each day and readers
 //! take only that build's rows, so a rebuild never mixes with the old one. Superseded rows
 //! are deleted a few passes later, once every collector's index (it is refreshed with the
@@ -29,7 +37,7 @@ use chrono::NaiveDate;
 use serde::Deserialize;
 
 use super::goals::Goal;
-use super::model::{Dimension, VISIT_COLUMNS};
+use super::model::{Dimension, Filter, Op, VISIT_COLUMNS};
 use super::sql;
 use crate::store::{fetch, Store, StoreError};
 
@@ -51,13 +59,57 @@ pub fn rolled_dimensions() -> Vec<Dimension> {
 }
 
 /// The current build of one site's day.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Built {
     pub build: u64,
     pub events: u64,
     pub session_events: u64,
     /// Fingerprint of the goals the `event:goal` rows were computed with.
     pub goals: u64,
+    /// The filters the build also holds rows under (`filter_key`).
+    pub filters: Vec<String>,
+    /// How those filters were chosen (`build::FILTER_RULE`; 0: before filtered rollups).
+    pub filter_rule: u8,
+}
+
+/// The key a filter is rolled up under, if it is one that can be: `is` one value of the
+/// page or of a custom property, case-sensitive (the dashboard's filter for a clicked row).
+pub fn filter_key(f: &Filter) -> Option<String> {
+    match f {
+        Filter::Cond {
+            op: Op::Is,
+            dim: dim @ (Dimension::Page | Dimension::Prop(_)),
+            values,
+            case_sensitive: true,
+        } if values.len() == 1 => serde_json::to_string(&(dim.name(), &values[0])).ok(),
+        _ => None,
+    }
+}
+
+/// The filter `<dimension> is <value>` (case-sensitive).
+fn value_filter(dimension: &str, value: String) -> Option<Filter> {
+    Some(Filter::Cond {
+        op: Op::Is,
+        dim: Dimension::parse(dimension)?,
+        values: vec![value],
+        case_sensitive: true,
+    })
+}
+
+/// The filter a key names (the inverse of `filter_key`).
+#[cfg(test)]
+fn key_filter(key: &str) -> Option<Filter> {
+    let (dim, value): (String, String) = serde_json::from_str(key).ok()?;
+    value_filter(&dim, value)
+}
+
+/// The `dimension` rollup rows are stored under: the dimension's name (`""` for totals),
+/// followed by `|` and the filter's key for filtered rows.
+fn stored_dimension(dimension: &str, filter: Option<&str>) -> String {
+    match filter {
+        None => dimension.to_string(),
+        Some(key) => format!("{dimension}|{key}"),
+    }
 }
 
 /// Days since 1970-01-01 of a UTC day.
@@ -106,6 +158,8 @@ struct DayRow {
     events: u64,
     session_events: u64,
     goals: u64,
+    filters: Vec<String>,
+    filter_rule: u8,
 }
 
 /// (events, session events) per (site, day number).
@@ -159,6 +213,8 @@ impl Rollups {
                     events: r.events,
                     session_events: r.session_events,
                     goals: r.goals,
+                    filters: r.filters,
+                    filter_rule: r.filter_rule,
                 },
             );
         }
@@ -185,6 +241,47 @@ mod tests {
         let d = NaiveDate::from_ymd_opt(2026, 11, 24).unwrap();
         assert_eq!(day_date(day_number(d)), d);
         assert_eq!(day_number(d) * DAY, 1_795_478_400);
+    }
+
+    #[test]
+    fn filter_keys_name_one_value_of_a_page_or_a_property_and_round_trip() {
+        let page = |op, values: &[&str], case_sensitive| Filter::Cond {
+            op,
+            dim: Dimension::Page,
+            values: values.iter().map(|v| v.to_string()).collect(),
+            case_sensitive,
+        };
+        let key = filter_key(&page(Op::Is, &["/a|b\"c"], true)).unwrap();
+        assert_eq!(key, r#"["event:page","/a|b\"c"]"#);
+        assert_eq!(key_filter(&key), Some(page(Op::Is, &["/a|b\"c"], true)));
+        let prop = Filter::Cond {
+            op: Op::Is,
+            dim: Dimension::Prop("author".into()),
+            values: vec!["alice".into()],
+            case_sensitive: true,
+        };
+        assert_eq!(key_filter(&filter_key(&prop).unwrap()), Some(prop.clone()));
+        assert_eq!(
+            stored_dimension("visit:source", Some(&key)),
+            format!("visit:source|{key}")
+        );
+        assert_eq!(stored_dimension("", None), "");
+        // Anything else stays on the raw tables.
+        for f in [
+            page(Op::IsNot, &["/a"], true),
+            page(Op::Is, &["/a", "/b"], true),
+            page(Op::Is, &["/a"], false),
+            page(Op::Contains, &["/a"], true),
+            Filter::Cond {
+                op: Op::Is,
+                dim: Dimension::parse("visit:source").unwrap(),
+                values: vec!["Google".into()],
+                case_sensitive: true,
+            },
+            Filter::Not(Box::new(prop)),
+        ] {
+            assert_eq!(filter_key(&f), None, "{f:?}");
+        }
     }
 
     #[test]

@@ -4,7 +4,9 @@
 
 use chrono::{NaiveDate, Offset, TimeZone};
 
-use super::{day_date, goals_fingerprint, rolled_dimensions, Rollups, DAY};
+use super::{
+    day_date, filter_key, goals_fingerprint, rolled_dimensions, stored_dimension, Rollups, DAY,
+};
 use crate::reports::dates::{Bucket, Range};
 use crate::reports::goals::Goal;
 use crate::reports::model::Dimension;
@@ -32,6 +34,8 @@ pub struct Plan {
     pub rest: Vec<Range>,
     /// The stored dimension name (`""` for totals and time buckets).
     dimension: String,
+    /// The key of the query's filter (`filter_key`), if it has one.
+    filter: Option<String>,
     bucket: Option<Bucket>,
     from: NaiveDate,
 }
@@ -41,7 +45,13 @@ impl Plan {
     pub fn statement(&self, site: &str) -> Statement {
         let days: Vec<(NaiveDate, u64)> =
             self.days.iter().map(|(d, b)| (day_date(*d), *b)).collect();
-        sql::rollups::read(site, &self.dimension, self.bucket.is_some(), &days)
+        let stored = stored_dimension(&self.dimension, self.filter.as_deref());
+        sql::rollups::read(site, &stored, self.bucket.is_some(), &days)
+    }
+
+    /// The rows are a filter's (`shape::keep_asked`).
+    pub fn filtered(&self) -> bool {
+        self.filter.is_some()
     }
 
     /// The rows are the totals (no dimension, no time bucket).
@@ -62,12 +72,18 @@ impl Plan {
 
 impl Rollups {
     /// How to answer `q` over `range` with rollups, if they can answer part of it: no
-    /// filters, at most one dimension, rolled up (or a day, week or month bucket whose local
-    /// days are UTC days), not realtime, and at least one whole rolled-up day in the range.
+    /// filters, or one filter that every built day of the range holds (`filter_key`); at
+    /// most one dimension, rolled up (or a day, week or month bucket whose local days are
+    /// UTC days); not realtime; and at least one whole rolled-up day in the range.
     pub fn plan(&self, q: &Query, range: &Range, goals: &[Goal]) -> Option<Plan> {
-        if range.live || !q.filters.is_empty() || q.dimensions.len() > 1 {
+        if range.live || q.dimensions.len() > 1 {
             return None;
         }
+        let filter = match q.filters.as_slice() {
+            [] => None,
+            [f] => Some(filter_key(f)?),
+            _ => return None,
+        };
         let (dimension, bucket) = match q.dimensions.first() {
             None => (String::new(), None),
             Some(Dimension::Time(Bucket::Hour)) => return None,
@@ -80,9 +96,13 @@ impl Rollups {
         let first = range.start.div_euclid(DAY) + i64::from(range.start.rem_euclid(DAY) != 0);
         let end_day = range.end.div_euclid(DAY);
         let index = self.index.read().unwrap_or_else(|e| e.into_inner());
-        let days: Vec<(i64, u64)> = index
-            .get(&q.site)?
-            .range(first..end_day)
+        let built = index.get(&q.site)?.range(first..end_day);
+        if let Some(key) = &filter {
+            if built.clone().any(|(_, b)| !b.filters.contains(key)) {
+                return None;
+            }
+        }
+        let days: Vec<(i64, u64)> = built
             .filter(|(_, b)| !needs_goals || b.goals == fingerprint)
             .map(|(d, b)| (*d, b.build))
             .collect();
@@ -108,6 +128,7 @@ impl Rollups {
             days,
             rest,
             dimension,
+            filter,
             bucket,
             from: range.from,
         })

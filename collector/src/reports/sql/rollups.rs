@@ -16,7 +16,7 @@ fn statement(text: &str, params: Params) -> Statement {
 /// Sums per group over the given `(UTC day, build)` of a site's rollups for `dimension`
 /// (`""`: totals). Groups are the stored values, or with `by_day` the days (for time
 /// buckets). Rows: `[group, visitors, pageviews, events, visits, bounces, duration,
-/// session_pageviews, leads]`.
+/// session_pageviews, leads, bounce_visits]`.
 pub fn read(site: &str, dimension: &str, by_day: bool, days: &[(NaiveDate, u64)]) -> Statement {
     let keys: Vec<String> = days.iter().map(|(d, b)| format!("{d}:{b}")).collect();
     let first = days.iter().map(|d| d.0).min().unwrap_or_default();
@@ -25,7 +25,7 @@ pub fn read(site: &str, dimension: &str, by_day: bool, days: &[(NaiveDate, u64)]
     Statement {
         text: format!(
             "SELECT {group} AS g, sum(visitors), sum(pageviews), sum(events), sum(visits), sum(bounces),
-                        sum(duration), sum(session_pageviews), sum(leads)
+                        sum(duration), sum(session_pageviews), sum(leads), sum(bounce_visits)
                  FROM rollups
                  WHERE site = {{site:String}} AND dimension = {{dimension:String}}
                    AND day >= {{first:Date}} AND day <= {{last:Date}}
@@ -46,9 +46,37 @@ pub fn read(site: &str, dimension: &str, by_day: bool, days: &[(NaiveDate, u64)]
 pub fn index() -> Statement {
     statement(
         "SELECT site, toString(day) AS day, max(build) AS current, argMax(events, build) AS events,
-                    argMax(session_events, build) AS session_events, argMax(goals, build) AS goals
+                    argMax(session_events, build) AS session_events, argMax(goals, build) AS goals,
+                    argMax(filters, build) AS filters, argMax(filter_rule, build) AS filter_rule
              FROM rollup_days GROUP BY site, day",
         Params::new(),
+    )
+}
+
+/// The page and custom property values of a site's events on one UTC day that at least
+/// `share` of the day's events carry, the most common first, at most `limit` of each kind.
+/// Rows: `[dimension name, value]`.
+pub fn common_values(site: &str, day: NaiveDate, share: f64, limit: u64) -> Statement {
+    statement(
+        "WITH day AS (
+                 SELECT pathname, props FROM events
+                 WHERE site = {site:String} AND toDate(timestamp) = {day:Date}
+             ),
+             (SELECT count() FROM day) AS total
+         SELECT k, v FROM (
+             SELECT 'event:page' AS k, pathname AS v, count() AS n FROM day GROUP BY v
+             UNION ALL
+             SELECT concat('event:props:', p.1) AS k, p.2 AS v, count() AS n
+             FROM day ARRAY JOIN CAST(props, 'Array(Tuple(String, String))') AS p GROUP BY k, v
+         )
+         WHERE n >= total * {share:Float64}
+         ORDER BY startsWith(k, 'event:props:'), n DESC, k, v
+         LIMIT {limit:UInt64} BY startsWith(k, 'event:props:')",
+        Params::new()
+            .with("site", site)
+            .with("day", day.to_string())
+            .with("share", share)
+            .with("limit", limit),
     )
 }
 

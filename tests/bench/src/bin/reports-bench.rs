@@ -186,11 +186,30 @@ async fn main() -> anyhow::Result<()> {
                 (*label, body)
             })
             .collect();
-        let (totals, means, alone) = time_queries(&rolled, &site, &filtered).await?;
-        report(&format!("filtered by {name} (raw tables)"), &totals);
+        // The raw tables as one batch, then with rollups (the common page and property
+        // values have filtered rollups) as one batch, and one query at a time with rollups.
+        let (totals, raw_batched) = time_batched(&raw, &site, &filtered).await?;
+        report(
+            &format!("filtered by {name}, raw tables, as one batch"),
+            &totals,
+        );
         let (totals, batched) = time_batched(&rolled, &site, &filtered).await?;
         report(
-            &format!("filtered by {name} (raw tables), as one batch"),
+            &format!("filtered by {name}, with rollups, as one batch"),
+            &totals,
+        );
+        println!(
+            "- reports that read filtered rollups: {}/{}",
+            planned(&rolled, &site, &filtered)?,
+            filtered.len()
+        );
+        println!(
+            "- answers that differ between the raw tables and rollups: {:?}",
+            differing(&filtered, &raw_batched, &batched)
+        );
+        let (totals, means, alone) = time_queries(&rolled, &site, &filtered).await?;
+        report(
+            &format!("filtered by {name}, with rollups, one query at a time"),
             &totals,
         );
         println!(
@@ -270,6 +289,28 @@ async fn main() -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+/// How many of the queries read rollups for their main range.
+fn planned(
+    engine: &Engine<'_>,
+    site: &Site,
+    queries: &[(&'static str, Value)],
+) -> anyhow::Result<usize> {
+    let now = i64::from(candor::clock::Clock::system().unix_seconds());
+    let mut n = 0;
+    for (label, body) in queries {
+        let req: QueryRequest = serde_json::from_value(body.clone())?;
+        let q = parse_query(&req, site, now).map_err(|e| anyhow::anyhow!("{label}: {e}"))?;
+        if engine
+            .rollups
+            .and_then(|r| r.plan(&q, &q.range, engine.goals))
+            .is_some()
+        {
+            n += 1;
+        }
+    }
+    Ok(n)
 }
 
 /// BENCH_RUNS (default 5): the first run and the warm ones after it.
