@@ -296,6 +296,12 @@ impl Rollups {
                         Query {
                             dimensions: dim.iter().cloned().collect(),
                             filters: filter.map(|(_, f)| f.clone()).into_iter().collect(),
+                            // Leads stay unfiltered: each would be a statement per
+                            // breakdown (`plan` leaves filtered lead metrics raw).
+                            metrics: match filter {
+                                None => base.metrics.clone(),
+                                Some(_) => vec![Metric::Visitors, Metric::Visits],
+                            },
                             ..base.clone()
                         },
                     ));

@@ -18,6 +18,7 @@
 //! day, and the visits that contain them, belong to that day. The day's build lists the
 //! filters it holds; a filtered query uses rollups only if every built day of its range
 //! holds its filter, so a value that is common on some days only stays on the raw tables.
+//! Filtered rows hold no leads: lead metrics under a filter read the raw tables.
 //!
 //! Every build has its own id; `rollup_days` names the current build of each day and readers
 //! take only that build's rows, so a rebuild never mixes with the old one. Superseded rows

@@ -81,6 +81,8 @@ impl Rollups {
         }
         let filter = match q.filters.as_slice() {
             [] => None,
+            // Filtered builds hold no leads (`build`).
+            [_] if q.metrics.iter().any(|m| m.needs_leads()) => return None,
             [f] => Some(filter_key(f)?),
             _ => return None,
         };
