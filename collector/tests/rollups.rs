@@ -287,25 +287,28 @@ async fn rolled_up_reports_equal_the_raw_tables() {
         (json!(["contains", "event:page", ["/page/1"]]), false),
     ] {
         let mut planned = 0;
-        let bodies = filtered_bodies("r.example", &filter);
-        for body in &bodies {
-            let q = query(&state, body);
-            if state
+        for body in filtered_bodies("r.example", &filter) {
+            let q = query(&state, &body);
+            let uses = state
                 .rollups
                 .plan(&q, &q.range, &state.goals.list("r.example"))
-                .is_some()
-            {
-                planned += 1;
-            }
+                .is_some();
+            // Filtered builds hold visits by visit attributes and entry and exit pages, but
+            // not by event properties (pages, goals): those read the raw tables.
+            let event_dim = body["dimensions"][0]
+                .as_str()
+                .is_some_and(|d| d.starts_with("event:"));
+            let visit_metrics = body["metrics"].as_array().unwrap().iter().any(|m| {
+                ["visits", "bounce_rate", "visit_duration", "views_per_visit"]
+                    .contains(&m.as_str().unwrap())
+            });
+            assert_eq!(uses, rolled_up && !(event_dim && visit_metrics), "{body}");
+            planned += usize::from(uses);
             let (raw, rolled) = both(&state, &q).await;
             assert_eq!(raw, rolled, "{body}");
             assert!(!rolled_up || !raw.results.is_empty(), "{body}");
         }
-        if rolled_up {
-            assert_eq!(planned, bodies.len(), "{filter}");
-        } else {
-            assert_eq!(planned, 0, "{filter}");
-        }
+        assert!(!rolled_up || planned > 40, "{filter}: {planned}");
     }
     // Filtered builds hold no leads: lead metrics under a filter read the raw tables.
     let leads = query(

@@ -29,7 +29,7 @@ use crate::reports::batch;
 use crate::reports::dates::Range;
 use crate::reports::execute;
 use crate::reports::goals::{Goal, Goals};
-use crate::reports::model::{Dimension, Metric};
+use crate::reports::model::{Dimension, Kind, Metric};
 use crate::reports::query::{Query, ReportError};
 use crate::reports::sql;
 use crate::sites::Site;
@@ -54,6 +54,21 @@ const FILTER_LIMIT: u64 = 10;
 /// The rule the filters of a build were chosen by. A build made under an older rule is
 /// built again.
 pub const FILTER_RULE: u8 = 1;
+
+/// The metrics a filtered build computes for a breakdown (`None`: unfiltered, all of them).
+/// Leads stay unfiltered: they would be a statement per breakdown and filter. So do visits
+/// broken down by an event property (page, goal, event name, hostname): each is a statement
+/// of its own, a join of the visits with their events, and together they were most of a
+/// filtered build's time. `Plan` leaves both to the raw tables under a filter.
+pub(super) fn filtered_metrics(filtered: bool, dim: Option<&Dimension>) -> Option<Vec<Metric>> {
+    if !filtered {
+        return None;
+    }
+    Some(match dim.map(Dimension::kind) {
+        Some(Kind::Event) => vec![Metric::Visitors],
+        _ => vec![Metric::Visitors, Metric::Visits],
+    })
+}
 
 /// Superseded builds are deleted once they have been superseded this long (every
 /// collector refreshes its index far more often).
@@ -296,12 +311,8 @@ impl Rollups {
                         Query {
                             dimensions: dim.iter().cloned().collect(),
                             filters: filter.map(|(_, f)| f.clone()).into_iter().collect(),
-                            // Leads stay unfiltered: each would be a statement per
-                            // breakdown (`plan` leaves filtered lead metrics raw).
-                            metrics: match filter {
-                                None => base.metrics.clone(),
-                                Some(_) => vec![Metric::Visitors, Metric::Visits],
-                            },
+                            metrics: filtered_metrics(filter.is_some(), dim.as_ref())
+                                .unwrap_or_else(|| base.metrics.clone()),
                             ..base.clone()
                         },
                     ));

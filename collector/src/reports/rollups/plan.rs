@@ -5,11 +5,12 @@
 use chrono::{NaiveDate, Offset, TimeZone};
 
 use super::{
-    day_date, filter_key, goals_fingerprint, rolled_dimensions, stored_dimension, Rollups, DAY,
+    build, day_date, filter_key, goals_fingerprint, rolled_dimensions, stored_dimension, Rollups,
+    DAY,
 };
 use crate::reports::dates::{Bucket, Range};
 use crate::reports::goals::Goal;
-use crate::reports::model::Dimension;
+use crate::reports::model::{Dimension, Metric};
 use crate::reports::query::Query;
 use crate::reports::sql::{self, Statement};
 
@@ -81,9 +82,19 @@ impl Rollups {
         }
         let filter = match q.filters.as_slice() {
             [] => None,
-            // Filtered builds hold no leads (`build`).
-            [_] if q.metrics.iter().any(|m| m.needs_leads()) => return None,
-            [f] => Some(filter_key(f)?),
+            [f] => {
+                // What filtered builds leave out (`build::filtered_metrics`).
+                let held = build::filtered_metrics(true, q.dimensions.first())?;
+                let mut asked = q.metrics.iter().map(|m| match m {
+                    m if m.needs_leads() => Metric::Leads,
+                    m if m.is_session() => Metric::Visits,
+                    _ => Metric::Visitors,
+                });
+                if asked.any(|m| !held.contains(&m)) {
+                    return None;
+                }
+                Some(filter_key(f)?)
+            }
             _ => return None,
         };
         let (dimension, bucket) = match q.dimensions.first() {
