@@ -207,6 +207,36 @@ async fn main() -> anyhow::Result<()> {
             "- answers that differ between the raw tables and rollups: {:?}",
             differing(&filtered, &raw_batched, &batched)
         );
+        // Where they differ it is `uniq` again: the filtered visitors, counted exactly.
+        let condition = match *name {
+            "one page" => Some("pathname = '/page/1'"),
+            "one property value" => Some("props['author'] = 'alice'"),
+            _ => None,
+        };
+        if let Some(condition) = condition {
+            let top: QueryRequest = serde_json::from_value(filtered[0].1.clone())?;
+            let now = i64::from(candor::clock::Clock::system().unix_seconds());
+            let range = parse_query(&top, &site, now)?.range;
+            let exact: Vec<Value> = fetch(
+                store.as_ref(),
+                &format!(
+                    "SELECT uniqExact(visitor_id) AS c FROM events WHERE site = {{site:String}}
+                     AND timestamp >= toDateTime({{start:Int64}}) AND timestamp < toDateTime({{end:Int64}})
+                     AND {condition}"
+                ),
+                &Params::new()
+                    .with("site", SITE)
+                    .with("start", range.start)
+                    .with("end", range.end),
+            )
+            .await?;
+            println!(
+                "- visitors in 30 days under the filter: exact (uniqExact) {}, raw tables (uniq) {}, with rollups {}",
+                exact[0]["c"],
+                raw_batched[0].results[0].metrics[0],
+                batched[0].results[0].metrics[0]
+            );
+        }
         let (totals, means, alone) = time_queries(&rolled, &site, &filtered).await?;
         report(
             &format!("filtered by {name}, with rollups, one query at a time"),
