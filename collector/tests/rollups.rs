@@ -61,8 +61,9 @@ async fn settle(state: &AppState, at: i64) -> usize {
 /// The reports to compare: every rolled-up dimension (and none) with every additive metric,
 /// over several periods; percentages, goals with conversion rates, time buckets and
 /// comparisons.
-fn bodies(site: &str, today: chrono::NaiveDate) -> Vec<Value> {
-    let all = json!([
+/// Every additive metric: of events and visits, and with `leads` those of leads.
+fn all_metrics(leads: bool) -> Value {
+    let mut all = vec![
         "visitors",
         "visits",
         "pageviews",
@@ -70,9 +71,15 @@ fn bodies(site: &str, today: chrono::NaiveDate) -> Vec<Value> {
         "bounce_rate",
         "visit_duration",
         "events",
-        "leads",
-        "lead_conversion_rate"
-    ]);
+    ];
+    if leads {
+        all.extend(["leads", "lead_conversion_rate"]);
+    }
+    json!(all)
+}
+
+fn bodies(site: &str, today: chrono::NaiveDate) -> Vec<Value> {
+    let all = all_metrics(true);
     let mut out = Vec::new();
     for period in ["7d", "30d", "month", "day"] {
         let base = json!({"site_id": site, "date_range": period, "pagination": {"limit": 10000}});
@@ -117,15 +124,7 @@ fn bodies(site: &str, today: chrono::NaiveDate) -> Vec<Value> {
 /// comparison, the chart, every rolled-up breakdown (with event, visit and lead metrics
 /// alone and together) and the goals.
 fn filtered_bodies(site: &str, filter: &Value) -> Vec<Value> {
-    let all = json!([
-        "visitors",
-        "visits",
-        "pageviews",
-        "views_per_visit",
-        "bounce_rate",
-        "visit_duration",
-        "events"
-    ]);
+    let all = all_metrics(false);
     let mut out = Vec::new();
     for period in ["30d"] {
         let body = |metrics: &Value, dims: Value| {

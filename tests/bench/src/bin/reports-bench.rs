@@ -217,22 +217,15 @@ async fn main() -> anyhow::Result<()> {
             let top: QueryRequest = serde_json::from_value(filtered[0].1.clone())?;
             let now = i64::from(candor::clock::Clock::system().unix_seconds());
             let range = parse_query(&top, &site, now)?.range;
-            let exact: Vec<Value> = fetch(
+            let exact = exact_visitors(
                 store.as_ref(),
-                &format!(
-                    "SELECT uniqExact(visitor_id) AS c FROM events WHERE site = {{site:String}}
-                     AND timestamp >= toDateTime({{start:Int64}}) AND timestamp < toDateTime({{end:Int64}})
-                     AND {condition}"
-                ),
-                &Params::new()
-                    .with("site", SITE)
-                    .with("start", range.start)
-                    .with("end", range.end),
+                &format!("FROM events WHERE timestamp >= toDateTime({{start:Int64}}) AND timestamp < toDateTime({{end:Int64}}) AND {condition}"),
+                &range,
             )
             .await?;
             println!(
                 "- visitors in 30 days under the filter: exact (uniqExact) {}, raw tables (uniq) {}, with rollups {}",
-                exact[0]["c"],
+                exact,
                 raw_batched[0].results[0].metrics[0],
                 batched[0].results[0].metrics[0]
             );
@@ -275,19 +268,15 @@ async fn main() -> anyhow::Result<()> {
         i64::from(candor::clock::Clock::system().unix_seconds()),
     )?
     .range;
-    let exact: Vec<Value> = fetch(
+    let exact = exact_visitors(
         store.as_ref(),
-        "SELECT uniqExact(visitor_id) AS c FROM sessions
-         WHERE site = {site:String} AND start >= toDateTime({start:Int64}) AND start < toDateTime({end:Int64})",
-        &Params::new()
-            .with("site", SITE)
-            .with("start", range.start)
-            .with("end", range.end),
+        "FROM sessions WHERE start >= toDateTime({start:Int64}) AND start < toDateTime({end:Int64})",
+        &range,
     )
     .await?;
     println!(
-        "- visitors in 30 days: exact (uniqExact) {}, raw tables (uniq) {}, with rollups {}",
-        exact[0]["c"], raw_out[0].results[0].metrics[0], out[0].results[0].metrics[0]
+        "- visitors in 30 days: exact (uniqExact) {exact}, raw tables (uniq) {}, with rollups {}",
+        raw_out[0].results[0].metrics[0], out[0].results[0].metrics[0]
     );
     println!();
     println!("| query | raw tables (ms) | with rollups (ms) | filtered by a source (ms) |");
@@ -319,6 +308,25 @@ async fn main() -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+/// `uniqExact(visitor_id)` of the bench site's rows of `from` (`FROM <table> WHERE <condition>`
+/// with `{start:Int64}` and `{end:Int64}`) over `range`.
+async fn exact_visitors(
+    store: &dyn Store,
+    from: &str,
+    range: &candor::reports::dates::Range,
+) -> anyhow::Result<u64> {
+    let rows: Vec<Value> = fetch(
+        store,
+        &format!("SELECT uniqExact(visitor_id) AS c {from} AND site = {{site:String}}"),
+        &Params::new()
+            .with("site", SITE)
+            .with("start", range.start)
+            .with("end", range.end),
+    )
+    .await?;
+    Ok(rows.first().and_then(|r| r["c"].as_u64()).unwrap_or(0))
 }
 
 /// How many of the queries read rollups for their main range.
