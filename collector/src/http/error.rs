@@ -90,14 +90,28 @@ impl ResponseError for ApiError {
     }
 }
 
+/// ClickHouse's error code for a statement over its memory bound.
+const MEMORY_LIMIT_EXCEEDED: u32 = 241;
+
 /// Store failures outside an analyst's own SQL: the store being down is a 503 (retry later);
-/// anything else is our fault and is logged, with a generic message to the caller.
+/// so is a statement over the engine's memory bound, which says so and which setting raises
+/// it (the same request fails again until the bound or the request changes). Anything else
+/// is our fault and is logged, with a generic message to the caller.
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> ApiError {
         match e {
             StoreError::Unavailable(msg) => {
                 tracing::warn!(error = %msg, "store unavailable");
                 ApiError::unavailable("the store is unavailable; retry shortly", 5)
+            }
+            other if other.code() == Some(MEMORY_LIMIT_EXCEEDED) => {
+                tracing::warn!(error = %other, "a statement went over the store's memory bound");
+                ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "this request needs more memory than the store's bound allows \
+                     (store.memory_mb, CANDOR_STORE_MEMORY_MB); ask for a shorter date range \
+                     or fewer breakdowns, or raise the bound",
+                )
             }
             other => {
                 tracing::error!(error = %other, "store error");
@@ -137,5 +151,19 @@ mod tests {
             Some("domain")
         );
         assert_eq!(field_of("expected value"), None);
+    }
+
+    #[test]
+    fn a_statement_over_the_memory_bound_is_a_503_that_names_the_setting() {
+        let e = ApiError::from(StoreError::from_engine_message(
+            "Code: 241. DB::Exception: Query memory limit exceeded: would use 1.08 GiB \
+             (attempt to allocate chunk of 255.10 MiB), maximum: 1.00 GiB. (MEMORY_LIMIT_EXCEEDED)",
+        ));
+        assert_eq!(e.status_code(), StatusCode::SERVICE_UNAVAILABLE);
+        assert!(e.message.contains("CANDOR_STORE_MEMORY_MB"), "{e}");
+        let other = ApiError::from(StoreError::from_engine_message(
+            "Code: 62. DB::Exception: x",
+        ));
+        assert_eq!(other.status_code(), StatusCode::INTERNAL_SERVER_ERROR);
     }
 }
