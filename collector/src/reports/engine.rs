@@ -21,7 +21,8 @@
 //! Every value from a request travels as a `{name:Type}` parameter.
 //!
 //! Dependencies run one way: `engine` → `rollups` → `execute` → `sql` and `shape`; nothing
-//! below imports `engine`.
+//! below imports `engine`. One exception: the rollup builder batches a day's reports through
+//! `batch::prefetch`, as a dashboard view is batched (the reader side of `rollups` does not).
 
 use std::collections::HashMap;
 
