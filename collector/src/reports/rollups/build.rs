@@ -55,19 +55,16 @@ const FILTER_LIMIT: u64 = 10;
 /// built again.
 pub const FILTER_RULE: u8 = 1;
 
-/// The metrics a filtered build computes for a breakdown (`None`: unfiltered, all of them).
+/// The metrics a filtered build computes for a breakdown (unfiltered, it computes them all).
 /// Leads stay unfiltered: they would be a statement per breakdown and filter. So do visits
 /// broken down by an event property (page, goal, event name, hostname): each is a statement
 /// of its own, a join of the visits with their events, and together they were most of a
 /// filtered build's time. `Plan` leaves both to the raw tables under a filter.
-pub(super) fn filtered_metrics(filtered: bool, dim: Option<&Dimension>) -> Option<Vec<Metric>> {
-    if !filtered {
-        return None;
-    }
-    Some(match dim.map(Dimension::kind) {
+pub(super) fn filtered_metrics(dim: Option<&Dimension>) -> Vec<Metric> {
+    match dim.map(Dimension::kind) {
         Some(Kind::Event) => vec![Metric::Visitors],
         _ => vec![Metric::Visitors, Metric::Visits],
-    })
+    }
 }
 
 /// Superseded builds are deleted once they have been superseded this long (every
@@ -311,8 +308,10 @@ impl Rollups {
                         Query {
                             dimensions: dim.iter().cloned().collect(),
                             filters: filter.map(|(_, f)| f.clone()).into_iter().collect(),
-                            metrics: filtered_metrics(filter.is_some(), dim.as_ref())
-                                .unwrap_or_else(|| base.metrics.clone()),
+                            metrics: match filter {
+                                None => base.metrics.clone(),
+                                Some(_) => filtered_metrics(dim.as_ref()),
+                            },
                             ..base.clone()
                         },
                     ));

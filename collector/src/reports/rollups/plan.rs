@@ -84,7 +84,7 @@ impl Rollups {
             [] => None,
             [f] => {
                 // What filtered builds leave out (`build::filtered_metrics`).
-                let held = build::filtered_metrics(true, q.dimensions.first())?;
+                let held = build::filtered_metrics(q.dimensions.first());
                 let mut asked = q.metrics.iter().map(|m| match m {
                     m if m.needs_leads() => Metric::Leads,
                     m if m.is_session() => Metric::Visits,
