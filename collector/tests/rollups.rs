@@ -161,6 +161,14 @@ fn query(state: &AppState, body: &Value) -> Query {
     parse_query(&req, &site, now(state)).unwrap_or_else(|e| panic!("{body}: {e}"))
 }
 
+/// Whether the report reads rollups for its main range.
+fn uses_rollups(state: &AppState, q: &Query) -> bool {
+    state
+        .rollups
+        .plan(q, &q.range, &state.goals.list(&q.site))
+        .is_some()
+}
+
 /// The same report from the raw tables and with rollups.
 async fn both(state: &AppState, q: &Query) -> (Output, Output) {
     let goals = state.goals.list(&q.site);
@@ -253,11 +261,7 @@ async fn rolled_up_reports_equal_the_raw_tables() {
             .date_naive();
         for body in bodies(site, today) {
             let q = query(&state, &body);
-            if state
-                .rollups
-                .plan(&q, &q.range, &state.goals.list(site))
-                .is_some()
-            {
+            if uses_rollups(&state, &q) {
                 planned += 1;
             }
             let (raw, rolled) = both(&state, &q).await;
@@ -288,10 +292,7 @@ async fn rolled_up_reports_equal_the_raw_tables() {
         let mut planned = 0;
         for body in filtered_bodies("r.example", &filter) {
             let q = query(&state, &body);
-            let uses = state
-                .rollups
-                .plan(&q, &q.range, &state.goals.list("r.example"))
-                .is_some();
+            let uses = uses_rollups(&state, &q);
             // Filtered builds hold visits by visit attributes and entry and exit pages, but
             // not by event properties (pages, goals): those read the raw tables.
             let event_dim = body["dimensions"][0]
@@ -315,10 +316,7 @@ async fn rolled_up_reports_equal_the_raw_tables() {
         &json!({"site_id": "r.example", "date_range": "30d", "metrics": ["visitors", "leads"],
                 "dimensions": ["visit:source"], "filters": [["is", "event:page", ["/page/1"]]]}),
     );
-    assert!(state
-        .rollups
-        .plan(&leads, &leads.range, &state.goals.list("r.example"))
-        .is_none());
+    assert!(!uses_rollups(&state, &leads));
     let (raw, rolled) = both(&state, &leads).await;
     assert_eq!(raw, rolled);
 
@@ -374,18 +372,12 @@ async fn rolled_up_reports_equal_the_raw_tables() {
         &state,
         &json!({"site_id": "r.example", "metrics": ["visitors", "events", "conversion_rate"], "date_range": "30d", "dimensions": ["event:goal"]}),
     );
-    assert!(state
-        .rollups
-        .plan(&goals, &goals.range, &state.goals.list("r.example"))
-        .is_none());
+    assert!(!uses_rollups(&state, &goals));
     let (raw, rolled) = both(&state, &goals).await;
     assert_eq!(raw, rolled);
     assert_eq!(raw.results.len(), 3, "Signup, Visit /page/1*, Download");
     assert_eq!(settle(&state, at).await, days_per_site);
-    assert!(state
-        .rollups
-        .plan(&goals, &goals.range, &state.goals.list("r.example"))
-        .is_some());
+    assert!(uses_rollups(&state, &goals));
     let (raw, rolled) = both(&state, &goals).await;
     assert_eq!(raw, rolled);
 
