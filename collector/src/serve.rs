@@ -584,6 +584,16 @@ pub async fn roll_up(
         .await
 }
 
+/// Start-up compiles the user-agent rules and loads the ASN ranges, and the allocations that
+/// served only to build them are freed by now; mimalloc keeps freed pages for reuse, so they
+/// would stay resident for the life of the process. Returning them once, before serving, is
+/// what `docs/benchmarks.md` (session 16) measured; the binary's allocator is mimalloc
+/// (`main.rs`), and under any other allocator this returns nothing.
+fn release_start_up_garbage() {
+    // SAFETY: `mi_collect` takes no pointers; it only walks mimalloc's own heaps.
+    unsafe { libmimalloc_sys::mi_collect(true) }
+}
+
 pub async fn run(config: Config) -> anyhow::Result<()> {
     let listen = config.listen;
     let limits = config.http;
@@ -591,6 +601,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     raise_open_files_limit(limits.max_connections);
     let state = build_state(config).await?;
     let admin_token = state.tokens.bootstrap_admin().await?;
+    release_start_up_garbage();
 
     // actix-web's own default, made explicit so the connection limit can be spread over the
     // workers (actix-web counts connections per worker).
