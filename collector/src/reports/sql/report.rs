@@ -516,12 +516,14 @@ pub(super) fn session_statement(
     };
     let mut select = Vec::new();
     let mut event_dims = Vec::new();
+    let mut event_aliases = Vec::new();
     for (i, d) in dims.iter().enumerate() {
         if d.kind() == Kind::Event {
             event_dims.push(format!(
                 "{} AS _e{i}",
                 dim_expr(&mut sql, d, Ctx::Events, goals)
             ));
+            event_aliases.push(format!("_e{i}"));
             select.push(format!("_e{i} AS _d{i}"));
         } else {
             select.push(format!("{} AS _d{i}", dim_expr(&mut sql, d, ctx, goals)));
@@ -529,28 +531,22 @@ pub(super) fn session_statement(
     }
     let (set_column, group) = grouping.clauses(dims.len());
     select.extend(set_column);
-    let join = if event_dims.is_empty() {
-        String::new()
-    } else {
+    // The visit's (session, value) pairs as a GROUP BY, not a DISTINCT: over a month of a busy
+    // site they are millions, and a GROUP BY spills to disk past half of `store.memory_mb`
+    // where a DISTINCT fails. They are the join's left side: its right side, which the engine
+    // holds in memory, is the smaller one, a row per visit.
+    let pairs = (!event_dims.is_empty()).then(|| {
         let engagement = if dims.contains(&Dimension::Name) {
             format!(" AND {NOT_ENGAGEMENT}")
         } else {
             String::new()
         };
-        // The visit's (session, value) pairs as a GROUP BY, not a DISTINCT: over a month of a
-        // busy site they are millions, and a GROUP BY spills to disk past half of
-        // `store.memory_mb` where a DISTINCT fails. They are the join's left side: its right
-        // side, which the engine holds in memory, is the smaller one, a row per visit.
-        let aliases: Vec<String> = (0..dims.len())
-            .filter(|i| dims[*i].kind() == Kind::Event)
-            .map(|i| format!("_e{i}"))
-            .collect();
         format!(
-            "(SELECT session_id, {} FROM events WHERE {EVENTS_IN_RANGE}{engagement} GROUP BY session_id, {}) AS e INNER JOIN ",
+            "SELECT session_id, {} FROM events WHERE {EVENTS_IN_RANGE}{engagement} GROUP BY session_id, {}",
             event_dims.join(", "),
-            aliases.join(", ")
+            event_aliases.join(", ")
         )
-    };
+    });
     let from = if fold {
         let (bounces, bounce_visits) = match &entry_cond {
             Some(c) => (format!("countIf(pv <= 1 AND {c})"), format!("countIf({c})")),
@@ -586,14 +582,11 @@ pub(super) fn session_statement(
     } else {
         format!(" WHERE {}", outer.join(" AND "))
     };
-    let using = if join.is_empty() {
-        ""
-    } else {
-        " USING session_id"
+    // Event dimensions imply the fold (`folds`): `from` is the folded visits here.
+    let from = match pairs {
+        Some(pairs) => format!("({pairs}) AS e INNER JOIN {from} USING session_id"),
+        None => from,
     };
-    let text = format!(
-        "SELECT {} FROM {join}{from}{using}{wheres}{group}",
-        select.join(", ")
-    );
+    let text = format!("SELECT {} FROM {from}{wheres}{group}", select.join(", "));
     Ok(sql.finish(text))
 }
