@@ -588,10 +588,18 @@ pub async fn roll_up(
 /// served only to build them are freed by now; mimalloc keeps freed pages for reuse, so they
 /// would stay resident for the life of the process. Returning them once, before serving, is
 /// what `docs/benchmarks.md` (session 16) measured; the binary's allocator is mimalloc
-/// (`main.rs`), and under any other allocator this returns nothing.
+/// (`main.rs`), and under any other allocator this returns nothing. The embedded engine's
+/// start-up likewise paged in code it does not run again (`store::release_start_up_code`).
 fn release_start_up_garbage() {
     // SAFETY: `mi_collect` takes no pointers; it only walks mimalloc's own heaps.
     unsafe { libmimalloc_sys::mi_collect(true) }
+    if let Some(code) = crate::store::release_start_up_code() {
+        tracing::info!(
+            resident_before_mb = code.before_bytes >> 20,
+            resident_after_mb = code.after_bytes >> 20,
+            "returned the engine's start-up code to the kernel"
+        );
+    }
 }
 
 pub async fn run(config: Config) -> anyhow::Result<()> {

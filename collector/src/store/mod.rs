@@ -18,7 +18,7 @@ use serde::Serialize;
 
 use crate::config::{Config, SqlLimits};
 
-pub use chdb::{ChdbConnection, ChdbStore};
+pub use chdb::{release_start_up_code, ChdbConnection, ChdbStore, ResidentCode};
 pub use params::{is_valid_name, ParamValue, Params};
 pub use server::ServerStore;
 
