@@ -364,8 +364,8 @@ settings! {
         "beacons per minute per site; `0` disables";
     SPOOL_MAX_BYTES => "spool.max_bytes", "CANDOR_SPOOL_MAX_BYTES", "spool-max-bytes" <BYTES>, Some("1073741824"), None,
         "spool size at which beacons get 503 (store down)";
-    BATCH_ROWS => "spool.batch_rows", "CANDOR_BATCH_ROWS", "batch-rows" <N>, Some("10000"), None,
-        "rows per insert into the store";
+    BATCH_ROWS => "spool.batch_rows", "CANDOR_BATCH_ROWS", "batch-rows" <N>, Some("50000"), None,
+        "rows per insert into the store at most (a spool segment also closes at 8 MiB or after `batch_interval_ms`)";
     BATCH_INTERVAL => "spool.batch_interval_ms", "CANDOR_BATCH_INTERVAL_MS", "batch-interval-ms" <MS>, Some("1000"), None,
         "how long events wait in the spool before a batch is cut";
     HTTP_REQUEST_TIMEOUT => "http.request_timeout_ms", "CANDOR_HTTP_REQUEST_TIMEOUT_MS", "http-request-timeout-ms" <MS>, Some("5000"), None,

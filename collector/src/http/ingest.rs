@@ -128,18 +128,21 @@ pub async fn read_beacon(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse().ok());
     // A body trickled in a byte at a time would hold its connection for as long as the client
-    // likes: it has `http.body_timeout` to arrive (the head has `http.request_timeout`).
-    tokio::time::timeout(
-        state.config.http.body_timeout,
-        read_body(payload, declared, state.config.max_event_bytes),
-    )
-    .await
-    .unwrap_or_else(|_| {
-        Err(ApiError::new(
-            StatusCode::REQUEST_TIMEOUT,
-            "the request body did not arrive in time",
-        ))
-    })
+    // likes: it has `http.body_timeout` to arrive (the head has `http.request_timeout`). A
+    // beacon's body nearly always came in the same packets as its head: read what is there
+    // first, and arm the timer only for a body still on its way.
+    let mut read = std::pin::pin!(read_body(payload, declared, state.config.max_event_bytes));
+    if let std::task::Poll::Ready(body) = futures_util::poll!(read.as_mut()) {
+        return body;
+    }
+    tokio::time::timeout(state.config.http.body_timeout, read)
+        .await
+        .unwrap_or_else(|_| {
+            Err(ApiError::new(
+                StatusCode::REQUEST_TIMEOUT,
+                "the request body did not arrive in time",
+            ))
+        })
 }
 
 /// The body of every 202, written once rather than serialised per beacon.
