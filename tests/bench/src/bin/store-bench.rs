@@ -1,7 +1,8 @@
 //! Store benchmarks on embedded chDB:
 //!   store-bench insert <data-dir> <rows>   batch insert rate through the Store API (`events`
-//!                                          rows in RowBinaryWithNamesAndTypes, 10,000-row
-//!                                          batches, as the batcher inserts; the store derives
+//!                                          rows in RowBinaryWithNamesAndTypes, 50,000-row
+//!                                          batches (`BENCH_BATCH`), as the batcher inserts at
+//!                                          its default `spool.batch_rows`; the store derives
 //!                                          the sessions rows)
 //!   store-bench insert-plain <data-dir> <rows>  the same rows as plain RowBinary under a column
 //!                                          list (the batcher's format before the typed header)
@@ -53,14 +54,14 @@ async fn main() -> anyhow::Result<()> {
 }
 
 /// The batcher's insert path: records encoded as the pipeline spools them (RowBinary), split
-/// and concatenated into 10,000-row batches behind the typed header (`typed`), or as plain
+/// and concatenated into `BENCH_BATCH`-row batches (50,000, the batcher's default) behind the typed header (`typed`), or as plain
 /// RowBinary under a column list.
 async fn insert(store: &ChdbStore, rows: u64, typed: bool) -> anyhow::Result<()> {
     let now = candor::clock::unix_seconds();
     let batch: u64 = std::env::var("BENCH_BATCH")
         .ok()
         .and_then(|b| b.parse().ok())
-        .unwrap_or(10_000);
+        .unwrap_or(50_000);
     let attribution = Arc::new(Attribution {
         hostname: "bench.example".into(),
         referrer: "google.com/search".into(),
@@ -137,7 +138,7 @@ async fn insert(store: &ChdbStore, rows: u64, typed: bool) -> anyhow::Result<()>
     }
     let secs = started.elapsed().as_secs_f64();
     println!(
-        "inserted {rows} events (and the {rows} session rows the store derives from them) in {secs:.2} s: {:.0} events/s (10,000-row {format} batches{})",
+        "inserted {rows} events (and the {rows} session rows the store derives from them) in {secs:.2} s: {:.0} events/s ({batch}-row {format} batches{})",
         rows as f64 / secs,
         if typed { ", as the batcher inserts" } else { "" }
     );
