@@ -14,8 +14,13 @@ async fn the_memory_bound_reaches_the_engine() {
     let memory = EngineMemory {
         total_bytes: 128 << 20,
     };
+    // The kernel pages out only pages no other process maps, and the other test processes
+    // running beside this one map the same library: this process loads a copy of its own.
+    let library = dir.path().join("libchdb.so");
+    std::fs::copy(common::libchdb(), &library).unwrap();
+    std::fs::File::open(&library).unwrap().sync_all().unwrap();
     let store = ChdbStore::open_with(
-        &common::libchdb(),
+        &library,
         &dir.path().join("clickhouse"),
         Default::default(),
         memory,

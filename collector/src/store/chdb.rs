@@ -117,14 +117,16 @@ pub struct ResidentCode {
 
 /// Hands the pages of the engine's code that only its start-up touched back to the kernel.
 ///
-/// libchdb is a 566 MB library, and opening it pages in about 200 MB of its code and read-only
+/// libchdb is a large library (566 MB in chDB 26.7), and opening it pages in about 200 MB of its code and read-only
 /// data (its static initialisers register every function, format and table engine), most of
 /// which the collector never runs again; those pages would count in the process's resident
 /// size for its whole life. `MADV_PAGEOUT` on the library's read-only mappings reclaims them
 /// at once; the code the engine does run afterwards faults back in from the page cache or the
 /// file as it is needed (about 110 MB under ingest and reports, `docs/benchmarks.md`). The
 /// pages are clean copies of the file, so nothing is lost: the kernel may drop them under
-/// memory pressure at any time anyway, this only does it before the pressure comes.
+/// memory pressure at any time anyway, this only does it before the pressure comes. Pages
+/// another process maps too (a second process loading the same library file) stay: the kernel
+/// pages out only what this process alone holds.
 ///
 /// Returns `None` when no engine is loaded (a ClickHouse server store) or on systems without
 /// `/proc` or `MADV_PAGEOUT` (Linux before 5.4), where it changes nothing.
@@ -169,9 +171,9 @@ fn read_only_mappings(file: &Path) -> Option<(Vec<(usize, usize)>, u64)> {
         let (Some(first), Some(second)) = (fields.next(), fields.next()) else {
             continue;
         };
-        if let Some(kb) = first.strip_prefix("Rss:").map(|_| second) {
+        if first == "Rss:" {
             if in_library {
-                resident += kb.parse::<u64>().unwrap_or(0) * 1024;
+                resident += second.parse::<u64>().unwrap_or(0) * 1024;
             }
             continue;
         }
