@@ -1,6 +1,6 @@
 //! `store.memory_mb` bounds the embedded engine: its caches are the stated shares of the bound,
 //! one of Candor's statements cannot take more than the bound, and a large aggregation spills
-//! to disk instead of failing.
+//! to disk instead of failing. The code only the engine's start-up ran can be handed back.
 
 mod common;
 
