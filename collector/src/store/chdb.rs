@@ -117,9 +117,9 @@ pub struct ResidentCode {
 
 /// Hands the pages of the engine's code that only its start-up touched back to the kernel.
 ///
-/// libchdb is a large library (566 MB in chDB 26.7), and opening it pages in about 200 MB of its code and read-only
-/// data (its static initialisers register every function, format and table engine), most of
-/// which the collector never runs again; those pages would count in the process's resident
+/// libchdb is a large library (566 MB in chDB 26.7), and opening it pages in about 200 MB of
+/// its code and read-only data (its static initialisers register every function, format and
+/// table engine), most of which the collector never runs again; those pages would count in the process's resident
 /// size for its whole life. `MADV_PAGEOUT` on the library's read-only mappings reclaims them
 /// at once; the code the engine does run afterwards faults back in from the page cache or the
 /// file as it is needed (about 110 MB under ingest and reports, `docs/benchmarks.md`). The

@@ -1,9 +1,9 @@
 //! Store benchmarks on embedded chDB:
 //!   store-bench insert <data-dir> <rows>   batch insert rate through the Store API (`events`
-//!                                          rows in RowBinaryWithNamesAndTypes, 50,000-row
-//!                                          batches (`BENCH_BATCH`), as the batcher inserts at
-//!                                          its default `spool.batch_rows`; the store derives
-//!                                          the sessions rows)
+//!                                          rows in RowBinaryWithNamesAndTypes, in batches of
+//!                                          `spool.batch_rows` (`BENCH_BATCH` overrides), as
+//!                                          the batcher inserts; the store derives the
+//!                                          sessions rows)
 //!   store-bench insert-plain <data-dir> <rows>  the same rows as plain RowBinary under a column
 //!                                          list (the batcher's format before the typed header)
 //!   store-bench insert-json <data-dir> <rows>  the same `events` rows as JSONEachRow (the format
@@ -14,7 +14,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use candor::config::SqlLimits;
+use candor::config::{Config, Layers, SqlLimits};
 use candor::migrations::{migrate, Topology};
 use candor::pipeline::record::RECORD_EVENT_THROUGH;
 use candor::pipeline::sessions::{Attribution, SessionDelta};
@@ -54,14 +54,18 @@ async fn main() -> anyhow::Result<()> {
 }
 
 /// The batcher's insert path: records encoded as the pipeline spools them (RowBinary), split
-/// and concatenated into `BENCH_BATCH`-row batches (50,000, the batcher's default) behind the typed header (`typed`), or as plain
-/// RowBinary under a column list.
+/// and concatenated into batches of `BENCH_BATCH` rows (by default the batcher's own,
+/// `spool.batch_rows`) behind the typed header (`typed`), or as plain RowBinary under a column
+/// list.
 async fn insert(store: &ChdbStore, rows: u64, typed: bool) -> anyhow::Result<()> {
     let now = candor::clock::unix_seconds();
-    let batch: u64 = std::env::var("BENCH_BATCH")
+    let batch: u64 = match std::env::var("BENCH_BATCH")
         .ok()
         .and_then(|b| b.parse().ok())
-        .unwrap_or(50_000);
+    {
+        Some(batch) => batch,
+        None => Config::from_layers(&Layers::default())?.spool.batch_rows as u64,
+    };
     let attribution = Arc::new(Attribution {
         hostname: "bench.example".into(),
         referrer: "google.com/search".into(),
