@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # `make bench`: ingest throughput of `candor serve` (durable spool on) against a bare actix-web
-# ceiling measured in the same run (alternating, BENCH_ROUNDS pairs), with 256 connections; then
+# ceiling measured in the same run (alternating, BENCH_ROUNDS rounds; each round also measures
+# the ceiling waiting for groups as beacons wait for the spool), with 256 connections; then
 # chDB batch insert rate; then ingest throughput again with 10 million events stored; then a
 # restart proves every acknowledged beacon was stored. Prints a Markdown summary.
 # (The batch insert rate is measured as the batcher inserts — RowBinary events and sessions
@@ -58,17 +59,25 @@ settle() {
 # This VM's speed drifts by tens of percent within minutes (neighbours on the host), so each
 # state is measured in ROUNDS pairs: the bare ceiling, then Candor right after it; a pair's
 # ratio compares two loads seconds apart, and the median pair is reported.
-measure() { # label -> prints one "label|round|ceiling rps|candor rps|p99|statuses|ratio" per round
+# Each round also measures the ceiling with `--group-wait`: the bare endpoint, but every request
+# waits for its group as a beacon waits for the spool's group commit (no write, no sync, no
+# work). It shows what the wait alone costs at this connection count.
+ceiling() { # extra argument -> the ceiling's load line
+  ./target/release/ceiling 127.0.0.1:8091 "$@" & local cp=$!
+  wait_port 127.0.0.1:8091
+  load 127.0.0.1:8091 ceiling
+  kill "$cp"; wait "$cp" 2>/dev/null || true
+}
+measure() { # label -> prints one "label|round|ceiling rps|group-wait ceiling rps|candor rps|p99|statuses|ratio|ratio to group-wait" per round
   for round in $(seq 1 "$ROUNDS"); do
-    ./target/release/ceiling 127.0.0.1:8091 & local cp=$!
-    wait_port 127.0.0.1:8091
-    local c; c="$(load 127.0.0.1:8091 ceiling)"
-    kill "$cp"; wait "$cp" 2>/dev/null || true
+    local c; c="$(ceiling)"
+    local g; g="$(ceiling --group-wait)"
     local r; r="$(load 127.0.0.1:8092 "$1")"
     settle
     IFS='|' read -r _ crps _ _ <<<"$c"
+    IFS='|' read -r _ grps _ _ <<<"$g"
     IFS='|' read -r _ rps p99 st <<<"$r"
-    echo "$1|$round|$crps|$rps|$p99|$st|$(awk -v a="$rps" -v b="$crps" 'BEGIN { printf "%.2f", a / b }')"
+    echo "$1|$round|$crps|$grps|$rps|$p99|$st|$(awk -v a="$rps" -v b="$crps" 'BEGIN { printf "%.2f", a / b }')|$(awk -v a="$rps" -v b="$grps" 'BEGIN { printf "%.2f", a / b }')"
   done
 }
 
@@ -102,26 +111,26 @@ start_candor
 stored="$(curl -s -XPOST http://127.0.0.1:8092/api/v1/sql -H 'Authorization: Bearer bench-admin-token-0123456789abcdefghij' \
   -H 'Content-Type: application/json' -d '{"query":"SELECT count() FROM events"}' | python3 -c 'import json,sys; print(json.load(sys.stdin)["rows"][0][0])')"
 stop_candor
-acked() { echo "$1" | cut -d'|' -f6 | sed -n 's/.*202=\([0-9]*\).*/\1/p' | awk '{ s += $1 } END { print s }'; }
+acked() { echo "$1" | cut -d'|' -f7 | sed -n 's/.*202=\([0-9]*\).*/\1/p' | awk '{ s += $1 } END { print s }'; }
 expected=$(( ROWS + $(acked "$empty") + $(acked "$full") ))
 
 median() { sort -n | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 echo
 echo "machine: $(nproc) cores, $(uname -r); wrk -t2 -c$CONNS -d$DURATION; $ROUNDS rounds per state; $(date -u +%Y-%m-%d)"
 echo
-echo "| Candor store | round | ceiling requests/s | Candor requests/s | Candor p99 | Candor statuses | ratio |"
-echo "|---|---|---|---|---|---|---|"
-printf '%s\n%s\n' "$empty" "$full" | while IFS='|' read -r label round crps rps p99 st r; do
-  echo "| $label | $round | $crps | $rps | $p99 | $st | $r |"
+echo "| Candor store | round | ceiling requests/s | ceiling with the group wait | Candor requests/s | Candor p99 | Candor statuses | ratio | ratio to the group-wait ceiling |"
+echo "|---|---|---|---|---|---|---|---|---|"
+printf '%s\n%s\n' "$empty" "$full" | while IFS='|' read -r label round crps grps rps p99 st r rg; do
+  echo "| $label | $round | $crps | $grps | $rps | $p99 | $st | $r | $rg |"
 done
 echo
-echo "- median ratio to the ceiling, empty store: **$(echo "$empty" | cut -d'|' -f7 | median)**"
-echo "- median ratio to the ceiling, $ROWS events stored: **$(echo "$full" | cut -d'|' -f7 | median)**"
+echo "- median ratio to the ceiling, empty store: **$(echo "$empty" | cut -d'|' -f8 | median)** (to the ceiling with the group wait: $(echo "$empty" | cut -d'|' -f9 | median))"
+echo "- median ratio to the ceiling, $ROWS events stored: **$(echo "$full" | cut -d'|' -f8 | median)** (to the ceiling with the group wait: $(echo "$full" | cut -d'|' -f9 | median))"
 echo "- chDB batch insert: $insert"
 echo "- chDB batch insert, the JSONEachRow format used before: $insert_json"
 echo "- seeding: $seed"
 echo "- events stored after both loads and a SIGTERM drain: $stored (seed + every 202 counted by wrk = $expected)"
 [ "$stored" -ge "$expected" ] || { echo "LOST EVENTS: $stored stored < $expected acknowledged" >&2; exit 1; }
-if printf '%s\n%s\n' "$empty" "$full" | cut -d'|' -f6 | grep -qv '^202=[0-9]*$'; then
+if printf '%s\n%s\n' "$empty" "$full" | cut -d'|' -f7 | grep -qv '^202=[0-9]*$'; then
   echo "a status other than 202 was answered (see the table)" >&2; exit 1
 fi

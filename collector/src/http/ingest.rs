@@ -110,13 +110,11 @@ pub async fn read_beacon(
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
-    let mime = content_type
-        .split(';')
-        .next()
-        .unwrap_or("")
-        .trim()
-        .to_ascii_lowercase();
-    if !(mime.is_empty() || mime == "application/json" || mime == "text/plain") {
+    let mime = content_type.split(';').next().unwrap_or("").trim();
+    if !(mime.is_empty()
+        || mime.eq_ignore_ascii_case("application/json")
+        || mime.eq_ignore_ascii_case("text/plain"))
+    {
         return Err(ApiError::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "Content-Type must be application/json or text/plain",

@@ -188,6 +188,8 @@ pub fn configure(state: AppState) -> impl FnOnce(&mut web::ServiceConfig) {
         cfg.app_data(web::Data::new(state.clone()))
             .app_data(error::query_config())
             .app_data(error::path_config())
+            // First: the router tries resources in order, and nearly every request is a beacon.
+            .route("/api/event", web::post().to(ingest::event))
             .route("/healthz", web::get().to(health::healthz))
             .route("/readyz", web::get().to(health::readyz))
             .route("/metrics", web::get().to(health::metrics))
@@ -211,7 +213,6 @@ pub fn configure(state: AppState) -> impl FnOnce(&mut web::ServiceConfig) {
             )
             .route("/privacy/center/signout", web::post().to(center::sign_out))
             .route("/api/privacy/link", web::post().to(center::link_api))
-            .route("/api/event", web::post().to(ingest::event))
             .route("/api/identify", web::post().to(leads::identify))
             .route("/api/optout", web::post().to(leads::opt_out))
             .route(
@@ -324,7 +325,7 @@ where
     >,
 {
     let started = Instant::now();
-    let method = req.method().to_string();
+    let method = req.method().clone();
     let metrics = req
         .app_data::<web::Data<AppState>>()
         .map(|s| s.metrics.clone());

@@ -3,6 +3,9 @@
 
 use std::collections::BTreeMap;
 
+use std::borrow::Cow;
+
+use serde::de::{self, Deserializer, Visitor};
 use serde::Deserialize;
 use serde_json::Value;
 use url::Url;
@@ -96,26 +99,85 @@ fn invalid(field: &'static str, message: impl Into<String>) -> Invalid {
 
 /// The wire format, with Plausible's aliases so a Plausible script pointed at Candor works.
 #[derive(Deserialize)]
-struct Raw {
-    #[serde(alias = "d", alias = "domain")]
-    site: Option<Value>,
-    #[serde(alias = "n")]
-    name: Option<Value>,
-    #[serde(alias = "u")]
-    url: Option<Value>,
-    #[serde(alias = "r")]
-    referrer: Option<Value>,
-    #[serde(alias = "w")]
-    screen_width: Option<Value>,
-    #[serde(alias = "p", alias = "m")]
-    props: Option<Value>,
-    consent: Option<Value>,
-    vid: Option<Value>,
+struct Raw<'a> {
+    #[serde(borrow, alias = "d", alias = "domain")]
+    site: Option<Field<'a>>,
+    #[serde(borrow, alias = "n")]
+    name: Option<Field<'a>>,
+    #[serde(borrow, alias = "u")]
+    url: Option<Field<'a>>,
+    #[serde(borrow, alias = "r")]
+    referrer: Option<Field<'a>>,
+    #[serde(borrow, alias = "w")]
+    screen_width: Option<Field<'a>>,
+    #[serde(borrow, alias = "p", alias = "m")]
+    props: Option<Field<'a>>,
+    #[serde(borrow)]
+    consent: Option<Field<'a>>,
+    #[serde(borrow)]
+    vid: Option<Field<'a>>,
     /// Plausible's tracker sends engagement time as `e` (with `n: "engagement"`).
-    #[serde(alias = "e")]
-    engaged_ms: Option<Value>,
-    #[serde(alias = "h")]
-    hash: Option<Value>,
+    #[serde(borrow, alias = "e")]
+    engaged_ms: Option<Field<'a>>,
+    #[serde(borrow, alias = "h")]
+    hash: Option<Field<'a>>,
+}
+
+/// One field's value as sent, of any JSON type (each field's type is checked below, so the
+/// 400 can name it). Strings without escapes are borrowed from the body, not copied.
+enum Field<'a> {
+    Null,
+    Str(Cow<'a, str>),
+    Num(serde_json::Number),
+    Bool(bool),
+    /// An array or an object.
+    Other(Value),
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for Field<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Field<'a>, D::Error> {
+        struct AnyValue<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> Visitor<'de> for AnyValue<'a> {
+            type Value = Field<'a>;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("any JSON value")
+            }
+            fn visit_unit<E>(self) -> Result<Field<'a>, E> {
+                Ok(Field::Null)
+            }
+            fn visit_bool<E>(self, b: bool) -> Result<Field<'a>, E> {
+                Ok(Field::Bool(b))
+            }
+            fn visit_u64<E>(self, n: u64) -> Result<Field<'a>, E> {
+                Ok(Field::Num(n.into()))
+            }
+            fn visit_i64<E>(self, n: i64) -> Result<Field<'a>, E> {
+                Ok(Field::Num(n.into()))
+            }
+            fn visit_f64<E: de::Error>(self, n: f64) -> Result<Field<'a>, E> {
+                serde_json::Number::from_f64(n)
+                    .map(Field::Num)
+                    .ok_or_else(|| E::custom("a number that is not finite"))
+            }
+            fn visit_borrowed_str<E>(self, s: &'de str) -> Result<Field<'a>, E> {
+                Ok(Field::Str(Cow::Borrowed(s)))
+            }
+            fn visit_str<E>(self, s: &str) -> Result<Field<'a>, E> {
+                Ok(Field::Str(Cow::Owned(s.to_owned())))
+            }
+            fn visit_string<E>(self, s: String) -> Result<Field<'a>, E> {
+                Ok(Field::Str(Cow::Owned(s)))
+            }
+            fn visit_seq<A: de::SeqAccess<'de>>(self, seq: A) -> Result<Field<'a>, A::Error> {
+                Value::deserialize(de::value::SeqAccessDeserializer::new(seq)).map(Field::Other)
+            }
+            fn visit_map<A: de::MapAccess<'de>>(self, map: A) -> Result<Field<'a>, A::Error> {
+                Value::deserialize(de::value::MapAccessDeserializer::new(map)).map(Field::Other)
+            }
+        }
+        d.deserialize_any(AnyValue(std::marker::PhantomData))
+    }
 }
 
 pub const MAX_PROPS: usize = 30;
@@ -133,9 +195,7 @@ pub fn parse(body: &[u8]) -> Result<Beacon, Invalid> {
         _ => invalid("body", format!("malformed JSON: {e}")),
     })?;
     let site = match raw.site {
-        Some(Value::String(s)) => {
-            SiteDomain::parse(&s).map_err(|e| invalid("site", e.to_string()))?
-        }
+        Some(Field::Str(s)) => SiteDomain::parse(&s).map_err(|e| invalid("site", e.to_string()))?,
         Some(_) => return Err(invalid("site", "site must be a string")),
         None => {
             return Err(invalid(
@@ -145,42 +205,42 @@ pub fn parse(body: &[u8]) -> Result<Beacon, Invalid> {
         }
     };
     let name = match raw.name {
-        None | Some(Value::Null) => "pageview".to_string(),
-        Some(Value::String(s)) if s.trim().is_empty() => {
+        None | Some(Field::Null) => "pageview".to_string(),
+        Some(Field::Str(s)) if s.trim().is_empty() => {
             return Err(invalid("name", "name must not be empty"))
         }
-        Some(Value::String(s)) if s.chars().count() > 120 => {
+        Some(Field::Str(s)) if s.chars().count() > 120 => {
             return Err(invalid("name", "name is longer than 120 characters"))
         }
-        Some(Value::String(s)) if s.trim() == LEAD_EVENT => {
+        Some(Field::Str(s)) if s.trim() == LEAD_EVENT => {
             return Err(invalid(
                 "name",
                 format!("the event name {LEAD_EVENT:?} is reserved for lead identification"),
             ))
         }
-        Some(Value::String(s)) => s.trim().to_string(),
+        Some(Field::Str(s)) => s.trim().to_string(),
         Some(_) => return Err(invalid("name", "name must be a string")),
     };
     let url = match raw.url {
-        Some(Value::String(s)) => parse_page_url(&s)?,
+        Some(Field::Str(s)) => parse_page_url(&s)?,
         Some(_) => return Err(invalid("url", "url must be a string")),
         None => return Err(invalid("url", "url is required")),
     };
     let referrer = match raw.referrer {
-        None | Some(Value::Null) => None,
-        Some(Value::String(s)) if s.is_empty() => None,
-        Some(Value::String(s)) if s.len() > 2048 => {
+        None | Some(Field::Null) => None,
+        Some(Field::Str(s)) if s.is_empty() => None,
+        Some(Field::Str(s)) if s.len() > 2048 => {
             return Err(invalid(
                 "referrer",
                 "referrer is longer than 2048 characters",
             ))
         }
-        Some(Value::String(s)) => Some(s),
+        Some(Field::Str(s)) => Some(s.into_owned()),
         Some(_) => return Err(invalid("referrer", "referrer must be a string or null")),
     };
     let screen_width = match raw.screen_width {
-        None | Some(Value::Null) => None,
-        Some(Value::Number(n)) => match n.as_u64() {
+        None | Some(Field::Null) => None,
+        Some(Field::Num(n)) => match n.as_u64() {
             Some(w) if w <= 20_000 => Some(w as u16),
             _ => {
                 return Err(invalid(
@@ -198,8 +258,8 @@ pub fn parse(body: &[u8]) -> Result<Beacon, Invalid> {
     };
     let props = parse_props(raw.props)?;
     let consent = match raw.consent {
-        None | Some(Value::Null) => Consent::None,
-        Some(Value::String(s)) => Consent::parse(&s).ok_or_else(|| {
+        None | Some(Field::Null) => Consent::None,
+        Some(Field::Str(s)) => Consent::parse(&s).ok_or_else(|| {
             invalid(
                 "consent",
                 "consent must be \"none\", \"analytics\" or \"marketing\"",
@@ -208,17 +268,17 @@ pub fn parse(body: &[u8]) -> Result<Beacon, Invalid> {
         Some(_) => return Err(invalid("consent", "consent must be a string")),
     };
     let vid = match raw.vid {
-        None | Some(Value::Null) => None,
-        Some(Value::String(s)) if s.is_empty() || s.len() > 64 => {
+        None | Some(Field::Null) => None,
+        Some(Field::Str(s)) if s.is_empty() || s.len() > 64 => {
             return Err(invalid("vid", "vid must be 1 to 64 characters"))
         }
-        Some(Value::String(s)) => Some(s),
+        Some(Field::Str(s)) => Some(s.into_owned()),
         Some(_) => return Err(invalid("vid", "vid must be a string")),
     };
     let engaged_ms = match raw.engaged_ms {
-        None | Some(Value::Null) => None,
+        None | Some(Field::Null) => None,
         // Capped at a day: a tab left open for a week is not a week of engagement.
-        Some(Value::Number(n)) => match n.as_u64() {
+        Some(Field::Num(n)) => match n.as_u64() {
             Some(ms) => Some(ms.min(86_400_000) as u32),
             None => {
                 return Err(invalid(
@@ -234,7 +294,7 @@ pub fn parse(body: &[u8]) -> Result<Beacon, Invalid> {
             ))
         }
     };
-    let hash_mode = matches!(raw.hash, Some(Value::Bool(true)) | Some(Value::Number(_)));
+    let hash_mode = matches!(raw.hash, Some(Field::Bool(true)) | Some(Field::Num(_)));
     Ok(Beacon {
         site,
         name,
@@ -275,12 +335,12 @@ fn parse_page_url(s: &str) -> Result<Url, Invalid> {
     Ok(url)
 }
 
-fn parse_props(raw: Option<Value>) -> Result<BTreeMap<String, String>, Invalid> {
+fn parse_props(raw: Option<Field>) -> Result<BTreeMap<String, String>, Invalid> {
     let obj = match raw {
-        None | Some(Value::Null) => return Ok(BTreeMap::new()),
-        Some(Value::Object(o)) => o,
+        None | Some(Field::Null) => return Ok(BTreeMap::new()),
+        Some(Field::Other(Value::Object(o))) => o,
         // Plausible's script sends props as a JSON string.
-        Some(Value::String(s)) => match serde_json::from_str::<Value>(&s) {
+        Some(Field::Str(s)) => match serde_json::from_str::<Value>(&s) {
             Ok(Value::Object(o)) => o,
             _ => return Err(invalid("props", "props must be an object of scalar values")),
         },
@@ -345,7 +405,10 @@ pub fn pathname(url: &Url, hash_mode: bool) -> String {
             path.push_str(f);
         }
     }
-    path.chars().take(2048).collect()
+    if path.len() > 2048 {
+        path = path.chars().take(2048).collect();
+    }
+    path
 }
 
 #[cfg(test)]
@@ -421,6 +484,45 @@ mod tests {
                 r#"{{"site":"example.com","url":"https://x.com/","props":{{{many}}}}}"#
             )),
             "props"
+        );
+    }
+
+    #[test]
+    fn escaped_strings_and_every_json_type_are_read_as_before() {
+        let b = parse(
+            br#"{"site":"example.com","url":"https:\/\/x.com\/a\u00fc","name":"sign\u0075p","r":null,"w":1280.0,"h":1,"p":{"n":3,"ok":true,"none":null}}"#,
+        );
+        assert!(b.is_err(), "a fractional width is refused");
+        let b = parse(
+            br#"{"site":"example.com","url":"https:\/\/x.com\/a\u00fc","name":"sign\u0075p","r":null,"w":1280,"h":1,"p":{"n":3,"ok":true,"none":null}}"#,
+        )
+        .unwrap();
+        assert_eq!(b.name, "signup");
+        assert_eq!(pathname(&b.url, false), "/aü");
+        assert!(b.hash_mode);
+        assert_eq!(b.referrer, None);
+        assert_eq!(b.props.get("n").map(String::as_str), Some("3"));
+        assert_eq!(b.props.get("ok").map(String::as_str), Some("true"));
+        assert!(!b.props.contains_key("none"));
+        let error = |body: &str| {
+            let e = parse(body.as_bytes()).unwrap_err();
+            (e.field, e.message)
+        };
+        assert_eq!(
+            error(r#"{"site":1,"url":"https://x.com/"}"#),
+            ("site", "site must be a string".to_string())
+        );
+        assert_eq!(
+            error(r#"{"site":"x.com","url":["https://x.com/"]}"#),
+            ("url", "url must be a string".to_string())
+        );
+        assert_eq!(
+            error(r#"{"site":"x.com","url":"https://x.com/","props":[1]}"#).0,
+            "props"
+        );
+        assert_eq!(
+            error(r#"{"site":"x.com","url":"https://x.com/","vid":{"a":1}}"#),
+            ("vid", "vid must be a string".to_string())
         );
     }
 

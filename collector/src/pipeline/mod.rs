@@ -30,7 +30,7 @@ use crate::privacy::withdrawn::WithdrawnKeys;
 use crate::sites::Site;
 use sessions::{Attribution, Touch, Tracker};
 use spool::{Spool, SpoolError};
-use step_metrics::{timed, StepMetrics};
+use step_metrics::{timed, Laps, StepMetrics};
 
 /// Why an event was deliberately not stored (`X-Candor-Drop`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -126,26 +126,27 @@ impl Pipeline {
         request: &RequestFacts<'_>,
     ) -> Result<Option<DropReason>, IngestError> {
         let s = &self.steps;
-        let agent = timed(&s.user_agent, || self.agents.get(request.user_agent));
-        if let Some(reason) = timed(&s.drop_rules, || {
-            drop_rules(&beacon, site, request, agent.is_bot)
-        }) {
+        // The steps run one after another: one clock reading between two steps times both.
+        let mut laps = Laps::start();
+        let agent = self.agents.get(request.user_agent);
+        laps.lap(&s.user_agent);
+        let drop = drop_rules(&beacon, site, request, agent.is_bot);
+        laps.lap(&s.drop_rules);
+        if let Some(reason) = drop {
             s.dropped.with_label_values(&[reason.as_str()]).inc();
             return Ok(Some(reason));
         }
-        let started = std::time::Instant::now();
         let mut row = event(&beacon, site, request);
-        let took = started.elapsed().as_secs_f64();
-        s.event.observe(took);
-        s.enrich.observe(took);
-        timed(&s.hash, || self.hash(&mut row, &beacon, request))?;
-        let record = timed(&s.session, || {
-            self.session(row, || self.first_touch(&beacon, request, &agent))
-        });
-        let payload = timed(&s.encode, || record.encode());
-        let started = std::time::Instant::now();
+        s.enrich.observe(laps.lap(&s.event));
+        let hashed = self.hash(&mut row, &beacon, request);
+        laps.lap(&s.hash);
+        hashed?;
+        let record = self.session(row, || self.first_touch(&beacon, request, &agent));
+        laps.lap(&s.session);
+        let payload = record.encode();
+        laps.lap(&s.encode);
         self.spool.append(payload).await?;
-        s.spool.observe(started.elapsed().as_secs_f64());
+        laps.lap(&s.spool);
         s.accepted.inc();
         Ok(None)
     }

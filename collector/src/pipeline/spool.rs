@@ -346,13 +346,28 @@ const GROUP_TARGET: usize = 1024;
 const GROUP_WAIT: Duration = Duration::from_millis(2);
 const GROUP_MAX: usize = 4096;
 
-fn take_waiting(rx: &mpsc::Receiver<Request>, batch: &mut Vec<Request>) {
+fn take_waiting<T>(rx: &mpsc::Receiver<T>, batch: &mut Vec<T>) {
     while batch.len() < GROUP_MAX {
         match rx.try_recv() {
             Ok(r) => batch.push(r),
             Err(_) => break,
         }
     }
+}
+
+/// Group commit's gathering: `first` and everything already waiting, to be written and synced
+/// once. When the last group (`last_group` requests) showed concurrent writers but few are
+/// waiting now, it lingers a moment so more join this sync: fewer, larger syncs cost less CPU
+/// and wake the HTTP workers less often. A lone writer never waits. (Public so the benchmark's
+/// reference endpoint can wait for groups exactly as beacons do.)
+pub fn gather<T>(rx: &mpsc::Receiver<T>, first: T, last_group: usize) -> Vec<T> {
+    let mut batch = vec![first];
+    take_waiting(rx, &mut batch);
+    if last_group > 1 && batch.len() < GROUP_TARGET {
+        std::thread::sleep(GROUP_WAIT);
+        take_waiting(rx, &mut batch);
+    }
+    batch
 }
 
 fn writer_loop(rx: mpsc::Receiver<Request>, shared: Arc<Shared>, config: SpoolConfig) {
@@ -365,16 +380,10 @@ fn writer_loop(rx: mpsc::Receiver<Request>, shared: Arc<Shared>, config: SpoolCo
             Err(mpsc::RecvTimeoutError::Timeout) => None,
             Err(mpsc::RecvTimeoutError::Disconnected) => break,
         };
-        // Group commit: take everything already waiting, write it, sync once. When the last
-        // group showed concurrent writers but few are waiting now, linger a moment so more
-        // join this sync: fewer, larger syncs cost less CPU and wake the HTTP workers less
-        // often. A lone writer never waits.
-        let mut batch: Vec<Request> = first.into_iter().collect();
-        take_waiting(&rx, &mut batch);
-        if last_group > 1 && batch.len() < GROUP_TARGET {
-            std::thread::sleep(GROUP_WAIT);
-            take_waiting(&rx, &mut batch);
-        }
+        let batch = match first {
+            Some(first) => gather(&rx, first, last_group),
+            None => Vec::new(),
+        };
         let mut appends = Vec::with_capacity(batch.len());
         let mut seal_replies = Vec::new();
         last_group = batch.len();

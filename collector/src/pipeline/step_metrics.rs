@@ -73,6 +73,24 @@ impl StepMetrics {
     }
 }
 
+/// Times consecutive steps with one clock reading between two steps.
+pub(super) struct Laps(Instant);
+
+impl Laps {
+    pub fn start() -> Laps {
+        Laps(Instant::now())
+    }
+
+    /// Observes the time since the previous lap (or the start) as `step`'s; returns it.
+    pub fn lap(&mut self, step: &Histogram) -> f64 {
+        let now = Instant::now();
+        let took = now.duration_since(self.0).as_secs_f64();
+        self.0 = now;
+        step.observe(took);
+        took
+    }
+}
+
 /// Runs a step and observes its duration.
 pub(super) fn timed<T>(step: &Histogram, f: impl FnOnce() -> T) -> T {
     let started = Instant::now();

@@ -10,6 +10,10 @@
 //!                                          the batcher used before), for comparison
 //!   store-bench seed <data-dir> <rows>     fills `events` and `sessions` with <rows> events over
 //!                                          the last 30 days from 50,000 visitors (SQL-generated)
+//!
+//! `BENCH_TABLE_SETTINGS` is applied to `events` and `sessions` and `BENCH_SQL` (statements
+//! separated by `;`) is run after the migrations, for experiments (e.g. `BENCH_SQL="DROP VIEW
+//! sessions_from_events"` measures the insert without the sessions the store derives).
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -42,6 +46,11 @@ async fn main() -> anyhow::Result<()> {
                     &Params::new(),
                 )
                 .await?;
+        }
+    }
+    if let Ok(sql) = std::env::var("BENCH_SQL") {
+        for statement in sql.split(';').filter(|s| !s.trim().is_empty()) {
+            store.execute(statement, &Params::new()).await?;
         }
     }
     match cmd {
