@@ -181,6 +181,12 @@ impl EngineMemory {
     /// sixty-fourth, no uncompressed-block cache. (The engine's own total,
     /// `max_server_memory_usage`, is left alone: set, it slowed every report by about half in
     /// chDB 26.7 without lowering the process's size; see docs/benchmarks.md.)
+    ///
+    /// The engine's thread pools are sized for a server of many cores, and every idle thread
+    /// keeps its stack and its allocator's cache: removing merged parts started up to 128
+    /// threads at once after a few minutes of steady ingest, and the global pool kept them
+    /// all (it keeps up to 1,000 idle). Parts are removed by at most `PARTS_CLEANING_THREADS`
+    /// threads and at most `IDLE_THREADS` idle ones are kept.
     pub fn server_settings(&self) -> Vec<(String, String)> {
         let total = self.total_bytes;
         settings(&[
@@ -189,6 +195,11 @@ impl EngineMemory {
             ("index_mark_cache_size", total / 16),
             ("uncompressed_cache_size", 0),
             ("query_condition_cache_size", total / 64),
+            (
+                "max_parts_cleaning_thread_pool_size",
+                PARTS_CLEANING_THREADS,
+            ),
+            ("max_thread_pool_free_size", IDLE_THREADS),
         ])
     }
 
@@ -202,6 +213,11 @@ impl EngineMemory {
         ])
     }
 }
+
+/// Threads the embedded engine may use to remove merged parts (its default is 128).
+const PARTS_CLEANING_THREADS: u64 = 8;
+/// Idle threads the embedded engine's global pool keeps for reuse (its default is 1,000).
+const IDLE_THREADS: u64 = 32;
 
 fn settings(pairs: &[(&str, u64)]) -> Vec<(String, String)> {
     pairs
@@ -1096,6 +1112,7 @@ mod tests {
             (32u64 << 20).to_string()
         );
         assert_eq!(server["uncompressed_cache_size"], "0");
+        assert_eq!(server["max_thread_pool_free_size"], "32");
         assert!(!server.contains_key("max_server_memory_usage"));
         let query: HashMap<String, String> = m.query_settings().into_iter().collect();
         assert_eq!(query["max_memory_usage"], (512u64 << 20).to_string());
