@@ -119,14 +119,14 @@ pub struct ResidentCode {
 ///
 /// libchdb is a large library (566 MB in chDB 26.7), and opening it pages in about 200 MB of
 /// its code and read-only data (its static initialisers register every function, format and
-/// table engine), most of which the collector never runs again; those pages would count in the process's resident
-/// size for its whole life. `MADV_PAGEOUT` on the library's read-only mappings reclaims them
-/// at once; the code the engine does run afterwards faults back in from the page cache or the
-/// file as it is needed (about 110 MB under ingest and reports, `docs/benchmarks.md`). The
-/// pages are clean copies of the file, so nothing is lost: the kernel may drop them under
-/// memory pressure at any time anyway, this only does it before the pressure comes. Pages
-/// another process maps too (a second process loading the same library file) stay: the kernel
-/// pages out only what this process alone holds.
+/// table engine), most of which the collector never runs again; those pages would count in
+/// the process's resident size for its whole life. `MADV_PAGEOUT` on the library's read-only
+/// mappings reclaims them at once; the code the engine does run afterwards faults back in from
+/// the page cache or the file as it is needed (about 110 MB under ingest and reports,
+/// `docs/benchmarks.md`). The pages are clean copies of the file, so nothing is lost: the
+/// kernel may drop them under memory pressure at any time anyway, this only does it before the
+/// pressure comes. Pages another process maps too (a second process loading the same library
+/// file) stay: the kernel pages out only what this process alone holds.
 ///
 /// Returns `None` when no engine is loaded (a ClickHouse server store) or on systems without
 /// `/proc` or `MADV_PAGEOUT` (Linux before 5.4), where it changes nothing.
