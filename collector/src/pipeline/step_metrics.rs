@@ -160,9 +160,9 @@ impl Laps {
 
 /// Runs a step and observes its duration.
 pub(super) fn timed<T>(step: &Step, f: impl FnOnce() -> T) -> T {
-    let started = Instant::now();
+    let mut laps = Laps::start();
     let out = f();
-    step.observe(started.elapsed().as_secs_f64());
+    laps.lap(step);
     out
 }
 
