@@ -17,11 +17,9 @@ pid=""
 cleanup() { [ -n "$pid" ] && kill "$pid" 2>/dev/null; wait 2>/dev/null; rm -rf "$work"; }
 trap cleanup EXIT
 
-CANDOR_DATA_DIR="$work/data" CANDOR_LISTEN=127.0.0.1:8093 CANDOR_SITES=bench.example CANDOR_RATE_LIMIT=0 \
-  CANDOR_SITE_RATE_LIMIT=0 CANDOR_ADMIN_TOKEN=bench-admin-token-0123456789abcdefghij CANDOR_LOG=warn \
-  "$bin" serve >/dev/null 2>"$work/log" &
-pid=$!
-for _ in $(seq 1 300); do curl -fs http://127.0.0.1:8093/readyz >/dev/null 2>&1 && break; sleep 0.1; done
+. tests/bench/lib.sh
+BIN="$bin" start_candor "$work/data" 127.0.0.1:8093 "$work/log"
+pid=$CANDOR_PID
 
 ticks() { # -> JSON {thread name: user+system ticks}
   python3 - "$pid" <<'PY'

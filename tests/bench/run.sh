@@ -19,7 +19,7 @@ trap cleanup EXIT
 
 cargo build --release --bin candor -p candor -p candor-bench --bins >/dev/null
 
-wait_port() { for _ in $(seq 1 300); do curl -fs "http://$1/readyz" >/dev/null 2>&1 && return 0; curl -s -o /dev/null "http://$1/" 2>/dev/null && return 0; sleep 0.1; done; echo "no server on $1" >&2; exit 1; }
+. tests/bench/lib.sh
 
 load() { # address label
   local out; out="$(wrk -t2 -c"$CONNS" -d"$DURATION" --latency -s tests/bench/post.lua "http://$1/api/event")"
@@ -29,12 +29,7 @@ load() { # address label
   echo "$2|$rps|$p99|$statuses"
 }
 
-start_candor() {
-  CANDOR_DATA_DIR="$work/data" CANDOR_LISTEN=127.0.0.1:8092 CANDOR_SITES=bench.example CANDOR_RATE_LIMIT=0 \
-    CANDOR_SITE_RATE_LIMIT=0 CANDOR_ADMIN_TOKEN=bench-admin-token-0123456789abcdefghij CANDOR_LOG=warn \
-    ./target/release/candor serve >/dev/null 2>"$work/candor.log" & pids+=($!)
-  wait_port 127.0.0.1:8092
-}
+run_candor() { start_candor "$work/data" 127.0.0.1:8092 "$work/candor.log" && pids+=("$CANDOR_PID"); }
 stop_candor() { kill -TERM "${pids[-1]}"; wait "${pids[-1]}" 2>/dev/null || true; unset 'pids[-1]'; }
 
 # Waits until Candor's batcher has moved everything into the store and the store's merges are
@@ -46,13 +41,7 @@ settle() {
   done
   # The store's merges run inside Candor's process (and analysts' SQL cannot read
   # system.merges): wait until the process has been nearly idle for a second.
-  local pid="${pids[-1]}" before after
-  for _ in $(seq 1 120); do
-    before=$(awk '{print $14 + $15}' "/proc/$pid/stat")
-    sleep 1
-    after=$(awk '{print $14 + $15}' "/proc/$pid/stat")
-    [ $((after - before)) -le 3 ] && break
-  done
+  wait_quiet "${pids[-1]}" 3 1
   sleep 1
 }
 
@@ -64,7 +53,7 @@ settle() {
 # work). It shows what the wait alone costs at this connection count.
 ceiling() { # extra argument -> the ceiling's load line
   ./target/release/ceiling 127.0.0.1:8091 "$@" & local cp=$!
-  wait_port 127.0.0.1:8091
+  wait_ready 127.0.0.1:8091 "$cp"
   load 127.0.0.1:8091 ceiling
   kill "$cp"; wait "$cp" 2>/dev/null || true
 }
@@ -81,7 +70,7 @@ measure() { # label -> prints one "label|round|ceiling rps|group-wait ceiling rp
   done
 }
 
-start_candor
+run_candor
 empty="$(measure "empty store")"
 stop_candor
 
@@ -89,7 +78,7 @@ insert="$(./target/release/store-bench insert "$work/insert" 500000)"
 insert_json="$(./target/release/store-bench insert-json "$work/insert-json" 500000)"
 seed="$(./target/release/store-bench seed "$work/data" "$ROWS")"
 
-start_candor
+run_candor
 # The seeded month's finished days have no rollups yet; Candor builds them in its rollup passes
 # (every 30 s, each with a time budget, about 25 s of report queries in all, see "Reports"
 # below). A deployment that grew to this size built them one day at a time, as each day ended,
@@ -107,8 +96,8 @@ stop_candor
 # SIGTERM drained the spool; a restart counts what the store holds: the seed plus every
 # acknowledged beacon of both loads (wrk counts a 202 only when its answer arrived in time, so
 # up to one request per connection more may be stored).
-start_candor
-stored="$(curl -s -XPOST http://127.0.0.1:8092/api/v1/sql -H 'Authorization: Bearer bench-admin-token-0123456789abcdefghij' \
+run_candor
+stored="$(curl -s -XPOST http://127.0.0.1:8092/api/v1/sql -H "Authorization: Bearer $BENCH_ADMIN_TOKEN" \
   -H 'Content-Type: application/json' -d '{"query":"SELECT count() FROM events"}' | python3 -c 'import json,sys; print(json.load(sys.stdin)["rows"][0][0])')"
 stop_candor
 acked() { echo "$1" | cut -d'|' -f7 | sed -n 's/.*202=\([0-9]*\).*/\1/p' | awk '{ s += $1 } END { print s }'; }

@@ -17,11 +17,10 @@ trap cleanup EXIT
 
 cargo build --release --bin candor -p candor -p candor-bench --bins >/dev/null
 
-CANDOR_DATA_DIR="$work/data" CANDOR_LISTEN=127.0.0.1:8093 CANDOR_SITES=soak.example CANDOR_RATE_LIMIT=0 \
-  CANDOR_SITE_RATE_LIMIT=0 CANDOR_ADMIN_TOKEN="$TOKEN" CANDOR_TRUSTED_PROXIES=127.0.0.1/32 CANDOR_LOG=warn \
-  ./target/release/candor serve >/dev/null 2>"$work/candor.log" &
-pid=$!
-for _ in $(seq 1 300); do curl -fs http://127.0.0.1:8093/readyz >/dev/null 2>&1 && break; sleep 0.1; done
+. tests/bench/lib.sh
+start_candor "$work/data" 127.0.0.1:8093 "$work/candor.log" CANDOR_SITES=soak.example \
+  CANDOR_ADMIN_TOKEN="$TOKEN" CANDOR_TRUSTED_PROXIES=127.0.0.1/32
+pid=$CANDOR_PID
 
 echo "soak: $SECONDS_ s at $RATE beacons/s, sampled every $SAMPLE s; $(git log -1 --format='%h %s' | cut -c1-80)"
 SOAK_TOKEN="$TOKEN" ./target/release/soak 127.0.0.1:8093 "$pid" "$SECONDS_" "$RATE" "$SAMPLE"

@@ -6,14 +6,17 @@
 #   2. reports alone: `under-load` loads the dashboard's 30-day view (18 queries in one batch
 #      request, as the dashboard sends them; BENCH_ONE_BY_ONE=1: one request each, 6 in
 #      flight) again and again for UL_SECONDS, unfiltered and filtered by one source;
-#   3. both at once: wrk paced to about half the rate of step 1 while the views load again.
-# Prints each step's figures and the server's peak resident size. Figures: docs/benchmarks.md.
+#   3. both at once: wrk sending at half the rate of step 1 (tests/bench/paced.lua: a fixed
+#      schedule, not a pause after each answer) while the views load again.
+# Prints each step's figures with the server's peak resident size in that step, and the highest.
+# Figures: docs/benchmarks.md.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 EVENTS="${BENCH_EVENTS:-10000000}"
 SECS="${UL_SECONDS:-20}"
 CONNS=512
-TOKEN=bench-admin-token-0123456789abcdefghij
+. tests/bench/lib.sh
+TOKEN=$BENCH_ADMIN_TOKEN
 ADDR=127.0.0.1:8094
 work="$(mktemp -d)"
 pid=""
@@ -27,37 +30,46 @@ if [ ! -d "$store/clickhouse" ]; then
   BENCH_SEED_ONLY=1 ./target/release/reports-bench "$store" "$EVENTS"
 fi
 
-CANDOR_DATA_DIR="$store" CANDOR_LISTEN=$ADDR CANDOR_SITES=bench.example CANDOR_RATE_LIMIT=0 \
-  CANDOR_SITE_RATE_LIMIT=0 CANDOR_ADMIN_TOKEN=$TOKEN CANDOR_LOG=warn \
-  ./target/release/candor serve >/dev/null 2>"$work/candor.log" &
-pid=$!
-for _ in $(seq 1 600); do curl -fs "http://$ADDR/readyz" >/dev/null 2>&1 && break; sleep 0.1; done
+start_candor "$store" $ADDR "$work/candor.log"
+pid=$CANDOR_PID
 # Rolling up the seeded days runs in the background after start: wait until the process has
 # been nearly idle for two seconds in a row.
-idle=0
-for _ in $(seq 1 600); do
-  before=$(awk '{print $14 + $15}' "/proc/$pid/stat"); sleep 1; after=$(awk '{print $14 + $15}' "/proc/$pid/stat")
-  if [ $((after - before)) -le 5 ]; then idle=$((idle + 1)); [ $idle -ge 2 ] && break; else idle=0; fi
-done
+wait_quiet "$pid" 5 2
+# Each step's own peak: the kernel's high-water mark is reset before the step (clear_refs 5)
+# and read after it; the run's peak is the highest of them.
+mb() { awk -v f="$1:" '$1 == f {print int($2/1024)}' "/proc/$pid/status"; }
+peak_reset() { echo 5 >"/proc/$pid/clear_refs"; }
+highest=0
+step_peak() { PEAK=$(mb VmHWM); if [ "$PEAK" -gt "$highest" ]; then highest=$PEAK; fi; }
 echo "under load: $(git log -1 --format='%h' ) $(date -u +%Y-%m-%d), $(nproc) cores, store of $(curl -s -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' "http://$ADDR/api/v2/query" -d '{"site_id":"bench.example","metrics":["events"],"date_range":"all"}' | sed 's/.*"metrics":\[\([0-9]*\)\].*/\1/') events, RSS $(awk '/VmRSS/ {print int($2/1024)}' /proc/$pid/status) MB at rest (peak $(awk '/VmHWM/ {print int($2/1024)}' /proc/$pid/status) MB so far, start-up included)"
 
+peak_reset
 rate="$(wrk -t2 -c$CONNS -d${SECS}s -s tests/bench/post.lua "http://$ADDR/api/event" | tee "$work/wrk1" | awk '/Requests\/sec/ {print int($2)}')"
-echo "1. ingest alone: $rate beacons/s ($(sed -n 's/^statuses: //p' "$work/wrk1"))"
+step_peak
+echo "1. ingest alone: $rate beacons/s ($(sed -n 's/^statuses: //p' "$work/wrk1")); peak RSS $PEAK MB"
 
 src='[["is","visit:source",["Google"]]]'
-echo "2. reports alone, unfiltered: $(BENCH_TOKEN=$TOKEN ./target/release/under-load $ADDR "$SECS")"
-echo "   reports alone, one source: $(BENCH_TOKEN=$TOKEN ./target/release/under-load $ADDR "$SECS" "$src")"
+peak_reset
+r="$(BENCH_TOKEN=$TOKEN ./target/release/under-load $ADDR "$SECS")"
+step_peak
+echo "2. reports alone, unfiltered: $r; peak RSS $PEAK MB"
+peak_reset
+r="$(BENCH_TOKEN=$TOKEN ./target/release/under-load $ADDR "$SECS" "$src")"
+step_peak
+echo "   reports alone, one source: $r; peak RSS $PEAK MB"
 
-pace=$(( CONNS * 1000 * 2 / (rate > 0 ? rate : 1) ))
+half=$(( rate / 2 ))
 for filters in "" "$src"; do
-  PACE_MS=$pace wrk -t2 -c$CONNS -d$((SECS + 5))s -s tests/bench/paced.lua "http://$ADDR/api/event" >"$work/wrk2" &
+  peak_reset
+  RATE=$half WRK_THREADS=2 wrk -t2 -c$CONNS -d$((SECS + 5))s -s tests/bench/paced.lua "http://$ADDR/api/event" >"$work/wrk2" &
   wp=$!
   sleep 2
   if [ -z "$filters" ]; then label="unfiltered"; r="$(BENCH_TOKEN=$TOKEN ./target/release/under-load $ADDR "$SECS")"
   else label="one source"; r="$(BENCH_TOKEN=$TOKEN ./target/release/under-load $ADDR "$SECS" "$filters")"; fi
   wait $wp
-  echo "3. both ($label): reports $r; wrk paced at ${pace} ms per connection: $(awk '/Requests\/sec/ {print int($2)}' "$work/wrk2") beacons/s ($(sed -n 's/^statuses: //p' "$work/wrk2"))"
+  step_peak
+  echo "3. both ($label): reports $r; wrk at ${half} beacons/s (half of step 1): $(awk '/Requests\/sec/ {print int($2)}' "$work/wrk2") beacons/s ($(sed -n 's/^statuses: //p' "$work/wrk2")); peak RSS $PEAK MB"
 done
-echo "peak RSS of candor serve: $(awk '/VmHWM/ {print int($2/1024)}' /proc/$pid/status) MB"
+echo "peak RSS of candor serve under load: $highest MB (the highest step's)"
 kill -TERM "$pid"; wait "$pid" || true; pid=""
 if grep -q ' ERROR ' "$work/candor.log"; then echo "errors in the server's log:"; grep ' ERROR ' "$work/candor.log" | head -20; fi
