@@ -707,3 +707,143 @@ async fn a_live_visit_continues_after_a_restart() {
         "both page views in one visit, its first and its second"
     );
 }
+
+/// The batcher inserts a batch of spooled rows as one Native block (`store::native`). The
+/// same rows inserted as RowBinaryWithNamesAndTypes (the format before) into a twin table
+/// read back identically, column by column: maps of no, one and several pairs, non-ASCII and
+/// empty strings, a path long enough for a two-byte length, the largest numbers.
+#[actix_rt::test]
+async fn a_native_batch_stores_exactly_what_the_row_format_stores() {
+    use candor::migrations::{migrate, Topology};
+    use candor::pipeline::record::RECORD_EVENT_THROUGH;
+    use candor::pipeline::sessions::{Attribution, SessionDelta};
+    use candor::pipeline::{row, split_record, EventRow, Record, SpooledRows};
+    use candor::store::{native, ChdbStore, InsertOptions, Store};
+    use std::sync::Arc;
+
+    let dir = tempfile::tempdir().unwrap();
+    let store = ChdbStore::open(
+        &common::libchdb(),
+        &dir.path().join("clickhouse"),
+        Default::default(),
+    )
+    .unwrap();
+    migrate(&store, &Topology::default()).await.unwrap();
+    store
+        .execute("CREATE TABLE events_rows AS events", &Params::new())
+        .await
+        .unwrap();
+
+    let now = candor::clock::unix_seconds();
+    let records: Vec<Vec<u8>> = (0..300u64)
+        .map(|i| {
+            let attribution = Arc::new(Attribution {
+                hostname: "example.com".into(),
+                referrer: if i % 3 == 0 {
+                    String::new()
+                } else {
+                    format!("https://ref{i}.example/")
+                },
+                referrer_source: ["", "Google", "Bücher.de"][i as usize % 3].into(),
+                country_code: "DE".into(),
+                city: "Zürich".into(),
+                utm_campaign: "x".repeat(i as usize % 200),
+                ..Default::default()
+            });
+            let props = (0..i % 4)
+                .map(|k| (format!("key{k}"), format!("välue {i} {k}")))
+                .collect();
+            let record = Record {
+                event: EventRow {
+                    event_id: uuid::Uuid::from_u64_pair(0x1234_5678_9abc_def0 ^ i, u64::MAX - i),
+                    timestamp: now - i as u32,
+                    site: "example.com".into(),
+                    name: if i % 5 == 0 {
+                        "Signup".into()
+                    } else {
+                        "pageview".into()
+                    },
+                    hostname: "example.com".into(),
+                    pathname: format!("/ü/{}", "p".repeat(i as usize)),
+                    attribution: attribution.clone(),
+                    screen_width: if i == 0 { u16::MAX } else { i as u16 },
+                    visitor_id: u64::MAX - i,
+                    session_id: i / 3,
+                    visitor_key: if i % 2 == 0 {
+                        String::new()
+                    } else {
+                        format!("{i:064x}")
+                    },
+                    consent: "marketing",
+                    engaged_ms: if i == 1 { u32::MAX } else { i as u32 * 10 },
+                    props,
+                    retention_days: 400,
+                },
+                session: SessionDelta {
+                    session_id: i / 3,
+                    start: now - i as u32,
+                    end: now,
+                    attribution,
+                    ..Default::default()
+                },
+            };
+            record.encode()
+        })
+        .collect();
+    let rows: Vec<&[u8]> = records
+        .iter()
+        .map(|r| match split_record(r) {
+            Some(SpooledRows::Event(e)) => e,
+            _ => panic!("a record in the current format"),
+        })
+        .collect();
+
+    let columns: Vec<(&str, &str)> = row::columns(RECORD_EVENT_THROUGH)
+        .map(|c| (c.name, c.ty))
+        .collect();
+    let block = native::block(&columns, &rows).expect("every events column transposes");
+    let mut typed = row::header(RECORD_EVENT_THROUGH);
+    for r in &rows {
+        typed.extend_from_slice(r);
+    }
+    let opts = InsertOptions::default();
+    store
+        .insert("events", "Native", block.into(), &opts)
+        .await
+        .unwrap();
+    store
+        .insert(
+            "events_rows",
+            "RowBinaryWithNamesAndTypes",
+            typed.into(),
+            &opts,
+        )
+        .await
+        .unwrap();
+
+    let read = |table: &str| {
+        let sql = format!("SELECT * FROM {table} ORDER BY event_id");
+        let store = &store;
+        async move { fetch(store, &sql, &Params::new()).await.unwrap() }
+    };
+    let (native_rows, typed_rows): (Vec<Value>, Vec<Value>) =
+        (read("events").await, read("events_rows").await);
+    assert_eq!(native_rows.len(), 300);
+    assert_eq!(native_rows, typed_rows);
+    // Not vacuous: the columns hold what the records said.
+    let long = native_rows
+        .iter()
+        .find(|r| r["screen_width"] == json!(299))
+        .unwrap();
+    assert_eq!(long["pathname"], json!(format!("/ü/{}", "p".repeat(299))));
+    assert_eq!(long["props"]["key2"], json!("välue 299 2"));
+    assert!(native_rows
+        .iter()
+        .any(|r| r["engaged_ms"] == json!(u32::MAX)));
+    assert!(native_rows
+        .iter()
+        .any(|r| r["screen_width"] == json!(u16::MAX)));
+    assert!(native_rows
+        .iter()
+        .any(|r| r["referrer_source"] == json!("Bücher.de")));
+}

@@ -4,8 +4,9 @@
 # the ceiling waiting for groups as beacons wait for the spool), with 256 connections; then
 # chDB batch insert rate; then ingest throughput again with 10 million events stored; then a
 # restart proves every acknowledged beacon was stored. Prints a Markdown summary.
-# (The batch insert rate is measured as the batcher inserts — RowBinary events and sessions
-# rows — and, for comparison, as JSONEachRow events rows, the format used before.)
+# (The batch insert rate is measured as the batcher inserts — one Native block of `events`
+# rows per batch, the store deriving the sessions rows — and, for comparison, as
+# RowBinaryWithNamesAndTypes, the format used before session 19.)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 ROWS="${BENCH_ROWS:-10000000}"
@@ -75,7 +76,7 @@ empty="$(measure "empty store")"
 stop_candor
 
 insert="$(./target/release/store-bench insert "$work/insert" 500000)"
-insert_json="$(./target/release/store-bench insert-json "$work/insert-json" 500000)"
+insert_typed="$(./target/release/store-bench insert-typed "$work/insert-typed" 500000)"
 seed="$(./target/release/store-bench seed "$work/data" "$ROWS")"
 
 run_candor
@@ -116,7 +117,7 @@ echo
 echo "- median ratio to the ceiling, empty store: **$(echo "$empty" | cut -d'|' -f8 | median)** (to the ceiling with the group wait: $(echo "$empty" | cut -d'|' -f9 | median))"
 echo "- median ratio to the ceiling, $ROWS events stored: **$(echo "$full" | cut -d'|' -f8 | median)** (to the ceiling with the group wait: $(echo "$full" | cut -d'|' -f9 | median))"
 echo "- chDB batch insert: $insert"
-echo "- chDB batch insert, the JSONEachRow format used before: $insert_json"
+echo "- chDB batch insert, the RowBinaryWithNamesAndTypes format used before: $insert_typed"
 echo "- seeding: $seed"
 echo "- events stored after both loads and a SIGTERM drain: $stored (seed + every 202 counted by wrk = $expected)"
 [ "$stored" -ge "$expected" ] || { echo "LOST EVENTS: $stored stored < $expected acknowledged" >&2; exit 1; }

@@ -22,7 +22,7 @@ use super::record::{
     split_record, SpooledRows, RECORD_EVENT_THROUGH, RECORD_ROWBINARY_THROUGH, SESSION_COLUMNS,
 };
 use super::row;
-use crate::store::{InsertOptions, Store, StoreError};
+use crate::store::{native, InsertOptions, Store, StoreError};
 
 pub struct BatcherMetrics {
     pub rows: IntCounter,
@@ -262,12 +262,7 @@ impl Batcher {
             // earlier formats are two inserts).
             let result = match self
                 .store
-                .insert(
-                    "events",
-                    batch.format.events_format(),
-                    batch.events.clone(),
-                    &opts,
-                )
+                .insert("events", batch.events_format, batch.events.clone(), &opts)
                 .await
             {
                 Err(e) => Err((e, false)),
@@ -316,6 +311,8 @@ impl Batcher {
 struct Batch {
     token: String,
     format: Format,
+    /// The format of `events`: Native for the current record formats (`Batch::of`).
+    events_format: &'static str,
     events: Bytes,
     /// The `sessions` rows of the earlier formats; empty for `Format::Event`.
     sessions: Bytes,
@@ -329,8 +326,38 @@ impl Batch {
         members: &[&(&[u8], SpooledRows<'_>)],
         token: impl FnOnce() -> String,
     ) -> Batch {
-        // The header names and types the columns the rows hold, so the engine refuses rows
-        // that do not match the table instead of storing shifted data.
+        // Rows of the current formats go in as one Native block: the engine takes it a column
+        // at a time, for a fraction of the CPU row-wise parsing costs (`store::native`).
+        if let Some(through) = format
+            .through()
+            .filter(|_| format.sessions_table().is_none())
+        {
+            let columns: Vec<(&str, &str)> =
+                row::columns(through).map(|c| (c.name, c.ty)).collect();
+            let rows: Vec<&[u8]> = members
+                .iter()
+                .filter_map(|(_, r)| match r {
+                    SpooledRows::Event(e) | SpooledRows::Versioned { row: e, .. } => Some(*e),
+                    _ => None,
+                })
+                .collect();
+            if rows.len() == members.len() {
+                if let Some(block) = native::block(&columns, &rows) {
+                    return Batch {
+                        token: token(),
+                        format,
+                        events_format: "Native",
+                        events: block.into(),
+                        sessions: Bytes::new(),
+                        rows: members.len() as u64,
+                    };
+                }
+            }
+        }
+        // Otherwise (records of the earlier formats, or rows that do not read as their
+        // columns) RowBinaryWithNamesAndTypes, or JSONEachRow for the first format: the header
+        // names and types the columns the rows hold, so the engine refuses rows that do not
+        // match the table instead of storing shifted data.
         let mut events = format.through().map(row::header).unwrap_or_default();
         let mut sessions = Vec::new();
         for (_, r) in members {
@@ -347,6 +374,7 @@ impl Batch {
         Batch {
             token: token(),
             format,
+            events_format: format.events_format(),
             events: events.into(),
             sessions: sessions.into(),
             rows: members.len() as u64,

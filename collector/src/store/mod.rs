@@ -3,6 +3,7 @@
 //! same SQL text with the same `{name:Type}` server-side parameters and the same migrations.
 
 mod chdb;
+pub mod native;
 mod params;
 pub mod rowbinary;
 mod server;

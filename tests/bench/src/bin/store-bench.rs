@@ -1,9 +1,11 @@
 //! Store benchmarks on embedded chDB:
 //!   store-bench insert <data-dir> <rows>   batch insert rate through the Store API (`events`
-//!                                          rows in RowBinaryWithNamesAndTypes, in batches of
-//!                                          `spool.batch_rows` (`BENCH_BATCH` overrides), as
-//!                                          the batcher inserts; the store derives the
-//!                                          sessions rows)
+//!                                          rows as spooled, turned into one Native block per
+//!                                          batch of `spool.batch_rows` (`BENCH_BATCH`
+//!                                          overrides), as the batcher inserts; the store
+//!                                          derives the sessions rows)
+//!   store-bench insert-typed <data-dir> <rows>  the same rows as RowBinaryWithNamesAndTypes
+//!                                          (the batcher's format until session 19)
 //!   store-bench insert-plain <data-dir> <rows>  the same rows as plain RowBinary under a column
 //!                                          list (the batcher's format before the typed header)
 //!   store-bench insert-json <data-dir> <rows>  the same `events` rows as JSONEachRow (the format
@@ -31,7 +33,7 @@ async fn main() -> anyhow::Result<()> {
     let (cmd, dir, rows) = match args.as_slice() {
         [_, cmd, dir, rows] => (cmd.as_str(), dir.clone(), rows.parse::<u64>()?),
         _ => anyhow::bail!(
-            "usage: store-bench insert|insert-plain|insert-json|seed <data-dir> <rows>"
+            "usage: store-bench insert|insert-typed|insert-plain|insert-json|seed <data-dir> <rows>"
         ),
     };
     let path = std::path::Path::new(&dir).join("clickhouse");
@@ -54,19 +56,30 @@ async fn main() -> anyhow::Result<()> {
         }
     }
     match cmd {
-        "insert" => insert(&store, rows, true).await,
-        "insert-plain" => insert(&store, rows, false).await,
+        "insert" => insert(&store, rows, Wire::Native).await,
+        "insert-typed" => insert(&store, rows, Wire::Typed).await,
+        "insert-plain" => insert(&store, rows, Wire::Plain).await,
         "insert-json" => insert_json(&store, rows).await,
         "seed" => seed(&store, rows).await,
         other => anyhow::bail!("unknown command {other}"),
     }
 }
 
+/// How a batch of spooled rows goes to the store.
+#[derive(Clone, Copy, PartialEq)]
+enum Wire {
+    /// One Native block (`candor::store::native`), as the batcher inserts.
+    Native,
+    /// The rows behind the RowBinaryWithNamesAndTypes header (the batcher until session 19).
+    Typed,
+    /// Plain RowBinary under a column list.
+    Plain,
+}
+
 /// The batcher's insert path: records encoded as the pipeline spools them (RowBinary), split
-/// and concatenated into batches of `BENCH_BATCH` rows (by default the batcher's own,
-/// `spool.batch_rows`) behind the typed header (`typed`), or as plain RowBinary under a column
-/// list.
-async fn insert(store: &ChdbStore, rows: u64, typed: bool) -> anyhow::Result<()> {
+/// and gathered into batches of `BENCH_BATCH` rows (by default the batcher's own,
+/// `spool.batch_rows`), sent as `wire` says.
+async fn insert(store: &ChdbStore, rows: u64, wire: Wire) -> anyhow::Result<()> {
     let now = candor::clock::unix_seconds();
     let batch: u64 = match std::env::var("BENCH_BATCH")
         .ok()
@@ -90,20 +103,24 @@ async fn insert(store: &ChdbStore, rows: u64, typed: bool) -> anyhow::Result<()>
         device: "desktop".into(),
         ..Default::default()
     });
-    let (events_table, format) = if typed {
-        ("events".to_string(), "RowBinaryWithNamesAndTypes")
-    } else {
-        (format!("events ({EVENT_COLUMNS})"), "RowBinary")
+    let (events_table, format) = match wire {
+        Wire::Native => ("events".to_string(), "Native"),
+        Wire::Typed => ("events".to_string(), "RowBinaryWithNamesAndTypes"),
+        Wire::Plain => (format!("events ({EVENT_COLUMNS})"), "RowBinary"),
     };
+    let columns: Vec<(&str, &str)> = row::columns(RECORD_EVENT_THROUGH)
+        .map(|c| (c.name, c.ty))
+        .collect();
     let started = Instant::now();
     let mut done = 0u64;
     while done < rows {
         let n = batch.min(rows - done);
-        let mut events = if typed {
+        let mut events = if wire == Wire::Typed {
             row::header(RECORD_EVENT_THROUGH)
         } else {
             Vec::new()
         };
+        let mut ends = Vec::with_capacity(n as usize);
         for i in done..done + n {
             let path = format!("/page/{}", i % 500);
             let record = Record {
@@ -139,6 +156,16 @@ async fn insert(store: &ChdbStore, rows: u64, typed: bool) -> anyhow::Result<()>
                 anyhow::bail!("a record did not split");
             };
             events.extend_from_slice(e);
+            ends.push(events.len());
+        }
+        if wire == Wire::Native {
+            let rows: Vec<&[u8]> = std::iter::once(0)
+                .chain(ends.iter().copied())
+                .zip(&ends)
+                .map(|(from, to)| &events[from..*to])
+                .collect();
+            events = candor::store::native::block(&columns, &rows)
+                .ok_or_else(|| anyhow::anyhow!("the rows did not read as their columns"))?;
         }
         let opts = InsertOptions {
             dedup_token: Some(format!("{done:016x}")),
@@ -153,7 +180,11 @@ async fn insert(store: &ChdbStore, rows: u64, typed: bool) -> anyhow::Result<()>
     println!(
         "inserted {rows} events (and the {rows} session rows the store derives from them) in {secs:.2} s: {:.0} events/s ({batch}-row {format} batches{})",
         rows as f64 / secs,
-        if typed { ", as the batcher inserts" } else { "" }
+        if wire == Wire::Native {
+            ", as the batcher inserts"
+        } else {
+            ""
+        }
     );
     Ok(())
 }
