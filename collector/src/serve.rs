@@ -433,6 +433,7 @@ impl Background {
                 batch_rows: state.config.spool.batch_rows,
                 metrics: Arc::new(m),
                 stop: stop.clone(),
+                row_wise: AtomicBool::new(false),
             }
             .run(),
         );

@@ -475,3 +475,42 @@ async fn two_collectors_behind_a_hashing_front_count_exactly_and_survive_one_dyi
         ])
     );
 }
+
+/// A ClickHouse server that refuses the batcher's Native blocks (as one that cannot convert
+/// `String` to `LowCardinality(String)` in Native input would; the test front's
+/// `--refuse-native`): the batch that was refused is inserted again row-wise under the same
+/// token, the collector says once that it goes row-wise from now on, and every beacon is
+/// stored once.
+#[tokio::test]
+async fn a_store_that_refuses_native_blocks_gets_every_beacon_row_wise() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_front, url) = common::front::start_with(&dir.path().join("store"), &["--refuse-native"]);
+    let port = common::free_port();
+    let data = dir.path().join("collector");
+    let _collector = start_collector(&data, port, &url, 100);
+    let base = format!("http://127.0.0.1:{port}");
+    let http = reqwest::Client::new();
+    for round in 0..3 {
+        for i in 0..5 {
+            let r = http
+                .post(format!("{base}/api/event"))
+                .header("User-Agent", CHROME)
+                .header("X-Forwarded-For", format!("198.51.100.{}", round * 5 + i + 1))
+                .header("Content-Type", "text/plain")
+                .body(json!({"site": "example.com", "url": format!("https://example.com/r{round}/{i}")}).to_string())
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 202);
+        }
+        // Each round in batches of its own (the batcher closes a segment every 100 ms).
+        wait_pageviews(&http, &base, "example.com", (round + 1) * 5).await;
+    }
+    let log = std::fs::read_to_string(data.with_extension("log")).unwrap();
+    assert_eq!(
+        log.matches("inserting row-wise from now on").count(),
+        1,
+        "{log}"
+    );
+    assert!(!log.contains("set them aside"), "{log}");
+}

@@ -91,6 +91,10 @@ pub struct Batcher {
     pub batch_rows: usize,
     pub metrics: Arc<BatcherMetrics>,
     pub stop: Arc<AtomicBool>,
+    /// Set when the store refused a batch as a Native block and took the same rows as
+    /// RowBinary (a ClickHouse server that cannot convert the block's types): every later
+    /// batch then goes row-wise, as before Native blocks.
+    pub row_wise: AtomicBool,
 }
 
 /// What became of one insert.
@@ -169,7 +173,7 @@ impl Batcher {
                 let mut refused = 0usize;
                 while let Some((lo, hi)) = todo.pop() {
                     let whole = lo == 0 && hi == members.len();
-                    let batch = Batch::of(format, &members[lo..hi], || {
+                    let token = || {
                         if whole {
                             format!("{seq:016x}-{i:06x}{}", format.token_suffix())
                         } else {
@@ -178,8 +182,21 @@ impl Batcher {
                                 format.token_suffix()
                             )
                         }
-                    });
-                    match self.insert(&batch, seq, i).await {
+                    };
+                    let native = !self.row_wise.load(Ordering::Relaxed);
+                    let batch = Batch::of(format, &members[lo..hi], native, token);
+                    let mut outcome = self.insert(&batch, seq, i).await;
+                    if batch.events_format == "Native" && matches!(outcome, Outcome::Rejected(_)) {
+                        // Refused as a block: the same rows as RowBinary, under the same
+                        // token, tell whether the data or the block was at fault.
+                        let rows = Batch::of(format, &members[lo..hi], false, token);
+                        outcome = self.insert(&rows, seq, i).await;
+                        if matches!(outcome, Outcome::Stored) {
+                            self.row_wise.store(true, Ordering::Relaxed);
+                            tracing::warn!("the store refused a batch as a Native block and took the same rows as RowBinary; inserting row-wise from now on (slower; a ClickHouse server that cannot convert String to LowCardinality(String) in Native input?)");
+                        }
+                    }
+                    match outcome {
                         Outcome::Stored => {}
                         Outcome::Stopping => return false,
                         Outcome::Rejected(e) => {
@@ -324,13 +341,15 @@ impl Batch {
     fn of(
         format: Format,
         members: &[&(&[u8], SpooledRows<'_>)],
+        native: bool,
         token: impl FnOnce() -> String,
     ) -> Batch {
-        // Rows of the current formats go in as one Native block: the engine takes it a column
-        // at a time, for a fraction of the CPU row-wise parsing costs (`store::native`).
+        // Rows of the current formats go in as one Native block (unless `native` is off): the
+        // engine takes it a column at a time, for a fraction of the CPU row-wise parsing costs
+        // (`store::native`).
         if let Some(through) = format
             .through()
-            .filter(|_| format.sessions_table().is_none())
+            .filter(|_| native && format.sessions_table().is_none())
         {
             let columns: Vec<(&str, &str)> =
                 row::columns(through).map(|c| (c.name, c.ty)).collect();

@@ -30,11 +30,17 @@ pub fn binary() -> PathBuf {
 
 /// Starts a front on `data`; returns it and its `http://` address.
 pub fn start(data: &Path) -> (Process, String) {
+    start_with(data, &[])
+}
+
+/// `start`, with more of the front's flags (e.g. `--refuse-native`).
+pub fn start_with(data: &Path, flags: &[&str]) -> (Process, String) {
     let mut child = Command::new(binary())
         .args(["--listen", "127.0.0.1:0", "--data"])
         .arg(data)
         .arg("--libchdb")
         .arg(super::libchdb())
+        .args(flags)
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();

@@ -34,6 +34,10 @@ struct Args {
     /// Path of libchdb.so.
     #[arg(long)]
     libchdb: PathBuf,
+    /// Refuse inserts in the Native format as a ClickHouse server that cannot convert a
+    /// block's column types does (`TYPE_MISMATCH`), for the batcher's row-wise fallback.
+    #[arg(long)]
+    refuse_native: bool,
 }
 
 /// URL pairs that are not settings.
@@ -56,6 +60,7 @@ struct Front {
     data: PathBuf,
     /// One connection per (database, settings): chDB settings are per connection.
     connections: Mutex<HashMap<String, Arc<ChdbConnection>>>,
+    refuse_native: bool,
 }
 
 impl Front {
@@ -121,6 +126,9 @@ async fn handle(front: web::Data<Front>, req: HttpRequest, body: web::Bytes) -> 
                 let (statement, format) = split_insert_format(&parsed.sql).ok_or_else(|| {
                     StoreError::from_engine_message("Code: 62. DB::Exception: data sent without an INSERT ... FORMAT statement. (SYNTAX_ERROR)")
                 })?;
+                if front.refuse_native && format.eq_ignore_ascii_case("Native") {
+                    return Err(StoreError::from_engine_message("Code: 53. DB::Exception: Type mismatch for column site: String is not LowCardinality(String). (TYPE_MISMATCH)"));
+                }
                 conn.insert(statement, &format, data).await.map(|_| Bytes::new())
             }
             None => conn.query(&parsed.sql, &parsed.params, &parsed.format).await,
@@ -262,6 +270,7 @@ async fn main() -> std::io::Result<()> {
         libchdb: args.libchdb,
         data: args.data,
         connections: Mutex::new(HashMap::new()),
+        refuse_native: args.refuse_native,
     });
     let server = HttpServer::new(move || {
         App::new()
