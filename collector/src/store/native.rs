@@ -1,9 +1,10 @@
 //! Native, ClickHouse's column-wise binary format, for the batcher's inserts into `events`.
 //! The spool holds each event as a RowBinary row (`rowbinary`); a batch of rows is turned into
 //! one Native block, each column's values side by side, which the engine takes a column at a
-//! time instead of parsing row by row. The same 50,000 events cost the embedded engine about
-//! a quarter of the CPU as Native that they cost as RowBinaryWithNamesAndTypes
-//! (`docs/benchmarks.md`, session 19).
+//! time instead of parsing row by row: the same rows cost the embedded engine a quarter to a
+//! third of the CPU as Native that they cost as RowBinaryWithNamesAndTypes, and a beacon's
+//! share of the store's insert work fell from 6.4–7.5 to 2.1–3.1 µs (`docs/benchmarks.md`,
+//! session 19).
 //!
 //! The transposition only copies bytes: for the types `events` uses, a RowBinary value and a
 //! value in a Native column are encoded alike (little-endian numbers, a UUID's two halves,
