@@ -718,7 +718,7 @@ async fn a_native_batch_stores_exactly_what_the_row_format_stores() {
     use candor::pipeline::record::RECORD_EVENT_THROUGH;
     use candor::pipeline::sessions::{Attribution, SessionDelta};
     use candor::pipeline::{row, split_record, EventRow, Record, SpooledRows};
-    use candor::store::{native, ChdbStore, InsertOptions, Store};
+    use candor::store::{ChdbStore, InsertOptions, Store};
     use std::sync::Arc;
 
     let dir = tempfile::tempdir().unwrap();
@@ -798,10 +798,8 @@ async fn a_native_batch_stores_exactly_what_the_row_format_stores() {
         })
         .collect();
 
-    let columns: Vec<(&str, &str)> = row::columns(RECORD_EVENT_THROUGH)
-        .map(|c| (c.name, c.ty))
-        .collect();
-    let block = native::block(&columns, &rows).expect("every events column transposes");
+    let block =
+        row::native_block(RECORD_EVENT_THROUGH, &rows).expect("every events column transposes");
     let mut typed = row::header(RECORD_EVENT_THROUGH);
     for r in &rows {
         typed.extend_from_slice(r);

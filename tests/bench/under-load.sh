@@ -41,7 +41,7 @@ mb() { awk -v f="$1:" '$1 == f {print int($2/1024)}' "/proc/$pid/status"; }
 peak_reset() { echo 5 >"/proc/$pid/clear_refs"; }
 highest=0
 step_peak() { PEAK=$(mb VmHWM); if [ "$PEAK" -gt "$highest" ]; then highest=$PEAK; fi; }
-echo "under load: $(git log -1 --format='%h' ) $(date -u +%Y-%m-%d), $(nproc) cores, store of $(curl -s -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' "http://$ADDR/api/v2/query" -d '{"site_id":"bench.example","metrics":["events"],"date_range":"all"}' | sed 's/.*"metrics":\[\([0-9]*\)\].*/\1/') events, RSS $(awk '/VmRSS/ {print int($2/1024)}' /proc/$pid/status) MB at rest (peak $(awk '/VmHWM/ {print int($2/1024)}' /proc/$pid/status) MB so far, start-up included)"
+echo "under load: $(git log -1 --format='%h' ) $(date -u +%Y-%m-%d), $(nproc) cores, store of $(curl -s -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' "http://$ADDR/api/v2/query" -d '{"site_id":"bench.example","metrics":["events"],"date_range":"all"}' | sed 's/.*"metrics":\[\([0-9]*\)\].*/\1/') events, RSS $(mb VmRSS) MB at rest (peak $(mb VmHWM) MB so far, start-up included)"
 
 peak_reset
 rate="$(wrk -t2 -c$CONNS -d${SECS}s -s tests/bench/post.lua "http://$ADDR/api/event" | tee "$work/wrk1" | awk '/Requests\/sec/ {print int($2)}')"

@@ -22,7 +22,7 @@ use super::record::{
     split_record, SpooledRows, RECORD_EVENT_THROUGH, RECORD_ROWBINARY_THROUGH, SESSION_COLUMNS,
 };
 use super::row;
-use crate::store::{native, InsertOptions, Store, StoreError};
+use crate::store::{InsertOptions, Store, StoreError};
 
 pub struct BatcherMetrics {
     pub rows: IntCounter,
@@ -351,8 +351,6 @@ impl Batch {
             .through()
             .filter(|_| native && format.sessions_table().is_none())
         {
-            let columns: Vec<(&str, &str)> =
-                row::columns(through).map(|c| (c.name, c.ty)).collect();
             let rows: Vec<&[u8]> = members
                 .iter()
                 .filter_map(|(_, r)| match r {
@@ -361,7 +359,7 @@ impl Batch {
                 })
                 .collect();
             if rows.len() == members.len() {
-                if let Some(block) = native::block(&columns, &rows) {
+                if let Some(block) = row::native_block(through, &rows) {
                     return Batch {
                         token: token(),
                         format,

@@ -302,6 +302,13 @@ pub fn header(through: u32) -> Vec<u8> {
     out
 }
 
+/// The Native block of spooled `events` rows (RowBinary, columns through a version), as the
+/// batcher inserts them; None when a row does not read as those columns (`store::native`).
+pub fn native_block(through: u32, rows: &[&[u8]]) -> Option<Vec<u8>> {
+    let columns: Vec<(&str, &str)> = columns(through).map(|c| (c.name, c.ty)).collect();
+    crate::store::native::block(&columns, rows)
+}
+
 /// Appends a record's `events` row, columns through a version, in RowBinary.
 pub fn write(record: &Record, w: &mut RowBinary<'_>, through: u32) {
     for c in columns(through) {

@@ -42,11 +42,6 @@ fn shape(ty: &str) -> Option<(Shape, &str)> {
     })
 }
 
-/// Whether every one of these types can be transposed (`block` never gives up on a type).
-pub fn supports(types: impl IntoIterator<Item = &'static str>) -> bool {
-    types.into_iter().all(|t| shape(t).is_some())
-}
-
 /// One column's values in Native order.
 struct Values {
     data: Vec<u8>,

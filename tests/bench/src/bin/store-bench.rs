@@ -108,9 +108,6 @@ async fn insert(store: &ChdbStore, rows: u64, wire: Wire) -> anyhow::Result<()> 
         Wire::Typed => ("events".to_string(), "RowBinaryWithNamesAndTypes"),
         Wire::Plain => (format!("events ({EVENT_COLUMNS})"), "RowBinary"),
     };
-    let columns: Vec<(&str, &str)> = row::columns(RECORD_EVENT_THROUGH)
-        .map(|c| (c.name, c.ty))
-        .collect();
     let started = Instant::now();
     let mut done = 0u64;
     while done < rows {
@@ -164,7 +161,7 @@ async fn insert(store: &ChdbStore, rows: u64, wire: Wire) -> anyhow::Result<()> 
                 .zip(&ends)
                 .map(|(from, to)| &events[from..*to])
                 .collect();
-            events = candor::store::native::block(&columns, &rows)
+            events = row::native_block(RECORD_EVENT_THROUGH, &rows)
                 .ok_or_else(|| anyhow::anyhow!("the rows did not read as their columns"))?;
         }
         let opts = InsertOptions {
