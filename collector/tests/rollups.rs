@@ -272,22 +272,33 @@ async fn rolled_up_reports_equal_the_raw_tables() {
     // York site's breakdowns (its time buckets straddle UTC days and are left raw).
     assert!(planned > 120, "{planned} reports used rollups");
 
-    // Under a common page or property value (every day holds it) the same reports read
-    // filtered rollups, with the same answers; under a rare page they read the raw tables.
+    // Under a common page, property value, source or country (every day holds it) the same
+    // reports read filtered rollups, with the same answers; under a rare page, another visit
+    // property or another operator they read the raw tables.
     let days = state.rollups.days("r.example");
-    let page = r#"["event:page","/page/1"]"#;
-    let author = r#"["event:props:author","alice"]"#;
+    let held = [
+        r#"["event:page","/page/1"]"#,
+        r#"["event:props:author","alice"]"#,
+        r#"["visit:source","Google"]"#,
+        r#"["visit:source","Direct / None"]"#,
+        r#"["visit:country","US"]"#,
+    ];
     assert!(
-        days.values().all(|b| b.filters.iter().any(|f| f == page)
-            && b.filters.iter().any(|f| f == author)
-            && !b.filters.iter().any(|f| f.contains("/page/299"))),
+        days.values()
+            .all(|b| held.iter().all(|h| b.filters.iter().any(|f| f == h))
+                && !b.filters.iter().any(|f| f.contains("/page/299"))
+                && !b.filters.iter().any(|f| f.contains("visit:browser"))),
         "{days:?}"
     );
     for (filter, rolled_up) in [
         (json!(["is", "event:page", ["/page/1"]]), true),
         (json!(["is", "event:props:author", ["alice"]]), true),
+        (json!(["is", "visit:source", ["Google"]]), true),
+        (json!(["is", "visit:source", ["Direct / None"]]), true),
+        (json!(["is", "visit:country", ["US"]]), true),
         (json!(["is", "event:page", ["/page/299"]]), false),
         (json!(["contains", "event:page", ["/page/1"]]), false),
+        (json!(["is", "visit:browser", ["Chrome"]]), false),
     ] {
         let mut planned = 0;
         for body in filtered_bodies("r.example", &filter) {

@@ -10,8 +10,8 @@
 //! renewed every `FULL_RECOUNT_EVERY` (late events that old come only from an outage longer
 //! than `RECENT_DAYS`, and are picked up within the hour).
 //!
-//! Filtered rows: a build also holds the day under each common page and custom property
-//! value (`FILTER_SHARE`, `FILTER_LIMIT`). A filtered view spends its time reading the
+//! Filtered rows: a build also holds the day under each common page, custom property value,
+//! source and country (`FILTER_SHARE`, `FILTER_LIMIT`, `FILTERED_VISIT_COLUMNS`). A filtered view spends its time reading the
 //! filtered column of every event and grouping the matching visits, so a value few events
 //! carry is answered fast from the raw tables; a common one is what a user clicks on. Each
 //! day's filtered reports go through `batch::prefetch`, as a dashboard view does, so a filter
@@ -23,7 +23,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{
     day_date, day_number, filter_key, goals_fingerprint, install, rolled_dimensions,
-    stored_dimension, value_filter, Built, DayCounts, Rollups, DAY,
+    stored_dimension, value_filter, Built, DayCounts, Rollups, DAY, FILTERED_VISIT_COLUMNS,
 };
 use crate::reports::batch;
 use crate::reports::dates::Range;
@@ -44,16 +44,17 @@ const RECENT_DAYS: i64 = 7;
 /// Every day of the history is counted again this often (seconds).
 const FULL_RECOUNT_EVERY: i64 = 3600;
 
-/// A page or custom property value is rolled up under its filter on a day when at least
-/// this share of the day's events carry it.
+/// A page, custom property or visit property value is rolled up under its filter on a day
+/// when at least this share of the day's events carry it.
 const FILTER_SHARE: f64 = 0.01;
 
-/// At most this many values of each kind (pages, custom property values) per day.
+/// At most this many values of each kind (pages, custom property values, the values of each
+/// visit property in `FILTERED_VISIT_COLUMNS`) per day.
 const FILTER_LIMIT: u64 = 10;
 
 /// The rule the filters of a build were chosen by. A build made under an older rule is
-/// built again.
-pub const FILTER_RULE: u8 = 1;
+/// built again. 1: pages and custom property values; 2: also sources and countries.
+pub const FILTER_RULE: u8 = 2;
 
 /// The metrics a filtered build computes for a breakdown (unfiltered, it computes them all).
 /// Leads stay unfiltered: they would be a statement per breakdown and filter. So do visits
@@ -273,7 +274,13 @@ impl Rollups {
         let mut filters = Vec::new();
         if counts != (0, 0) {
             let range = Range::utc_day(date);
-            let s = sql::rollups::common_values(&name, date, FILTER_SHARE, FILTER_LIMIT);
+            let s = sql::rollups::common_values(
+                &name,
+                date,
+                FILTER_SHARE,
+                FILTER_LIMIT,
+                &FILTERED_VISIT_COLUMNS,
+            );
             let common: Vec<Common> = fetch(store, &s.text, &s.params).await?;
             filters = common
                 .into_iter()

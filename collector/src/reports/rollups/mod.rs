@@ -11,11 +11,12 @@
 //! day), so a rolled-up answer is by construction the sum of the answers the raw tables give
 //! day by day.
 //!
-//! Filtered rollups: a page or a custom property value that is common on a day (see
-//! `build::FILTER_SHARE`) also gets that day's rows under the filter `is <value>`, computed
-//! the same way with the filter added, under the stored dimension `<dimension>|<filter>`.
-//! The argument above holds under an event filter too: the events that match it on a UTC
-//! day, and the visits that contain them, belong to that day. The day's build lists the
+//! Filtered rollups: a page, a custom property value, a source or a country that is common
+//! on a day (see `build::FILTER_SHARE`, `FILTERED_VISIT_COLUMNS`) also gets that day's rows
+//! under the filter `is <value>`, computed the same way with the filter added, under the
+//! stored dimension `<dimension>|<filter>`. The argument above holds under an event filter
+//! too: the events that match it on a UTC day, and the visits that contain them, belong to
+//! that day; and under a visit filter: a visit and all its events belong to one UTC day. The day's build lists the
 //! filters it holds; a filtered query uses rollups only if every built day of its range
 //! holds its filter, so a value that is common on some days only stays on the raw tables.
 //! Filtered rows hold no leads: lead metrics under a filter read the raw tables.
@@ -73,17 +74,35 @@ pub struct Built {
     pub filter_rule: u8,
 }
 
+/// The visit properties whose common values are rolled up under a filter, as their
+/// `events` columns: the source and the country, the visit breakdowns a dashboard user
+/// clicks most. Each value costs its day a build of every rolled-up report, so the other
+/// visit properties (rarer clicks, or values too spread to be common) stay on the raw tables.
+pub const FILTERED_VISIT_COLUMNS: [&str; 2] = ["referrer_source", "country_code"];
+
 /// The key a filter is rolled up under, if it is one that can be: `is` one value of the
-/// page or of a custom property, case-sensitive (the dashboard's filter for a clicked row).
+/// page, of a custom property or of a visit property in `FILTERED_VISIT_COLUMNS`,
+/// case-sensitive (the dashboard's filter for a clicked row).
 pub fn filter_key(f: &Filter) -> Option<String> {
     match f {
         Filter::Cond {
             op: Op::Is,
-            dim: dim @ (Dimension::Page | Dimension::Prop(_)),
+            dim,
             values,
             case_sensitive: true,
-        } if values.len() == 1 => serde_json::to_string(&(dim.name(), &values[0])).ok(),
+        } if values.len() == 1 && rolled_filter(dim) => {
+            serde_json::to_string(&(dim.name(), &values[0])).ok()
+        }
         _ => None,
+    }
+}
+
+/// Whether a dimension's values may be rolled up under a filter.
+fn rolled_filter(dim: &Dimension) -> bool {
+    match dim {
+        Dimension::Page | Dimension::Prop(_) => true,
+        Dimension::Visit(column) => FILTERED_VISIT_COLUMNS.contains(column),
+        _ => false,
     }
 }
 
@@ -245,7 +264,7 @@ mod tests {
     }
 
     #[test]
-    fn filter_keys_name_one_value_of_a_page_or_a_property_and_round_trip() {
+    fn filter_keys_name_one_value_of_a_page_a_property_a_source_or_a_country_and_round_trip() {
         let page = |op, values: &[&str], case_sensitive| Filter::Cond {
             op,
             dim: Dimension::Page,
@@ -267,17 +286,31 @@ mod tests {
             format!("visit:source|{key}")
         );
         assert_eq!(stored_dimension("", None), "");
+        let visit = |name: &str, value: &str| Filter::Cond {
+            op: Op::Is,
+            dim: Dimension::parse(name).unwrap(),
+            values: vec![value.into()],
+            case_sensitive: true,
+        };
+        for f in [
+            visit("visit:source", "Google"),
+            visit("visit:country", "DE"),
+        ] {
+            assert_eq!(key_filter(&filter_key(&f).unwrap()), Some(f));
+        }
         // Anything else stays on the raw tables.
         for f in [
             page(Op::IsNot, &["/a"], true),
             page(Op::Is, &["/a", "/b"], true),
             page(Op::Is, &["/a"], false),
             page(Op::Contains, &["/a"], true),
+            visit("visit:browser", "Chrome"),
+            visit("visit:channel", "Organic Search"),
             Filter::Cond {
                 op: Op::Is,
                 dim: Dimension::parse("visit:source").unwrap(),
                 values: vec!["Google".into()],
-                case_sensitive: true,
+                case_sensitive: false,
             },
             Filter::Not(Box::new(prop)),
         ] {

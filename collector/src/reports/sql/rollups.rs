@@ -4,6 +4,7 @@
 use chrono::NaiveDate;
 
 use super::Statement;
+use crate::reports::model::Dimension;
 use crate::store::Params;
 
 fn statement(text: &str, params: Params) -> Statement {
@@ -53,30 +54,63 @@ pub fn index() -> Statement {
     )
 }
 
-/// The page and custom property values of a site's events on one UTC day that at least
-/// `share` of the day's events carry, the most common first, at most `limit` of each kind.
+/// The page, custom property and visit property (`visit_columns`, `events` columns) values
+/// of a site's events on one UTC day that at least `share` of the day's events carry, the
+/// most common first, at most `limit` of each kind (pages, custom properties, each visit
+/// property). A blank visit property counts under its label ("Direct / None" for a source),
+/// which is how a click on its row filters it; a blank one without a label is left out.
 /// Rows: `[dimension name, value]`.
-pub fn common_values(site: &str, day: NaiveDate, share: f64, limit: u64) -> Statement {
+pub fn common_values(
+    site: &str,
+    day: NaiveDate,
+    share: f64,
+    limit: u64,
+    visit_columns: &[&'static str],
+) -> Statement {
+    let mut params = Params::new()
+        .with("site", site)
+        .with("day", day.to_string())
+        .with("share", share)
+        .with("limit", limit);
+    let mut visits = String::new();
+    for (i, column) in visit_columns.iter().enumerate() {
+        let dim = Dimension::Visit(column);
+        let (value, blank) = match dim.blank_label() {
+            Some(label) => {
+                params = params.with(&format!("blank{i}"), label);
+                (
+                    format!("if({column} = '', {{blank{i}:String}}, {column})"),
+                    "1",
+                )
+            }
+            None => (column.to_string(), "0"),
+        };
+        params = params.with(&format!("visit{i}"), dim.name());
+        visits.push_str(&format!(
+            " UNION ALL
+             SELECT {{visit{i}:String}} AS k, {value} AS v, count() AS n FROM day
+             WHERE {column} != '' OR {blank} GROUP BY v"
+        ));
+    }
+    let columns: String = visit_columns.iter().map(|c| format!(", {c}")).collect();
     statement(
-        "WITH day AS (
-                 SELECT pathname, props FROM events
-                 WHERE site = {site:String} AND toDate(timestamp) = {day:Date}
+        &format!(
+            "WITH day AS (
+                 SELECT pathname, props{columns} FROM events
+                 WHERE site = {{site:String}} AND toDate(timestamp) = {{day:Date}}
              ),
              (SELECT count() FROM day) AS total
          SELECT k, v FROM (
              SELECT 'event:page' AS k, pathname AS v, count() AS n FROM day GROUP BY v
              UNION ALL
              SELECT concat('event:props:', p.1) AS k, p.2 AS v, count() AS n
-             FROM day ARRAY JOIN CAST(props, 'Array(Tuple(String, String))') AS p GROUP BY k, v
+             FROM day ARRAY JOIN CAST(props, 'Array(Tuple(String, String))') AS p GROUP BY k, v{visits}
          )
-         WHERE n >= total * {share:Float64}
-         ORDER BY startsWith(k, 'event:props:'), n DESC, k, v
-         LIMIT {limit:UInt64} BY startsWith(k, 'event:props:')",
-        Params::new()
-            .with("site", site)
-            .with("day", day.to_string())
-            .with("share", share)
-            .with("limit", limit),
+         WHERE n >= total * {{share:Float64}}
+         ORDER BY if(startsWith(k, 'event:props:'), 'event:props', k) AS kind, n DESC, k, v
+         LIMIT {{limit:UInt64}} BY kind"
+        ),
+        params,
     )
 }
 
