@@ -272,9 +272,9 @@ async fn rolled_up_reports_equal_the_raw_tables() {
     // York site's breakdowns (its time buckets straddle UTC days and are left raw).
     assert!(planned > 120, "{planned} reports used rollups");
 
-    // Under a common page, property value, source or country (every day holds it) the same
-    // reports read filtered rollups, with the same answers; under a rare page, another visit
-    // property or another operator they read the raw tables.
+    // Under a common page, property value, source or country, or a goal (every day holds
+    // it), the same reports read filtered rollups, with the same answers; under a rare page,
+    // another visit property or another operator they read the raw tables.
     let days = state.rollups.days("r.example");
     let held = [
         r#"["event:page","/page/1"]"#,
@@ -282,6 +282,8 @@ async fn rolled_up_reports_equal_the_raw_tables() {
         r#"["visit:source","Google"]"#,
         r#"["visit:source","Direct / None"]"#,
         r#"["visit:country","US"]"#,
+        r#"["event:goal","Signup"]"#,
+        r#"["event:goal","Visit /page/1*"]"#,
     ];
     assert!(
         days.values()
@@ -296,6 +298,8 @@ async fn rolled_up_reports_equal_the_raw_tables() {
         (json!(["is", "visit:source", ["Google"]]), true),
         (json!(["is", "visit:source", ["Direct / None"]]), true),
         (json!(["is", "visit:country", ["US"]]), true),
+        (json!(["is", "event:goal", ["Signup"]]), true),
+        (json!(["is", "event:goal", ["Visit /page/1*"]]), true),
         (json!(["is", "event:page", ["/page/299"]]), false),
         (json!(["contains", "event:page", ["/page/1"]]), false),
         (json!(["is", "visit:browser", ["Chrome"]]), false),
@@ -366,7 +370,8 @@ async fn rolled_up_reports_equal_the_raw_tables() {
     let (raw, rolled) = both(&state, &total).await;
     assert_eq!(raw, rolled);
 
-    // A goal change: goal breakdowns read the raw tables until the days are rebuilt.
+    // A goal change: goal breakdowns and goal filters read the raw tables until the days are
+    // rebuilt.
     state
         .goals
         .create(
@@ -383,14 +388,27 @@ async fn rolled_up_reports_equal_the_raw_tables() {
         &state,
         &json!({"site_id": "r.example", "metrics": ["visitors", "events", "conversion_rate"], "date_range": "30d", "dimensions": ["event:goal"]}),
     );
-    assert!(!uses_rollups(&state, &goals));
-    let (raw, rolled) = both(&state, &goals).await;
-    assert_eq!(raw, rolled);
-    assert_eq!(raw.results.len(), 3, "Signup, Visit /page/1*, Download");
+    let converted = query(
+        &state,
+        &json!({"site_id": "r.example", "metrics": ["visitors", "events"], "date_range": "30d",
+                "dimensions": ["visit:source"], "filters": [["is", "event:goal", ["Signup"]]]}),
+    );
+    for q in [&goals, &converted] {
+        assert!(!uses_rollups(&state, q));
+        let (raw, rolled) = both(&state, q).await;
+        assert_eq!(raw, rolled);
+    }
+    assert_eq!(
+        both(&state, &goals).await.0.results.len(),
+        3,
+        "Signup, Visit /page/1*, Download"
+    );
     assert_eq!(settle(&state, at).await, days_per_site);
-    assert!(uses_rollups(&state, &goals));
-    let (raw, rolled) = both(&state, &goals).await;
-    assert_eq!(raw, rolled);
+    for q in [&goals, &converted] {
+        assert!(uses_rollups(&state, q));
+        let (raw, rolled) = both(&state, q).await;
+        assert_eq!(raw, rolled);
+    }
 
     // Superseded builds are deleted a couple of minutes later, the current ones kept.
     assert!(rows_of_builds(&state, &before).await > 0);

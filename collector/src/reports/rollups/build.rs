@@ -11,7 +11,8 @@
 //! than `RECENT_DAYS`, and are picked up within the hour).
 //!
 //! Filtered rows: a build also holds the day under each common page, custom property value,
-//! source and country (`FILTER_SHARE`, `FILTER_LIMIT`, `FILTERED_VISIT_COLUMNS`). A filtered view spends its time reading the
+//! source and country (`FILTER_SHARE`, `FILTER_LIMIT`, `FILTERED_VISIT_COLUMNS`), and under
+//! each of the site's goals. A filtered view spends its time reading the
 //! filtered column of every event and grouping the matching visits, so a value few events
 //! carry is answered fast from the raw tables; a common one is what a user clicks on. Each
 //! day's filtered reports go through `batch::prefetch`, as a dashboard view does, so a filter
@@ -49,11 +50,11 @@ const FULL_RECOUNT_EVERY: i64 = 3600;
 const FILTER_SHARE: f64 = 0.01;
 
 /// At most this many values of each kind (pages, custom property values, the values of each
-/// visit property in `FILTERED_VISIT_COLUMNS`) per day.
+/// visit property in `FILTERED_VISIT_COLUMNS`, the site's goals) per day.
 const FILTER_LIMIT: u64 = 10;
 
 /// The rule the filters of a build were chosen by. A build made under an older rule is
-/// built again. 1: pages and custom property values; 2: also sources and countries.
+/// built again. 1: pages and custom property values; 2: also sources, countries and goals.
 pub const FILTER_RULE: u8 = 2;
 
 /// The metrics a filtered build computes for a breakdown (unfiltered, it computes them all).
@@ -282,10 +283,19 @@ impl Rollups {
                 &FILTERED_VISIT_COLUMNS,
             );
             let common: Vec<Common> = fetch(store, &s.text, &s.params).await?;
+            // The common values, and the site's goals whatever their share: a goal filter
+            // reads the visits that converted, which the raw tables find slowly even for a
+            // rare goal.
+            let goal_values = goals
+                .iter()
+                .take(FILTER_LIMIT as usize)
+                .map(|g| ("event:goal".to_string(), g.display_name.clone()));
             filters = common
                 .into_iter()
-                .filter_map(|c| {
-                    let f = value_filter(&c.k, c.v)?;
+                .map(|c| (c.k, c.v))
+                .chain(goal_values)
+                .filter_map(|(k, v)| {
+                    let f = value_filter(&k, v)?;
                     Some((filter_key(&f)?, f))
                 })
                 .collect::<Vec<_>>();

@@ -12,13 +12,15 @@
 //! day by day.
 //!
 //! Filtered rollups: a page, a custom property value, a source or a country that is common
-//! on a day (see `build::FILTER_SHARE`, `FILTERED_VISIT_COLUMNS`) also gets that day's rows
-//! under the filter `is <value>`, computed the same way with the filter added, under the
-//! stored dimension `<dimension>|<filter>`. The argument above holds under an event filter
-//! too: the events that match it on a UTC day, and the visits that contain them, belong to
-//! that day; and under a visit filter: a visit and all its events belong to one UTC day. The day's build lists the
-//! filters it holds; a filtered query uses rollups only if every built day of its range
-//! holds its filter, so a value that is common on some days only stays on the raw tables.
+//! on a day (see `build::FILTER_SHARE`, `FILTERED_VISIT_COLUMNS`), and each of the site's
+//! goals, also get that day's rows under the filter `is <value>`, computed the same way with
+//! the filter added, under the stored dimension `<dimension>|<filter>`. The argument above
+//! holds under an event filter too: the events that match it on a UTC day, and the visits
+//! that contain them, belong to that day; and under a visit filter, as a visit and all its
+//! events belong to one UTC day. The day's build lists the filters it holds; a filtered
+//! query uses rollups only if every built day of its range holds its filter, so a value that
+//! is common on some days only stays on the raw tables. A goal filter, like a goal
+//! breakdown, reads only days built with the site's current goals.
 //! Filtered rows hold no leads: lead metrics under a filter read the raw tables.
 //!
 //! Every build has its own id; `rollup_days` names the current build of each day and readers
@@ -81,8 +83,8 @@ pub struct Built {
 pub const FILTERED_VISIT_COLUMNS: [&str; 2] = ["referrer_source", "country_code"];
 
 /// The key a filter is rolled up under, if it is one that can be: `is` one value of the
-/// page, of a custom property or of a visit property in `FILTERED_VISIT_COLUMNS`,
-/// case-sensitive (the dashboard's filter for a clicked row).
+/// page, of a custom property, of a visit property in `FILTERED_VISIT_COLUMNS` or of the
+/// goal, case-sensitive (the dashboard's filter for a clicked row).
 pub fn filter_key(f: &Filter) -> Option<String> {
     match f {
         Filter::Cond {
@@ -100,7 +102,7 @@ pub fn filter_key(f: &Filter) -> Option<String> {
 /// Whether a dimension's values may be rolled up under a filter.
 fn rolled_filter(dim: &Dimension) -> bool {
     match dim {
-        Dimension::Page | Dimension::Prop(_) => true,
+        Dimension::Page | Dimension::Prop(_) | Dimension::Goal => true,
         Dimension::Visit(column) => FILTERED_VISIT_COLUMNS.contains(column),
         _ => false,
     }
@@ -264,7 +266,8 @@ mod tests {
     }
 
     #[test]
-    fn filter_keys_name_one_value_of_a_page_a_property_a_source_or_a_country_and_round_trip() {
+    fn filter_keys_name_one_value_of_a_page_a_property_a_source_a_country_or_a_goal_and_round_trip()
+    {
         let page = |op, values: &[&str], case_sensitive| Filter::Cond {
             op,
             dim: Dimension::Page,
@@ -295,6 +298,7 @@ mod tests {
         for f in [
             visit("visit:source", "Google"),
             visit("visit:country", "DE"),
+            visit("event:goal", "Visit /page/1"),
         ] {
             assert_eq!(key_filter(&filter_key(&f).unwrap()), Some(f));
         }

@@ -104,7 +104,12 @@ impl Rollups {
             Some(d) if rolled_dimensions().contains(d) => (d.name(), None),
             Some(_) => return None,
         };
-        let needs_goals = q.dimensions.first() == Some(&Dimension::Goal);
+        // Goal rows, and rows under a goal filter, hold only on days built with the site's
+        // current goals; the other days of the range read the raw tables.
+        let needs_goals = q.dimensions.first() == Some(&Dimension::Goal)
+            || q.filters
+                .iter()
+                .any(|f| f.dimensions().contains(&&Dimension::Goal));
         let fingerprint = goals_fingerprint(goals);
         let first = range.start.div_euclid(DAY) + i64::from(range.start.rem_euclid(DAY) != 0);
         let end_day = range.end.div_euclid(DAY);

@@ -149,9 +149,9 @@ async fn main() -> anyhow::Result<()> {
         differing(&queries, &out, &batched)
     );
     // Clicks on a row: every panel filtered. One source (the first figure kept since
-    // session 3), a page, a country, a goal, a property value, and two filters at once. The
-    // source, the page, the country and the property value have filtered rollups: their
-    // visitors are also counted exactly, with the filter as the SQL condition beside it.
+    // session 3), a page, a country, a goal, a property value, and two filters at once. Each
+    // of the single filters has filtered rollups: their visitors are also counted exactly,
+    // with the filter as the SQL condition beside it.
     let filter_sets: Vec<(&str, Value, Option<&str>)> = vec![
         (
             "one source",
@@ -168,7 +168,11 @@ async fn main() -> anyhow::Result<()> {
             json!([["is", "visit:country", ["DE"]]]),
             Some("country_code = 'DE'"),
         ),
-        ("one goal", json!([["is", "event:goal", ["Signup"]]]), None),
+        (
+            "one goal",
+            json!([["is", "event:goal", ["Signup"]]]),
+            Some("name = 'Signup'"),
+        ),
         (
             "one property value",
             json!([["is", "event:props:author", ["alice"]]]),
