@@ -289,7 +289,7 @@ impl Rollups {
             let goal_values = goals
                 .iter()
                 .take(FILTER_LIMIT as usize)
-                .map(|g| ("event:goal".to_string(), g.display_name.clone()));
+                .map(|g| (Dimension::Goal.name(), g.display_name.clone()));
             filters = common
                 .into_iter()
                 .map(|c| (c.k, c.v))

@@ -63,6 +63,24 @@ fn bucket_expr(bucket: Bucket, ts: &str) -> String {
     }
 }
 
+/// A visit property's stored column in `ctx`.
+fn visit_column(col: &str, ctx: Ctx) -> String {
+    match ctx {
+        Ctx::Sessions => format!("s_{col}"),
+        _ => col.to_string(),
+    }
+}
+
+/// A visit property's value in `ctx`: its column, with a blank value under the label
+/// Plausible shows for it (`Dimension::blank_label`), if it has one.
+pub(super) fn visit_expr(col: &'static str, ctx: Ctx) -> String {
+    let name = visit_column(col, ctx);
+    match Dimension::Visit(col).blank_label() {
+        Some(label) => format!("if({name} = '', '{label}', {name})"),
+        None => name,
+    }
+}
+
 /// A dimension's value expression. Event dimensions only exist in `Ctx::Events`.
 pub(super) fn dim_expr(sql: &mut Binder, dim: &Dimension, ctx: Ctx, goals: &[Goal]) -> String {
     match dim {
@@ -96,16 +114,7 @@ pub(super) fn dim_expr(sql: &mut Binder, dim: &Dimension, ctx: Ctx, goals: &[Goa
         }
         Dimension::EntryPage => "entry".into(),
         Dimension::ExitPage => "exit_page".into(),
-        Dimension::Visit(col) => {
-            let name = match ctx {
-                Ctx::Sessions => format!("s_{col}"),
-                _ => (*col).to_string(),
-            };
-            match dim.blank_label() {
-                Some(label) => format!("if({name} = '', '{label}', {name})"),
-                None => name,
-            }
-        }
+        Dimension::Visit(col) => visit_expr(col, ctx),
         Dimension::CountryName => {
             let column = match ctx {
                 Ctx::Sessions => "s_country_code",
@@ -221,10 +230,7 @@ pub(super) fn filter_expr(
             if let (Op::Is | Op::IsNot, true, Dimension::Visit(col), Some(label)) =
                 (op, *case_sensitive, dim, dim.blank_label())
             {
-                let column = match ctx {
-                    Ctx::Sessions => format!("s_{col}"),
-                    _ => (*col).to_string(),
-                };
+                let column = visit_column(col, ctx);
                 let stored = stored_values(values, label);
                 let positive = if stored.is_empty() {
                     "0".to_string()

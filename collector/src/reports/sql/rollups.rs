@@ -3,6 +3,7 @@
 
 use chrono::NaiveDate;
 
+use super::expr::{self, Ctx};
 use super::Statement;
 use crate::reports::model::Dimension;
 use crate::store::Params;
@@ -75,21 +76,16 @@ pub fn common_values(
     let mut visits = String::new();
     for (i, column) in visit_columns.iter().enumerate() {
         let dim = Dimension::Visit(column);
-        let (value, blank) = match dim.blank_label() {
-            Some(label) => {
-                params = params.with(&format!("blank{i}"), label);
-                (
-                    format!("if({column} = '', {{blank{i}:String}}, {column})"),
-                    "1",
-                )
-            }
-            None => (column.to_string(), "0"),
+        let value = expr::visit_expr(column, Ctx::Events);
+        // A blank value with a label is a row a user clicks; one without is no row.
+        let clicked = match dim.blank_label() {
+            Some(_) => String::new(),
+            None => format!(" WHERE {column} != ''"),
         };
         params = params.with(&format!("visit{i}"), dim.name());
         visits.push_str(&format!(
             " UNION ALL
-             SELECT {{visit{i}:String}} AS k, {value} AS v, count() AS n FROM day
-             WHERE {column} != '' OR {blank} GROUP BY v"
+             SELECT {{visit{i}:String}} AS k, {value} AS v, count() AS n FROM day{clicked} GROUP BY v"
         ));
     }
     let columns: String = visit_columns.iter().map(|c| format!(", {c}")).collect();
